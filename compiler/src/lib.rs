@@ -1,1 +1,86 @@
+//! The resyn compiler front end as a library: no printing, no process exits.
+//!
+//! Pipeline (one module per stage): `source` (file table) → `resyn_grammar` (lex, parse)
+//! → `resolve` (items, imports, call graph, recursion) → `check` (types, scopes, purity,
+//! environment structure) → diagnostics, rendered by `render` at the edge.
 
+pub mod source;
+pub mod render;
+
+use resyn_grammar::diag::Diagnostic;
+use resyn_grammar::span::{FileId, Span};
+use source::SourceMap;
+
+/// Largest source file accepted; bigger inputs get a diagnostic instead of a parse.
+pub const MAX_SOURCE_BYTES: usize = 16 * 1024 * 1024;
+
+/// The result of checking one compilation unit (a user file plus the stdlib it uses).
+pub struct CheckOutput {
+    pub sources: SourceMap,
+    pub root: FileId,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl CheckOutput {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}
+
+/// Checks one source file given as raw bytes (untrusted: any bytes are accepted).
+pub fn check_bytes(name: &str, bytes: &[u8]) -> CheckOutput {
+    let mut sources = SourceMap::default();
+    if bytes.len() > MAX_SOURCE_BYTES {
+        let root = sources.add(name, String::new());
+        let d = Diagnostic::new("E0013", Span::new(root, 0, 0), "source file is too large")
+            .with_label(format!("{} bytes", bytes.len()))
+            .with_help(format!("an environment file may be at most {MAX_SOURCE_BYTES} bytes"));
+        return CheckOutput {
+            sources,
+            root,
+            diagnostics: vec![d],
+        };
+    }
+    match std::str::from_utf8(bytes) {
+        Ok(text) => {
+            let root = sources.add(name, text);
+            let diagnostics = check_unit(&mut sources, root);
+            CheckOutput {
+                sources,
+                root,
+                diagnostics,
+            }
+        }
+        Err(e) => {
+            let at = e.valid_up_to();
+            let root = sources.add(name, String::from_utf8_lossy(bytes).into_owned());
+            let d = Diagnostic::new("E0012", Span::new(root, at, at + 1), "source is not valid UTF-8")
+                .with_label(format!("invalid byte 0x{:02x}", bytes[at]))
+                .with_help("save the file as UTF-8");
+            CheckOutput {
+                sources,
+                root,
+                diagnostics: vec![d],
+            }
+        }
+    }
+}
+
+/// Checks source text.
+pub fn check_source(name: &str, text: &str) -> CheckOutput {
+    check_bytes(name, text.as_bytes())
+}
+
+fn check_unit(sources: &mut SourceMap, root: FileId) -> Vec<Diagnostic> {
+    let parsed = resyn_grammar::parse_file(&sources.get(root).text, root);
+    let mut diags = parsed.diagnostics;
+    sort_diagnostics(&mut diags);
+    diags
+}
+
+/// Stable order: by file, position, then code.
+pub fn sort_diagnostics(diags: &mut [Diagnostic]) {
+    diags.sort_by(|a, b| {
+        (a.span.file, a.span.start, a.span.end, a.code).cmp(&(b.span.file, b.span.start, b.span.end, b.code))
+    });
+}
