@@ -4,8 +4,14 @@
 //! → `resolve` (items, imports, call graph, recursion) → `check` (types, scopes, purity,
 //! environment structure) → diagnostics, rendered by `render` at the edge.
 
-pub mod source;
+pub mod builtins;
+pub mod check;
 pub mod render;
+pub mod resolve;
+pub mod source;
+pub mod stdlib;
+pub mod types;
+mod visit;
 
 use resyn_grammar::diag::Diagnostic;
 use resyn_grammar::span::{FileId, Span};
@@ -74,6 +80,11 @@ pub fn check_source(name: &str, text: &str) -> CheckOutput {
 fn check_unit(sources: &mut SourceMap, root: FileId) -> Vec<Diagnostic> {
     let parsed = resyn_grammar::parse_file(&sources.get(root).text, root);
     let mut diags = parsed.diagnostics;
+    let unit = resolve::resolve(sources, root, parsed.file, &mut diags);
+    let (check_diags, _envs) = check::check(&unit);
+    diags.extend(check_diags);
+    // Warnings in stdlib modules are ours, not the user's.
+    diags.retain(|d| d.is_error() || d.span.file == root);
     sort_diagnostics(&mut diags);
     diags
 }
