@@ -15,13 +15,20 @@ fn main() {
         })
         .unwrap_or_default();
     names.sort();
-    let mut out = String::from("/// (module name, source) of every embedded stdlib module, sorted by name.\n");
+    let mut out = String::from(
+        "/// (module name, source) of every embedded stdlib module, sorted by name.\n",
+    );
     out.push_str("pub static MODULES: &[(&str, &str)] = &[\n");
     for n in &names {
         let path = dir.join(n);
         println!("cargo:rerun-if-changed={}", path.display());
         let stem = n.trim_end_matches(".rsn");
-        writeln!(out, "    ({stem:?}, include_str!({:?})),", path.display().to_string()).unwrap();
+        writeln!(
+            out,
+            "    ({stem:?}, include_str!({:?})),",
+            path.display().to_string()
+        )
+        .unwrap();
     }
     out.push_str("];\n");
     let dest = std::path::Path::new(&std::env::var("OUT_DIR").unwrap()).join("stdlib_modules.rs");

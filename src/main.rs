@@ -7,7 +7,11 @@ use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "resyn", version, about = "Compiler for resyn reasoning environments")]
+#[command(
+    name = "resyn",
+    version,
+    about = "Compiler for resyn reasoning environments"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -52,7 +56,10 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> ExitCode {
     match cli.command {
-        Command::Check { files, message_format } => check(&files, message_format),
+        Command::Check {
+            files,
+            message_format,
+        } => check(&files, message_format),
     }
 }
 
@@ -101,9 +108,15 @@ fn check(files: &[std::path::PathBuf], format: MessageFormat) -> ExitCode {
     }
     if format == MessageFormat::Human {
         if errors == 0 {
-            eprintln!("checked {} file(s): ok ({warnings} warning(s))", files.len());
+            eprintln!(
+                "checked {} file(s): ok ({warnings} warning(s))",
+                files.len()
+            );
         } else {
-            eprintln!("checked {} file(s): {errors} error(s), {warnings} warning(s)", files.len());
+            eprintln!(
+                "checked {} file(s): {errors} error(s), {warnings} warning(s)",
+                files.len()
+            );
         }
     }
     ExitCode::from(if errors > 0 { 1 } else { 0 })

@@ -6,11 +6,43 @@ use crate::types::Ty;
 
 /// Every builtin name, for "did you mean" suggestions and the spec.
 pub const PURE: &[&str] = &[
-    "len", "abs", "min", "max", "sum", "count", "all", "any", "all_different", "is_permutation", "sorted", "reversed",
-    "index_of", "keys", "values", "set", "map", "get", "zip", "enumerate", "repeat", "slice", "flatten", "str", "join",
-    "float", "int",
+    "len",
+    "abs",
+    "min",
+    "max",
+    "sum",
+    "count",
+    "all",
+    "any",
+    "all_different",
+    "is_permutation",
+    "sorted",
+    "reversed",
+    "index_of",
+    "keys",
+    "values",
+    "set",
+    "map",
+    "get",
+    "zip",
+    "enumerate",
+    "repeat",
+    "slice",
+    "flatten",
+    "str",
+    "join",
+    "float",
+    "int",
 ];
-pub const RANDOM: &[&str] = &["rand_int", "rand_float", "bernoulli", "choice", "shuffle", "sample", "permutation"];
+pub const RANDOM: &[&str] = &[
+    "rand_int",
+    "rand_float",
+    "bernoulli",
+    "choice",
+    "shuffle",
+    "sample",
+    "permutation",
+];
 
 /// Reserved names that only mean something in one position.
 pub const LEVELS: &str = "levels";
@@ -38,7 +70,10 @@ fn arity(name: &str, args: &[Ty], n: &[usize], usage: &str) -> Result<(), SigErr
             arg: None,
             message: format!(
                 "`{name}` takes {} argument{}, found {}",
-                n.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(" or "),
+                n.iter()
+                    .map(|x| x.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" or "),
                 if n == [1] { "" } else { "s" },
                 args.len()
             ),
@@ -88,7 +123,13 @@ pub fn signature(name: &str, args: &[Ty]) -> Result<Ty, SigError> {
         "len" => {
             let u = usage!("len(xs) for a list, set, map or string");
             arity(name, args, &[1], u)?;
-            want(0, matches!(a(0), List(_) | Set(_) | Map(..) | Str | Unknown), "a list, set, map or string", &a(0), u)?;
+            want(
+                0,
+                matches!(a(0), List(_) | Set(_) | Map(..) | Str | Unknown),
+                "a list, set, map or string",
+                &a(0),
+                u,
+            )?;
             Ok(Int)
         }
         "abs" => {
@@ -102,11 +143,23 @@ pub fn signature(name: &str, args: &[Ty]) -> Result<Ty, SigError> {
             arity(name, args, &[1, 2], u)?;
             if args.len() == 1 {
                 let e = elem_of(&a(0));
-                want(0, e.as_ref().is_some_and(Ty::is_numeric), "a list of numbers", &a(0), u)?;
+                want(
+                    0,
+                    e.as_ref().is_some_and(Ty::is_numeric),
+                    "a list of numbers",
+                    &a(0),
+                    u,
+                )?;
                 Ok(e.unwrap_or(Unknown))
             } else {
                 want(0, a(0).is_numeric(), "a number", &a(0), u)?;
-                want(1, a(1).is_numeric() && a(1).compatible(&a(0)), &format!("`{}`", a(0)), &a(1), u)?;
+                want(
+                    1,
+                    a(1).is_numeric() && a(1).compatible(&a(0)),
+                    &format!("`{}`", a(0)),
+                    &a(1),
+                    u,
+                )?;
                 Ok(a(0).join(&a(1)))
             }
         }
@@ -114,7 +167,13 @@ pub fn signature(name: &str, args: &[Ty]) -> Result<Ty, SigError> {
             let u = "sum(xs) on a list of numbers";
             arity(name, args, &[1], u)?;
             let e = elem_of(&a(0));
-            want(0, e.as_ref().is_some_and(Ty::is_numeric), "a list of numbers", &a(0), u)?;
+            want(
+                0,
+                e.as_ref().is_some_and(Ty::is_numeric),
+                "a list of numbers",
+                &a(0),
+                u,
+            )?;
             Ok(match e {
                 Some(Unknown) | None => Int,
                 Some(t) => t,
@@ -132,7 +191,13 @@ pub fn signature(name: &str, args: &[Ty]) -> Result<Ty, SigError> {
         "all" | "any" => {
             let u = "all(xs) / any(xs) on a list of bools";
             arity(name, args, &[1], u)?;
-            want(0, elem_of(&a(0)).is_some_and(|t| t.compatible(&Bool)), "a list of bools", &a(0), u)?;
+            want(
+                0,
+                elem_of(&a(0)).is_some_and(|t| t.compatible(&Bool)),
+                "a list of bools",
+                &a(0),
+                u,
+            )?;
             Ok(Bool)
         }
         "all_different" => {
@@ -145,8 +210,17 @@ pub fn signature(name: &str, args: &[Ty]) -> Result<Ty, SigError> {
             let u = "is_permutation(xs, ys): xs holds exactly the elements of ys, in any order";
             arity(name, args, &[2], u)?;
             want(0, list_of(&a(0)).is_some(), "a list", &a(0), u)?;
-            want(1, elem_of(&a(1)).is_some() && a(1).elem().unwrap_or(Unknown).compatible(&list_of(&a(0)).unwrap_or(Unknown)),
-                 &format!("a list of `{}`", list_of(&a(0)).unwrap_or(Unknown)), &a(1), u)?;
+            want(
+                1,
+                elem_of(&a(1)).is_some()
+                    && a(1)
+                        .elem()
+                        .unwrap_or(Unknown)
+                        .compatible(&list_of(&a(0)).unwrap_or(Unknown)),
+                &format!("a list of `{}`", list_of(&a(0)).unwrap_or(Unknown)),
+                &a(1),
+                u,
+            )?;
             Ok(Bool)
         }
         "sorted" | "reversed" => {
@@ -171,7 +245,11 @@ pub fn signature(name: &str, args: &[Ty]) -> Result<Ty, SigError> {
             match a(0) {
                 Map(k, v) => Ok(Ty::list(if name == "keys" { *k } else { *v })),
                 Unknown => Ok(Ty::list(Unknown)),
-                t => Err(SigError { arg: Some(0), message: format!("expected a map, found `{t}`"), help: format!("usage: {u}") }),
+                t => Err(SigError {
+                    arg: Some(0),
+                    message: format!("expected a map, found `{t}`"),
+                    help: format!("usage: {u}"),
+                }),
             }
         }
         "set" => {
@@ -185,9 +263,15 @@ pub fn signature(name: &str, args: &[Ty]) -> Result<Ty, SigError> {
             let u = "map(pairs): a map from a list of (key, value) tuples";
             arity(name, args, &[1], u)?;
             match list_of(&a(0)) {
-                Some(Tuple(kv)) if kv.len() == 2 => Ok(Map(Box::new(kv[0].clone()), Box::new(kv[1].clone()))),
+                Some(Tuple(kv)) if kv.len() == 2 => {
+                    Ok(Map(Box::new(kv[0].clone()), Box::new(kv[1].clone())))
+                }
                 Some(Unknown) => Ok(Map(Box::new(Unknown), Box::new(Unknown))),
-                _ => Err(SigError { arg: Some(0), message: format!("expected a list of (key, value) pairs, found `{}`", a(0)), help: format!("usage: {u}") }),
+                _ => Err(SigError {
+                    arg: Some(0),
+                    message: format!("expected a list of (key, value) pairs, found `{}`", a(0)),
+                    help: format!("usage: {u}"),
+                }),
             }
         }
         "get" => {
@@ -200,7 +284,11 @@ pub fn signature(name: &str, args: &[Ty]) -> Result<Ty, SigError> {
                     Ok(v.join(&a(2)))
                 }
                 Unknown => Ok(a(2)),
-                t => Err(SigError { arg: Some(0), message: format!("expected a map, found `{t}`"), help: format!("usage: {u}") }),
+                t => Err(SigError {
+                    arg: Some(0),
+                    message: format!("expected a map, found `{t}`"),
+                    help: format!("usage: {u}"),
+                }),
             }
         }
         "zip" => {
@@ -209,7 +297,10 @@ pub fn signature(name: &str, args: &[Ty]) -> Result<Ty, SigError> {
             let (x, y) = (list_of(&a(0)), list_of(&a(1)));
             want(0, x.is_some(), "a list", &a(0), u)?;
             want(1, y.is_some(), "a list", &a(1), u)?;
-            Ok(Ty::list(Tuple(vec![x.unwrap_or(Unknown), y.unwrap_or(Unknown)])))
+            Ok(Ty::list(Tuple(vec![
+                x.unwrap_or(Unknown),
+                y.unwrap_or(Unknown),
+            ])))
         }
         "enumerate" => {
             let u = "enumerate(xs): (index, element) pairs";
@@ -227,7 +318,13 @@ pub fn signature(name: &str, args: &[Ty]) -> Result<Ty, SigError> {
         "slice" => {
             let u = "slice(xs, lo, hi): the elements at positions lo..hi (clamped to the list)";
             arity(name, args, &[3], u)?;
-            want(0, matches!(a(0), List(_) | Str | Unknown), "a list or string", &a(0), u)?;
+            want(
+                0,
+                matches!(a(0), List(_) | Str | Unknown),
+                "a list or string",
+                &a(0),
+                u,
+            )?;
             want(1, a(1).compatible(&Int), "an int", &a(1), u)?;
             want(2, a(2).compatible(&Int), "an int", &a(2), u)?;
             Ok(a(0))
@@ -240,7 +337,12 @@ pub fn signature(name: &str, args: &[Ty]) -> Result<Ty, SigError> {
             Ok(Ty::list(inner.unwrap_or(Unknown)))
         }
         "str" => {
-            arity(name, args, &[1], "str(x): the text of any value, as in templates")?;
+            arity(
+                name,
+                args,
+                &[1],
+                "str(x): the text of any value, as in templates",
+            )?;
             Ok(Str)
         }
         "join" => {
@@ -307,6 +409,10 @@ pub fn signature(name: &str, args: &[Ty]) -> Result<Ty, SigError> {
             want(0, a(0).compatible(&Int), "an int", &a(0), u)?;
             Ok(Ty::list(Int))
         }
-        _ => Err(SigError { arg: None, message: format!("unknown builtin `{name}`"), help: String::new() }),
+        _ => Err(SigError {
+            arg: None,
+            message: format!("unknown builtin `{name}`"),
+            help: String::new(),
+        }),
     }
 }

@@ -162,7 +162,11 @@ fn levenshtein(a: &str, b: &str) -> usize {
     for (i, ca) in a.chars().enumerate() {
         let mut cur = vec![i + 1];
         for (j, cb) in b.iter().enumerate() {
-            cur.push((prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1));
+            cur.push(
+                (prev[j] + usize::from(ca != *cb))
+                    .min(prev[j + 1] + 1)
+                    .min(cur[j] + 1),
+            );
         }
         prev = cur;
     }
@@ -201,9 +205,23 @@ impl<'u> Checker<'u> {
             // Signatures from declarations only; bodies are still checked below.
             self.module = f.module;
             let decl = self.unit.fn_decl(*f);
-            let params = decl.params.iter().map(|(_, t)| self.resolve_type(t)).collect();
-            let ret = decl.ret.as_ref().map_or(Ty::Unknown, |t| self.resolve_type(t));
-            self.sigs.insert(*f, FnSig { params, ret, random: None });
+            let params = decl
+                .params
+                .iter()
+                .map(|(_, t)| self.resolve_type(t))
+                .collect();
+            let ret = decl
+                .ret
+                .as_ref()
+                .map_or(Ty::Unknown, |t| self.resolve_type(t));
+            self.sigs.insert(
+                *f,
+                FnSig {
+                    params,
+                    ret,
+                    random: None,
+                },
+            );
         }
         order.extend(cyclic);
         for f in order {
@@ -228,18 +246,26 @@ impl<'u> Checker<'u> {
         for (name, (_, span)) in &m.imports {
             if !self.used_imports.contains(&(0, name.clone())) {
                 self.diags.push(
-                    Diagnostic::new("W0003", *span, format!("`{name}` is imported but never used"))
-                        .with_label("unused import")
-                        .with_help("remove it from the `use` list"),
+                    Diagnostic::new(
+                        "W0003",
+                        *span,
+                        format!("`{name}` is imported but never used"),
+                    )
+                    .with_label("unused import")
+                    .with_help("remove it from the `use` list"),
                 );
             }
         }
         for (name, (_, span)) in &m.module_uses {
             if !self.used_modules.contains(&(0, name.clone())) {
                 self.diags.push(
-                    Diagnostic::new("W0003", *span, format!("module `std::{name}` is imported but never used"))
-                        .with_label("unused import")
-                        .with_help("remove this `use`"),
+                    Diagnostic::new(
+                        "W0003",
+                        *span,
+                        format!("module `std::{name}` is imported but never used"),
+                    )
+                    .with_label("unused import")
+                    .with_help("remove this `use`"),
                 );
             }
         }
@@ -249,19 +275,27 @@ impl<'u> Checker<'u> {
         let mut seen: HashMap<&str, Span> = HashMap::new();
         for v in &e.variants {
             if let Some(first) = seen.get(v.name.as_str()) {
-                let d = Diagnostic::new("E0102", v.span, format!("variant `{}` is listed twice", v.name))
-                    .with_label("listed again here")
-                    .with_secondary(*first, "first listed here")
-                    .with_help("remove one of them");
+                let d = Diagnostic::new(
+                    "E0102",
+                    v.span,
+                    format!("variant `{}` is listed twice", v.name),
+                )
+                .with_label("listed again here")
+                .with_secondary(*first, "first listed here")
+                .with_help("remove one of them");
                 self.err(d);
             }
             seen.insert(&v.name, v.span);
         }
         if e.variants.is_empty() {
             self.err(
-                Diagnostic::new("E0201", e.name.span, format!("enum `{}` has no variants", e.name.name))
-                    .with_label("empty enum")
-                    .with_help("list its values: `enum Dir { up, down }`"),
+                Diagnostic::new(
+                    "E0201",
+                    e.name.span,
+                    format!("enum `{}` has no variants", e.name.name),
+                )
+                .with_label("empty enum")
+                .with_help("list its values: `enum Dir { up, down }`"),
             );
         }
         self.enums.push(EnumInfo {
@@ -281,12 +315,22 @@ impl<'u> Checker<'u> {
     fn pop(&mut self) -> Vec<Local> {
         let frame = self.scopes.pop().unwrap_or_default();
         for l in &frame {
-            let warn = matches!(l.kind, LocalKind::Let | LocalKind::Var | LocalKind::Loop | LocalKind::FnParam);
-            if warn && !l.used && !l.name.starts_with('_') && l.span.file == self.unit.modules[0].file {
+            let warn = matches!(
+                l.kind,
+                LocalKind::Let | LocalKind::Var | LocalKind::Loop | LocalKind::FnParam
+            );
+            if warn
+                && !l.used
+                && !l.name.starts_with('_')
+                && l.span.file == self.unit.modules[0].file
+            {
                 self.diags.push(
                     Diagnostic::new("W0002", l.span, format!("`{}` is never used", l.name))
                         .with_label("bound here")
-                        .with_help(format!("remove it, or name it `_{}` if that is intended", l.name)),
+                        .with_help(format!(
+                            "remove it, or name it `_{}` if that is intended",
+                            l.name
+                        )),
                 );
             }
         }
@@ -318,7 +362,11 @@ impl<'u> Checker<'u> {
     }
 
     fn visible_names(&self) -> Vec<String> {
-        self.scopes.iter().flatten().map(|l| l.name.clone()).collect()
+        self.scopes
+            .iter()
+            .flatten()
+            .map(|l| l.name.clone())
+            .collect()
     }
 
     fn bind_pattern(&mut self, p: &Pattern, ty: &Ty, kind: LocalKind) {
@@ -342,12 +390,28 @@ impl<'u> Checker<'u> {
                         t => format!("`{t}`"),
                     };
                     self.err(
-                        Diagnostic::new("E0210", p.span, format!("this pattern has {} parts, but the value is {what}", ps.len()))
-                            .with_label("pattern does not match the value's shape")
-                            .with_help("use as many names as the tuple has elements, or a single name"),
+                        Diagnostic::new(
+                            "E0210",
+                            p.span,
+                            format!(
+                                "this pattern has {} parts, but the value is {what}",
+                                ps.len()
+                            ),
+                        )
+                        .with_label("pattern does not match the value's shape")
+                        .with_help("use as many names as the tuple has elements, or a single name"),
                     );
                     for p in ps {
                         self.bind_pattern(p, &Ty::Unknown, kind);
+                    }
+                    // Names of a pattern that did not fit are not "unused": do not warn.
+                    let mut names = Vec::new();
+                    pattern_names(p, &mut names);
+                    if let Some(frame) = self.scopes.last_mut() {
+                        frame
+                            .iter_mut()
+                            .filter(|l| names.iter().any(|(_, sp)| *sp == l.span))
+                            .for_each(|l| l.used = true);
                     }
                 }
             },
@@ -370,7 +434,10 @@ impl<'u> Checker<'u> {
         let idx = *m.types.get(name)?;
         match &m.ast.items[idx] {
             Item::TypeAlias(t) => Some((TypeDefRef::Alias(t.ty.clone()), t.name.span)),
-            Item::Enum(e) => Some((TypeDefRef::Enum(self.module_enums[&(self.module, idx)]), e.name.span)),
+            Item::Enum(e) => Some((
+                TypeDefRef::Enum(self.module_enums[&(self.module, idx)]),
+                e.name.span,
+            )),
             _ => None,
         }
     }
@@ -397,15 +464,22 @@ impl<'u> Checker<'u> {
                 Ty::list(et)
             }
             TypeKind::Record(fs) => {
-                let mut seen = HashSet::new();
+                let mut seen: HashMap<&str, Span> = HashMap::new();
                 let mut out = Vec::new();
                 for (n, ft) in fs {
-                    if !seen.insert(n.name.clone()) {
+                    if let Some(first) = seen.get(n.name.as_str()) {
                         self.err(
-                            Diagnostic::new("E0102", n.span, format!("field `{}` is declared twice", n.name))
-                                .with_label("declared again here")
-                                .with_help("remove one of them"),
+                            Diagnostic::new(
+                                "E0102",
+                                n.span,
+                                format!("field `{}` is declared twice", n.name),
+                            )
+                            .with_label("declared again here")
+                            .with_secondary(*first, "first declared here")
+                            .with_help("remove one of them"),
                         );
+                    } else {
+                        seen.insert(&n.name, n.span);
                     }
                     out.push((n.name.clone(), self.resolve_type(ft)));
                 }
@@ -417,15 +491,25 @@ impl<'u> Checker<'u> {
                 match dt.elem() {
                     Some(et) if et.compatible(&bt) => {}
                     Some(et) => self.err(
-                        Diagnostic::new("E0201", dom.span, format!("a domain of `{bt}` must hold `{bt}` values, but this holds `{et}`"))
-                            .with_label(format!("elements are `{et}`"))
-                            .with_secondary(base.span, format!("values are `{bt}`"))
-                            .with_help("make the element types agree"),
+                        Diagnostic::new(
+                            "E0201",
+                            dom.span,
+                            format!(
+                                "a domain of `{bt}` must hold `{bt}` values, but this holds `{et}`"
+                            ),
+                        )
+                        .with_label(format!("elements are `{et}`"))
+                        .with_secondary(base.span, format!("values are `{bt}`"))
+                        .with_help("make the element types agree"),
                     ),
                     None => self.err(
-                        Diagnostic::new("E0209", dom.span, format!("a domain must be a collection, found `{dt}`"))
-                            .with_label("not a range, list or set")
-                            .with_help("write a range like `0..n` or a list of allowed values"),
+                        Diagnostic::new(
+                            "E0209",
+                            dom.span,
+                            format!("a domain must be a collection, found `{dt}`"),
+                        )
+                        .with_label("not a range, list or set")
+                        .with_help("write a range like `0..n` or a list of allowed values"),
                     ),
                 }
                 bt
@@ -434,9 +518,13 @@ impl<'u> Checker<'u> {
                 let name = path.to_string_path();
                 let arity_err = |c: &mut Self, n: usize| {
                     c.err(
-                        Diagnostic::new("E0202", t.span, format!("`{name}` takes {n} type argument(s), found {}", args.len()))
-                            .with_label("wrong number of type arguments")
-                            .with_help("write `set[T]` or `map[K, V]`"),
+                        Diagnostic::new(
+                            "E0202",
+                            t.span,
+                            format!("`{name}` takes {n} type argument(s), found {}", args.len()),
+                        )
+                        .with_label("wrong number of type arguments")
+                        .with_help("write `set[T]` or `map[K, V]`"),
                     );
                 };
                 match name.as_str() {
@@ -469,9 +557,15 @@ impl<'u> Checker<'u> {
                         Some((TypeDefRef::Alias(te), _)) => {
                             if self.alias_stack.contains(&name) {
                                 self.err(
-                                    Diagnostic::new("E0103", path.span, format!("type `{name}` is defined in terms of itself"))
-                                        .with_label("recursive type")
-                                        .with_help("types must be finite: use a list of a simpler type"),
+                                    Diagnostic::new(
+                                        "E0103",
+                                        path.span,
+                                        format!("type `{name}` is defined in terms of itself"),
+                                    )
+                                    .with_label("recursive type")
+                                    .with_help(
+                                        "types must be finite: use a list of a simpler type",
+                                    ),
                                 );
                                 return Ty::Unknown;
                             }
@@ -482,8 +576,12 @@ impl<'u> Checker<'u> {
                         }
                         None => {
                             let names = self.type_names();
-                            let mut d = Diagnostic::new("E0106", path.span, format!("unknown type `{name}`"))
-                                .with_label("not a known type");
+                            let mut d = Diagnostic::new(
+                                "E0106",
+                                path.span,
+                                format!("unknown type `{name}`"),
+                            )
+                            .with_label("not a known type");
                             d.help = Some(match suggest(&name, names.iter().map(|s| s.as_str())) {
                                 Some(s) => format!("did you mean `{s}`?"),
                                 None => "types are int, bool, float, string, set[T], map[K, V], [T], (A, B), records, enums and `type` aliases".into(),
@@ -505,7 +603,9 @@ impl<'u> Checker<'u> {
         match &t.kind {
             TypeKind::Error | TypeKind::Unit | TypeKind::Domain(..) => None,
             TypeKind::Tuple(ts) => ts.iter().find_map(|t| self.unbounded_part(t, depth + 1)),
-            TypeKind::Record(fs) => fs.iter().find_map(|(_, t)| self.unbounded_part(t, depth + 1)),
+            TypeKind::Record(fs) => fs
+                .iter()
+                .find_map(|(_, t)| self.unbounded_part(t, depth + 1)),
             TypeKind::List(e, ListLen::Any) => {
                 let _ = e;
                 Some((t.span, "a list without a length bound".into()))
@@ -529,8 +629,12 @@ impl<'u> Checker<'u> {
         if got.compatible(want) {
             return true;
         }
-        let mut d = Diagnostic::new("E0201", span, format!("{what} must be `{want}`, found `{got}`"))
-            .with_label(format!("this is `{got}`"));
+        let mut d = Diagnostic::new(
+            "E0201",
+            span,
+            format!("{what} must be `{want}`, found `{got}`"),
+        )
+        .with_label(format!("this is `{got}`"));
         d.help = Some(match (got, want) {
             (Ty::Int, Ty::Float) => "convert with `float(x)`".into(),
             (Ty::Float, Ty::Int) => "convert with `int(x)` (truncates)".into(),
@@ -563,17 +667,31 @@ impl<'u> Checker<'u> {
         if let Some(want) = &declared {
             if !body_ty.compatible(want) {
                 let at = decl.body.stmts.last().map_or(decl.body.span, |s| s.span);
-                let d = Diagnostic::new("E0218", at, format!("`{}` must return `{want}`, but its body gives `{body_ty}`", decl.name.name))
-                    .with_label(format!("this is `{body_ty}`"))
-                    .with_secondary(decl.ret.as_ref().map_or(decl.name.span, |t| t.span), "return type declared here")
-                    .with_help("the last expression of a function body is its value");
+                let d = Diagnostic::new(
+                    "E0218",
+                    at,
+                    format!(
+                        "`{}` must return `{want}`, but its body gives `{body_ty}`",
+                        decl.name.name
+                    ),
+                )
+                .with_label(format!("this is `{body_ty}`"))
+                .with_secondary(
+                    decl.ret.as_ref().map_or(decl.name.span, |t| t.span),
+                    "return type declared here",
+                )
+                .with_help("the last expression of a function body is its value");
                 self.err(d);
             }
         }
         self.pop();
         let ret = declared.unwrap_or(body_ty);
         let random = self.fn_random.take();
-        let sig = self.sigs.entry(f).or_insert(FnSig { params: vec![], ret: Ty::Unknown, random: None });
+        let sig = self.sigs.entry(f).or_insert(FnSig {
+            params: vec![],
+            ret: Ty::Unknown,
+            random: None,
+        });
         sig.params = params;
         if !self.unit.in_cycle.contains(&f) {
             sig.ret = ret;
@@ -628,9 +746,13 @@ impl<'u> Checker<'u> {
                 EnvItem::Require(i) => {
                     if !matches!(i.name.as_str(), "solvable" | "unique") {
                         self.err(
-                            Diagnostic::new("E0112", i.span, format!("unknown requirement `{}`", i.name))
-                                .with_label("expected `solvable` or `unique`")
-                                .with_help("write `require solvable` or `require unique`"),
+                            Diagnostic::new(
+                                "E0112",
+                                i.span,
+                                format!("unknown requirement `{}`", i.name),
+                            )
+                            .with_label("expected `solvable` or `unique`")
+                            .with_help("write `require solvable` or `require unique`"),
                         );
                     }
                     ("require", i.span)
@@ -662,10 +784,14 @@ impl<'u> Checker<'u> {
             };
             if let Some(first) = firsts.get(key) {
                 self.err(
-                    Diagnostic::new("E0107", span, format!("`{key}` appears twice in env `{}`", env.name.name))
-                        .with_label("second one here")
-                        .with_secondary(*first, "first one here")
-                        .with_help(format!("an env has at most one `{key}`; merge them")),
+                    Diagnostic::new(
+                        "E0107",
+                        span,
+                        format!("`{key}` appears twice in env `{}`", env.name.name),
+                    )
+                    .with_label("second one here")
+                    .with_secondary(*first, "first one here")
+                    .with_help(format!("an env has at most one `{key}`; merge them")),
                 );
             } else {
                 firsts.insert(key, span);
@@ -677,13 +803,19 @@ impl<'u> Checker<'u> {
                     let help = match key {
                         "gen" => "add `gen { … show … }` that builds an instance",
                         "answer" => "add `answer name: T` with a bounded type",
-                        "verify" => "add `verify { … }` with the constraints an answer must satisfy",
+                        "verify" => {
+                            "add `verify { … }` with the constraints an answer must satisfy"
+                        }
                         _ => "add `prompt \"\"\" … \"\"\"` that asks the question",
                     };
                     self.err(
-                        Diagnostic::new("E0108", env.name.span, format!("env `{}` has no `{key}`", env.name.name))
-                            .with_label(format!("missing `{key}`"))
-                            .with_help(help),
+                        Diagnostic::new(
+                            "E0108",
+                            env.name.span,
+                            format!("env `{}` has no `{key}`", env.name.name),
+                        )
+                        .with_label(format!("missing `{key}`"))
+                        .with_help(help),
                     );
                 }
             }
@@ -697,10 +829,14 @@ impl<'u> Checker<'u> {
                 let ty = self.check_param(p);
                 if let Some(first) = param_names.get(&p.name.name) {
                     self.err(
-                        Diagnostic::new("E0102", p.name.span, format!("param `{}` is declared twice", p.name.name))
-                            .with_label("declared again here")
-                            .with_secondary(*first, "first declared here")
-                            .with_help("rename or remove one"),
+                        Diagnostic::new(
+                            "E0102",
+                            p.name.span,
+                            format!("param `{}` is declared twice", p.name.name),
+                        )
+                        .with_label("declared again here")
+                        .with_secondary(*first, "first declared here")
+                        .with_help("rename or remove one"),
                     );
                 }
                 param_names.insert(p.name.name.clone(), p.name.span);
@@ -714,8 +850,17 @@ impl<'u> Checker<'u> {
             self.place = Place::Gen;
             self.push();
             self.check_block(g, Role::Gen, false);
-            let frame = self.pop();
-            self.gen_locals = frame.iter().map(|l| (l.name.clone(), l.span)).collect();
+            self.pop();
+            // The block's own scope is gone by now: take its top-level bindings from the AST.
+            let mut locals = Vec::new();
+            for st in &g.stmts {
+                match &st.kind {
+                    StmtKind::Let { pat, .. } => pattern_names(pat, &mut locals),
+                    StmtKind::Var { name, .. } => locals.push((name.name.clone(), name.span)),
+                    _ => {}
+                }
+            }
+            self.gen_locals = locals;
         }
         for l in &self.instance {
             let entry = (l.name.clone(), l.ty.clone());
@@ -730,8 +875,12 @@ impl<'u> Checker<'u> {
                     name.clone(),
                     Invisible {
                         span,
-                        why: format!("`{name}` is local to the generator"),
-                        help: format!("add `hide {name}` (or `show {name}`) to the generator to pass it on"),
+                        why: format!(
+                            "`{name}` is local to the generator and cannot be seen outside it"
+                        ),
+                        help: format!(
+                            "add `hide {name}` (or `show {name}`) to the generator to pass it on"
+                        ),
                     },
                 );
             }
@@ -746,7 +895,13 @@ impl<'u> Checker<'u> {
                 self.scopes.last_mut().expect("scope").push(l);
             }
             let ty = self.resolve_type(te);
-            let used: Vec<(String, bool)> = self.scopes.last().expect("scope").iter().map(|l| (l.name.clone(), l.used)).collect();
+            let used: Vec<(String, bool)> = self
+                .scopes
+                .last()
+                .expect("scope")
+                .iter()
+                .map(|l| (l.name.clone(), l.used))
+                .collect();
             self.scopes.pop();
             self.mark_instance_used(&used);
             if let Some((span, what)) = self.unbounded_part(te, 0) {
@@ -759,7 +914,8 @@ impl<'u> Checker<'u> {
             summary.answer = Some((name.name.clone(), ty.clone()));
             answer_ty = Some((name.clone(), ty));
         }
-        if let (Some((wt, wspan)), Some((aname, aty))) = (self.witness.clone(), answer_ty.as_ref()) {
+        if let (Some((wt, wspan)), Some((aname, aty))) = (self.witness.clone(), answer_ty.as_ref())
+        {
             if !wt.compatible(aty) {
                 self.err(
                     Diagnostic::new("E0201", wspan, format!("the witness must have the answer's type `{aty}`, found `{wt}`"))
@@ -776,7 +932,10 @@ impl<'u> Checker<'u> {
             self.place = Place::Verify;
             self.push();
             for l in self.instance.clone() {
-                self.scopes.last_mut().expect("scope").push(Local { used: false, ..l });
+                self.scopes
+                    .last_mut()
+                    .expect("scope")
+                    .push(Local { used: false, ..l });
             }
             if let Some((name, ty)) = &answer_ty {
                 self.bind(name, ty.clone(), LocalKind::Answer);
@@ -784,21 +943,34 @@ impl<'u> Checker<'u> {
             self.constraints = 0;
             self.check_block(v, Role::Verify, false);
             let frame = self.scopes.pop().unwrap_or_default();
-            let used: Vec<(String, bool)> = frame.iter().map(|l| (l.name.clone(), l.used)).collect();
+            let used: Vec<(String, bool)> =
+                frame.iter().map(|l| (l.name.clone(), l.used)).collect();
             self.mark_instance_used(&used);
             for l in &frame {
-                if l.kind == (LocalKind::Instance { shown: false }) && !l.used && !self.instance_used_elsewhere(&l.name) {
+                if l.kind == (LocalKind::Instance { shown: false })
+                    && !l.used
+                    && !self.instance_used_elsewhere(&l.name)
+                {
                     self.diags.push(
-                        Diagnostic::new("W0005", l.span, format!("hidden value `{}` is never used by verify", l.name))
-                            .with_label("hidden here")
-                            .with_help("hidden values exist for verify; remove it if verify does not need it"),
+                        Diagnostic::new(
+                            "W0005",
+                            l.span,
+                            format!("hidden value `{}` is never used by verify", l.name),
+                        )
+                        .with_label("hidden here")
+                        .with_help(
+                            "hidden values exist for verify; remove it if verify does not need it",
+                        ),
                     );
                 }
                 if l.kind == LocalKind::Answer && !l.used {
                     self.err(
                         Diagnostic::new("E0306", v.span, format!("verify never looks at the answer `{}`", l.name))
                             .with_label("these constraints ignore the answer")
-                            .with_help("write constraints over the answer, e.g. `forall x in items: answer[x] …`"),
+                            .with_help(format!(
+                                "write constraints that mention `{0}`, e.g. `{0} == …`: verify judges the answer through them",
+                                l.name
+                            )),
                     );
                 }
             }
@@ -821,8 +993,14 @@ impl<'u> Checker<'u> {
                         l.name.clone(),
                         Invisible {
                             span: l.span,
-                            why: format!("`{}` is hidden: the prompt must not reveal it", l.name),
-                            help: format!("use `show {}` in the generator if the question may reveal it", l.name),
+                            why: format!(
+                                "`{}` is hidden, so the prompt must not reveal it",
+                                l.name
+                            ),
+                            help: format!(
+                                "use `show {}` in the generator if the question may reveal it",
+                                l.name
+                            ),
                         },
                     );
                 }
@@ -832,7 +1010,7 @@ impl<'u> Checker<'u> {
                     name.name.clone(),
                     Invisible {
                         span: name.span,
-                        why: format!("`{}` is the answer: the prompt cannot use it", name.name),
+                        why: format!("the prompt cannot use the answer `{}`", name.name),
                         help: "the prompt may use params and shown values only".into(),
                     },
                 );
@@ -840,19 +1018,30 @@ impl<'u> Checker<'u> {
             self.push();
             for l in self.instance.clone() {
                 if l.kind == (LocalKind::Instance { shown: true }) {
-                    self.scopes.last_mut().expect("scope").push(Local { used: false, ..l });
+                    self.scopes
+                        .last_mut()
+                        .expect("scope")
+                        .push(Local { used: false, ..l });
                 }
             }
             self.check_template(&t.parts);
             let frame = self.scopes.pop().unwrap_or_default();
-            let used: Vec<(String, bool)> = frame.iter().map(|l| (l.name.clone(), l.used)).collect();
+            let used: Vec<(String, bool)> =
+                frame.iter().map(|l| (l.name.clone(), l.used)).collect();
             self.mark_instance_used(&used);
             for l in &frame {
                 if !l.used {
                     self.diags.push(
-                        Diagnostic::new("W0004", l.span, format!("shown value `{}` never appears in the prompt", l.name))
-                            .with_label("shown here")
-                            .with_help(format!("mention `{{{}}}` in the prompt, or `hide` it if only verify needs it", l.name)),
+                        Diagnostic::new(
+                            "W0004",
+                            l.span,
+                            format!("shown value `{}` never appears in the prompt", l.name),
+                        )
+                        .with_label("shown here")
+                        .with_help(format!(
+                            "mention `{{{}}}` in the prompt, or `hide` it if only verify needs it",
+                            l.name
+                        )),
                     );
                 }
             }
@@ -882,7 +1071,10 @@ impl<'u> Checker<'u> {
             if *u {
                 // A shown param counts as a use of the param itself.
                 if let Some(frame) = self.scopes.first_mut() {
-                    if let Some(p) = frame.iter_mut().find(|l| &l.name == name && l.kind == LocalKind::EnvParam) {
+                    if let Some(p) = frame
+                        .iter_mut()
+                        .find(|l| &l.name == name && l.kind == LocalKind::EnvParam)
+                    {
                         p.used = true;
                     }
                 }
@@ -893,19 +1085,27 @@ impl<'u> Checker<'u> {
     fn add_env_type(&mut self, name: &Ident, def: TypeDef) {
         if PRIMITIVES.contains(&name.name.as_str()) || name.name == "set" || name.name == "map" {
             self.err(
-                Diagnostic::new("E0102", name.span, format!("`{}` is a built-in type", name.name))
-                    .with_label("cannot be redefined")
-                    .with_help("choose another name"),
+                Diagnostic::new(
+                    "E0102",
+                    name.span,
+                    format!("`{}` is a built-in type", name.name),
+                )
+                .with_label("cannot be redefined")
+                .with_help("choose another name"),
             );
             return;
         }
         if let Some((_, first)) = self.env_types.get(&name.name) {
             let first = *first;
             self.err(
-                Diagnostic::new("E0102", name.span, format!("type `{}` is defined more than once", name.name))
-                    .with_label("defined again here")
-                    .with_secondary(first, "first defined here")
-                    .with_help("rename one of them"),
+                Diagnostic::new(
+                    "E0102",
+                    name.span,
+                    format!("type `{}` is defined more than once", name.name),
+                )
+                .with_label("defined again here")
+                .with_secondary(first, "first defined here")
+                .with_help("rename one of them"),
             );
             return;
         }
@@ -927,23 +1127,42 @@ impl<'u> Checker<'u> {
             _ => None,
         };
         match &p.default.kind {
-            ExprKind::Call { callee, args } if callee.segments.len() == 1 && callee.segments[0].name == builtins::LEVELS => {
+            ExprKind::Call { callee, args }
+                if callee.segments.len() == 1 && callee.segments[0].name == builtins::LEVELS =>
+            {
                 if args.len() != 5 {
                     self.err(
-                        Diagnostic::new("E0211", p.default.span, format!("`levels` takes one value per level 1 to 5, found {}", args.len()))
-                            .with_label("needs exactly 5 values")
-                            .with_help("write `levels(v1, v2, v3, v4, v5)`, easiest first"),
+                        Diagnostic::new(
+                            "E0211",
+                            p.default.span,
+                            format!(
+                                "`levels` takes one value per level 1 to 5, found {}",
+                                args.len()
+                            ),
+                        )
+                        .with_label("needs exactly 5 values")
+                        .with_help("write `levels(v1, v2, v3, v4, v5)`, easiest first"),
                     );
                 }
                 for a in args {
                     let at = self.check_expr(a);
-                    self.expect(&at, &ty, a.span, &format!("a value of param `{}`", p.name.name));
+                    self.expect(
+                        &at,
+                        &ty,
+                        a.span,
+                        &format!("a value of param `{}`", p.name.name),
+                    );
                     self.check_in_domain(a, domain, p);
                 }
             }
             _ => {
                 let dt = self.check_expr(&p.default);
-                self.expect(&dt, &ty, p.default.span, &format!("the value of param `{}`", p.name.name));
+                self.expect(
+                    &dt,
+                    &ty,
+                    p.default.span,
+                    &format!("the value of param `{}`", p.name.name),
+                );
                 self.check_in_domain(&p.default, domain, p);
             }
         }
@@ -954,10 +1173,14 @@ impl<'u> Checker<'u> {
         if let (Some((lo, hi)), ExprKind::Int(v)) = (domain, &e.kind) {
             if *v < lo || *v >= hi {
                 self.err(
-                    Diagnostic::new("E0213", e.span, format!("value {v} is outside the domain of param `{}`", p.name.name))
-                        .with_label(format!("not in {lo}..{hi}"))
-                        .with_secondary(p.ty.span, "domain declared here")
-                        .with_help("change the value or widen the domain"),
+                    Diagnostic::new(
+                        "E0213",
+                        e.span,
+                        format!("value {v} is outside the domain of param `{}`", p.name.name),
+                    )
+                    .with_label(format!("not in {lo}..{hi}"))
+                    .with_secondary(p.ty.span, "domain declared here")
+                    .with_help("change the value or widen the domain"),
                 );
             }
         }
@@ -1030,20 +1253,28 @@ impl<'u> Checker<'u> {
             StmtKind::Require { cond, message } => {
                 if role != Role::Gen || self.place != Place::Gen {
                     let help = if self.place == Place::Verify {
-                        "in verify, write the condition itself as a constraint"
+                        "in verify every condition is already a constraint: remove the word `require`"
                     } else {
                         "`require` resamples an instance; it belongs in `gen`"
                     };
                     self.err(
-                        Diagnostic::new("E0304", s.span, format!("`require` is not allowed in {}", self.place.describe()))
-                            .with_label("only the generator can reject an instance")
-                            .with_help(help),
+                        Diagnostic::new(
+                            "E0304",
+                            s.span,
+                            format!("`require` is not allowed in {}", self.place.describe()),
+                        )
+                        .with_label("only the generator can reject an instance")
+                        .with_help(help),
                     );
                 }
                 let ct = self.check_expr(cond);
                 self.expect_bool(&ct, cond.span, "a `require` condition");
                 if let Some(m) = message {
                     self.check_template(&m.parts);
+                }
+                if role == Role::Verify {
+                    // Meant as a constraint: count it, so "verify has no constraints" stays quiet.
+                    self.constraints += 1;
                 }
                 Ty::Unit
             }
@@ -1084,10 +1315,17 @@ impl<'u> Checker<'u> {
                     if let Some(first) = self.instance.iter().find(|l| l.name == b.name.name) {
                         let first = first.span;
                         self.err(
-                            Diagnostic::new("E0102", b.name.span, format!("instance value `{}` is shown or hidden twice", b.name.name))
-                                .with_label("again here")
-                                .with_secondary(first, "first here")
-                                .with_help("each instance value needs one name"),
+                            Diagnostic::new(
+                                "E0102",
+                                b.name.span,
+                                format!(
+                                    "instance value `{}` is shown or hidden twice",
+                                    b.name.name
+                                ),
+                            )
+                            .with_label("again here")
+                            .with_secondary(first, "first here")
+                            .with_help("each instance value needs one name"),
                         );
                         continue;
                     }
@@ -1160,19 +1398,29 @@ impl<'u> Checker<'u> {
                         }
                     }
                     Role::Gen | Role::Plain => {
-                        if message.is_some() {
+                        if message.is_some() && role == Role::Gen && t == Ty::Bool {
+                            // `cond @ "…"` in gen is a `require` without the keyword: one report.
+                            self.err(
+                                Diagnostic::new("E0304", s.span, "a `@` failure message is only allowed on a verify constraint")
+                                    .with_label("this condition is computed and then dropped")
+                                    .with_help("to reject instances that fail this condition, write `require` in front of it"),
+                            );
+                        } else if message.is_some() {
                             self.message_misplaced(s.span);
-                        }
-                        if t != Ty::Unit && t != Ty::Unknown {
+                        } else if t != Ty::Unit && t != Ty::Unknown {
                             let help = if role == Role::Gen && t == Ty::Bool {
-                                "to reject instances that fail a condition, write `require condition`"
+                                "to reject instances that fail this condition, write `require` in front of it"
                             } else {
                                 "bind it with `let`, or remove it"
                             };
                             self.err(
-                                Diagnostic::new("E0216", expr.span, format!("this `{t}` value is computed and then dropped"))
-                                    .with_label("value unused")
-                                    .with_help(help),
+                                Diagnostic::new(
+                                    "E0216",
+                                    expr.span,
+                                    format!("this `{t}` value is computed and then dropped"),
+                                )
+                                .with_label("value unused")
+                                .with_help(help),
                             );
                         }
                     }
@@ -1187,7 +1435,12 @@ impl<'u> Checker<'u> {
     fn check_constraint_with_message(&mut self, expr: &Expr, message: &Template) {
         let mut e = expr;
         let mut depth = 0;
-        while let ExprKind::Quant { q: Quantifier::Forall, clauses, body } = &e.kind {
+        while let ExprKind::Quant {
+            q: Quantifier::Forall,
+            clauses,
+            body,
+        } = &e.kind
+        {
             self.push();
             self.check_clauses(clauses);
             depth += 1;
@@ -1211,9 +1464,13 @@ impl<'u> Checker<'u> {
 
     fn message_misplaced(&mut self, span: Span) {
         self.err(
-            Diagnostic::new("E0304", span, "a `@` failure message is only allowed on a verify constraint")
-                .with_label("nothing here can fail with a message")
-                .with_help("remove the `@ \"…\"` part"),
+            Diagnostic::new(
+                "E0304",
+                span,
+                "a `@` failure message is only allowed on a verify constraint",
+            )
+            .with_label("nothing here can fail with a message")
+            .with_help("remove the `@ \"…\"` part"),
         );
     }
 
@@ -1223,11 +1480,22 @@ impl<'u> Checker<'u> {
         let top = self.place == Place::Gen && role == Role::Gen && self.scopes.len() == 3;
         if !top {
             let (msg, help) = if self.place == Place::Gen {
-                (format!("`{what}` must stand directly in the `gen` block"), "move it out of the loop or `if`: build the value first, then show it".to_string())
+                (
+                    format!("`{what}` must stand directly in the `gen` block"),
+                    "move it out of the loop or `if`: build the value first, then show it"
+                        .to_string(),
+                )
             } else {
-                (format!("`{what}` is not allowed in {}", self.place.describe()), format!("`{what}` belongs in the `gen` block"))
+                (
+                    format!("`{what}` is not allowed in {}", self.place.describe()),
+                    format!("`{what}` belongs in the `gen` block"),
+                )
             };
-            self.err(Diagnostic::new("E0304", span, msg).with_label("not allowed here").with_help(help));
+            self.err(
+                Diagnostic::new("E0304", span, msg)
+                    .with_label("not allowed here")
+                    .with_help(help),
+            );
         }
         top
     }
@@ -1236,30 +1504,45 @@ impl<'u> Checker<'u> {
         let mut root = target;
         loop {
             match &root.kind {
-                ExprKind::Index(a, _) | ExprKind::Field(a, _) | ExprKind::TupleField(a, _, _) => root = a,
+                ExprKind::Index(a, _) | ExprKind::Field(a, _) | ExprKind::TupleField(a, _, _) => {
+                    root = a
+                }
                 _ => break,
             }
         }
         match &root.kind {
             ExprKind::Path(p) if p.segments.len() == 1 => {
                 let name = p.segments[0].name.clone();
-                let kind = self.scopes.iter().flatten().rev().find(|l| l.name == name).map(|l| (l.kind, l.span));
+                let kind = self
+                    .scopes
+                    .iter()
+                    .flatten()
+                    .rev()
+                    .find(|l| l.name == name)
+                    .map(|l| (l.kind, l.span));
                 match kind {
                     Some((LocalKind::Var, _)) | None => {}
                     Some((k, decl)) => {
                         let help = match k {
-                            LocalKind::Let => format!("declare it with `var {name} = …` to make it mutable"),
+                            LocalKind::Let => {
+                                format!("declare it with `var {name} = …` to make it mutable")
+                            }
                             _ => format!("`{name}` cannot change; copy it into a `var` first"),
                         };
                         self.err(
-                            Diagnostic::new("E0110", root.span, format!("cannot assign to `{name}`: it is not a `var`"))
-                                .with_label("assignment here")
-                                .with_secondary(decl, "declared here")
-                                .with_help(help),
+                            Diagnostic::new(
+                                "E0110",
+                                root.span,
+                                format!("cannot assign to `{name}`: it is not a `var`"),
+                            )
+                            .with_label("assignment here")
+                            .with_secondary(decl, "declared here")
+                            .with_help(help),
                         );
                     }
                 }
             }
+            ExprKind::Error => {}
             _ => self.err(
                 Diagnostic::new("E0110", target.span, "this cannot be assigned to")
                     .with_label("not a variable")
@@ -1299,7 +1582,9 @@ impl<'u> Checker<'u> {
                 TemplatePart::Expr(e) => {
                     self.check_expr(e);
                 }
-                TemplatePart::For { pat, iter, body, .. } => {
+                TemplatePart::For {
+                    pat, iter, body, ..
+                } => {
                     let it = self.check_expr(iter);
                     let et = self.iter_elem(&it, iter.span);
                     self.push();
@@ -1307,7 +1592,9 @@ impl<'u> Checker<'u> {
                     self.check_template(body);
                     self.pop();
                 }
-                TemplatePart::If { cond, then, els, .. } => {
+                TemplatePart::If {
+                    cond, then, els, ..
+                } => {
                     let ct = self.check_expr(cond);
                     self.expect_bool(&ct, cond.span, "an `{if}` condition");
                     self.check_template(then);
@@ -1321,25 +1608,45 @@ impl<'u> Checker<'u> {
 
     fn unknown_name(&mut self, name: &str, span: Span) {
         if let Some(inv) = self.invisible.get(name) {
-            let d = Diagnostic::new("E0111", span, format!("{} here", inv.why))
+            let d = Diagnostic::new("E0111", span, inv.why.clone())
                 .with_label(format!("not visible in {}", self.place.describe()))
                 .with_secondary(inv.span, "defined here")
                 .with_help(inv.help.clone());
+            // A generator local used here is not "unused": the fix is to pass it on.
+            let def = inv.span;
+            self.diags.retain(|d| !(d.code == "W0002" && d.span == def));
             self.err(d);
             return;
         }
-        if self.unit.resolve_fn(self.module, &Path { segments: vec![Ident { name: name.into(), span }], span }).is_some()
+        if self
+            .unit
+            .resolve_fn(
+                self.module,
+                &Path {
+                    segments: vec![Ident {
+                        name: name.into(),
+                        span,
+                    }],
+                    span,
+                },
+            )
+            .is_some()
             || builtins::is_builtin(name)
         {
             self.err(
-                Diagnostic::new("E0203", span, format!("`{name}` is a function, not a value"))
-                    .with_label("used as a value")
-                    .with_help(format!("call it: `{name}(…)`")),
+                Diagnostic::new(
+                    "E0203",
+                    span,
+                    format!("`{name}` is a function, not a value"),
+                )
+                .with_label("used as a value")
+                .with_help(format!("call it: `{name}(…)`")),
             );
             return;
         }
         let names = self.visible_names();
-        let mut d = Diagnostic::new("E0101", span, format!("unknown name `{name}`")).with_label(format!("not defined in {}", self.place.describe()));
+        let mut d = Diagnostic::new("E0101", span, format!("unknown name `{name}`"))
+            .with_label(format!("not defined in {}", self.place.describe()));
         d.help = Some(match suggest(name, names.iter().map(|s| s.as_str())) {
             Some(s) => format!("did you mean `{s}`?"),
             None => "define it with `let`, declare it as a `param`, or `show`/`hide` it in the generator".into(),
@@ -1382,9 +1689,15 @@ impl<'u> Checker<'u> {
                     let t = self.check_expr(x);
                     if !t.compatible(&elem) {
                         self.err(
-                            Diagnostic::new("E0201", x.span, format!("list elements must all be `{elem}`, found `{t}`"))
-                                .with_label(format!("this is `{t}`"))
-                                .with_help("a list holds values of one type; use a tuple for mixed values"),
+                            Diagnostic::new(
+                                "E0201",
+                                x.span,
+                                format!("list elements must all be `{elem}`, found `{t}`"),
+                            )
+                            .with_label(format!("this is `{t}`"))
+                            .with_help(
+                                "a list holds values of one type; use a tuple for mixed values",
+                            ),
                         );
                     } else {
                         elem = elem.join(&t);
@@ -1399,10 +1712,14 @@ impl<'u> Checker<'u> {
                     if let Some(first) = seen.get(n.name.as_str()) {
                         let first = *first;
                         self.err(
-                            Diagnostic::new("E0102", n.span, format!("field `{}` is given twice", n.name))
-                                .with_label("again here")
-                                .with_secondary(first, "first here")
-                                .with_help("remove one of them"),
+                            Diagnostic::new(
+                                "E0102",
+                                n.span,
+                                format!("field `{}` is given twice", n.name),
+                            )
+                            .with_label("again here")
+                            .with_secondary(first, "first here")
+                            .with_help("remove one of them"),
                         );
                     }
                     seen.insert(&n.name, n.span);
@@ -1471,9 +1788,13 @@ impl<'u> Checker<'u> {
                             _ => "only lists and maps can be indexed",
                         };
                         self.err(
-                            Diagnostic::new("E0205", a.span, format!("cannot index into `{other}`"))
-                                .with_label("not a list or map")
-                                .with_help(help),
+                            Diagnostic::new(
+                                "E0205",
+                                a.span,
+                                format!("cannot index into `{other}`"),
+                            )
+                            .with_label("not a list or map")
+                            .with_help(help),
                         );
                         Ty::Unknown
                     }
@@ -1486,8 +1807,12 @@ impl<'u> Checker<'u> {
                         Some((_, t)) => t.clone(),
                         None => {
                             let names: Vec<&str> = fs.iter().map(|(n, _)| n.as_str()).collect();
-                            let mut d = Diagnostic::new("E0206", f.span, format!("no field `{}` in `{at}`", f.name))
-                                .with_label("unknown field");
+                            let mut d = Diagnostic::new(
+                                "E0206",
+                                f.span,
+                                format!("no field `{}` in `{at}`", f.name),
+                            )
+                            .with_label("unknown field");
                             d.help = Some(match suggest(&f.name, names.iter().copied()) {
                                 Some(s) => format!("did you mean `{s}`?"),
                                 None => format!("fields: {}", names.join(", ")),
@@ -1498,10 +1823,22 @@ impl<'u> Checker<'u> {
                     },
                     Ty::Unknown => Ty::Unknown,
                     other => {
+                        let help = if builtins::is_builtin(&f.name) {
+                            let recv = match &a.kind {
+                                ExprKind::Path(p) => p.to_string_path(),
+                                _ => "…".to_string(),
+                            };
+                            format!(
+                                "there are no methods: call the function, `{}({recv})`",
+                                f.name
+                            )
+                        } else {
+                            "only records have named fields; tuples use `.0`, `.1`, …".to_string()
+                        };
                         self.err(
                             Diagnostic::new("E0205", f.span, format!("`{other}` has no fields"))
                                 .with_label(format!("no field `{}`", f.name))
-                                .with_help("only records have named fields; tuples use `.0`, `.1`, …"),
+                                .with_help(help),
                         );
                         Ty::Unknown
                     }
@@ -1514,9 +1851,16 @@ impl<'u> Checker<'u> {
                         Some(t) => t.clone(),
                         None => {
                             self.err(
-                                Diagnostic::new("E0207", *fspan, format!("tuple index {idx} is out of range for `{at}`"))
-                                    .with_label(format!("this tuple has {} elements", ts.len()))
-                                    .with_help(format!("use an index from 0 to {}", ts.len().saturating_sub(1))),
+                                Diagnostic::new(
+                                    "E0207",
+                                    *fspan,
+                                    format!("tuple index {idx} is out of range for `{at}`"),
+                                )
+                                .with_label(format!("this tuple has {} elements", ts.len()))
+                                .with_help(format!(
+                                    "use an index from 0 to {}",
+                                    ts.len().saturating_sub(1)
+                                )),
                             );
                             Ty::Unknown
                         }
@@ -1540,10 +1884,15 @@ impl<'u> Checker<'u> {
                     None => {
                         if tt != Ty::Unit {
                             self.err(
-                                Diagnostic::new("E0217", e.span, "an `if` used as a value needs an `else`")
-                                    .with_label("no value when the condition is false")
-                                    .with_help("add `else { … }` with a value of the same type"),
+                                Diagnostic::new(
+                                    "E0217",
+                                    e.span,
+                                    "an `if` used as a value needs an `else`",
+                                )
+                                .with_label("no value when the condition is false")
+                                .with_help("add `else { … }` with a value of the same type"),
                             );
+                            return Ty::Unknown;
                         }
                         Ty::Unit
                     }
@@ -1554,9 +1903,13 @@ impl<'u> Checker<'u> {
                         };
                         if !et.compatible(&tt) {
                             self.err(
-                                Diagnostic::new("E0201", e.span, format!("the branches of this `if` differ: `{tt}` and `{et}`"))
-                                    .with_label("branches must have one type")
-                                    .with_help("make both branches produce the same type"),
+                                Diagnostic::new(
+                                    "E0201",
+                                    e.span,
+                                    format!("the branches of this `if` differ: `{tt}` and `{et}`"),
+                                )
+                                .with_label("branches must have one type")
+                                .with_help("make both branches produce the same type"),
                             );
                         }
                         tt.join(&et)
@@ -1583,30 +1936,73 @@ impl<'u> Checker<'u> {
                         Ty::Enum(id, info.name.clone())
                     } else {
                         let vs = info.variants.clone();
-                        let mut d = Diagnostic::new("E0109", variant.span, format!("enum `{}` has no variant `{}`", ty.name, variant.name))
-                            .with_label("unknown variant");
-                        d.help = Some(match suggest(&variant.name, vs.iter().map(|s| s.as_str())) {
-                            Some(s) => format!("did you mean `{}::{s}`?", ty.name),
-                            None => format!("variants: {}", vs.join(", ")),
-                        });
+                        let mut d = Diagnostic::new(
+                            "E0109",
+                            variant.span,
+                            format!("enum `{}` has no variant `{}`", ty.name, variant.name),
+                        )
+                        .with_label("unknown variant");
+                        d.help = Some(
+                            match suggest(&variant.name, vs.iter().map(|s| s.as_str())) {
+                                Some(s) => format!("did you mean `{}::{s}`?", ty.name),
+                                None => format!("variants: {}", vs.join(", ")),
+                            },
+                        );
                         self.err(d);
                         Ty::Unknown
                     }
                 }
                 _ => {
+                    let path = p.to_string_path();
+                    let enums: Vec<(String, EnumId)> = self
+                        .type_names()
+                        .into_iter()
+                        .filter_map(|n| match self.find_type(&n) {
+                            Some((TypeDefRef::Enum(id), _)) => Some((n, id)),
+                            _ => None,
+                        })
+                        .collect();
+                    let owner = enums
+                        .iter()
+                        .find(|(_, id)| self.enums[id.0 as usize].variants.contains(&variant.name));
+                    let is_module = self.unit.resolve_fn(self.module, p).is_some();
+                    let help = match (owner, is_module) {
+                        (_, true) => format!("module functions must be called: `{path}(…)`"),
+                        (Some((e, _)), _) => format!("did you mean `{e}::{}`?", variant.name),
+                        (None, _) => match suggest(&ty.name, enums.iter().map(|(n, _)| n.as_str()))
+                        {
+                            Some(e) => format!("did you mean enum `{e}`?"),
+                            None => "`A::b` names variant `b` of enum `A`".to_string(),
+                        },
+                    };
+                    let (msg, label) = if is_module {
+                        (
+                            format!("`{path}` is a function, not a value"),
+                            "not called".to_string(),
+                        )
+                    } else {
+                        (
+                            format!("unknown enum `{}`", ty.name),
+                            format!("no enum `{}` is defined", ty.name),
+                        )
+                    };
                     self.err(
-                        Diagnostic::new("E0101", p.span, format!("unknown name `{}`", p.to_string_path()))
-                            .with_label("not an enum variant")
-                            .with_help("`A::b` names variant `b` of enum `A`; module functions must be called: `m::f(…)`"),
+                        Diagnostic::new("E0101", p.span, msg)
+                            .with_label(label)
+                            .with_help(help),
                     );
                     Ty::Unknown
                 }
             },
             _ => {
                 self.err(
-                    Diagnostic::new("E0101", p.span, format!("unknown name `{}`", p.to_string_path()))
-                        .with_label("paths have at most two parts")
-                        .with_help("write `Enum::variant` or `module::function(…)`"),
+                    Diagnostic::new(
+                        "E0101",
+                        p.span,
+                        format!("unknown name `{}`", p.to_string_path()),
+                    )
+                    .with_label("paths have at most two parts")
+                    .with_help("write `Enum::variant` or `module::function(…)`"),
                 );
                 Ty::Unknown
             }
@@ -1616,9 +2012,13 @@ impl<'u> Checker<'u> {
     fn operand(&mut self, t: &Ty, want: &Ty, span: Span, op: &str) {
         if !t.compatible(want) {
             self.err(
-                Diagnostic::new("E0204", span, format!("`{op}` needs `{want}` operands, found `{t}`"))
-                    .with_label(format!("this is `{t}`"))
-                    .with_help(format!("`{op}` works on `{want}` values")),
+                Diagnostic::new(
+                    "E0204",
+                    span,
+                    format!("`{op}` needs `{want}` operands, found `{t}`"),
+                )
+                .with_label(format!("this is `{t}`"))
+                .with_help(format!("`{op}` works on `{want}` values")),
             );
         }
     }
@@ -1628,14 +2028,26 @@ impl<'u> Checker<'u> {
             Some(b) => (
                 format!("`{op}` cannot be applied to `{a}` and `{b}`"),
                 match (a, b) {
-                    (Ty::Int, Ty::Float) | (Ty::Float, Ty::Int) => "convert the int with `float(x)` first".to_string(),
-                    _ if op == "+" => "`+` adds numbers of one type and joins two lists or two strings".to_string(),
+                    (Ty::Int, Ty::Float) | (Ty::Float, Ty::Int) => {
+                        "convert the int with `float(x)` first".to_string()
+                    }
+                    _ if op == "+" => {
+                        "`+` adds numbers of one type and joins two lists or two strings"
+                            .to_string()
+                    }
                     _ => "both sides must have one numeric type".to_string(),
                 },
             ),
-            None => (format!("`{op}` cannot be applied to `{a}`"), "negate an int or float".to_string()),
+            None => (
+                format!("`{op}` cannot be applied to `{a}`"),
+                "negate an int or float".to_string(),
+            ),
         };
-        self.err(Diagnostic::new("E0204", span, msg).with_label("invalid operands").with_help(help));
+        self.err(
+            Diagnostic::new("E0204", span, msg)
+                .with_label("invalid operands")
+                .with_help(help),
+        );
     }
 
     fn check_binary(&mut self, op: BinOp, a: &Expr, b: &Expr, span: Span) -> Ty {
@@ -1651,7 +2063,9 @@ impl<'u> Checker<'u> {
             Add | Sub | Mul | Div | Rem => {
                 if op == Add {
                     match (&at, &bt) {
-                        (Ty::List(_), Ty::List(_)) | (Ty::Str, Ty::Str) if at.compatible(&bt) => return at.join(&bt),
+                        (Ty::List(_), Ty::List(_)) | (Ty::Str, Ty::Str) if at.compatible(&bt) => {
+                            return at.join(&bt)
+                        }
                         _ => {}
                     }
                 }
@@ -1670,11 +2084,25 @@ impl<'u> Checker<'u> {
             }
             Eq | Ne => {
                 if !at.compatible(&bt) {
+                    let help = match (&at, &bt) {
+                        (Ty::Str, _) | (_, Ty::Str) => {
+                            "convert the other side with `str(…)`, or compare two strings"
+                        }
+                        (Ty::Int, Ty::Float) | (Ty::Float, Ty::Int) => {
+                            "convert the int with `float(x)` first"
+                        }
+                        _ => "compare values of the same type",
+                    };
                     self.err(
-                        Diagnostic::new("E0204", span, format!("cannot compare `{at}` with `{bt}`"))
-                            .with_label("different types")
-                            .with_secondary(a.span, format!("`{at}`"))
-                            .with_help("compare values of the same type"),
+                        Diagnostic::new(
+                            "E0204",
+                            span,
+                            format!("cannot compare `{at}` with `{bt}`"),
+                        )
+                        .with_label("different types")
+                        .with_secondary(a.span, format!("this is `{at}`"))
+                        .with_secondary(b.span, format!("this is `{bt}`"))
+                        .with_help(help),
                     );
                 }
                 Ty::Bool
@@ -1685,7 +2113,9 @@ impl<'u> Checker<'u> {
                     self.err(
                         Diagnostic::new("E0204", span, format!("cannot order `{at}` and `{bt}`"))
                             .with_label("invalid comparison")
-                            .with_help("`<`, `<=`, `>`, `>=` compare two ints, two floats or two strings"),
+                            .with_help(
+                                "`<`, `<=`, `>`, `>=` compare two ints, two floats or two strings",
+                            ),
                     );
                 }
                 Ty::Bool
@@ -1699,16 +2129,26 @@ impl<'u> Checker<'u> {
                     Some(el) => {
                         if !at.compatible(&el) {
                             self.err(
-                                Diagnostic::new("E0204", span, format!("`{at}` can never be in a collection of `{el}`"))
-                                    .with_label("element types differ")
-                                    .with_help("test membership of a value of the collection's element type"),
+                                Diagnostic::new(
+                                    "E0204",
+                                    span,
+                                    format!("`{at}` can never be in a collection of `{el}`"),
+                                )
+                                .with_label("element types differ")
+                                .with_help(
+                                    "test membership of a value of the collection's element type",
+                                ),
                             );
                         }
                     }
                     None => self.err(
-                        Diagnostic::new("E0209", b.span, format!("`in` needs a collection, found `{bt}`"))
-                            .with_label("not a collection")
-                            .with_help("test membership in a list, set, map (its keys) or range"),
+                        Diagnostic::new(
+                            "E0209",
+                            b.span,
+                            format!("`in` needs a collection, found `{bt}`"),
+                        )
+                        .with_label("not a collection")
+                        .with_help("test membership in a list, set, map (its keys) or range"),
                     ),
                 }
                 Ty::Bool
@@ -1722,9 +2162,13 @@ impl<'u> Checker<'u> {
         if callee.segments.len() == 1 {
             if name == builtins::LEVELS {
                 self.err(
-                    Diagnostic::new("E0211", callee.span, "`levels(…)` is only allowed as a param's value")
-                        .with_label("not a function")
-                        .with_help("declare `param x: int = levels(…)` and use `x` here"),
+                    Diagnostic::new(
+                        "E0211",
+                        callee.span,
+                        "`levels(…)` is only allowed as a param's value",
+                    )
+                    .with_label("not a function")
+                    .with_help("declare `param x: int = levels(…)` and use `x` here"),
                 );
                 return Ty::Unknown;
             }
@@ -1735,27 +2179,62 @@ impl<'u> Checker<'u> {
                 return match builtins::signature(&name, &arg_tys) {
                     Ok(t) => t,
                     Err(e) => {
-                        let at = e.arg.and_then(|i| args.get(i)).map_or(span, |a| a.span);
-                        let code = if e.arg.is_none() { "E0202" } else { "E0201" };
-                        self.err(Diagnostic::new(code, at, format!("`{name}`: {}", e.message)).with_label("here").with_help(e.help));
+                        let d = match e.arg.and_then(|i| Some((i, args.get(i)?, arg_tys.get(i)?))) {
+                            Some((i, a, t)) => Diagnostic::new(
+                                "E0201",
+                                a.span,
+                                format!("argument {} of `{name}`: {}", i + 1, e.message),
+                            )
+                            .with_label(format!("this is `{t}`")),
+                            // Arity messages already name the builtin.
+                            None => Diagnostic::new("E0202", span, e.message)
+                                .with_label("wrong number of arguments"),
+                        };
+                        self.err(d.with_help(e.help));
                         Ty::Unknown
                     }
                 };
             }
         }
         let Some(f) = self.unit.resolve_fn(self.module, callee) else {
-            let mut candidates: Vec<String> = builtins::PURE.iter().chain(builtins::RANDOM).map(|s| s.to_string()).collect();
+            let mut candidates: Vec<String> = builtins::PURE
+                .iter()
+                .chain(builtins::RANDOM)
+                .map(|s| s.to_string())
+                .collect();
             let m = &self.unit.modules[self.module];
             candidates.extend(m.fns.keys().cloned());
             candidates.extend(m.imports.keys().cloned());
-            let mut d = Diagnostic::new("E0203", callee.span, format!("unknown function `{name}`")).with_label("not defined");
-            d.help = Some(match suggest(&name, candidates.iter().map(|s| s.as_str())) {
-                Some(s) => format!("did you mean `{s}`?"),
-                None if callee.segments.len() == 2 => {
-                    format!("is `use std::{}` missing, or is the function named differently?", callee.segments[0].name)
-                }
-                None => "define it with `fn`, or import it with `use std::module::{name}`".to_string(),
-            });
+            let mut d = Diagnostic::new("E0203", callee.span, format!("unknown function `{name}`"))
+                .with_label("not defined");
+            d.help = Some(
+                match suggest(&name, candidates.iter().map(|s| s.as_str())) {
+                    _ if callee.segments.len() == 1 && common_alias(&name).is_some() => {
+                        format!(
+                            "resyn spells this {}",
+                            common_alias(&name).unwrap_or_default()
+                        )
+                    }
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None if callee.segments.len() == 2 => {
+                        format!(
+                            "is `use std::{}` missing, or is the function named differently?",
+                            callee.segments[0].name
+                        )
+                    }
+                    None => match crate::stdlib::names().find(|m| {
+                        crate::stdlib::module(m)
+                            .is_some_and(|src| src.contains(&format!("fn {name}(")))
+                    }) {
+                        Some(m) if callee.segments.len() == 1 => {
+                            format!("`std::{m}` has a function `{name}`: import it with `use std::{m}::{{{name}}}`")
+                        }
+                        _ => format!(
+                            "define it with `fn {name}(…)`, or import it from a stdlib module"
+                        ),
+                    },
+                },
+            );
             self.err(d);
             return Ty::Unknown;
         };
@@ -1775,17 +2254,38 @@ impl<'u> Checker<'u> {
         let decl = self.unit.fn_decl(f);
         if args.len() != sig.params.len() {
             self.err(
-                Diagnostic::new("E0202", span, format!("`{name}` takes {} argument(s), found {}", sig.params.len(), args.len()))
-                    .with_label("wrong number of arguments")
-                    .with_secondary(decl.name.span, "defined here")
-                    .with_help(format!(
-                        "call it as `{name}({})`",
-                        decl.params.iter().map(|(n, _)| n.name.as_str()).collect::<Vec<_>>().join(", ")
-                    )),
+                Diagnostic::new(
+                    "E0202",
+                    span,
+                    format!(
+                        "`{name}` takes {} argument(s), found {}",
+                        sig.params.len(),
+                        args.len()
+                    ),
+                )
+                .with_label("wrong number of arguments")
+                .with_secondary(decl.name.span, "defined here")
+                .with_help(format!(
+                    "call it as `{name}({})`",
+                    decl.params
+                        .iter()
+                        .map(|(n, _)| n.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
             );
         } else {
-            for ((a, at), (pt, (pn, _))) in args.iter().zip(&arg_tys).zip(sig.params.iter().zip(&decl.params)) {
-                self.expect(at, pt, a.span, &format!("argument `{}` of `{name}`", pn.name));
+            for ((a, at), (pt, (pn, _))) in args
+                .iter()
+                .zip(&arg_tys)
+                .zip(sig.params.iter().zip(&decl.params))
+            {
+                self.expect(
+                    at,
+                    pt,
+                    a.span,
+                    &format!("argument `{}` of `{name}`", pn.name),
+                );
             }
         }
         if let Some(origin) = sig.random {
@@ -1816,6 +2316,33 @@ impl<'u> Checker<'u> {
 enum TypeDefRef {
     Alias(TypeExpr),
     Enum(EnumId),
+}
+
+/// What resyn calls a function that other languages name differently.
+fn common_alias(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "minimum" => "`min(xs)`",
+        "maximum" => "`max(xs)`",
+        "length" | "size" | "count_of" => "`len(xs)`",
+        "sort" => "`sorted(xs)`",
+        "reverse" => "`reversed(xs)`",
+        "range" => "`lo..hi` (a half-open range)",
+        "contains" | "includes" | "has" => "`x in xs`",
+        "append" | "push" | "concat" => "`xs + [x]` (lists join with `+`)",
+        "to_string" | "string" | "format" => "`str(x)`, or a template string \"{x}\"",
+        "randint" | "random_int" | "randrange" => "`rand_int(lo, hi)` (inclusive)",
+        "random" => "`rand_float()`",
+        _ => return None,
+    })
+}
+
+/// The names a pattern binds, with their spans.
+fn pattern_names(p: &Pattern, out: &mut Vec<(String, Span)>) {
+    match &p.kind {
+        PatternKind::Wildcard => {}
+        PatternKind::Bind(i) => out.push((i.name.clone(), i.span)),
+        PatternKind::Tuple(ps) => ps.iter().for_each(|p| pattern_names(p, out)),
+    }
 }
 
 /// `lo..hi` / `lo..=hi` with literal bounds, as a half-open pair.

@@ -40,7 +40,9 @@ pub fn check_bytes(name: &str, bytes: &[u8]) -> CheckOutput {
         let root = sources.add(name, String::new());
         let d = Diagnostic::new("E0013", Span::new(root, 0, 0), "source file is too large")
             .with_label(format!("{} bytes", bytes.len()))
-            .with_help(format!("an environment file may be at most {MAX_SOURCE_BYTES} bytes"));
+            .with_help(format!(
+                "an environment file may be at most {MAX_SOURCE_BYTES} bytes"
+            ));
         return CheckOutput {
             sources,
             root,
@@ -60,9 +62,13 @@ pub fn check_bytes(name: &str, bytes: &[u8]) -> CheckOutput {
         Err(e) => {
             let at = e.valid_up_to();
             let root = sources.add(name, String::from_utf8_lossy(bytes).into_owned());
-            let d = Diagnostic::new("E0012", Span::new(root, at, at + 1), "source is not valid UTF-8")
-                .with_label(format!("invalid byte 0x{:02x}", bytes[at]))
-                .with_help("save the file as UTF-8");
+            let d = Diagnostic::new(
+                "E0012",
+                Span::new(root, at, at + 1),
+                "source is not valid UTF-8",
+            )
+            .with_label(format!("invalid byte 0x{:02x}", bytes[at]))
+            .with_help("save the file as UTF-8");
             CheckOutput {
                 sources,
                 root,
@@ -80,18 +86,39 @@ pub fn check_source(name: &str, text: &str) -> CheckOutput {
 fn check_unit(sources: &mut SourceMap, root: FileId) -> Vec<Diagnostic> {
     let parsed = resyn_grammar::parse_file(&sources.get(root).text, root);
     let mut diags = parsed.diagnostics;
+    // Syntax errors drop parts of the file, so "never used" and "has no …" reports would
+    // be guesses; they come back once the syntax is fixed.
+    let incomplete = diags
+        .iter()
+        .any(|d| d.is_error() && d.span.file == root && !matches!(d.code, "E0004" | "E0005"));
     let unit = resolve::resolve(sources, root, parsed.file, &mut diags);
-    let (check_diags, _envs) = check::check(&unit);
+    let (mut check_diags, _envs) = check::check(&unit);
+    if incomplete {
+        check_diags.retain(|d| !ABSENCE_CODES.contains(&d.code));
+    }
     diags.extend(check_diags);
     // Warnings in stdlib modules are ours, not the user's.
     diags.retain(|d| d.is_error() || d.span.file == root);
     sort_diagnostics(&mut diags);
+    // A type used in several places may report the same problem at its definition each time.
+    diags.dedup_by(|a, b| a.code == b.code && a.span == b.span && a.message == b.message);
     diags
 }
+
+/// Diagnostics about something missing or unused, suppressed while the file has syntax
+/// errors (see `check_unit`).
+const ABSENCE_CODES: &[&str] = &[
+    "E0108", "E0305", "E0306", "W0001", "W0002", "W0003", "W0004", "W0005",
+];
 
 /// Stable order: by file, position, then code.
 pub fn sort_diagnostics(diags: &mut [Diagnostic]) {
     diags.sort_by(|a, b| {
-        (a.span.file, a.span.start, a.span.end, a.code).cmp(&(b.span.file, b.span.start, b.span.end, b.code))
+        (a.span.file, a.span.start, a.span.end, a.code).cmp(&(
+            b.span.file,
+            b.span.start,
+            b.span.end,
+            b.code,
+        ))
     });
 }

@@ -53,7 +53,11 @@ impl Unit {
     pub fn resolve_fn(&self, module: ModId, path: &Path) -> Option<FnId> {
         let m = &self.modules[module];
         match path.segments.as_slice() {
-            [f] => m.fns.get(&f.name).copied().or_else(|| m.imports.get(&f.name).map(|(id, _)| *id)),
+            [f] => m
+                .fns
+                .get(&f.name)
+                .copied()
+                .or_else(|| m.imports.get(&f.name).map(|(id, _)| *id)),
             [md, f] => {
                 let (target, _) = m.module_uses.get(&md.name)?;
                 self.modules[*target].fns.get(&f.name).copied()
@@ -64,7 +68,12 @@ impl Unit {
 }
 
 /// Resolves the root file (already parsed) and every stdlib module it reaches.
-pub fn resolve(sources: &mut SourceMap, root: FileId, ast: ast::SourceFile, diags: &mut Vec<Diagnostic>) -> Unit {
+pub fn resolve(
+    sources: &mut SourceMap,
+    root: FileId,
+    ast: ast::SourceFile,
+    diags: &mut Vec<Diagnostic>,
+) -> Unit {
     let mut modules: Vec<Module> = Vec::new();
     let mut by_name: HashMap<String, ModId> = HashMap::new();
     let mut queue: Vec<ModId> = Vec::new();
@@ -77,18 +86,30 @@ pub fn resolve(sources: &mut SourceMap, root: FileId, ast: ast::SourceFile, diag
             .ast
             .items
             .iter()
-            .filter_map(|i| if let Item::Use(u) = i { Some(u.clone()) } else { None })
+            .filter_map(|i| {
+                if let Item::Use(u) = i {
+                    Some(u.clone())
+                } else {
+                    None
+                }
+            })
             .collect();
         for u in uses {
             let segs: Vec<&str> = u.path.segments.iter().map(|s| s.name.as_str()).collect();
             let (modname, src) = match segs.as_slice() {
-                ["std", name] if stdlib::module(name).is_some() => (name.to_string(), stdlib::module(name).unwrap_or("")),
+                ["std", name] if stdlib::module(name).is_some() => {
+                    (name.to_string(), stdlib::module(name).unwrap_or(""))
+                }
                 _ => {
                     let avail: Vec<String> = stdlib::names().map(|n| format!("std::{n}")).collect();
                     diags.push(
-                        Diagnostic::new("E0104", u.path.span, format!("unknown module `{}`", u.path.to_string_path()))
-                            .with_label("no such module")
-                            .with_help(format!("available modules: {}", avail.join(", "))),
+                        Diagnostic::new(
+                            "E0104",
+                            u.path.span,
+                            format!("unknown module `{}`", u.path.to_string_path()),
+                        )
+                        .with_label("no such module")
+                        .with_help(format!("available modules: {}", avail.join(", "))),
                     );
                     continue;
                 }
@@ -111,7 +132,10 @@ pub fn resolve(sources: &mut SourceMap, root: FileId, ast: ast::SourceFile, diag
             match &u.names {
                 None => {
                     let m = &mut modules[mid];
-                    if m.module_uses.insert(modname.clone(), (target, u.span)).is_some() {
+                    if m.module_uses
+                        .insert(modname.clone(), (target, u.span))
+                        .is_some()
+                    {
                         diags.push(duplicate(&modname, u.span, None));
                     }
                 }
@@ -129,12 +153,20 @@ pub fn resolve(sources: &mut SourceMap, root: FileId, ast: ast::SourceFile, diag
                             None => {
                                 let avail: Vec<&String> = modules[target].fns.keys().collect();
                                 diags.push(
-                                    Diagnostic::new("E0105", n.span, format!("`std::{modname}` has no function `{}`", n.name))
-                                        .with_label("not found in the module")
-                                        .with_help(format!(
-                                            "`std::{modname}` provides: {}",
-                                            avail.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
-                                        )),
+                                    Diagnostic::new(
+                                        "E0105",
+                                        n.span,
+                                        format!("`std::{modname}` has no function `{}`", n.name),
+                                    )
+                                    .with_label("not found in the module")
+                                    .with_help(format!(
+                                        "`std::{modname}` provides: {}",
+                                        avail
+                                            .iter()
+                                            .map(|s| s.as_str())
+                                            .collect::<Vec<_>>()
+                                            .join(", ")
+                                    )),
                                 );
                             }
                         }
@@ -197,9 +229,13 @@ fn collect_items(m: &mut Module, mid: ModId, diags: &mut Vec<Diagnostic>) {
         };
         if crate::builtins::is_builtin(&name.name) && !is_type {
             diags.push(
-                Diagnostic::new("E0102", name.span, format!("`{}` is a builtin function", name.name))
-                    .with_label("this would shadow the builtin")
-                    .with_help("choose another name"),
+                Diagnostic::new(
+                    "E0102",
+                    name.span,
+                    format!("`{}` is a builtin function", name.name),
+                )
+                .with_label("this would shadow the builtin")
+                .with_help("choose another name"),
             );
             continue;
         }
@@ -208,7 +244,10 @@ fn collect_items(m: &mut Module, mid: ModId, diags: &mut Vec<Diagnostic>) {
             continue;
         }
         seen.insert(name.name.clone(), name.span);
-        let id = FnId { module: mid, item: i };
+        let id = FnId {
+            module: mid,
+            item: i,
+        };
         if is_type {
             m.types.insert(name.name.clone(), i);
         } else {
@@ -221,7 +260,11 @@ fn collect_items(m: &mut Module, mid: ModId, diags: &mut Vec<Diagnostic>) {
 fn call_graph(unit: &mut Unit, diags: &mut Vec<Diagnostic>) {
     let mut graph: DiGraphMap<FnId, ()> = DiGraphMap::new();
     let mut call_sites: HashMap<(FnId, FnId), Span> = HashMap::new();
-    let all: Vec<FnId> = unit.modules.iter().flat_map(|m| m.fns.values().copied()).collect();
+    let all: Vec<FnId> = unit
+        .modules
+        .iter()
+        .flat_map(|m| m.fns.values().copied())
+        .collect();
     for &f in &all {
         graph.add_node(f);
         let body = &unit.fn_decl(f).body;
@@ -246,7 +289,10 @@ fn call_graph(unit: &mut Unit, diags: &mut Vec<Diagnostic>) {
         let mut scc_sorted = scc.clone();
         scc_sorted.sort();
         let cycle = find_cycle(&graph, &scc_sorted);
-        let names: Vec<String> = cycle.iter().map(|f| unit.fn_decl(*f).name.name.clone()).collect();
+        let names: Vec<String> = cycle
+            .iter()
+            .map(|f| unit.fn_decl(*f).name.name.clone())
+            .collect();
         let first = cycle[0];
         let mut desc = names.join("` calls `");
         desc.push_str(&format!("` calls `{}", names[0]));
@@ -258,7 +304,14 @@ fn call_graph(unit: &mut Unit, diags: &mut Vec<Diagnostic>) {
             let (a, b) = (cycle[w], cycle[(w + 1) % cycle.len()]);
             let sp = call_sites[&(a, b)];
             if sp != close || w + 1 == cycle.len() {
-                d = d.with_secondary(sp, format!("`{}` calls `{}` here", names[w], names[(w + 1) % names.len()]));
+                d = d.with_secondary(
+                    sp,
+                    format!(
+                        "`{}` calls `{}` here",
+                        names[w],
+                        names[(w + 1) % names.len()]
+                    ),
+                );
             }
         }
         diags.push(d);
@@ -275,7 +328,13 @@ fn call_graph(unit: &mut Unit, diags: &mut Vec<Diagnostic>) {
     unit.fn_order = order;
 }
 
-fn post_order(g: &DiGraphMap<FnId, ()>, f: FnId, skip: &HashSet<FnId>, seen: &mut HashSet<FnId>, out: &mut Vec<FnId>) {
+fn post_order(
+    g: &DiGraphMap<FnId, ()>,
+    f: FnId,
+    skip: &HashSet<FnId>,
+    seen: &mut HashSet<FnId>,
+    out: &mut Vec<FnId>,
+) {
     // Iterative DFS: the call graph of untrusted input may be long.
     let mut stack = vec![(f, false)];
     while let Some((n, done)) = stack.pop() {

@@ -40,11 +40,16 @@ impl Ty {
         use Ty::*;
         match (self, other) {
             (Unknown, _) | (_, Unknown) => true,
-            (Tuple(a), Tuple(b)) => a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.compatible(y)),
+            (Tuple(a), Tuple(b)) => {
+                a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.compatible(y))
+            }
             (List(a), List(b)) | (Set(a), Set(b)) => a.compatible(b),
             (Map(k1, v1), Map(k2, v2)) => k1.compatible(k2) && v1.compatible(v2),
             (Record(a), Record(b)) => {
-                a.len() == b.len() && a.iter().zip(b).all(|((n1, t1), (n2, t2))| n1 == n2 && t1.compatible(t2))
+                a.len() == b.len()
+                    && a.iter()
+                        .zip(b)
+                        .all(|((n1, t1), (n2, t2))| n1 == n2 && t1.compatible(t2))
             }
             (Enum(a, _), Enum(b, _)) => a == b,
             _ => std::mem::discriminant(self) == std::mem::discriminant(other),
@@ -56,13 +61,18 @@ impl Ty {
         use Ty::*;
         match (self, other) {
             (Unknown, t) | (t, Unknown) => t.clone(),
-            (Tuple(a), Tuple(b)) if a.len() == b.len() => Tuple(a.iter().zip(b).map(|(x, y)| x.join(y)).collect()),
+            (Tuple(a), Tuple(b)) if a.len() == b.len() => {
+                Tuple(a.iter().zip(b).map(|(x, y)| x.join(y)).collect())
+            }
             (List(a), List(b)) => List(Box::new(a.join(b))),
             (Set(a), Set(b)) => Set(Box::new(a.join(b))),
             (Map(k1, v1), Map(k2, v2)) => Map(Box::new(k1.join(k2)), Box::new(v1.join(v2))),
-            (Record(a), Record(b)) if a.len() == b.len() => {
-                Record(a.iter().zip(b).map(|((n, x), (_, y))| (n.clone(), x.join(y))).collect())
-            }
+            (Record(a), Record(b)) if a.len() == b.len() => Record(
+                a.iter()
+                    .zip(b)
+                    .map(|((n, x), (_, y))| (n.clone(), x.join(y)))
+                    .collect(),
+            ),
             _ => self.clone(),
         }
     }

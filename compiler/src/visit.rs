@@ -16,7 +16,11 @@ pub fn walk_stmt(s: &Stmt, f: &mut impl FnMut(&Expr)) {
             walk_expr(target, f);
             walk_expr(value, f);
         }
-        StmtKind::Expr { expr, message } | StmtKind::Require { cond: expr, message } => {
+        StmtKind::Expr { expr, message }
+        | StmtKind::Require {
+            cond: expr,
+            message,
+        } => {
             walk_expr(expr, f);
             if let Some(t) = message {
                 walk_template(&t.parts, f);
@@ -47,7 +51,9 @@ pub fn walk_template(parts: &[TemplatePart], f: &mut impl FnMut(&Expr)) {
                 walk_expr(iter, f);
                 walk_template(body, f);
             }
-            TemplatePart::If { cond, then, els, .. } => {
+            TemplatePart::If {
+                cond, then, els, ..
+            } => {
                 walk_expr(cond, f);
                 walk_template(then, f);
                 walk_template(els, f);
@@ -67,9 +73,16 @@ fn walk_clauses(cs: &[Clause], f: &mut impl FnMut(&Expr)) {
 pub fn walk_expr(e: &Expr, f: &mut impl FnMut(&Expr)) {
     f(e);
     match &e.kind {
-        ExprKind::Int(_) | ExprKind::Float(_) | ExprKind::Bool(_) | ExprKind::Path(_) | ExprKind::Unit | ExprKind::Error => {}
+        ExprKind::Int(_)
+        | ExprKind::Float(_)
+        | ExprKind::Bool(_)
+        | ExprKind::Path(_)
+        | ExprKind::Unit
+        | ExprKind::Error => {}
         ExprKind::Str(t) => walk_template(&t.parts, f),
-        ExprKind::Tuple(v) | ExprKind::List(v) | ExprKind::Call { args: v, .. } => v.iter().for_each(|x| walk_expr(x, f)),
+        ExprKind::Tuple(v) | ExprKind::List(v) | ExprKind::Call { args: v, .. } => {
+            v.iter().for_each(|x| walk_expr(x, f))
+        }
         ExprKind::Record(fs) => fs.iter().for_each(|(_, x)| walk_expr(x, f)),
         ExprKind::Comprehension { elem, clauses } => {
             walk_clauses(clauses, f);
@@ -83,7 +96,9 @@ pub fn walk_expr(e: &Expr, f: &mut impl FnMut(&Expr)) {
             walk_expr(lo, f);
             walk_expr(hi, f);
         }
-        ExprKind::Unary(_, x) | ExprKind::Field(x, _) | ExprKind::TupleField(x, _, _) => walk_expr(x, f),
+        ExprKind::Unary(_, x) | ExprKind::Field(x, _) | ExprKind::TupleField(x, _, _) => {
+            walk_expr(x, f)
+        }
         ExprKind::Binary(_, a, b) | ExprKind::Index(a, b) => {
             walk_expr(a, f);
             walk_expr(b, f);

@@ -22,7 +22,11 @@ impl Path {
         self.segments.last().expect("paths are never empty")
     }
     pub fn to_string_path(&self) -> String {
-        self.segments.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join("::")
+        self.segments
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>()
+            .join("::")
     }
 }
 
@@ -88,7 +92,11 @@ pub enum EnvItem {
     Category(String, Span),
     Param(ParamDecl),
     Gen(Block),
-    Answer { name: Ident, ty: TypeExpr, span: Span },
+    Answer {
+        name: Ident,
+        ty: TypeExpr,
+        span: Span,
+    },
     Verify(Block),
     /// `require solvable` / `require unique` (checked by the resolver).
     Require(Ident),
@@ -150,14 +158,35 @@ pub struct Stmt {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum StmtKind {
-    Let { pat: Pattern, ty: Option<TypeExpr>, value: Expr },
-    Var { name: Ident, ty: Option<TypeExpr>, value: Expr },
+    Let {
+        pat: Pattern,
+        ty: Option<TypeExpr>,
+        value: Expr,
+    },
+    Var {
+        name: Ident,
+        ty: Option<TypeExpr>,
+        value: Expr,
+    },
     /// `x = e`, `x[i] = e`, `x.f = e`.
-    Assign { target: Expr, value: Expr },
+    Assign {
+        target: Expr,
+        value: Expr,
+    },
     /// An expression; in `verify` a constraint, optionally with a failure message.
-    Expr { expr: Expr, message: Option<Template> },
-    For { pat: Pattern, iter: Expr, body: Block },
-    Require { cond: Expr, message: Option<Template> },
+    Expr {
+        expr: Expr,
+        message: Option<Template>,
+    },
+    For {
+        pat: Pattern,
+        iter: Expr,
+        body: Block,
+    },
+    Require {
+        cond: Expr,
+        message: Option<Template>,
+    },
     Witness(Expr),
     Show(Vec<Binding>),
     Hide(Vec<Binding>),
@@ -263,16 +292,34 @@ pub enum ExprKind {
     Tuple(Vec<Expr>),
     List(Vec<Expr>),
     Record(Vec<(Ident, Expr)>),
-    Comprehension { elem: Box<Expr>, clauses: Vec<Clause> },
-    Quant { q: Quantifier, clauses: Vec<Clause>, body: Box<Expr> },
-    Range { lo: Box<Expr>, hi: Box<Expr>, inclusive: bool },
+    Comprehension {
+        elem: Box<Expr>,
+        clauses: Vec<Clause>,
+    },
+    Quant {
+        q: Quantifier,
+        clauses: Vec<Clause>,
+        body: Box<Expr>,
+    },
+    Range {
+        lo: Box<Expr>,
+        hi: Box<Expr>,
+        inclusive: bool,
+    },
     Unary(UnOp, Box<Expr>),
     Binary(BinOp, Box<Expr>, Box<Expr>),
-    Call { callee: Path, args: Vec<Expr> },
+    Call {
+        callee: Path,
+        args: Vec<Expr>,
+    },
     Index(Box<Expr>, Box<Expr>),
     Field(Box<Expr>, Ident),
     TupleField(Box<Expr>, u32, Span),
-    If { cond: Box<Expr>, then: Block, els: Option<Box<Else>> },
+    If {
+        cond: Box<Expr>,
+        then: Block,
+        els: Option<Box<Else>>,
+    },
     Error,
 }
 
@@ -307,6 +354,16 @@ impl Template {
 pub enum TemplatePart {
     Text(String),
     Expr(Expr),
-    For { pat: Pattern, iter: Expr, body: Vec<TemplatePart>, span: Span },
-    If { cond: Expr, then: Vec<TemplatePart>, els: Vec<TemplatePart>, span: Span },
+    For {
+        pat: Pattern,
+        iter: Expr,
+        body: Vec<TemplatePart>,
+        span: Span,
+    },
+    If {
+        cond: Expr,
+        then: Vec<TemplatePart>,
+        els: Vec<TemplatePart>,
+        span: Span,
+    },
 }

@@ -169,7 +169,10 @@ pub enum Token<'a> {
 
 /// Scans a string literal after its opening quote(s). Inside `{…}` interpolations a `"`
 /// opens a nested string, so `"{join(xs, ", ")}"` is one literal.
-fn scan_string<'a>(lex: &mut logos::Lexer<'a, Token<'a>>, triple: bool) -> Result<&'a str, LexErrorKind> {
+fn scan_string<'a>(
+    lex: &mut logos::Lexer<'a, Token<'a>>,
+    triple: bool,
+) -> Result<&'a str, LexErrorKind> {
     let rest = lex.remainder().as_bytes();
     let mut i = 0;
     let mut depth = 0usize;
@@ -208,6 +211,10 @@ fn scan_string<'a>(lex: &mut logos::Lexer<'a, Token<'a>>, triple: bool) -> Resul
                             i += 1;
                         }
                         i += 1;
+                    }
+                    if rest.get(i) == Some(&b'\n') {
+                        // Leave the line break to the loop: it ends a plain literal.
+                        continue;
                     }
                 }
                 _ => {}
@@ -308,6 +315,10 @@ pub struct Lexed<'a> {
     pub tokens: Vec<Spanned<'a>>,
     pub diagnostics: Vec<Diagnostic>,
     pub fatal: bool,
+    /// Line breaks ignored because a `(` or `[` was open that is never closed (its
+    /// closer is missing or mismatched): (offset of the line break, offset of the
+    /// bracket). Syntax errors use it to name the unclosed bracket as the likely cause.
+    pub unclosed_at_newline: Vec<(usize, usize)>,
 }
 
 /// May this token end a statement (so a newline after it becomes `;`)?
@@ -315,7 +326,16 @@ fn can_end(t: &Token<'_>) -> bool {
     use Token::*;
     matches!(
         t,
-        Ident(_) | Int(_) | Float(_) | Str(_) | True | False | RParen | RBracket | RBrace | Underscore
+        Ident(_)
+            | Int(_)
+            | Float(_)
+            | Str(_)
+            | True
+            | False
+            | RParen
+            | RBracket
+            | RBrace
+            | Underscore
     )
 }
 
@@ -364,14 +384,26 @@ pub fn lex(src: &str, file: FileId, in_parens: bool) -> Lexed<'_> {
         match res {
             Ok(tok) => raw.push((r.start, tok, r.end)),
             Err(LexErrorKind::UnterminatedString) => {
-                diagnostics.push(
-                    Diagnostic::new("E0002", Span::new(file, r.start, r.end), "unterminated string literal")
-                        .with_label("this string is never closed")
-                        .with_help(
-                            "close it with `\"` on the same line (`\"\"\"` for multi-line text); \
-                             a `{` opens an interpolation, write `{{` for a literal brace",
-                        ),
-                );
+                let d = Diagnostic::new(
+                    "E0002",
+                    Span::new(file, r.start, r.end),
+                    "unterminated string literal",
+                )
+                .with_label("this string is never closed");
+                // A `{` that is never closed swallows the closing quote: point at it.
+                let d = match unclosed_interpolation(&src[r.start..r.end]) {
+                    Some(at) => d
+                        .with_secondary(
+                            Span::new(file, r.start + at, r.start + at + 1),
+                            "this `{` opens an interpolation that is never closed, so the `\"` after it does not end the string",
+                        )
+                        .with_help("close the interpolation with `}`, or write `{{` for a literal brace"),
+                    None => d.with_help(
+                        "close it with `\"` on the same line (`\"\"\"` for multi-line text); \
+                         a `{` opens an interpolation, write `{{` for a literal brace",
+                    ),
+                };
+                diagnostics.push(d);
             }
             Err(LexErrorKind::UnexpectedChar) => {
                 let ch = src[r.start..].chars().next().unwrap_or('?');
@@ -383,9 +415,13 @@ pub fn lex(src: &str, file: FileId, in_parens: bool) -> Lexed<'_> {
                     }
                 }
                 diagnostics.push(
-                    Diagnostic::new("E0001", Span::new(file, r.start, r.end), format!("unexpected character {ch:?}"))
-                        .with_label("not part of the language")
-                        .with_help(unexpected_char_help(ch)),
+                    Diagnostic::new(
+                        "E0001",
+                        Span::new(file, r.start, r.end),
+                        format!("unexpected character {ch:?}"),
+                    )
+                    .with_label("not part of the language")
+                    .with_help(unexpected_char_help(ch)),
                 );
             }
         }
@@ -394,18 +430,72 @@ pub fn lex(src: &str, file: FileId, in_parens: bool) -> Lexed<'_> {
     // Post-pass: newline handling and nesting limit.
     let mut tokens = Vec::with_capacity(raw.len());
     // Template fragments start inside an implicit `(` so their newlines never end anything.
-    let mut stack: Vec<Token<'_>> = if in_parens { vec![Token::LParen] } else { Vec::new() };
+    let mut stack: Vec<Token<'_>> = if in_parens {
+        vec![Token::LParen]
+    } else {
+        Vec::new()
+    };
+    // Offsets of the open brackets in `stack` (`usize::MAX` for the implicit one).
+    let mut open_pos: Vec<usize> = stack.iter().map(|_| usize::MAX).collect();
+    let mut open_at_newline: Vec<(usize, usize)> = Vec::new();
+    let mut unclosed: std::collections::HashSet<usize> = std::collections::HashSet::new();
     let mut fatal = false;
+    // next_real[i]: index of the first non-newline token after i (one backward pass, so a
+    // file of ten million newlines stays linear).
+    let mut next_real = vec![usize::MAX; raw.len()];
+    let mut nxt = usize::MAX;
+    for i in (0..raw.len()).rev() {
+        next_real[i] = nxt;
+        if raw[i].1 != Token::Newline {
+            nxt = i;
+        }
+    }
     for i in 0..raw.len() {
         let (s, tok, e) = raw[i];
         match tok {
+            Token::Doc(_) => {
+                // A doc comment must precede an item that carries docs; anywhere else the
+                // grammar would fail on the *next* token and recover badly, so report it
+                // here and drop it.
+                let next = raw[i + 1..]
+                    .iter()
+                    .find(|(_, t, _)| !matches!(t, Token::Newline | Token::Doc(_)));
+                let attached = next.is_some_and(|(_, t, _)| {
+                    matches!(t, Token::Env | Token::Fn | Token::Enum | Token::Param)
+                });
+                let first_of_run = !raw[..i]
+                    .iter()
+                    .rev()
+                    .find(|(_, t, _)| *t != Token::Newline)
+                    .is_some_and(|(_, t, _)| matches!(t, Token::Doc(_)));
+                if attached {
+                    tokens.push((s, tok, e));
+                } else if first_of_run {
+                    let what =
+                        next.map_or("the end of the file".to_string(), |(_, t, _)| t.to_string());
+                    diagnostics.push(
+                        Diagnostic::new("E0010", Span::new(file, s, e), "doc comment in the wrong place")
+                            .with_label(format!("documents nothing: it is followed by {what}"))
+                            .with_help(
+                                "a doc comment (`///`) must stand right before an `env`, `fn`, `enum` or `param`; \
+                                 use `//` for an ordinary comment",
+                            ),
+                    );
+                }
+                continue;
+            }
             Token::Newline => {
                 let in_parens = matches!(stack.last(), Some(Token::LParen | Token::LBracket));
                 if in_parens {
+                    if let Some(&at) = open_pos.last().filter(|at| **at != usize::MAX) {
+                        open_at_newline.push((s, at));
+                    }
                     continue;
                 }
-                let prev_ends = tokens.last().is_some_and(|(_, t, _): &Spanned<'_>| can_end(t));
-                let next = raw[i + 1..].iter().find(|(_, t, _)| *t != Token::Newline);
+                let prev_ends = tokens
+                    .last()
+                    .is_some_and(|(_, t, _): &Spanned<'_>| can_end(t));
+                let next = raw.get(next_real[i]);
                 let next_continues = next.is_some_and(|(_, t, _)| continues(t));
                 if prev_ends && !next_continues {
                     tokens.push((s, Token::Semi, s));
@@ -414,31 +504,79 @@ pub fn lex(src: &str, file: FileId, in_parens: bool) -> Lexed<'_> {
             }
             Token::LParen | Token::LBracket | Token::LBrace => {
                 stack.push(tok);
+                open_pos.push(s);
                 if stack.len() > MAX_NESTING {
                     diagnostics.push(
-                        Diagnostic::new("E0003", Span::new(file, s, e), "brackets nested too deeply")
-                            .with_label(format!("this is nesting level {}", stack.len()))
-                            .with_help(format!(
-                                "at most {MAX_NESTING} levels of (), [] and {{}} are allowed; \
+                        Diagnostic::new(
+                            "E0003",
+                            Span::new(file, s, e),
+                            "brackets nested too deeply",
+                        )
+                        .with_label(format!("this is nesting level {}", stack.len()))
+                        .with_help(format!(
+                            "at most {MAX_NESTING} levels of (), [] and {{}} are allowed; \
                                  name intermediate values with `let`"
-                            )),
+                        )),
                     );
                     fatal = true;
                     break;
                 }
             }
             Token::RParen | Token::RBracket | Token::RBrace => {
-                stack.pop();
+                let top = stack.pop();
+                let at = open_pos.pop().unwrap_or(usize::MAX);
+                let pair = matches!(
+                    (top, tok),
+                    (Some(Token::LParen), Token::RParen)
+                        | (Some(Token::LBracket), Token::RBracket)
+                        | (Some(Token::LBrace), Token::RBrace)
+                );
+                if !pair && at != usize::MAX {
+                    unclosed.insert(at);
+                }
             }
             _ => {}
         }
         tokens.push((s, tok, e));
     }
+    unclosed.extend(open_pos.iter().filter(|at| **at != usize::MAX));
+    open_at_newline.retain(|(_, at)| unclosed.contains(at));
     Lexed {
         tokens,
         diagnostics,
         fatal,
+        unclosed_at_newline: open_at_newline,
     }
+}
+
+/// The offset of the `{` whose interpolation runs to the end of an unterminated literal.
+fn unclosed_interpolation(lit: &str) -> Option<usize> {
+    let b = lit.as_bytes();
+    let mut i = if lit.starts_with("\"\"\"") { 3 } else { 1 };
+    let mut depth = 0usize;
+    let mut open = 0;
+    while i < b.len() {
+        match b[i] {
+            b'\\' if depth == 0 => i += 1,
+            b'{' if depth == 0 && b.get(i + 1) == Some(&b'{') => i += 1,
+            b'{' => {
+                if depth == 0 {
+                    open = i;
+                }
+                depth += 1;
+            }
+            b'}' if depth > 0 => depth -= 1,
+            b'"' if depth > 0 => {
+                i += 1;
+                while i < b.len() && b[i] != b'"' && b[i] != b'\n' {
+                    i += if b[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    (depth > 0).then_some(open)
 }
 
 fn unexpected_char_help(ch: char) -> String {

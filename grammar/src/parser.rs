@@ -28,6 +28,8 @@ pub struct Ctx<'input> {
     /// Byte offset of the token slice being parsed inside `src` (non-zero for templates).
     base: usize,
     depth_reported: bool,
+    /// See `Lexed::unclosed_at_newline` (offsets in the file).
+    unclosed_at_newline: Vec<(usize, usize)>,
 }
 
 pub struct ParseOutput {
@@ -44,6 +46,7 @@ pub fn parse_file(src: &str, file: FileId) -> ParseOutput {
         diagnostics: lexed.diagnostics,
         base: 0,
         depth_reported: false,
+        unclosed_at_newline: lexed.unclosed_at_newline,
     };
     let fatal = lexed.fatal;
     let result = StartParser::new().parse(&mut ctx, lexed.tokens);
@@ -60,7 +63,13 @@ pub fn parse_file(src: &str, file: FileId) -> ParseOutput {
     };
     if fatal {
         // The token stream was cut at the nesting limit; syntax errors after it are noise.
-        ctx.diagnostics.retain(|d| !matches!(d.code, "E0010" | "E0011"));
+        ctx.diagnostics
+            .retain(|d| !matches!(d.code, "E0010" | "E0011"));
+    }
+    if ctx.diagnostics.iter().any(|d| d.code == "E0010") {
+        // After an earlier syntax error, recovery may have consumed the very brackets the
+        // end of the file finds missing.
+        ctx.diagnostics.retain(|d| d.code != "E0011");
     }
     ParseOutput {
         file: ast,
@@ -98,10 +107,17 @@ impl<'input> Ctx<'input> {
         if depth > MAX_EXPR_DEPTH {
             if !self.depth_reported {
                 self.depth_reported = true;
+                // Point at where the limit was crossed, not at the whole (huge) expression.
+                let at = Span {
+                    start: span.end.saturating_sub(1).max(span.start),
+                    ..span
+                };
                 self.diagnostics.push(
-                    Diagnostic::new("E0003", span, "expression nested too deeply")
+                    Diagnostic::new("E0003", at, "expression nested too deeply")
                         .with_label(format!("deeper than {MAX_EXPR_DEPTH} levels"))
-                        .with_help("split it into named parts with `let`, or use `sum`/`all` over a list"),
+                        .with_help(
+                            "split it into named parts with `let`, or use `sum`/`all` over a list",
+                        ),
                 );
             }
             // Dropping the shallow children here keeps every tree (and its Drop) bounded.
@@ -134,9 +150,13 @@ impl<'input> Ctx<'input> {
             Ok(v) if v <= i64::MAX as u64 + 1 => v as i64,
             _ => {
                 self.diagnostics.push(
-                    Diagnostic::new("E0004", self.span(l, r), format!("integer literal `{s}` is too large"))
-                        .with_label("does not fit in 64 bits")
-                        .with_help(format!("integers are 64-bit: at most {}", i64::MAX)),
+                    Diagnostic::new(
+                        "E0004",
+                        self.span(l, r),
+                        format!("integer literal `{s}` is too large"),
+                    )
+                    .with_label("does not fit in 64 bits")
+                    .with_help(format!("integers are 64-bit: at most {}", i64::MAX)),
                 );
                 0
             }
@@ -149,9 +169,13 @@ impl<'input> Ctx<'input> {
         let v = digits.parse::<f64>().unwrap_or(f64::NAN);
         if !v.is_finite() {
             self.diagnostics.push(
-                Diagnostic::new("E0004", self.span(l, r), format!("float literal `{s}` is out of range"))
-                    .with_label("not a finite 64-bit float")
-                    .with_help("write a smaller number"),
+                Diagnostic::new(
+                    "E0004",
+                    self.span(l, r),
+                    format!("float literal `{s}` is out of range"),
+                )
+                .with_label("not a finite 64-bit float")
+                .with_help("write a smaller number"),
             );
         }
         self.expr(ExprKind::Float(if v.is_finite() { v } else { 0.0 }), l, r)
@@ -163,6 +187,43 @@ impl<'input> Ctx<'input> {
         self.expr(ExprKind::TupleField(Box::new(a), idx, fspan), l, r)
     }
 
+    /// `param n: T` without `= value`: reported, and the param stays declared.
+    pub fn missing_param_value(&mut self, name: &Ident, r: usize) -> Expr {
+        self.diagnostics.push(
+            Diagnostic::new("E0010", name.span, format!("param `{}` has no value", name.name))
+                .with_label("a param needs a value")
+                .with_help(format!(
+                    "write `param {}: T = value`, or `= levels(v1, v2, v3, v4, v5)` for one value per difficulty level",
+                    name.name
+                )),
+        );
+        self.expr(ExprKind::Error, r, r)
+    }
+
+    /// A line break (or `;`) between two record fields.
+    pub fn missing_comma(&mut self, l: usize, r: usize) {
+        let d = if l == r {
+            Diagnostic::new(
+                "E0010",
+                self.span(l, r),
+                "missing `,` between record fields",
+            )
+            .with_label("the line ends here without a `,`")
+            .with_help(
+                "record fields are separated by `,`, also across lines: end this line with `,`",
+            )
+        } else {
+            Diagnostic::new(
+                "E0010",
+                self.span(l, r),
+                "record fields are separated by `,`, not `;`",
+            )
+            .with_label("expected `,`")
+            .with_help("replace the `;` with `,`")
+        };
+        self.push_syntax(d);
+    }
+
     pub fn recover(&mut self, e: ErrorRecovery<usize, Token<'input>, LexErrorKind>) {
         let d = self.syntax_error(e.error);
         self.push_syntax(d);
@@ -170,7 +231,44 @@ impl<'input> Ctx<'input> {
 
     fn push_syntax(&mut self, d: Diagnostic) {
         // One report per position: recovery may revisit the same token.
-        if self.diagnostics.iter().any(|x| x.code == d.code && x.span == d.span) {
+        if self
+            .diagnostics
+            .iter()
+            .any(|x| x.code == d.code && x.span == d.span)
+        {
+            return;
+        }
+        let (start, end) = (d.span.start as usize, d.span.end as usize);
+        let gap = |from: usize| {
+            self.src
+                .get(from..start)
+                .map(str::trim)
+                .unwrap_or("x")
+                .is_empty()
+        };
+        // A syntax error right after a lexical error echoes it: the bad text was dropped.
+        if self
+            .diagnostics
+            .iter()
+            .any(|x| matches!(x.code, "E0001" | "E0002") && gap(x.span.end as usize))
+        {
+            return;
+        }
+        // After "unexpected end of line", the next line was parsed out of context: its
+        // errors are echoes of the first one.
+        let next_line = |x: &Diagnostic| {
+            let at = x.span.start as usize;
+            at < end
+                && self
+                    .src
+                    .get(at..start)
+                    .is_some_and(|t| t.matches('\n').count() <= 1)
+        };
+        if self
+            .diagnostics
+            .iter()
+            .any(|x| x.code == "E0010" && x.message == END_OF_LINE && next_line(x))
+        {
             return;
         }
         self.diagnostics.push(d);
@@ -180,9 +278,16 @@ impl<'input> Ctx<'input> {
         match e {
             ParseError::UnrecognizedEof { location, expected } => {
                 let at = self.src.len().min(self.base + location) - self.base;
+                let exp = |s: &str| expected.iter().any(|e| e == s);
+                let label = match ["\"}\"", "\")\"", "\"]\""].into_iter().find(|c| exp(c)) {
+                    Some(c) => format!("a `{}` is missing here", c.trim_matches('"')),
+                    None => format!("expected {}", describe_expected(&expected)),
+                };
                 Diagnostic::new("E0011", self.span(at, at), "unexpected end of file")
-                    .with_label(format!("expected {}", describe_expected(&expected)))
-                    .with_help("the file ends in the middle of something: close every `{`, `(` and `[`")
+                    .with_label(label)
+                    .with_help(
+                        "the file ends in the middle of something: close every `{`, `(` and `[`",
+                    )
             }
             ParseError::UnrecognizedToken {
                 token: (l, tok, r), ..
@@ -190,8 +295,17 @@ impl<'input> Ctx<'input> {
             | ParseError::ExtraToken { token: (l, tok, r) }
                 if matches!(tok, Token::Semi) && l == r =>
             {
-                Diagnostic::new("E0010", self.span(l, r), "unexpected end of line")
-                    .with_label("the line ends here, but the construct is not complete")
+                let label = match &e {
+                    ParseError::UnrecognizedToken { expected, .. } => {
+                        format!(
+                            "the line ends here, but {} was expected",
+                            describe_expected(expected)
+                        )
+                    }
+                    _ => "the line ends here, but the construct is not complete".to_string(),
+                };
+                Diagnostic::new("E0010", self.span(l, r), END_OF_LINE)
+                    .with_label(label)
                     .with_help(
                         "a newline ends a statement; to continue on the next line, end this \
                          line with an operator or wrap the expression in parentheses",
@@ -201,9 +315,31 @@ impl<'input> Ctx<'input> {
                 token: (l, tok, r),
                 expected,
             } => {
-                let mut d = Diagnostic::new("E0010", self.span(l, r), format!("unexpected {tok}"))
-                    .with_label(format!("expected {}", describe_expected(&expected)));
-                d.help = Some(token_help(&tok, &expected));
+                let mut d = Diagnostic::new("E0010", self.span(l, r), format!("unexpected {tok}"));
+                // First token of a line that an unclosed `(`/`[` joined to the previous one?
+                let at = self.base + l;
+                let unclosed = self.unclosed_at_newline.iter().rev().find(|(nl, _)| {
+                    *nl < at && self.src.get(*nl..at).is_some_and(|t| t.trim().is_empty())
+                });
+                match unclosed {
+                    Some(&(_, open)) if self.base == 0 => {
+                        let b = &self.src[open..open + 1];
+                        d = d
+                            .with_label(format!("this line still continues the `{b}` opened earlier"))
+                            .with_secondary(Span::new(self.file, open, open + 1), format!("this `{b}` is never closed"))
+                            .with_help(format!(
+                                "close the `{b}` where the expression ends; inside `(…)` and `[…]` a line break does not end a statement"
+                            ));
+                    }
+                    _ if matches!(tok, Token::Eq) && expected.iter().any(|e| e == "\"==\"") => {
+                        d = d.with_label("`=` is not a comparison");
+                        d.help = Some(token_help(&tok, &expected));
+                    }
+                    _ => {
+                        d = d.with_label(format!("expected {}", describe_expected(&expected)));
+                        d.help = Some(token_help(&tok, &expected));
+                    }
+                }
                 d
             }
             ParseError::ExtraToken { token: (l, tok, r) } => {
@@ -216,7 +352,8 @@ impl<'input> Ctx<'input> {
                     .with_help("remove it")
             }
             ParseError::User { error } => {
-                Diagnostic::new("E0001", self.span(0, 0), format!("lexer error: {error:?}")).with_help("remove it")
+                Diagnostic::new("E0001", self.span(0, 0), format!("lexer error: {error:?}"))
+                    .with_help("remove it")
             }
         }
     }
@@ -249,9 +386,13 @@ impl<'input> Ctx<'input> {
         let (parts, stop) = tp.parse_parts();
         if let Some((what, sp)) = stop {
             self.diagnostics.push(
-                Diagnostic::new("E0006", sp, format!("`{{{what}}}` without a matching `{{for …}}` or `{{if …}}`"))
-                    .with_label("nothing to close here")
-                    .with_help("remove it, or open the block it ends"),
+                Diagnostic::new(
+                    "E0006",
+                    sp,
+                    format!("`{{{what}}}` without a matching `{{for …}}` or `{{if …}}`"),
+                )
+                .with_label("nothing to close here")
+                .with_help("remove it, or open the block it ends"),
             );
         }
         let mut parts = parts;
@@ -325,7 +466,9 @@ fn child_depth(kind: &ExprKind) -> u32 {
         ExprKind::Tuple(v) | ExprKind::List(v) => m(v),
         ExprKind::Record(fs) => m(fs.iter().map(|(_, e)| e)),
         ExprKind::Comprehension { elem, clauses: cs } => elem.depth.max(clauses(cs)),
-        ExprKind::Quant { clauses: cs, body, .. } => body.depth.max(clauses(cs)),
+        ExprKind::Quant {
+            clauses: cs, body, ..
+        } => body.depth.max(clauses(cs)),
         ExprKind::Range { lo, hi, .. } => lo.depth.max(hi.depth),
         ExprKind::Unary(_, e) | ExprKind::Field(e, _) | ExprKind::TupleField(e, _, _) => e.depth,
         ExprKind::Binary(_, a, b) | ExprKind::Index(a, b) => a.depth.max(b.depth),
@@ -352,7 +495,12 @@ fn block_depth(b: &Block) -> u32 {
             StmtKind::For { iter, body, .. } => iter.depth.max(block_depth(body)),
             StmtKind::Require { cond, .. } => cond.depth,
             StmtKind::Witness(e) => e.depth,
-            StmtKind::Show(bs) | StmtKind::Hide(bs) => bs.iter().filter_map(|b| b.value.as_ref()).map(|e| e.depth).max().unwrap_or(0),
+            StmtKind::Show(bs) | StmtKind::Hide(bs) => bs
+                .iter()
+                .filter_map(|b| b.value.as_ref())
+                .map(|e| e.depth)
+                .max()
+                .unwrap_or(0),
             StmtKind::Error => 0,
         })
         .max()
@@ -367,7 +515,12 @@ fn template_depth(parts: &[TemplatePart]) -> u32 {
             TemplatePart::Text(_) => 0,
             TemplatePart::Expr(e) => e.depth,
             TemplatePart::For { iter, body, .. } => iter.depth.max(template_depth(body)),
-            TemplatePart::If { cond, then, els, .. } => cond.depth.max(template_depth(then)).max(template_depth(els)),
+            TemplatePart::If {
+                cond, then, els, ..
+            } => cond
+                .depth
+                .max(template_depth(then))
+                .max(template_depth(els)),
         })
         .max()
         .unwrap_or(0)
@@ -383,20 +536,62 @@ fn common_indent(s: &str) -> usize {
         .unwrap_or(0)
 }
 
+const END_OF_LINE: &str = "unexpected end of line";
+
+/// Tokens that can start an expression, and those that can only start a statement.
+const EXPR_START: &[&str] = &[
+    "INT",
+    "FLOAT",
+    "STR",
+    "IDENT",
+    "\"(\"",
+    "\"[\"",
+    "\"{\"",
+    "\"if\"",
+    "\"not\"",
+    "\"true\"",
+    "\"false\"",
+    "\"-\"",
+    "\"forall\"",
+    "\"exists\"",
+];
+const STMT_START: &[&str] = &[
+    "\"let\"",
+    "\"var\"",
+    "\"for\"",
+    "\"require\"",
+    "\"witness\"",
+    "\"show\"",
+    "\"hide\"",
+];
+
 fn describe_expected(expected: &[String]) -> String {
-    let mut names: Vec<String> = expected
-        .iter()
-        .filter(|e| !e.starts_with("START_"))
-        .map(|e| match e.as_str() {
-            "IDENT" => "a name".to_string(),
-            "INT" => "an integer".to_string(),
-            "FLOAT" => "a number".to_string(),
-            "STR" => "a string".to_string(),
-            "DOC" => "a doc comment".to_string(),
-            "\";\"" => "a new line".to_string(),
-            other => format!("`{}`", other.trim_matches('"')),
-        })
-        .collect();
+    let has = |s: &str| expected.iter().any(|e| e == s);
+    // Summarize the long lists: where an expression (or a statement) may start, say so.
+    let (summary, skip): (Option<&str>, &[&[&str]]) = if has("\"let\"") && has("INT") {
+        (Some("a statement"), &[EXPR_START, STMT_START])
+    } else if has("INT") && has("IDENT") {
+        (Some("an expression"), &[EXPR_START])
+    } else {
+        (None, &[])
+    };
+    let mut names: Vec<String> = summary.map(str::to_string).into_iter().collect();
+    names.extend(
+        expected
+            .iter()
+            .filter(|e| {
+                !e.starts_with("START_") && !skip.iter().any(|set| set.contains(&e.as_str()))
+            })
+            .map(|e| match e.as_str() {
+                "IDENT" => "a name".to_string(),
+                "INT" => "an integer".to_string(),
+                "FLOAT" => "a number".to_string(),
+                "STR" => "a string".to_string(),
+                "DOC" => "a doc comment".to_string(),
+                "\";\"" => "a new line".to_string(),
+                other => format!("`{}`", other.trim_matches('"')),
+            }),
+    );
     names.dedup();
     match names.len() {
         0 => "nothing more".to_string(),
@@ -410,12 +605,37 @@ fn describe_expected(expected: &[String]) -> String {
 }
 
 fn token_help(tok: &Token<'_>, expected: &[String]) -> String {
+    use Token::*;
     let exp = |s: &str| expected.iter().any(|e| e == s);
+    // Where an operand may start, `INT` is always among the expected tokens.
+    let wants_operand = exp("INT");
     match tok {
-        Token::Eq if exp("\"==\"") || exp("\"@\"") => "use `==` to compare; `=` only binds or assigns".into(),
-        Token::Doc(_) => "a doc comment (`///`) must stand right before an `env`, `fn`, `enum` or `param`".into(),
+        Token::Eq if exp("\"==\"") || exp("\"@\"") => {
+            "use `==` to compare; `=` only binds or assigns".into()
+        }
+        Token::Doc(_) => {
+            "a doc comment (`///`) must stand right before an `env`, `fn`, `enum` or `param`".into()
+        }
+        Forall | Exists if wants_operand => {
+            "a quantifier must be a whole expression or the right side of `implies`; \
+             otherwise wrap it in parentheses: `a and (forall x in xs: …)`"
+                .into()
+        }
+        RParen | RBracket | RBrace | Comma | Plus | Star | Slash | Percent | EqEq | Ne | Lt
+        | Le | Gt | Ge | And | Or | Implies | DotDot | DotDotEq
+            if wants_operand =>
+        {
+            format!("an operand is missing before {tok}")
+        }
+        Param | Gen | Verify | Answer | Prompt | Category | Scoring | Env | Fn
+            if exp("\"let\"") =>
+        {
+            format!("{tok} cannot stand inside a block; is a `}}` missing before it?")
+        }
         Token::Ident(_) if exp("\",\"") => "separate items with `,`".into(),
-        Token::RBrace | Token::RParen | Token::RBracket => "this closing bracket does not match what is open here".into(),
+        Token::RBrace | Token::RParen | Token::RBracket => {
+            "this closing bracket does not match what is open here".into()
+        }
         _ if exp("\"}\"") && expected.len() <= 3 => "close the block with `}`".into(),
         _ => "check the syntax in `resyn spec`; statements end at a newline or `;`".into(),
     }
@@ -441,7 +661,8 @@ impl TemplateParser<'_, '_> {
     fn skip_indent(&mut self) {
         let b = self.text.as_bytes();
         let mut n = 0;
-        while n < self.indent && self.pos < b.len() && (b[self.pos] == b' ' || b[self.pos] == b'\t') {
+        while n < self.indent && self.pos < b.len() && (b[self.pos] == b' ' || b[self.pos] == b'\t')
+        {
             self.pos += 1;
             n += 1;
         }
@@ -518,7 +739,10 @@ impl TemplateParser<'_, '_> {
                     let inner = &self.text[open + 1..close];
                     let trimmed = inner.trim();
                     let tag_span = self.span(open, close + 1);
-                    let kw = trimmed.split(|c: char| !c.is_ascii_alphanumeric() && c != '_').next().unwrap_or("");
+                    let kw = trimmed
+                        .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+                        .next()
+                        .unwrap_or("");
                     let is_control = matches!(kw, "for" | "if" | "else" | "end");
                     self.pos = close + 1;
                     if is_control {
@@ -576,7 +800,9 @@ impl TemplateParser<'_, '_> {
                                         .with_label("nothing to show here")
                                         .with_help("put an expression inside, or write `{{}}` for literal braces"),
                                 );
-                            } else if let Some(Parsed::Expr(e)) = self.ctx.parse_fragment(Token::StartExpr, lo, hi) {
+                            } else if let Some(Parsed::Expr(e)) =
+                                self.ctx.parse_fragment(Token::StartExpr, lo, hi)
+                            {
                                 parts.push(TemplatePart::Expr(e));
                             }
                         }
@@ -603,12 +829,21 @@ impl TemplateParser<'_, '_> {
     fn expect_end(&mut self, stop: Option<Stop>, open: Span, what: &str) {
         match stop {
             Some(Stop::End(_)) => {}
-            Some(Stop::Else(sp)) => self.ctx.diagnostics.push(
-                Diagnostic::new("E0006", sp, format!("`{{else}}` inside `{{{what} …}}`"))
-                    .with_label("`{else}` belongs to `{if …}` only")
-                    .with_secondary(open, "the block opened here")
-                    .with_help("close the block with `{end}` first"),
-            ),
+            Some(Stop::Else(sp)) => {
+                self.ctx.diagnostics.push(
+                    Diagnostic::new("E0006", sp, format!("`{{else}}` inside `{{{what} …}}`"))
+                        .with_label("`{else}` belongs to `{if …}` only")
+                        .with_secondary(open, "the block opened here")
+                        .with_help(if what == "for" {
+                            "`{for}` has no `{else}`; for an empty list, wrap the loop: \
+                             `{if len(xs) > 0}{for x in xs}…{end}{else}…{end}`"
+                        } else {
+                            "close the block with `{end}` first"
+                        }),
+                );
+                // Skip the rest of the block, so its `{end}` is not reported as stray.
+                let _ = self.parts_until();
+            }
             None => self.ctx.diagnostics.push(
                 Diagnostic::new("E0006", open, format!("`{{{what} …}}` is never closed"))
                     .with_label("opened here")
@@ -622,7 +857,8 @@ impl TemplateParser<'_, '_> {
     fn trim_control_line(&mut self, buf: &mut String, open: usize) {
         let b = self.text.as_bytes();
         let line_start = self.text[..open].rfind('\n').map_or(0, |i| i + 1);
-        let before_blank = self.text[line_start..open].trim().is_empty() && (line_start > 0 || self.triple);
+        let before_blank =
+            self.text[line_start..open].trim().is_empty() && (line_start > 0 || self.triple);
         let mut j = self.pos;
         while j < b.len() && (b[j] == b' ' || b[j] == b'\t' || b[j] == b'\r') {
             j += 1;

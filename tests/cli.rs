@@ -1,0 +1,123 @@
+//! The `resyn check` command-line contract: exit codes and the JSON diagnostic format.
+
+use std::process::Command;
+
+fn resyn(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_resyn"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run resyn");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn temp_file(name: &str, contents: &[u8]) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("resyn-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, contents).unwrap();
+    p
+}
+
+#[test]
+fn clean_example_exits_zero() {
+    let (code, stdout, stderr) = resyn(&["check", "examples/graph_coloring.rsn"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.is_empty());
+    assert!(stderr.contains("ok"), "{stderr}");
+}
+
+#[test]
+fn errors_exit_one_and_json_has_the_contract_fields() {
+    let p = temp_file(
+        "bad.rsn",
+        b"env e {\n  gen { let a = 1 +\n  }\n  verify { x == }\n}\n",
+    );
+    let (code, stdout, _) = resyn(&["check", "--message-format", "json", p.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(lines.len() >= 2, "several independent errors: {stdout}");
+    for line in lines {
+        let v: serde_json::Value = serde_json::from_str(line).expect("one JSON object per line");
+        for key in [
+            "code", "severity", "message", "file", "line", "column", "span", "labels", "help",
+        ] {
+            assert!(v.get(key).is_some(), "missing {key} in {line}");
+        }
+        assert!(v["line"].as_u64().unwrap() >= 1 && v["column"].as_u64().unwrap() >= 1);
+        let (s, e) = (
+            v["span"]["start"].as_u64().unwrap(),
+            v["span"]["end"].as_u64().unwrap(),
+        );
+        assert!(s <= e);
+        assert!(v["code"].as_str().unwrap().starts_with('E'));
+    }
+    let syntax: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["code"] == "E0010")
+        .collect();
+    // The `}` that cuts `1 +` short (line 3) and the `}` after `x ==` (line 4), independently.
+    let lines: Vec<u64> = syntax.iter().map(|v| v["line"].as_u64().unwrap()).collect();
+    assert_eq!(lines, vec![3, 4], "{stdout}");
+}
+
+#[test]
+fn warnings_alone_exit_zero() {
+    let src = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/graph_coloring.rsn"
+    ))
+    .unwrap();
+    let src = src.replace("    gen {", "    param unused_knob: int = 3\n    gen {");
+    let p = temp_file("warn.rsn", src.as_bytes());
+    let (code, stdout, _) = resyn(&["check", "--message-format", "json", p.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.contains("\"W0001\""), "{stdout}");
+}
+
+#[test]
+fn usage_errors_exit_two() {
+    assert_eq!(resyn(&[]).0, 2);
+    assert_eq!(resyn(&["check"]).0, 2);
+    assert_eq!(resyn(&["check", "--message-format", "xml", "a.rsn"]).0, 2);
+    assert_eq!(resyn(&["frobnicate"]).0, 2);
+    assert_eq!(resyn(&["--help"]).0, 0);
+}
+
+#[test]
+fn unreadable_file_is_a_user_error() {
+    let (code, stdout, _) = resyn(&["check", "--message-format", "json", "no/such/file.rsn"]);
+    assert_eq!(code, 1);
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(v["code"], "E0014");
+}
+
+#[test]
+fn one_bad_file_does_not_stop_the_others() {
+    let bad = temp_file("b1.rsn", b"env {");
+    let (code, stdout, _) = resyn(&[
+        "check",
+        "--message-format",
+        "json",
+        bad.to_str().unwrap(),
+        "examples/graph_coloring.rsn",
+        "no/such.rsn",
+    ]);
+    assert_eq!(code, 1);
+    let files: Vec<String> = stdout
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["file"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert!(files.iter().any(|f| f.ends_with("b1.rsn")));
+    assert!(files.iter().any(|f| f.ends_with("no/such.rsn")));
+}

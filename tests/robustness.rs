@@ -1,0 +1,278 @@
+//! Untrusted source never panics, overflows the stack or hangs. Each case runs on a thread
+//! with the default 2 MiB test stack (no special stack: library callers get none) and a
+//! generous wall-clock guard that only exists to turn a hang into a failure.
+
+use proptest::prelude::*;
+use resyn_compiler::{check_bytes, CheckOutput};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// Runs `check_bytes` on another thread; fails the test on panic or after `limit`.
+fn check_guarded(bytes: Vec<u8>, limit: Duration) -> CheckOutput {
+    let (tx, rx) = mpsc::channel();
+    std::thread::Builder::new()
+        .stack_size(2 * 1024 * 1024)
+        .spawn(move || {
+            let out = check_bytes("case.rsn", &bytes);
+            let _ = tx.send(out);
+        })
+        .expect("spawn");
+    match rx.recv_timeout(limit) {
+        Ok(out) => out,
+        Err(mpsc::RecvTimeoutError::Timeout) => panic!("check did not finish within {limit:?}"),
+        Err(mpsc::RecvTimeoutError::Disconnected) => {
+            panic!("check panicked (or overflowed its stack)")
+        }
+    }
+}
+
+fn codes(out: &CheckOutput) -> Vec<&'static str> {
+    out.diagnostics.iter().map(|d| d.code).collect()
+}
+
+fn examples() -> Vec<(String, String)> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/examples");
+    let mut v: Vec<(String, String)> = std::fs::read_dir(dir)
+        .expect("examples dir")
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "rsn"))
+        .map(|p| {
+            (
+                p.display().to_string(),
+                std::fs::read_to_string(&p).expect("example"),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+const GUARD: Duration = Duration::from_secs(120);
+
+#[test]
+fn every_truncation_of_every_example_gets_diagnostics_not_a_panic() {
+    for (name, src) in examples() {
+        let bytes = src.into_bytes();
+        // Every prefix, on and off char boundaries, in one thread per example.
+        let out = check_guarded(Vec::new(), GUARD);
+        assert!(out.diagnostics.is_empty(), "empty file is clean");
+        let (tx, rx) = mpsc::channel();
+        let b = bytes.clone();
+        std::thread::spawn(move || {
+            let mut errs = 0usize;
+            for cut in 0..b.len() {
+                let out = check_bytes("cut.rsn", &b[..cut]);
+                errs += usize::from(out.has_errors());
+            }
+            let _ = tx.send(errs);
+        });
+        let errs = rx
+            .recv_timeout(GUARD)
+            .unwrap_or_else(|_| panic!("{name}: truncations panicked or hung"));
+        // Most truncations leave something unclosed: they must be reported as errors.
+        assert!(
+            errs * 2 > bytes.len(),
+            "{name}: only {errs} of {} truncations reported errors",
+            bytes.len()
+        );
+    }
+}
+
+#[test]
+fn invalid_utf8_is_a_diagnostic() {
+    let out = check_guarded(
+        b"env x {\n  gen { let a = \"\xff\xfe\" }\n}\n".to_vec(),
+        GUARD,
+    );
+    assert_eq!(codes(&out), vec!["E0012"]);
+    assert_eq!(out.diagnostics[0].span.start, 25);
+}
+
+#[test]
+fn hundred_thousand_nested_brackets() {
+    for (open, close) in [("(", ")"), ("[", "]"), ("{", "}")] {
+        let src = format!(
+            "env e {{ gen {{ let x = {}1{} }} }}",
+            open.repeat(100_000),
+            close.repeat(100_000)
+        );
+        let out = check_guarded(src.into_bytes(), GUARD);
+        assert_eq!(codes(&out), vec!["E0003"], "brackets {open}{close}");
+    }
+}
+
+#[test]
+fn long_operator_chains_and_prefix_runs_are_capped() {
+    for src in [
+        format!("fn f() -> int {{ {}1 }}", "1 + ".repeat(100_000)),
+        format!("fn f(x: int) -> int {{ {}x }}", "-".repeat(100_000)),
+        format!("fn f() -> bool {{ {}true }}", "not ".repeat(100_000)),
+        format!(
+            "fn f() -> bool {{ {}true }}",
+            "true implies ".repeat(100_000)
+        ),
+        format!(
+            "fn f() -> int {{ {}0{} }}",
+            "if true { 1 } else { ".repeat(200),
+            "}".repeat(200)
+        ),
+        format!(
+            "fn f() -> int {{ {}0{} }}",
+            "1 + if true { 1 } else { ".repeat(120),
+            "}".repeat(120)
+        ),
+    ] {
+        let out = check_guarded(src.into_bytes(), GUARD);
+        assert!(codes(&out).contains(&"E0003"), "{:?}", codes(&out));
+        assert_eq!(
+            codes(&out).iter().filter(|c| **c == "E0003").count(),
+            1,
+            "reported once"
+        );
+    }
+}
+
+#[test]
+fn ten_megabyte_files() {
+    // A valid file: one env whose generator holds a 10 MB list literal.
+    let mut big = String::from("/// big\nenv big {\n category test\n gen {\n  let xs = [");
+    while big.len() < 10 * 1024 * 1024 {
+        big.push_str("123456, ");
+    }
+    big.push_str("0]\n  show xs\n }\n answer a: int in xs\n verify { a in xs }\n prompt \"pick one of {xs}\"\n}\n");
+    let out = check_guarded(big.into_bytes(), GUARD);
+    assert_eq!(codes(&out), Vec::<&str>::new());
+
+    // 10 MB of one identifier, of garbage characters, and of newlines.
+    for bytes in [
+        vec![b'a'; 10 << 20],
+        vec![b'$'; 10 << 20],
+        vec![b'\n'; 10 << 20],
+        b"\"".repeat(10 << 20),
+    ] {
+        let first = bytes[0];
+        let out = check_guarded(bytes, GUARD);
+        assert!(
+            out.diagnostics.len() <= 2,
+            "byte {first}: {} diagnostics",
+            out.diagnostics.len()
+        );
+    }
+}
+
+#[test]
+fn oversized_file_is_refused_with_a_diagnostic() {
+    let out = check_guarded(vec![b' '; resyn_compiler::MAX_SOURCE_BYTES + 1], GUARD);
+    assert_eq!(codes(&out), vec!["E0013"]);
+}
+
+/// Fragments that make syntactically interesting soups.
+const FRAGMENTS: &[&str] = &[
+    "env",
+    "e",
+    "{",
+    "}",
+    "(",
+    ")",
+    "[",
+    "]",
+    "gen",
+    "verify",
+    "answer",
+    "prompt",
+    "param",
+    "fn",
+    "let",
+    "var",
+    "for",
+    "in",
+    "if",
+    "else",
+    "forall",
+    "exists",
+    ":",
+    ",",
+    ";",
+    "\n",
+    "=",
+    "==",
+    "+",
+    "-",
+    "*",
+    "/",
+    "%",
+    "..",
+    "..=",
+    "@",
+    "\"a {x} b\"",
+    "\"\"\"\n  {for x in xs}{x}{end}\n\"\"\"",
+    "\"{\"",
+    "\"}\"",
+    "\"{if}\"",
+    "1",
+    "2.5",
+    "x",
+    "xs",
+    "_",
+    "show",
+    "hide",
+    "witness",
+    "require",
+    "levels(1,2,3,4,5)",
+    "int",
+    "[int; 3]",
+    "int in 0..3",
+    "///doc\n",
+    "//c\n",
+    "use std::grid",
+    "::",
+    ".",
+    "0",
+    "not",
+    "and",
+    "or",
+    "implies",
+    "type",
+    "enum",
+    "->",
+    "set[int]",
+    "{a: 1}",
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, .. ProptestConfig::default() })]
+
+    #[test]
+    fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+        let out = check_bytes("fuzz.rsn", &bytes);
+        // Every diagnostic span lies inside its file.
+        for d in &out.diagnostics {
+            let len = out.sources.get(d.span.file).text.len() as u32;
+            prop_assert!(d.span.start <= d.span.end && d.span.end <= len.max(d.span.start), "{d:?}");
+        }
+    }
+
+    #[test]
+    fn token_soup_never_panics(picks in proptest::collection::vec(0..FRAGMENTS.len(), 0..200)) {
+        let src: String = picks.iter().map(|i| FRAGMENTS[*i]).collect::<Vec<_>>().join(" ");
+        let out = check_bytes("soup.rsn", src.as_bytes());
+        for d in &out.diagnostics {
+            let text = &out.sources.get(d.span.file).text;
+            prop_assert!(text.is_char_boundary(d.span.start as usize) || d.span.start as usize >= text.len());
+        }
+    }
+
+    #[test]
+    fn mutated_examples_never_panic(ex in 0usize..64, pos in any::<prop::sample::Index>(), frag in 0..FRAGMENTS.len(), delete in 0usize..8) {
+        let exs = examples();
+        let (_, src) = &exs[ex % exs.len()];
+        let mut s = src.clone();
+        let mut at = pos.index(s.len().max(1)).min(s.len());
+        while !s.is_char_boundary(at) { at -= 1; }
+        let mut end = (at + delete).min(s.len());
+        while !s.is_char_boundary(end) { end -= 1; }
+        s.replace_range(at..end, FRAGMENTS[frag]);
+        let _ = check_bytes("mutant.rsn", s.as_bytes());
+    }
+}
