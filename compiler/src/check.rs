@@ -1502,13 +1502,8 @@ impl<'u> Checker<'u> {
 
     fn check_assign_target(&mut self, target: &Expr) {
         let mut root = target;
-        loop {
-            match &root.kind {
-                ExprKind::Index(a, _) | ExprKind::Field(a, _) | ExprKind::TupleField(a, _, _) => {
-                    root = a
-                }
-                _ => break,
-            }
+        while let ExprKind::Index(a, _) | ExprKind::Field(a, _) | ExprKind::TupleField(a, _, _) = &root.kind {
+            root = a;
         }
         match &root.kind {
             ExprKind::Path(p) if p.segments.len() == 1 => {

@@ -65,6 +65,7 @@ pub struct FnDecl {
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct TypeAlias {
+    pub doc: Option<String>,
     pub name: Ident,
     pub ty: TypeExpr,
     pub span: Span,

@@ -18,6 +18,8 @@ pub enum LexErrorKind {
     UnterminatedString,
 }
 
+// Two `skip` patterns need `allow_greedy`; clippy reads that as a duplicated attribute.
+#[allow(clippy::duplicated_attributes)]
 #[derive(Logos, Clone, Copy, Debug, PartialEq, Eq)]
 #[logos(error = LexErrorKind)]
 #[logos(skip r"[ \t\r\f]+")]
@@ -461,7 +463,7 @@ pub fn lex(src: &str, file: FileId, in_parens: bool) -> Lexed<'_> {
                     .iter()
                     .find(|(_, t, _)| !matches!(t, Token::Newline | Token::Doc(_)));
                 let attached = next.is_some_and(|(_, t, _)| {
-                    matches!(t, Token::Env | Token::Fn | Token::Enum | Token::Param)
+                    matches!(t, Token::Env | Token::Fn | Token::Enum | Token::Type | Token::Param)
                 });
                 let first_of_run = !raw[..i]
                     .iter()
@@ -477,7 +479,7 @@ pub fn lex(src: &str, file: FileId, in_parens: bool) -> Lexed<'_> {
                         Diagnostic::new("E0010", Span::new(file, s, e), "doc comment in the wrong place")
                             .with_label(format!("documents nothing: it is followed by {what}"))
                             .with_help(
-                                "a doc comment (`///`) must stand right before an `env`, `fn`, `enum` or `param`; \
+                                "a doc comment (`///`) must stand right before an `env`, `fn`, `enum`, `type` or `param`; \
                                  use `//` for an ordinary comment",
                             ),
                     );

@@ -614,7 +614,7 @@ fn token_help(tok: &Token<'_>, expected: &[String]) -> String {
             "use `==` to compare; `=` only binds or assigns".into()
         }
         Token::Doc(_) => {
-            "a doc comment (`///`) must stand right before an `env`, `fn`, `enum` or `param`".into()
+            "a doc comment (`///`) must stand right before an `env`, `fn`, `enum`, `type` or `param`".into()
         }
         Forall | Exists if wants_operand => {
             "a quantifier must be a whole expression or the right side of `implies`; \
