@@ -125,6 +125,8 @@ pub struct Checker<'u> {
     witness: Option<(Ty, Span)>,
     constraints: usize,
     gen_locals: Vec<(String, Span)>,
+    /// Instance values read by the answer's type or by verify.
+    instance_used: HashSet<String>,
     pub envs: Vec<EnvSummary>,
 }
 
@@ -150,6 +152,7 @@ pub fn check(unit: &Unit) -> (Vec<Diagnostic>, Vec<EnvSummary>) {
         witness: None,
         constraints: 0,
         gen_locals: Vec::new(),
+        instance_used: HashSet::new(),
         envs: Vec::new(),
     };
     c.run();
@@ -552,6 +555,10 @@ impl<'u> Checker<'u> {
                         let v = self.resolve_type(&args[1]);
                         Ty::Map(Box::new(k), Box::new(v))
                     }
+                    _ if !args.is_empty() && self.find_type(&name).is_some() => {
+                        arity_err(self, 0);
+                        Ty::Unknown
+                    }
                     _ => match self.find_type(&name) {
                         Some((TypeDefRef::Enum(id), _)) => Ty::Enum(id, name),
                         Some((TypeDefRef::Alias(te), _)) => {
@@ -710,6 +717,7 @@ impl<'u> Checker<'u> {
         self.witness = None;
         self.constraints = 0;
         self.gen_locals.clear();
+        self.instance_used.clear();
         let mut summary = EnvSummary {
             name: env.name.name.clone(),
             params: vec![],
@@ -1030,16 +1038,21 @@ impl<'u> Checker<'u> {
                 frame.iter().map(|l| (l.name.clone(), l.used)).collect();
             self.mark_instance_used(&used);
             for l in &frame {
-                if !l.used {
+                // A shown value that verify reads may be presented in another form (a grid
+                // as text); one that nothing reads is a mistake.
+                if !l.used && !self.instance_used_elsewhere(&l.name) {
                     self.diags.push(
                         Diagnostic::new(
                             "W0004",
                             l.span,
-                            format!("shown value `{}` never appears in the prompt", l.name),
+                            format!(
+                                "shown value `{}` is used by neither the prompt nor verify",
+                                l.name
+                            ),
                         )
                         .with_label("shown here")
                         .with_help(format!(
-                            "mention `{{{}}}` in the prompt, or `hide` it if only verify needs it",
+                            "mention `{{{}}}` in the prompt so the model sees it, or remove it",
                             l.name
                         )),
                     );
@@ -1061,13 +1074,17 @@ impl<'u> Checker<'u> {
         self.envs.push(summary);
     }
 
-    fn instance_used_elsewhere(&self, _name: &str) -> bool {
-        false
+    /// Used by the answer's type or by verify (tracked for W0004/W0005).
+    fn instance_used_elsewhere(&self, name: &str) -> bool {
+        self.instance_used.contains(name)
     }
 
     /// Instance values seen through a copied scope frame: propagate "used" to params.
     fn mark_instance_used(&mut self, used: &[(String, bool)]) {
         for (name, u) in used {
+            if *u && self.place != Place::Prompt {
+                self.instance_used.insert(name.clone());
+            }
             if *u {
                 // A shown param counts as a use of the param itself.
                 if let Some(frame) = self.scopes.first_mut() {
@@ -1502,7 +1519,9 @@ impl<'u> Checker<'u> {
 
     fn check_assign_target(&mut self, target: &Expr) {
         let mut root = target;
-        while let ExprKind::Index(a, _) | ExprKind::Field(a, _) | ExprKind::TupleField(a, _, _) = &root.kind {
+        while let ExprKind::Index(a, _) | ExprKind::Field(a, _) | ExprKind::TupleField(a, _, _) =
+            &root.kind
+        {
             root = a;
         }
         match &root.kind {

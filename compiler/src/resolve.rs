@@ -227,6 +227,31 @@ fn collect_items(m: &mut Module, mid: ModId, diags: &mut Vec<Diagnostic>) {
             }
             Item::Use(_) | Item::Error(_) => continue,
         };
+        if is_type
+            && matches!(
+                name.name.as_str(),
+                "int" | "bool" | "float" | "string" | "set" | "map"
+            )
+        {
+            diags.push(
+                Diagnostic::new(
+                    "E0102",
+                    name.span,
+                    format!("`{}` is a built-in type", name.name),
+                )
+                .with_label("cannot be redefined")
+                .with_help("choose another name"),
+            );
+            continue;
+        }
+        if !is_type && name.name == crate::builtins::LEVELS {
+            diags.push(
+                Diagnostic::new("E0102", name.span, "`levels` is reserved for param values")
+                    .with_label("this function could never be called")
+                    .with_help("choose another name"),
+            );
+            continue;
+        }
         if crate::builtins::is_builtin(&name.name) && !is_type {
             diags.push(
                 Diagnostic::new(

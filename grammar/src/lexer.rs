@@ -445,11 +445,26 @@ pub fn lex(src: &str, file: FileId, in_parens: bool) -> Lexed<'_> {
     // next_real[i]: index of the first non-newline token after i (one backward pass, so a
     // file of ten million newlines stays linear).
     let mut next_real = vec![usize::MAX; raw.len()];
-    let mut nxt = usize::MAX;
+    // next_item[i]: the first token after i that is neither a newline nor a doc comment;
+    // prev_real[i]: the last non-newline token before i. Both precomputed for the same reason.
+    let mut next_item = vec![usize::MAX; raw.len()];
+    let (mut nxt, mut nxt_item) = (usize::MAX, usize::MAX);
     for i in (0..raw.len()).rev() {
         next_real[i] = nxt;
+        next_item[i] = nxt_item;
         if raw[i].1 != Token::Newline {
             nxt = i;
+        }
+        if !matches!(raw[i].1, Token::Newline | Token::Doc(_)) {
+            nxt_item = i;
+        }
+    }
+    let mut prev_real = vec![usize::MAX; raw.len()];
+    let mut prv = usize::MAX;
+    for (i, slot) in prev_real.iter_mut().enumerate() {
+        *slot = prv;
+        if raw[i].1 != Token::Newline {
+            prv = i;
         }
     }
     for i in 0..raw.len() {
@@ -459,16 +474,15 @@ pub fn lex(src: &str, file: FileId, in_parens: bool) -> Lexed<'_> {
                 // A doc comment must precede an item that carries docs; anywhere else the
                 // grammar would fail on the *next* token and recover badly, so report it
                 // here and drop it.
-                let next = raw[i + 1..]
-                    .iter()
-                    .find(|(_, t, _)| !matches!(t, Token::Newline | Token::Doc(_)));
+                let next = raw.get(next_item[i]);
                 let attached = next.is_some_and(|(_, t, _)| {
-                    matches!(t, Token::Env | Token::Fn | Token::Enum | Token::Type | Token::Param)
+                    matches!(
+                        t,
+                        Token::Env | Token::Fn | Token::Enum | Token::Type | Token::Param
+                    )
                 });
-                let first_of_run = !raw[..i]
-                    .iter()
-                    .rev()
-                    .find(|(_, t, _)| *t != Token::Newline)
+                let first_of_run = !raw
+                    .get(prev_real[i])
                     .is_some_and(|(_, t, _)| matches!(t, Token::Doc(_)));
                 if attached {
                     tokens.push((s, tok, e));

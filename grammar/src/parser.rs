@@ -30,6 +30,8 @@ pub struct Ctx<'input> {
     depth_reported: bool,
     /// See `Lexed::unclosed_at_newline` (offsets in the file).
     unclosed_at_newline: Vec<(usize, usize)>,
+    /// Starts of `9223372036854775808` literals not (yet) negated.
+    pending_min: Vec<u32>,
 }
 
 pub struct ParseOutput {
@@ -46,6 +48,7 @@ pub fn parse_file(src: &str, file: FileId) -> ParseOutput {
         diagnostics: lexed.diagnostics,
         base: 0,
         depth_reported: false,
+        pending_min: Vec::new(),
         unclosed_at_newline: lexed.unclosed_at_newline,
     };
     let fatal = lexed.fatal;
@@ -61,6 +64,21 @@ pub fn parse_file(src: &str, file: FileId) -> ParseOutput {
             SourceFile::default()
         }
     };
+    for at in std::mem::take(&mut ctx.pending_min) {
+        let span = Span::new(file, at as usize, at as usize + 19);
+        ctx.diagnostics.push(
+            Diagnostic::new(
+                "E0004",
+                span,
+                "integer literal `9223372036854775808` is too large",
+            )
+            .with_label("does not fit in 64 bits")
+            .with_help(format!(
+                "integers are 64-bit: at most {}; only `-9223372036854775808` is allowed",
+                i64::MAX
+            )),
+        );
+    }
     if fatal {
         // The token stream was cut at the nesting limit; syntax errors after it are noise.
         ctx.diagnostics
@@ -136,8 +154,16 @@ impl<'input> Ctx<'input> {
 
     /// `-` applied to a literal folds into it, so `-9223372036854775808` is representable.
     pub fn neg(&mut self, e: Expr, l: usize, r: usize) -> Expr {
+        if matches!(e.kind, ExprKind::Int(i64::MIN))
+            && self.pending_min.last() == Some(&e.span.start)
+        {
+            // `-9223372036854775808`: the literal 2^63 negated is i64::MIN itself.
+            self.pending_min.pop();
+            return self.expr(ExprKind::Int(i64::MIN), l, r);
+        }
         match e.kind {
-            ExprKind::Int(v) => self.expr(ExprKind::Int(v.wrapping_neg()), l, r),
+            // Fold only when the negation is exact; otherwise evaluation reports the overflow.
+            ExprKind::Int(v) if v.checked_neg().is_some() => self.expr(ExprKind::Int(-v), l, r),
             ExprKind::Float(v) => self.expr(ExprKind::Float(-v), l, r),
             _ => self.expr(ExprKind::Unary(UnOp::Neg, Box::new(e)), l, r),
         }
@@ -147,7 +173,12 @@ impl<'input> Ctx<'input> {
         let digits: String = s.chars().filter(|c| *c != '_').collect();
         // Parsed as u64 so that the literal 9223372036854775808 can be negated (see `neg`).
         let v = match digits.parse::<u64>() {
-            Ok(v) if v <= i64::MAX as u64 + 1 => v as i64,
+            Ok(v) if v <= i64::MAX as u64 => v as i64,
+            Ok(v) if v == i64::MAX as u64 + 1 => {
+                // Only valid as the operand of `-`; `neg` clears it, `finish` reports the rest.
+                self.pending_min.push(self.base as u32 + l as u32);
+                i64::MIN
+            }
             _ => {
                 self.diagnostics.push(
                     Diagnostic::new(
@@ -179,6 +210,39 @@ impl<'input> Ctx<'input> {
             );
         }
         self.expr(ExprKind::Float(if v.is_finite() { v } else { 0.0 }), l, r)
+    }
+
+    /// `t.0.1`: the lexer sees the float `0.1`; it means `(t.0).1`.
+    pub fn tuple_field_pair(&mut self, a: Expr, f: &str, il: usize, l: usize, r: usize) -> Expr {
+        let Some((x, y)) = f.split_once('.').filter(|(x, y)| {
+            x.bytes().all(|b| b.is_ascii_digit()) && y.bytes().all(|b| b.is_ascii_digit())
+        }) else {
+            self.diagnostics.push(
+                Diagnostic::new(
+                    "E0010",
+                    self.span(il, r),
+                    format!("unexpected number `{f}`"),
+                )
+                .with_label("expected a tuple index or field name")
+                .with_help("tuple elements are `.0`, `.1`, …"),
+            );
+            return self.expr(ExprKind::Error, l, r);
+        };
+        let mid = il + x.len();
+        let inner = self.tuple_field(a, x, il, l, mid);
+        self.tuple_field(inner, y, mid + 1, l, r)
+    }
+
+    pub fn category(&mut self, t: Template, l: usize, r: usize) -> EnvItem {
+        let text = t.as_plain().unwrap_or_else(|| {
+            self.diagnostics.push(
+                Diagnostic::new("E0006", t.span, "a category must be plain text")
+                    .with_label("interpolation is not allowed here")
+                    .with_help("write the category as a word or a string without `{…}`"),
+            );
+            String::new()
+        });
+        EnvItem::Category(text, self.span(l, r))
     }
 
     pub fn tuple_field(&mut self, a: Expr, i: &str, il: usize, l: usize, r: usize) -> Expr {
@@ -318,9 +382,13 @@ impl<'input> Ctx<'input> {
                 let mut d = Diagnostic::new("E0010", self.span(l, r), format!("unexpected {tok}"));
                 // First token of a line that an unclosed `(`/`[` joined to the previous one?
                 let at = self.base + l;
-                let unclosed = self.unclosed_at_newline.iter().rev().find(|(nl, _)| {
-                    *nl < at && self.src.get(*nl..at).is_some_and(|t| t.trim().is_empty())
-                });
+                // Entries are in source order: only the nearest newline before `at` can be
+                // separated from it by whitespace alone (binary search keeps errors O(log n)).
+                let idx = self.unclosed_at_newline.partition_point(|(nl, _)| *nl < at);
+                let unclosed = idx
+                    .checked_sub(1)
+                    .map(|i| &self.unclosed_at_newline[i])
+                    .filter(|(nl, _)| self.src.get(*nl..at).is_some_and(|t| t.trim().is_empty()));
                 match unclosed {
                     Some(&(_, open)) if self.base == 0 => {
                         let b = &self.src[open..open + 1];
