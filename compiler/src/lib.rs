@@ -6,6 +6,9 @@
 
 pub mod builtins;
 pub mod check;
+pub mod eval;
+pub mod ir;
+pub mod lower;
 pub mod render;
 pub mod resolve;
 pub mod source;
@@ -35,6 +38,16 @@ impl CheckOutput {
 
 /// Checks one source file given as raw bytes (untrusted: any bytes are accepted).
 pub fn check_bytes(name: &str, bytes: &[u8]) -> CheckOutput {
+    build_bytes(name, bytes).0
+}
+
+/// Checks source text.
+pub fn check_source(name: &str, text: &str) -> CheckOutput {
+    check_bytes(name, text.as_bytes())
+}
+
+/// Checks a file and, when it has no errors, lowers it to IR.
+pub fn build_bytes(name: &str, bytes: &[u8]) -> (CheckOutput, Option<ir::Program>) {
     let mut sources = SourceMap::default();
     if bytes.len() > MAX_SOURCE_BYTES {
         let root = sources.add(name, String::new());
@@ -43,22 +56,17 @@ pub fn check_bytes(name: &str, bytes: &[u8]) -> CheckOutput {
             .with_help(format!(
                 "an environment file may be at most {MAX_SOURCE_BYTES} bytes"
             ));
-        return CheckOutput {
-            sources,
-            root,
-            diagnostics: vec![d],
-        };
-    }
-    match std::str::from_utf8(bytes) {
-        Ok(text) => {
-            let root = sources.add(name, text);
-            let diagnostics = check_unit(&mut sources, root);
+        return (
             CheckOutput {
                 sources,
                 root,
-                diagnostics,
-            }
-        }
+                diagnostics: vec![d],
+            },
+            None,
+        );
+    }
+    let text = match std::str::from_utf8(bytes) {
+        Ok(t) => t,
         Err(e) => {
             let at = e.valid_up_to();
             let root = sources.add(name, String::from_utf8_lossy(bytes).into_owned());
@@ -69,47 +77,39 @@ pub fn check_bytes(name: &str, bytes: &[u8]) -> CheckOutput {
             )
             .with_label(format!("invalid byte 0x{:02x}", bytes[at]))
             .with_help("save the file as UTF-8");
-            CheckOutput {
-                sources,
-                root,
-                diagnostics: vec![d],
-            }
+            return (
+                CheckOutput {
+                    sources,
+                    root,
+                    diagnostics: vec![d],
+                },
+                None,
+            );
         }
-    }
-}
-
-/// Checks source text.
-pub fn check_source(name: &str, text: &str) -> CheckOutput {
-    check_bytes(name, text.as_bytes())
-}
-
-fn check_unit(sources: &mut SourceMap, root: FileId) -> Vec<Diagnostic> {
-    let parsed = resyn_grammar::parse_file(&sources.get(root).text, root);
+    };
+    let root = sources.add(name, text);
+    let parsed = resyn_grammar::parse_file(text, root);
     let mut diags = parsed.diagnostics;
-    // Syntax errors drop parts of the file, so "never used" and "has no …" reports would
-    // be guesses; they come back once the syntax is fixed.
-    let incomplete = diags
-        .iter()
-        .any(|d| d.is_error() && d.span.file == root && !matches!(d.code, "E0004" | "E0005"));
-    let unit = resolve::resolve(sources, root, parsed.file, &mut diags);
-    let (mut check_diags, _envs) = check::check(&unit);
-    if incomplete {
-        check_diags.retain(|d| !ABSENCE_CODES.contains(&d.code));
-    }
+    let unit = resolve::resolve(&mut sources, root, parsed.file, &mut diags);
+    let (check_diags, envs) = check::check(&unit);
     diags.extend(check_diags);
     // Warnings in stdlib modules are ours, not the user's.
     diags.retain(|d| d.is_error() || d.span.file == root);
     sort_diagnostics(&mut diags);
-    // A type used in several places may report the same problem at its definition each time.
-    diags.dedup_by(|a, b| a.code == b.code && a.span == b.span && a.message == b.message);
-    diags
+    let program = if diags.iter().any(Diagnostic::is_error) {
+        None
+    } else {
+        Some(lower::lower(&unit, &envs))
+    };
+    (
+        CheckOutput {
+            sources,
+            root,
+            diagnostics: diags,
+        },
+        program,
+    )
 }
-
-/// Diagnostics about something missing or unused, suppressed while the file has syntax
-/// errors (see `check_unit`).
-const ABSENCE_CODES: &[&str] = &[
-    "E0108", "E0305", "E0306", "W0001", "W0002", "W0003", "W0004", "W0005",
-];
 
 /// Stable order: by file, position, then code.
 pub fn sort_diagnostics(diags: &mut [Diagnostic]) {

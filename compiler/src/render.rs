@@ -8,6 +8,8 @@ use resyn_grammar::span::FileId;
 use serde::Serialize;
 
 /// Renders one diagnostic for a terminal or a snapshot (`color = false`).
+type AriadneLabel = Label<(String, std::ops::Range<usize>)>;
+
 /// Longest source line shown in a snippet; longer lines (minified or generated input) get
 /// the compact form, so one diagnostic never prints megabytes.
 const MAX_SNIPPET_LINE: usize = 1000;
@@ -43,7 +45,7 @@ pub fn human(diag: &Diagnostic, sources: &SourceMap, color: bool) -> String {
     }
     // Ariadne starts a new snippet (repeating the header) whenever a label lies above the
     // previous one, so labels go in in source order.
-    let mut labels: Vec<(FileId, usize, Label<(String, std::ops::Range<usize>)>)> =
+    let mut labels: Vec<(FileId, usize, AriadneLabel)> =
         vec![(diag.span.file, diag.span.start as usize, primary)];
     for l in &diag.labels {
         let label = Label::new((

@@ -2,8 +2,13 @@
 //! the in-process evaluator uses. Everything here is deterministic and total: no panics
 //! on any input, errors are values.
 
+pub mod extract;
+pub mod ops;
 pub mod rng;
+pub mod shape;
 pub mod value;
 
+pub use extract::{extract, ExtractError, ExtractMode, Extracted, MAX_RESPONSE_BYTES};
 pub use rng::{derive_seed, Rng};
+pub use shape::{decode, decode_answer, encode, to_json_string, DecodeError, Domain, Len, Shape};
 pub use value::{RtError, Value};

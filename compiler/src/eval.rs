@@ -1,0 +1,1056 @@
+//! The evaluator: compiles IR to Rust closures once, then runs them per instance.
+//!
+//! Why closures (not bytecode, not tree walking): every name is already a slot and every
+//! call a resolved index, so a closure per node does only the node's real work — no
+//! decode loop, no operand stack, no lookups — and the compiler stays a direct mirror of
+//! the IR (easy to keep equal to the spec, the SMT lowering and the Rust emitter).
+//! Values are copy-on-write `Rc`s (runtime crate), so closures are per thread.
+
+use crate::ir::*;
+use resyn_grammar::ast::{BinOp, UnOp};
+use resyn_runtime::ops;
+use resyn_runtime::value::RtResult;
+use resyn_runtime::{Rng, RtError, Value};
+use std::rc::Rc;
+
+/// Steps (loop iterations, comprehension elements, calls) one run may take.
+pub const DEFAULT_FUEL: u64 = 50_000_000;
+/// Generator attempts before a `require` that keeps failing is reported.
+pub const DEFAULT_ATTEMPTS: u32 = 1_000;
+/// Failures kept in a verification report (all are counted).
+pub const MAX_REPORTED_FAILURES: usize = 20;
+
+/// Why a statement sequence stopped early.
+#[derive(Debug)]
+pub enum Stop {
+    Error(RtError),
+    /// A generator `require` failed (its rendered message).
+    Reject(String),
+}
+
+impl From<RtError> for Stop {
+    fn from(e: RtError) -> Stop {
+        Stop::Error(e)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Failure {
+    /// Constraint number (source order).
+    pub constraint: usize,
+    pub message: String,
+}
+
+/// The state one run mutates.
+pub struct Machine {
+    pub slots: Vec<Value>,
+    pub rng: Option<Rng>,
+    pub fuel: u64,
+    pub fields: Vec<Option<Value>>,
+    pub witness: Option<Value>,
+    pub evaluations: usize,
+    pub passed: usize,
+    pub failures: Vec<Failure>,
+    pub failure_count: usize,
+}
+
+impl Machine {
+    pub fn new(slots: u32, rng: Option<Rng>, fuel: u64) -> Machine {
+        Machine {
+            slots: vec![Value::Unit; slots as usize],
+            rng,
+            fuel,
+            fields: Vec::new(),
+            witness: None,
+            evaluations: 0,
+            passed: 0,
+            failures: Vec::new(),
+            failure_count: 0,
+        }
+    }
+
+    fn tick(&mut self) -> RtResult<()> {
+        if self.fuel == 0 {
+            return Err(RtError::new(
+                "step limit exceeded (a loop or comprehension is too large)",
+            ));
+        }
+        self.fuel -= 1;
+        Ok(())
+    }
+}
+
+type CExpr = Box<dyn Fn(&mut Machine) -> RtResult<Value>>;
+type CStmt = Box<dyn Fn(&mut Machine) -> Result<(), Stop>>;
+
+struct CBlock {
+    stmts: Vec<CStmt>,
+    value: Option<CExpr>,
+}
+
+impl CBlock {
+    fn run(&self, m: &mut Machine) -> Result<Value, Stop> {
+        for s in &self.stmts {
+            s(m)?;
+        }
+        match &self.value {
+            Some(v) => Ok(v(m)?),
+            None => Ok(Value::Unit),
+        }
+    }
+}
+
+enum CPattern {
+    Bind(usize),
+    Wild,
+    Tuple(Vec<CPattern>),
+}
+
+fn bind(m: &mut Machine, p: &CPattern, v: Value) -> RtResult<()> {
+    match p {
+        CPattern::Bind(s) => {
+            m.slots[*s] = v;
+            Ok(())
+        }
+        CPattern::Wild => Ok(()),
+        CPattern::Tuple(ps) => match v {
+            Value::Tuple(items) if items.len() == ps.len() => {
+                for (p, x) in ps.iter().zip(items.iter()) {
+                    bind(m, p, x.clone())?;
+                }
+                Ok(())
+            }
+            other => Err(RtError::new(format!(
+                "cannot destructure {} into {} parts",
+                other.display(),
+                ps.len()
+            ))),
+        },
+    }
+}
+
+enum CClause {
+    For(CPattern, CExpr),
+    If(CExpr),
+}
+
+/// Runs `f` for every binding of the clauses (nested left to right); `f` returns false to
+/// stop early. Returns false if stopped.
+fn each(
+    m: &mut Machine,
+    cs: &[CClause],
+    f: &mut dyn FnMut(&mut Machine) -> RtResult<bool>,
+) -> RtResult<bool> {
+    let Some((first, rest)) = cs.split_first() else {
+        return f(m);
+    };
+    match first {
+        CClause::If(c) => {
+            if c(m)?.as_bool()? {
+                each(m, rest, f)
+            } else {
+                Ok(true)
+            }
+        }
+        CClause::For(p, coll) => {
+            for v in coll(m)?.iter_elems()? {
+                m.tick()?;
+                bind(m, p, v)?;
+                if !each(m, rest, f)? {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        }
+    }
+}
+
+struct CFn {
+    slots: u32,
+    body: CBlock,
+}
+
+enum CPart {
+    Text(String),
+    Expr(CExpr),
+    For(CPattern, CExpr, Vec<CPart>),
+    If(CExpr, Vec<CPart>, Vec<CPart>),
+}
+
+fn render(m: &mut Machine, parts: &[CPart], out: &mut String) -> RtResult<()> {
+    for p in parts {
+        match p {
+            CPart::Text(t) => out.push_str(t),
+            CPart::Expr(e) => out.push_str(&e(m)?.display()),
+            CPart::For(pat, coll, body) => {
+                for v in coll(m)?.iter_elems()? {
+                    m.tick()?;
+                    bind(m, pat, v)?;
+                    render(m, body, out)?;
+                }
+            }
+            CPart::If(c, t, e) => {
+                if c(m)?.as_bool()? {
+                    render(m, t, out)?
+                } else {
+                    render(m, e, out)?
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+enum CAccess {
+    Index(CExpr),
+    Field(String),
+    Tuple(usize),
+}
+
+/// Stores `v` at `path` inside `target` (copy-on-write at every level).
+fn store_path(m: &mut Machine, target: &mut Value, path: &[CAccess], v: Value) -> RtResult<()> {
+    let Some((first, rest)) = path.split_first() else {
+        *target = v;
+        return Ok(());
+    };
+    match first {
+        CAccess::Index(k) => {
+            let key = k(m)?;
+            if rest.is_empty() {
+                return ops::store(target, &key, v);
+            }
+            let mut inner = ops::index(target, &key)?;
+            store_path(m, &mut inner, rest, v)?;
+            ops::store(target, &key, inner)
+        }
+        CAccess::Field(name) => match target {
+            Value::Record(fs) => {
+                let fs = Rc::make_mut(fs);
+                let i = fs
+                    .binary_search_by(|(k, _)| (**k).cmp(name.as_str()))
+                    .map_err(|_| RtError::new(format!("no field `{name}`")))?;
+                store_path(m, &mut fs[i].1, rest, v)
+            }
+            other => Err(RtError::new(format!(
+                "{} has no field `{name}`",
+                other.display()
+            ))),
+        },
+        CAccess::Tuple(i) => match target {
+            Value::Tuple(items) if *i < items.len() => {
+                store_path(m, &mut Rc::make_mut(items)[*i], rest, v)
+            }
+            other => Err(RtError::new(format!(
+                "{} has no element {i}",
+                other.display()
+            ))),
+        },
+    }
+}
+
+/// A compiled program: its functions and, per env, the compiled bodies.
+pub struct Compiled {
+    fns: Vec<Rc<CFn>>,
+    pub envs: Vec<CEnv>,
+}
+
+pub struct CEnv {
+    pub ir: Env,
+    params: Vec<(Vec<CExpr>, Option<CExpr>)>,
+    gen: CBlock,
+    verify: CBlock,
+    prompt: Vec<CPart>,
+    shape: CShape,
+}
+
+/// The answer shape with compiled domain expressions.
+enum CShape {
+    Bool,
+    Int,
+    Float,
+    Str,
+    Unit,
+    In(Box<CShape>, CExpr),
+    Tuple(Vec<CShape>),
+    List(Box<CShape>, CLen),
+    Set(Box<CShape>),
+    Map(Box<CShape>, Box<CShape>),
+    Record(Vec<(String, CShape)>),
+    Enum(Vec<String>),
+}
+
+enum CLen {
+    Any,
+    Exact(CExpr),
+    AtMost(CExpr),
+}
+
+pub fn compile(p: &Program) -> Compiled {
+    let mut c = Compiled {
+        fns: Vec::new(),
+        envs: Vec::new(),
+    };
+    for f in &p.fns {
+        let body = c.block(&f.body);
+        c.fns.push(Rc::new(CFn {
+            slots: f.slots,
+            body,
+        }));
+    }
+    for e in &p.envs {
+        let params = e
+            .params
+            .iter()
+            .map(|p| {
+                (
+                    p.levels.iter().map(|x| c.expr(x)).collect(),
+                    p.domain.as_ref().map(|d| c.expr(d)),
+                )
+            })
+            .collect();
+        let env = CEnv {
+            params,
+            gen: c.block(&e.gen),
+            verify: c.block(&e.verify),
+            prompt: c.parts(&e.prompt.parts),
+            shape: c.shape(&e.answer),
+            ir: e.clone(),
+        };
+        c.envs.push(env);
+    }
+    c
+}
+
+impl Compiled {
+    fn shape(&self, s: &ShapeExpr) -> CShape {
+        match s {
+            ShapeExpr::Bool => CShape::Bool,
+            ShapeExpr::Int => CShape::Int,
+            ShapeExpr::Float => CShape::Float,
+            ShapeExpr::Str => CShape::Str,
+            ShapeExpr::Unit => CShape::Unit,
+            ShapeExpr::In(b, e) => CShape::In(Box::new(self.shape(b)), self.expr(e)),
+            ShapeExpr::Tuple(v) => CShape::Tuple(v.iter().map(|s| self.shape(s)).collect()),
+            ShapeExpr::List(e, len) => CShape::List(
+                Box::new(self.shape(e)),
+                match len {
+                    LenExpr::Any => CLen::Any,
+                    LenExpr::Exact(n) => CLen::Exact(self.expr(n)),
+                    LenExpr::AtMost(n) => CLen::AtMost(self.expr(n)),
+                },
+            ),
+            ShapeExpr::Set(e) => CShape::Set(Box::new(self.shape(e))),
+            ShapeExpr::Map(k, v) => CShape::Map(Box::new(self.shape(k)), Box::new(self.shape(v))),
+            ShapeExpr::Record(fs) => {
+                CShape::Record(fs.iter().map(|(n, s)| (n.clone(), self.shape(s))).collect())
+            }
+            ShapeExpr::Enum(vs) => CShape::Enum(vs.clone()),
+        }
+    }
+
+    fn pattern(&self, p: &Pattern) -> CPattern {
+        match p {
+            Pattern::Bind(s) => CPattern::Bind(*s as usize),
+            Pattern::Wild => CPattern::Wild,
+            Pattern::Tuple(ps) => CPattern::Tuple(ps.iter().map(|p| self.pattern(p)).collect()),
+        }
+    }
+
+    fn clauses(&self, cs: &[Clause]) -> Vec<CClause> {
+        cs.iter()
+            .map(|c| match c {
+                Clause::For(p, e) => CClause::For(self.pattern(p), self.expr(e)),
+                Clause::If(e) => CClause::If(self.expr(e)),
+            })
+            .collect()
+    }
+
+    fn parts(&self, ps: &[TemplatePart]) -> Vec<CPart> {
+        ps.iter()
+            .map(|p| match p {
+                TemplatePart::Text(t) => CPart::Text(t.clone()),
+                TemplatePart::Expr(e) => CPart::Expr(self.expr(e)),
+                TemplatePart::For(p, e, b) => {
+                    CPart::For(self.pattern(p), self.expr(e), self.parts(b))
+                }
+                TemplatePart::If(c, t, e) => CPart::If(self.expr(c), self.parts(t), self.parts(e)),
+            })
+            .collect()
+    }
+
+    fn block(&self, b: &Block) -> CBlock {
+        CBlock {
+            stmts: b.stmts.iter().map(|s| self.stmt(s)).collect(),
+            value: b.value.as_ref().map(|v| self.expr(v)),
+        }
+    }
+
+    fn template(&self, t: &Template) -> Rc<Vec<CPart>> {
+        Rc::new(self.parts(&t.parts))
+    }
+
+    fn stmt(&self, s: &Stmt) -> CStmt {
+        match s {
+            Stmt::Let(p, e) => {
+                let (p, e) = (self.pattern(p), self.expr(e));
+                Box::new(move |m| {
+                    let v = e(m)?;
+                    Ok(bind(m, &p, v)?)
+                })
+            }
+            Stmt::Assign(slot, path, e) => {
+                let slot = *slot as usize;
+                let e = self.expr(e);
+                let path: Vec<CAccess> = path
+                    .iter()
+                    .map(|a| match a {
+                        Access::Index(i) => CAccess::Index(self.expr(i)),
+                        Access::Field(f) => CAccess::Field(f.clone()),
+                        Access::TupleField(i) => CAccess::Tuple(*i),
+                    })
+                    .collect();
+                Box::new(move |m| {
+                    let v = e(m)?;
+                    // Take the value out so copy-on-write sees a unique Rc.
+                    let mut target = std::mem::replace(&mut m.slots[slot], Value::Unit);
+                    let r = store_path(m, &mut target, &path, v);
+                    m.slots[slot] = target;
+                    Ok(r?)
+                })
+            }
+            Stmt::Eval(e) => {
+                let e = self.expr(e);
+                Box::new(move |m| {
+                    e(m)?;
+                    Ok(())
+                })
+            }
+            Stmt::If(c, t, e) => {
+                let (c, t, e) = (
+                    self.expr(c),
+                    self.block(t),
+                    e.as_ref().map(|b| self.block(b)),
+                );
+                Box::new(move |m| {
+                    if c(m)?.as_bool()? {
+                        t.run(m)?;
+                    } else if let Some(e) = &e {
+                        e.run(m)?;
+                    }
+                    Ok(())
+                })
+            }
+            Stmt::For(p, coll, body) => {
+                let (p, coll, body) = (self.pattern(p), self.expr(coll), self.block(body));
+                Box::new(move |m| {
+                    for v in coll(m)?.iter_elems()? {
+                        m.tick()?;
+                        bind(m, &p, v)?;
+                        body.run(m)?;
+                    }
+                    Ok(())
+                })
+            }
+            Stmt::Require { cond, message, .. } => {
+                let c = self.expr(cond);
+                let msg = message.as_ref().map(|t| self.template(t));
+                Box::new(move |m| {
+                    if c(m)?.as_bool()? {
+                        return Ok(());
+                    }
+                    let mut text = String::new();
+                    if let Some(parts) = &msg {
+                        render(m, parts, &mut text)?;
+                    }
+                    Err(Stop::Reject(text))
+                })
+            }
+            Stmt::Witness(e) => {
+                let e = self.expr(e);
+                Box::new(move |m| {
+                    m.witness = Some(e(m)?);
+                    Ok(())
+                })
+            }
+            Stmt::Set(idx, e) => {
+                let (idx, e) = (*idx, self.expr(e));
+                Box::new(move |m| {
+                    let v = e(m)?;
+                    if m.fields.len() <= idx {
+                        m.fields.resize(idx + 1, None);
+                    }
+                    m.fields[idx] = Some(v);
+                    Ok(())
+                })
+            }
+            Stmt::Constraint {
+                id,
+                binders,
+                cond,
+                message,
+                ..
+            } => {
+                let id = *id;
+                let binders = self.clauses(binders);
+                let cond = self.expr(cond);
+                let msg = message.as_ref().map(|t| self.template(t));
+                Box::new(move |m| {
+                    // One evaluation per execution of the statement; every failing binding
+                    // of its leading `forall`s is reported (bounded).
+                    let mut failed = false;
+                    let mut check = |m: &mut Machine| -> RtResult<bool> {
+                        let (ok, why) = match cond(m) {
+                            Ok(Value::Bool(b)) => (b, None),
+                            Ok(Value::Unit) => (true, None),
+                            Ok(other) => {
+                                (false, Some(format!("constraint gave {}", other.display())))
+                            }
+                            Err(e) => (false, Some(e.message)),
+                        };
+                        if !ok {
+                            failed = true;
+                            m.failure_count += 1;
+                            if m.failures.len() < MAX_REPORTED_FAILURES {
+                                let mut text = String::new();
+                                let rendered = match &msg {
+                                    Some(parts) => render(m, parts, &mut text).map(|_| text),
+                                    None => Ok(String::new()),
+                                };
+                                let message = match (rendered, why) {
+                                    (Ok(t), None) if !t.is_empty() => t,
+                                    (Ok(t), Some(w)) if !t.is_empty() => format!("{t} ({w})"),
+                                    (_, Some(w)) => w,
+                                    _ => format!("constraint {id} does not hold"),
+                                };
+                                m.failures.push(Failure {
+                                    constraint: id,
+                                    message,
+                                });
+                            }
+                        }
+                        Ok(true)
+                    };
+                    if let Err(e) = each(m, &binders, &mut check) {
+                        failed = true;
+                        m.failure_count += 1;
+                        if m.failures.len() < MAX_REPORTED_FAILURES {
+                            m.failures.push(Failure {
+                                constraint: id,
+                                message: e.message,
+                            });
+                        }
+                    }
+                    m.evaluations += 1;
+                    if !failed {
+                        m.passed += 1;
+                    }
+                    Ok(())
+                })
+            }
+        }
+    }
+
+    fn exprs(&self, es: &[Expr]) -> Vec<CExpr> {
+        es.iter().map(|e| self.expr(e)).collect()
+    }
+
+    fn expr(&self, e: &Expr) -> CExpr {
+        match e {
+            Expr::Lit(l) => {
+                let v = match l {
+                    Lit::Unit => Value::Unit,
+                    Lit::Bool(b) => Value::Bool(*b),
+                    Lit::Int(i) => Value::Int(*i),
+                    Lit::Float(f) => Value::Float(*f),
+                    Lit::Str(s) => Value::str(s),
+                    Lit::Enum(i, n) => Value::Enum(*i, Rc::from(n.as_str())),
+                };
+                Box::new(move |_| Ok(v.clone()))
+            }
+            Expr::Local(s) => {
+                let s = *s as usize;
+                Box::new(move |m| Ok(m.slots[s].clone()))
+            }
+            Expr::Tuple(v) => {
+                let v = self.exprs(v);
+                Box::new(move |m| {
+                    Ok(Value::tuple(
+                        v.iter().map(|e| e(m)).collect::<RtResult<_>>()?,
+                    ))
+                })
+            }
+            Expr::List(v) => {
+                let v = self.exprs(v);
+                Box::new(move |m| {
+                    Ok(Value::list(
+                        v.iter().map(|e| e(m)).collect::<RtResult<_>>()?,
+                    ))
+                })
+            }
+            Expr::Record(fs) => {
+                let fs: Vec<(Rc<str>, CExpr)> = fs
+                    .iter()
+                    .map(|(n, e)| (Rc::from(n.as_str()), self.expr(e)))
+                    .collect();
+                Box::new(move |m| {
+                    let mut out = Vec::with_capacity(fs.len());
+                    for (n, e) in &fs {
+                        out.push((n.clone(), e(m)?));
+                    }
+                    Ok(Value::Record(Rc::new(out)))
+                })
+            }
+            Expr::Comprehension(cs, elem) => {
+                let (cs, elem) = (self.clauses(cs), self.expr(elem));
+                Box::new(move |m| {
+                    let mut out = Vec::new();
+                    each(m, &cs, &mut |m| {
+                        out.push(elem(m)?);
+                        if out.len() > ops::MAX_COLLECTION {
+                            return Err(RtError::new(
+                                "comprehension exceeds the collection size limit",
+                            ));
+                        }
+                        Ok(true)
+                    })?;
+                    Ok(Value::list(out))
+                })
+            }
+            Expr::Quant {
+                forall,
+                clauses,
+                body,
+            } => {
+                let (forall, cs, body) = (*forall, self.clauses(clauses), self.expr(body));
+                Box::new(move |m| {
+                    let mut result = forall;
+                    each(m, &cs, &mut |m| {
+                        let b = body(m)?.as_bool()?;
+                        if b != forall {
+                            result = !forall;
+                            return Ok(false);
+                        }
+                        Ok(true)
+                    })?;
+                    Ok(Value::Bool(result))
+                })
+            }
+            Expr::Range { lo, hi, inclusive } => {
+                let (lo, hi, inc) = (self.expr(lo), self.expr(hi), *inclusive);
+                Box::new(move |m| ops::range(lo(m)?.as_int()?, hi(m)?.as_int()?, inc))
+            }
+            Expr::Unary(op, x) => {
+                let x = self.expr(x);
+                match op {
+                    UnOp::Neg => Box::new(move |m| ops::neg(&x(m)?)),
+                    UnOp::Not => Box::new(move |m| Ok(Value::Bool(!x(m)?.as_bool()?))),
+                }
+            }
+            Expr::Binary(op, a, b) => self.binary(*op, self.expr(a), self.expr(b)),
+            Expr::Call(callee, args) => {
+                let args = self.exprs(args);
+                match callee {
+                    Callee::Builtin(name) => {
+                        let name: &'static str = name;
+                        Box::new(move |m| {
+                            let vals: Vec<Value> =
+                                args.iter().map(|e| e(m)).collect::<RtResult<_>>()?;
+                            ops::call(name, &vals, m.rng.as_mut())
+                        })
+                    }
+                    Callee::Fn(i) => {
+                        let f = self.fns[*i].clone();
+                        Box::new(move |m| {
+                            m.tick()?;
+                            let mut frame = vec![Value::Unit; f.slots as usize];
+                            for (slot, e) in frame.iter_mut().zip(&args) {
+                                *slot = e(m)?;
+                            }
+                            let saved = std::mem::replace(&mut m.slots, frame);
+                            let r = f.body.run(m);
+                            m.slots = saved;
+                            match r {
+                                Ok(v) => Ok(v),
+                                Err(Stop::Error(e)) => Err(e),
+                                Err(Stop::Reject(_)) => {
+                                    Err(RtError::new("`require` inside a function"))
+                                }
+                            }
+                        })
+                    }
+                }
+            }
+            Expr::Index(a, i) => {
+                let (a, i) = (self.expr(a), self.expr(i));
+                Box::new(move |m| ops::index(&a(m)?, &i(m)?))
+            }
+            Expr::Field(a, f) => {
+                let (a, f) = (self.expr(a), f.clone());
+                Box::new(move |m| ops::field(&a(m)?, &f))
+            }
+            Expr::TupleField(a, i) => {
+                let (a, i) = (self.expr(a), *i);
+                Box::new(move |m| ops::tuple_field(&a(m)?, i))
+            }
+            Expr::If(c, t, e) => {
+                let (c, t, e) = (
+                    self.expr(c),
+                    self.block(t),
+                    e.as_ref().map(|b| self.block(b)),
+                );
+                Box::new(move |m| {
+                    let r = if c(m)?.as_bool()? {
+                        t.run(m)
+                    } else {
+                        match &e {
+                            Some(e) => e.run(m),
+                            None => Ok(Value::Unit),
+                        }
+                    };
+                    r.map_err(|s| match s {
+                        Stop::Error(e) => e,
+                        Stop::Reject(_) => RtError::new("`require` inside an expression"),
+                    })
+                })
+            }
+            Expr::Str(t) => {
+                let parts = self.parts(&t.parts);
+                Box::new(move |m| {
+                    let mut s = String::new();
+                    render(m, &parts, &mut s)?;
+                    Ok(Value::str(&s))
+                })
+            }
+        }
+    }
+
+    fn binary(&self, op: BinOp, a: CExpr, b: CExpr) -> CExpr {
+        match op {
+            BinOp::And => Box::new(move |m| Ok(Value::Bool(a(m)?.as_bool()? && b(m)?.as_bool()?))),
+            BinOp::Or => Box::new(move |m| Ok(Value::Bool(a(m)?.as_bool()? || b(m)?.as_bool()?))),
+            BinOp::Implies => {
+                Box::new(move |m| Ok(Value::Bool(!a(m)?.as_bool()? || b(m)?.as_bool()?)))
+            }
+            BinOp::Add => Box::new(move |m| ops::add(&a(m)?, &b(m)?)),
+            BinOp::Sub => Box::new(move |m| ops::arith('-', &a(m)?, &b(m)?)),
+            BinOp::Mul => Box::new(move |m| ops::arith('*', &a(m)?, &b(m)?)),
+            BinOp::Div => Box::new(move |m| ops::arith('/', &a(m)?, &b(m)?)),
+            BinOp::Rem => Box::new(move |m| ops::arith('%', &a(m)?, &b(m)?)),
+            BinOp::Eq => Box::new(move |m| Ok(Value::Bool(a(m)? == b(m)?))),
+            BinOp::Ne => Box::new(move |m| Ok(Value::Bool(a(m)? != b(m)?))),
+            BinOp::Lt => Box::new(move |m| Ok(Value::Bool(a(m)? < b(m)?))),
+            BinOp::Le => Box::new(move |m| Ok(Value::Bool(a(m)? <= b(m)?))),
+            BinOp::Gt => Box::new(move |m| Ok(Value::Bool(a(m)? > b(m)?))),
+            BinOp::Ge => Box::new(move |m| Ok(Value::Bool(a(m)? >= b(m)?))),
+            BinOp::In => Box::new(move |m| {
+                let x = a(m)?;
+                Ok(Value::Bool(ops::contains(&b(m)?, &x)?))
+            }),
+        }
+    }
+}
+
+/// One generated instance.
+#[derive(Clone, Debug)]
+pub struct Instance {
+    /// Resolved params, in declaration order.
+    pub params: Vec<Value>,
+    /// Instance fields, in `Env::fields` order.
+    pub fields: Vec<Value>,
+    pub witness: Option<Value>,
+    pub question: String,
+    /// Generator attempts used (1 when the first draw was accepted).
+    pub attempts: u32,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum GenError {
+    /// A param value is invalid (override out of its domain, or a runtime error).
+    Param { name: String, message: String },
+    /// A runtime error in the generator or the prompt.
+    Runtime { message: String },
+    /// Every attempt was rejected by a `require`.
+    Exhausted { attempts: u32, last: String },
+    /// The planted witness does not fit the answer type or fails verify.
+    Witness { message: String },
+}
+
+impl std::fmt::Display for GenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GenError::Param { name, message } => write!(f, "param `{name}`: {message}"),
+            GenError::Runtime { message } => write!(f, "runtime error: {message}"),
+            GenError::Exhausted { attempts, last } => {
+                write!(
+                    f,
+                    "no instance after {attempts} attempts; last rejected by: {last}"
+                )
+            }
+            GenError::Witness { message } => {
+                write!(f, "the planted witness is rejected: {message}")
+            }
+        }
+    }
+}
+
+/// The result of verifying one answer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Verdict {
+    pub score: f64,
+    pub valid: bool,
+    pub failures: Vec<Failure>,
+    pub failure_count: usize,
+    /// A runtime error outside any constraint (the answer scores 0).
+    pub error: Option<String>,
+}
+
+impl CEnv {
+    /// Params for a level (1..=5) with `name=value` overrides applied; each value must lie
+    /// in its param's domain.
+    pub fn resolve_params(
+        &self,
+        level: u8,
+        overrides: &[(String, Value)],
+    ) -> Result<Vec<Value>, GenError> {
+        let li = usize::from(level.clamp(1, 5) - 1);
+        let mut m = Machine::new(self.ir.params.len() as u32, None, DEFAULT_FUEL);
+        let mut out = Vec::new();
+        for (i, ((levels, domain), p)) in self.params.iter().zip(&self.ir.params).enumerate() {
+            let perr = |message: String| GenError::Param {
+                name: p.name.clone(),
+                message,
+            };
+            let v = match overrides.iter().find(|(n, _)| *n == p.name) {
+                Some((_, v)) => v.clone(),
+                None => levels[li](&mut m).map_err(|e| perr(e.message))?,
+            };
+            if let Some(d) = domain {
+                let dom = d(&mut m).map_err(|e| perr(e.message))?;
+                if !ops::contains(&dom, &v).map_err(|e| perr(e.message))? {
+                    return Err(perr(format!("{} is outside its domain", v.display())));
+                }
+            }
+            m.slots[i] = v.clone();
+            out.push(v);
+        }
+        Ok(out)
+    }
+
+    /// Runs the generator (resampling on `require`), renders the question, and checks the
+    /// planted witness against the answer type and verify.
+    pub fn generate(
+        &self,
+        params: &[Value],
+        mut rng: Rng,
+        fuel: u64,
+        attempts: u32,
+    ) -> Result<Instance, GenError> {
+        let mut last = String::new();
+        for attempt in 1..=attempts.max(1) {
+            let mut m = Machine::new(self.ir.gen_slots, Some(rng), fuel);
+            m.slots[..params.len()].clone_from_slice(params);
+            let r = self.gen.run(&mut m);
+            rng = m.rng.take().expect("the generator keeps its rng");
+            match r {
+                Ok(_) => {}
+                Err(Stop::Reject(msg)) => {
+                    last = msg;
+                    continue;
+                }
+                Err(Stop::Error(e)) => return Err(GenError::Runtime { message: e.message }),
+            }
+            let fields: Vec<Value> = m
+                .fields
+                .into_iter()
+                .map(|f| f.unwrap_or(Value::Unit))
+                .collect();
+            let question = self
+                .question(params, &fields)
+                .map_err(|e| GenError::Runtime {
+                    message: format!("in the prompt: {}", e.message),
+                })?;
+            if let Some(w) = &m.witness {
+                self.check_witness(params, &fields, w)?;
+            }
+            return Ok(Instance {
+                params: params.to_vec(),
+                fields,
+                witness: m.witness,
+                question,
+                attempts: attempt,
+            });
+        }
+        Err(GenError::Exhausted {
+            attempts,
+            last: if last.is_empty() {
+                "a `require`".into()
+            } else {
+                last
+            },
+        })
+    }
+
+    fn check_witness(&self, params: &[Value], fields: &[Value], w: &Value) -> Result<(), GenError> {
+        let shape = self
+            .answer_shape(params, fields)
+            .map_err(|e| GenError::Witness { message: e.message })?;
+        let json = resyn_runtime::to_json_string(w);
+        match resyn_runtime::decode(&json, &shape) {
+            Ok(back) if back == *w => {}
+            Ok(_) => {
+                return Err(GenError::Witness {
+                    message: format!("{json} does not round-trip through the answer type"),
+                })
+            }
+            Err(e) => {
+                return Err(GenError::Witness {
+                    message: format!("{json} does not fit the answer type: {e}"),
+                })
+            }
+        }
+        let v = self.verify(params, fields, w.clone());
+        if !v.valid {
+            let why = v
+                .error
+                .or_else(|| v.failures.first().map(|f| f.message.clone()))
+                .unwrap_or_default();
+            return Err(GenError::Witness {
+                message: format!("verify fails: {why}"),
+            });
+        }
+        Ok(())
+    }
+
+    pub fn question(&self, params: &[Value], fields: &[Value]) -> RtResult<String> {
+        let mut m = Machine::new(self.ir.prompt_slots, None, DEFAULT_FUEL);
+        let mut i = params.len();
+        m.slots[..i].clone_from_slice(params);
+        for (f, v) in self.ir.fields.iter().zip(fields) {
+            if f.shown {
+                m.slots[i] = v.clone();
+                i += 1;
+            }
+        }
+        let mut s = String::new();
+        render(&mut m, &self.prompt, &mut s)?;
+        Ok(s)
+    }
+
+    /// The answer type with its domains evaluated for this instance.
+    pub fn answer_shape(
+        &self,
+        params: &[Value],
+        fields: &[Value],
+    ) -> RtResult<resyn_runtime::Shape> {
+        let mut m = Machine::new(self.ir.answer_slots, None, DEFAULT_FUEL);
+        m.slots[..params.len()].clone_from_slice(params);
+        m.slots[params.len()..params.len() + fields.len()].clone_from_slice(fields);
+        eval_shape(&mut m, &self.shape)
+    }
+
+    /// Checks an answer value against verify.
+    pub fn verify(&self, params: &[Value], fields: &[Value], answer: Value) -> Verdict {
+        let mut m = Machine::new(self.ir.verify_slots, None, DEFAULT_FUEL);
+        let p = params.len();
+        m.slots[..p].clone_from_slice(params);
+        m.slots[p..p + fields.len()].clone_from_slice(fields);
+        m.slots[p + fields.len()] = answer;
+        let error = match self.verify.run(&mut m) {
+            Ok(_) => None,
+            Err(Stop::Error(e)) => Some(e.message),
+            Err(Stop::Reject(_)) => Some("`require` in verify".into()),
+        };
+        let all_pass = error.is_none() && m.passed == m.evaluations;
+        let score = if error.is_some() {
+            0.0
+        } else {
+            match self.ir.scoring {
+                Scoring::All => f64::from(u8::from(all_pass)),
+                Scoring::Partial if m.evaluations == 0 => 1.0,
+                Scoring::Partial => m.passed as f64 / m.evaluations as f64,
+            }
+        };
+        Verdict {
+            score,
+            valid: all_pass,
+            failures: m.failures,
+            failure_count: m.failure_count,
+            error,
+        }
+    }
+}
+
+fn eval_shape(m: &mut Machine, s: &CShape) -> RtResult<resyn_runtime::Shape> {
+    use resyn_runtime::{Domain, Len, Shape};
+    Ok(match s {
+        CShape::Bool => Shape::Bool,
+        CShape::Int => Shape::Int {
+            domain: Domain::Any,
+        },
+        CShape::Float => Shape::Float,
+        CShape::Str => Shape::Str {
+            domain: Domain::Any,
+        },
+        CShape::Unit => Shape::Unit,
+        CShape::In(base, coll) => {
+            let values: std::collections::BTreeSet<Value> =
+                coll(m)?.iter_elems()?.into_iter().collect();
+            match eval_shape(m, base)? {
+                Shape::Int { .. } => {
+                    // A contiguous run of ints is a range (cheap to check, clear messages).
+                    let (lo, hi) = (values.first().cloned(), values.last().cloned());
+                    match (lo, hi) {
+                        (Some(Value::Int(lo)), Some(Value::Int(hi)))
+                            if (hi as i128 - lo as i128 + 1) == values.len() as i128 =>
+                        {
+                            Shape::Int {
+                                domain: Domain::Range {
+                                    lo,
+                                    hi_exclusive: hi.saturating_add(1),
+                                },
+                            }
+                        }
+                        _ => Shape::Int {
+                            domain: Domain::Values(values),
+                        },
+                    }
+                }
+                Shape::Str { .. } => Shape::Str {
+                    domain: Domain::Values(values),
+                },
+                // Domains over other types are enforced by verify, not by the decoder.
+                other => other,
+            }
+        }
+        CShape::Tuple(v) => Shape::Tuple(
+            v.iter()
+                .map(|s| eval_shape(m, s))
+                .collect::<RtResult<_>>()?,
+        ),
+        CShape::List(e, len) => {
+            let elem = Box::new(eval_shape(m, e)?);
+            let n = |x: &CExpr, m: &mut Machine| -> RtResult<usize> {
+                let v = x(m)?.as_int()?;
+                usize::try_from(v).map_err(|_| {
+                    RtError::new(format!("negative list length {v} in the answer type"))
+                })
+            };
+            let len = match len {
+                CLen::Any => Len::Any,
+                CLen::Exact(x) => Len::Exact(n(x, m)?),
+                CLen::AtMost(x) => Len::AtMost(n(x, m)?),
+            };
+            Shape::List { elem, len }
+        }
+        CShape::Set(e) => Shape::Set(Box::new(eval_shape(m, e)?)),
+        CShape::Map(k, v) => Shape::Map(Box::new(eval_shape(m, k)?), Box::new(eval_shape(m, v)?)),
+        CShape::Record(fs) => Shape::Record(
+            fs.iter()
+                .map(|(n, s)| Ok((n.clone(), eval_shape(m, s)?)))
+                .collect::<RtResult<_>>()?,
+        ),
+        CShape::Enum(vs) => Shape::Enum {
+            variants: vs.clone(),
+        },
+    })
+}

@@ -1,0 +1,222 @@
+//! The IR: a checked program with every name resolved to a frame slot, a function index,
+//! a builtin or an enum variant. It is plain data (no `Rc`, `Send`), shared by the
+//! evaluator (which compiles it to closures), and later by the SMT lowering and the Rust
+//! emitter. Produced by `lower` from programs that checked without errors.
+
+use resyn_grammar::ast::{BinOp, UnOp};
+use resyn_grammar::span::Span;
+
+pub type Slot = u32;
+pub type FnIdx = usize;
+
+#[derive(Clone, Debug, Default)]
+pub struct Program {
+    /// Callees before callers: a function only calls lower indices.
+    pub fns: Vec<Function>,
+    pub envs: Vec<Env>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Function {
+    pub name: String,
+    /// Parameters occupy slots `0..arity`.
+    pub arity: u32,
+    pub slots: u32,
+    pub body: Block,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Requirement {
+    Solvable,
+    Unique,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scoring {
+    All,
+    Partial,
+}
+
+#[derive(Clone, Debug)]
+pub struct Param {
+    pub name: String,
+    pub ty: crate::types::Ty,
+    /// One expression per level 1..5 (the same one five times for a plain value).
+    pub levels: Vec<Expr>,
+    /// `lo..hi` / a collection the value must lie in, evaluated with earlier params.
+    pub domain: Option<Expr>,
+}
+
+/// An instance value: computed by the generator, stored in the row.
+#[derive(Clone, Debug)]
+pub struct Field {
+    pub name: String,
+    pub shown: bool,
+    pub ty: crate::types::Ty,
+}
+
+/// The answer's type with its domain expressions (evaluated per instance).
+#[derive(Clone, Debug)]
+pub enum ShapeExpr {
+    Bool,
+    Int,
+    Float,
+    Str,
+    Unit,
+    /// `base in collection`.
+    In(Box<ShapeExpr>, Expr),
+    Tuple(Vec<ShapeExpr>),
+    List(Box<ShapeExpr>, LenExpr),
+    Set(Box<ShapeExpr>),
+    Map(Box<ShapeExpr>, Box<ShapeExpr>),
+    Record(Vec<(String, ShapeExpr)>),
+    Enum(Vec<String>),
+}
+
+#[derive(Clone, Debug)]
+pub enum LenExpr {
+    Any,
+    Exact(Expr),
+    AtMost(Expr),
+}
+
+/// Frame layouts. Every env body runs in a frame whose first slots are the params
+/// (`0..params.len()`); verify and the answer shape then see the instance fields, in
+/// `fields` order; verify's next slot is the answer; the prompt sees the shown fields.
+#[derive(Clone, Debug)]
+pub struct Env {
+    pub name: String,
+    pub doc: String,
+    pub category: String,
+    pub requirement: Requirement,
+    pub scoring: Scoring,
+    pub params: Vec<Param>,
+    pub fields: Vec<Field>,
+    pub answer_name: String,
+    pub answer_ty: crate::types::Ty,
+    pub gen: Block,
+    pub gen_slots: u32,
+    pub answer: ShapeExpr,
+    pub answer_slots: u32,
+    pub verify: Block,
+    pub verify_slots: u32,
+    pub prompt: Template,
+    pub prompt_slots: u32,
+    pub has_witness: bool,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Block {
+    pub stmts: Vec<Stmt>,
+    /// The block's value (its last expression statement) where a value is wanted.
+    pub value: Option<Box<Expr>>,
+}
+
+#[derive(Clone, Debug)]
+pub enum Pattern {
+    Bind(Slot),
+    Wild,
+    Tuple(Vec<Pattern>),
+}
+
+#[derive(Clone, Debug)]
+pub enum Access {
+    Index(Expr),
+    Field(String),
+    TupleField(usize),
+}
+
+#[derive(Clone, Debug)]
+pub enum Stmt {
+    Let(Pattern, Expr),
+    /// `slot[path…] = value`
+    Assign(Slot, Vec<Access>, Expr),
+    /// An expression evaluated for its effects (an `if` statement's branches).
+    Eval(Expr),
+    If(Expr, Block, Option<Block>),
+    For(Pattern, Expr, Block),
+    /// Generator: resample when false.
+    Require {
+        cond: Expr,
+        message: Option<Template>,
+        span: Span,
+    },
+    /// Generator: the planted answer.
+    Witness(Expr),
+    /// Generator: set instance field `field` (index into `Env::fields`).
+    Set(usize, Expr),
+    /// Verify: a constraint. `binders` are the clauses of its leading `forall`s when it has
+    /// a message (so the message can name the failing case); `id` numbers constraints.
+    Constraint {
+        id: usize,
+        binders: Vec<Clause>,
+        cond: Expr,
+        message: Option<Template>,
+        span: Span,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub enum Clause {
+    For(Pattern, Expr),
+    If(Expr),
+}
+
+#[derive(Clone, Debug)]
+pub enum Lit {
+    Unit,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    /// Variant index and name.
+    Enum(u32, String),
+}
+
+#[derive(Clone, Debug)]
+pub enum Callee {
+    Builtin(&'static str),
+    Fn(FnIdx),
+}
+
+#[derive(Clone, Debug)]
+pub enum Expr {
+    Lit(Lit),
+    Local(Slot),
+    Tuple(Vec<Expr>),
+    List(Vec<Expr>),
+    /// Fields sorted by name.
+    Record(Vec<(String, Expr)>),
+    Comprehension(Vec<Clause>, Box<Expr>),
+    Quant {
+        forall: bool,
+        clauses: Vec<Clause>,
+        body: Box<Expr>,
+    },
+    Range {
+        lo: Box<Expr>,
+        hi: Box<Expr>,
+        inclusive: bool,
+    },
+    Unary(UnOp, Box<Expr>),
+    Binary(BinOp, Box<Expr>, Box<Expr>),
+    Call(Callee, Vec<Expr>),
+    Index(Box<Expr>, Box<Expr>),
+    Field(Box<Expr>, String),
+    TupleField(Box<Expr>, usize),
+    If(Box<Expr>, Block, Option<Block>),
+    Str(Template),
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Template {
+    pub parts: Vec<TemplatePart>,
+}
+
+#[derive(Clone, Debug)]
+pub enum TemplatePart {
+    Text(String),
+    Expr(Expr),
+    For(Pattern, Expr, Vec<TemplatePart>),
+    If(Expr, Vec<TemplatePart>, Vec<TemplatePart>),
+}

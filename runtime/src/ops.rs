@@ -1,0 +1,436 @@
+//! Operators and builtin functions over runtime values, with the spec's semantics
+//! (spec/language.md §10): checked integer arithmetic, Euclidean division, runtime errors
+//! instead of panics. Shared by the evaluator and by emitted code.
+
+use crate::rng::Rng;
+use crate::value::{int, RtError, RtResult, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
+
+/// Largest collection a program may build (elements); beyond it is a runtime error.
+pub const MAX_COLLECTION: usize = 10_000_000;
+
+fn err<T>(msg: impl Into<String>) -> RtResult<T> {
+    Err(RtError::new(msg))
+}
+
+fn float(f: f64) -> RtResult<Value> {
+    if f.is_finite() {
+        // -0.0 is normalised so that equal numbers display and compare alike.
+        Ok(Value::Float(if f == 0.0 { 0.0 } else { f }))
+    } else {
+        err(format!("float result is not finite ({f})"))
+    }
+}
+
+fn check_len(n: usize) -> RtResult<()> {
+    if n > MAX_COLLECTION {
+        err(format!(
+            "collection of {n} elements exceeds the limit of {MAX_COLLECTION}"
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+pub fn add(a: &Value, b: &Value) -> RtResult<Value> {
+    match (a, b) {
+        (Value::Int(x), Value::Int(y)) => Ok(Value::Int(int::add(*x, *y)?)),
+        (Value::Float(x), Value::Float(y)) => float(x + y),
+        (Value::Str(x), Value::Str(y)) => Ok(Value::Str(Rc::from(format!("{x}{y}")))),
+        (Value::List(x), Value::List(y)) => {
+            check_len(x.len() + y.len())?;
+            let mut v = Vec::with_capacity(x.len() + y.len());
+            v.extend(x.iter().cloned());
+            v.extend(y.iter().cloned());
+            Ok(Value::list(v))
+        }
+        _ => err(format!("cannot add {} and {}", a.display(), b.display())),
+    }
+}
+
+pub fn arith(op: char, a: &Value, b: &Value) -> RtResult<Value> {
+    match (a, b) {
+        (Value::Int(x), Value::Int(y)) => Ok(Value::Int(match op {
+            '-' => int::sub(*x, *y)?,
+            '*' => int::mul(*x, *y)?,
+            '/' => int::div(*x, *y)?,
+            '%' => int::rem(*x, *y)?,
+            _ => int::add(*x, *y)?,
+        })),
+        (Value::Float(x), Value::Float(y)) => match op {
+            '-' => float(x - y),
+            '*' => float(x * y),
+            '/' => float(x / y),
+            _ => float(x + y),
+        },
+        _ => err(format!(
+            "cannot apply `{op}` to {} and {}",
+            a.display(),
+            b.display()
+        )),
+    }
+}
+
+pub fn neg(a: &Value) -> RtResult<Value> {
+    match a {
+        Value::Int(x) => Ok(Value::Int(int::neg(*x)?)),
+        Value::Float(x) => float(-x),
+        _ => err(format!("cannot negate {}", a.display())),
+    }
+}
+
+/// `x in coll`: list/set membership, map key membership.
+pub fn contains(coll: &Value, x: &Value) -> RtResult<bool> {
+    match coll {
+        Value::List(v) => Ok(v.contains(x)),
+        Value::Set(s) => Ok(s.contains(x)),
+        Value::Map(m) => Ok(m.contains_key(x)),
+        other => err(format!(
+            "`in` needs a collection, found {}",
+            other.display()
+        )),
+    }
+}
+
+pub fn index(coll: &Value, i: &Value) -> RtResult<Value> {
+    match (coll, i) {
+        (Value::List(v), Value::Int(k)) => usize::try_from(*k)
+            .ok()
+            .and_then(|k| v.get(k))
+            .cloned()
+            .ok_or_else(|| {
+                RtError::new(format!(
+                    "index {k} is out of range for a list of {} elements",
+                    v.len()
+                ))
+            }),
+        (Value::Map(m), k) => m
+            .get(k)
+            .cloned()
+            .ok_or_else(|| RtError::new(format!("key {} is not in the map", k.display()))),
+        _ => err(format!(
+            "cannot index {} with {}",
+            coll.display(),
+            i.display()
+        )),
+    }
+}
+
+pub fn field(rec: &Value, name: &str) -> RtResult<Value> {
+    match rec {
+        Value::Record(fs) => match fs.binary_search_by(|(k, _)| (**k).cmp(name)) {
+            Ok(i) => Ok(fs[i].1.clone()),
+            Err(_) => err(format!("no field `{name}`")),
+        },
+        other => err(format!("{} has no field `{name}`", other.display())),
+    }
+}
+
+pub fn tuple_field(t: &Value, i: usize) -> RtResult<Value> {
+    match t {
+        Value::Tuple(v) => v
+            .get(i)
+            .cloned()
+            .ok_or_else(|| RtError::new(format!("tuple has no element {i}"))),
+        other => err(format!("{} is not a tuple", other.display())),
+    }
+}
+
+/// `target[path] = v` on a copy-on-write value.
+pub fn store(target: &mut Value, key: &Value, v: Value) -> RtResult<()> {
+    match (target, key) {
+        (Value::List(items), Value::Int(k)) => {
+            let len = items.len();
+            let slot = usize::try_from(*k)
+                .ok()
+                .filter(|k| *k < len)
+                .ok_or_else(|| {
+                    RtError::new(format!(
+                        "index {k} is out of range for a list of {len} elements"
+                    ))
+                })?;
+            Rc::make_mut(items)[slot] = v;
+            Ok(())
+        }
+        (Value::Map(m), k) => {
+            Rc::make_mut(m).insert(k.clone(), v);
+            Ok(())
+        }
+        (t, k) => err(format!("cannot assign to {}[{}]", t.display(), k.display())),
+    }
+}
+
+pub fn range(lo: i64, hi: i64, inclusive: bool) -> RtResult<Value> {
+    let end = if inclusive { hi.saturating_add(1) } else { hi };
+    if end <= lo {
+        return Ok(Value::list(Vec::new()));
+    }
+    let n = (end as i128 - lo as i128) as u128;
+    if n > MAX_COLLECTION as u128 {
+        return err(format!(
+            "range {lo}..{end} has more than {MAX_COLLECTION} elements"
+        ));
+    }
+    Ok(Value::list((lo..end).map(Value::Int).collect()))
+}
+
+fn list_of(v: &Value, what: &str) -> RtResult<Rc<Vec<Value>>> {
+    match v {
+        Value::List(l) => Ok(l.clone()),
+        Value::Set(s) => Ok(Rc::new(s.iter().cloned().collect())),
+        other => err(format!("{what} needs a list, found {}", other.display())),
+    }
+}
+
+fn int_arg(v: &Value, what: &str) -> RtResult<i64> {
+    match v {
+        Value::Int(i) => Ok(*i),
+        other => err(format!("{what} needs an int, found {}", other.display())),
+    }
+}
+
+/// Calls a builtin. `rng` is `Some` only in the generator (the checker guarantees random
+/// builtins are never reached elsewhere; reaching one without an rng is an error).
+pub fn call(name: &str, args: &[Value], rng: Option<&mut Rng>) -> RtResult<Value> {
+    let a = |i: usize| args.get(i).unwrap_or(&Value::Unit);
+    match name {
+        "len" => Ok(Value::Int(match a(0) {
+            Value::List(v) => v.len(),
+            Value::Set(s) => s.len(),
+            Value::Map(m) => m.len(),
+            Value::Str(s) => s.chars().count(),
+            other => return err(format!("len of {}", other.display())),
+        } as i64)),
+        "abs" => match a(0) {
+            Value::Int(i) => i
+                .checked_abs()
+                .map(Value::Int)
+                .ok_or_else(|| RtError::new("integer overflow in abs")),
+            Value::Float(f) => float(f.abs()),
+            other => err(format!("abs of {}", other.display())),
+        },
+        "min" | "max" => {
+            let pick = |x: Value, y: Value| if (name == "min") == (y < x) { y } else { x };
+            if args.len() == 2 {
+                return Ok(pick(a(0).clone(), a(1).clone()));
+            }
+            let xs = list_of(a(0), name)?;
+            let mut it = xs.iter().cloned();
+            let first = it
+                .next()
+                .ok_or_else(|| RtError::new(format!("{name} of an empty list")))?;
+            Ok(it.fold(first, pick))
+        }
+        "sum" => {
+            let xs = list_of(a(0), "sum")?;
+            let mut acc = match xs.first() {
+                Some(Value::Float(_)) => Value::Float(0.0),
+                _ => Value::Int(0),
+            };
+            for x in xs.iter() {
+                acc = add(&acc, x)?;
+            }
+            Ok(acc)
+        }
+        "count" => Ok(Value::Int(
+            list_of(a(0), "count")?
+                .iter()
+                .filter(|x| *x == a(1))
+                .count() as i64,
+        )),
+        "all" | "any" => {
+            let xs = list_of(a(0), name)?;
+            let want = name == "any";
+            for x in xs.iter() {
+                if x.as_bool()? == want {
+                    return Ok(Value::Bool(want));
+                }
+            }
+            Ok(Value::Bool(!want))
+        }
+        "all_different" => {
+            let xs = list_of(a(0), name)?;
+            let set: BTreeSet<&Value> = xs.iter().collect();
+            Ok(Value::Bool(set.len() == xs.len()))
+        }
+        "is_permutation" => {
+            let mut xs = list_of(a(0), name)?.as_ref().clone();
+            let mut ys = a(1).iter_elems()?;
+            xs.sort();
+            ys.sort();
+            Ok(Value::Bool(xs == ys))
+        }
+        "sorted" => {
+            let mut xs = list_of(a(0), name)?.as_ref().clone();
+            xs.sort();
+            Ok(Value::list(xs))
+        }
+        "reversed" => {
+            let mut xs = list_of(a(0), name)?.as_ref().clone();
+            xs.reverse();
+            Ok(Value::list(xs))
+        }
+        "index_of" => Ok(Value::Int(
+            list_of(a(0), name)?
+                .iter()
+                .position(|x| x == a(1))
+                .map_or(-1, |i| i as i64),
+        )),
+        "keys" | "values" => match a(0) {
+            Value::Map(m) => Ok(Value::list(if name == "keys" {
+                m.keys().cloned().collect()
+            } else {
+                m.values().cloned().collect()
+            })),
+            other => err(format!("{name} of {}", other.display())),
+        },
+        "set" => Ok(Value::Set(Rc::new(
+            a(0).iter_elems()?.into_iter().collect(),
+        ))),
+        "map" => {
+            let mut m = BTreeMap::new();
+            for p in list_of(a(0), name)?.iter() {
+                let k = crate::ops::tuple_field(p, 0)?;
+                let v = crate::ops::tuple_field(p, 1)?;
+                m.insert(k, v);
+            }
+            Ok(Value::Map(Rc::new(m)))
+        }
+        "get" => match a(0) {
+            Value::Map(m) => Ok(m.get(a(1)).cloned().unwrap_or_else(|| a(2).clone())),
+            other => err(format!("get on {}", other.display())),
+        },
+        "zip" => {
+            let (x, y) = (list_of(a(0), name)?, list_of(a(1), name)?);
+            Ok(Value::list(
+                x.iter()
+                    .zip(y.iter())
+                    .map(|(p, q)| Value::tuple(vec![p.clone(), q.clone()]))
+                    .collect(),
+            ))
+        }
+        "enumerate" => Ok(Value::list(
+            list_of(a(0), name)?
+                .iter()
+                .enumerate()
+                .map(|(i, x)| Value::tuple(vec![Value::Int(i as i64), x.clone()]))
+                .collect(),
+        )),
+        "repeat" => {
+            let n = int_arg(a(1), name)?;
+            if n < 0 {
+                return err(format!("repeat with a negative count ({n})"));
+            }
+            check_len(n as usize)?;
+            Ok(Value::list(vec![a(0).clone(); n as usize]))
+        }
+        "slice" => {
+            let (lo, hi) = (int_arg(a(1), name)?, int_arg(a(2), name)?);
+            match a(0) {
+                Value::List(v) => {
+                    let clamp = |i: i64| i.clamp(0, v.len() as i64) as usize;
+                    let (l, h) = (clamp(lo), clamp(hi));
+                    Ok(Value::list(if l < h {
+                        v[l..h].to_vec()
+                    } else {
+                        Vec::new()
+                    }))
+                }
+                Value::Str(s) => {
+                    let n = s.chars().count() as i64;
+                    let (l, h) = (lo.clamp(0, n) as usize, hi.clamp(0, n) as usize);
+                    Ok(Value::str(
+                        &s.chars()
+                            .skip(l)
+                            .take(h.saturating_sub(l))
+                            .collect::<String>(),
+                    ))
+                }
+                other => err(format!("slice of {}", other.display())),
+            }
+        }
+        "flatten" => {
+            let mut out = Vec::new();
+            for x in list_of(a(0), name)?.iter() {
+                out.extend(list_of(x, name)?.iter().cloned());
+                check_len(out.len())?;
+            }
+            Ok(Value::list(out))
+        }
+        "str" => Ok(Value::str(&a(0).display())),
+        "join" => {
+            let sep = match a(1) {
+                Value::Str(s) => s.clone(),
+                other => return err(format!("join separator {}", other.display())),
+            };
+            let parts: Vec<String> = list_of(a(0), name)?.iter().map(Value::display).collect();
+            Ok(Value::str(&parts.join(&sep)))
+        }
+        "float" => match a(0) {
+            Value::Int(i) => float(*i as f64),
+            Value::Float(f) => float(*f),
+            other => err(format!("float of {}", other.display())),
+        },
+        "int" => match a(0) {
+            Value::Int(i) => Ok(Value::Int(*i)),
+            Value::Float(f)
+                if f.is_finite()
+                    && f.trunc() >= -9.223_372_036_854_776e18
+                    && f.trunc() < 9.223_372_036_854_776e18 =>
+            {
+                Ok(Value::Int(f.trunc() as i64))
+            }
+            other => err(format!("int of {} is out of range", other.display())),
+        },
+        _ => {
+            let Some(rng) = rng else {
+                return err(format!(
+                    "`{name}` is random and can only run in the generator"
+                ));
+            };
+            random(name, args, rng)
+        }
+    }
+}
+
+fn random(name: &str, args: &[Value], rng: &mut Rng) -> RtResult<Value> {
+    let a = |i: usize| args.get(i).unwrap_or(&Value::Unit);
+    match name {
+        "rand_int" => Ok(Value::Int(
+            rng.int_in(int_arg(a(0), name)?, int_arg(a(1), name)?)?,
+        )),
+        "rand_float" => Ok(Value::Float(rng.float01())),
+        "bernoulli" => match a(0) {
+            Value::Float(p) => Ok(Value::Bool(rng.bernoulli(*p))),
+            other => err(format!(
+                "bernoulli needs a float, found {}",
+                other.display()
+            )),
+        },
+        "choice" => {
+            let xs = list_of(a(0), name)?;
+            Ok(xs[rng.index(xs.len())?].clone())
+        }
+        "shuffle" => {
+            let mut xs = list_of(a(0), name)?.as_ref().clone();
+            rng.shuffle(&mut xs);
+            Ok(Value::list(xs))
+        }
+        "sample" => {
+            let xs = list_of(a(0), name)?;
+            Ok(Value::list(rng.sample(&xs, int_arg(a(1), name)?)?))
+        }
+        "permutation" => {
+            let n = int_arg(a(0), name)?;
+            if n < 0 {
+                return err(format!("permutation of a negative size ({n})"));
+            }
+            check_len(n as usize)?;
+            let mut xs: Vec<Value> = (0..n).map(Value::Int).collect();
+            rng.shuffle(&mut xs);
+            Ok(Value::list(xs))
+        }
+        _ => err(format!("unknown builtin `{name}`")),
+    }
+}

@@ -1,0 +1,261 @@
+//! Property tests: extraction is total and finds embedded answers; decode(encode(v)) == v
+//! for random values of random shapes.
+
+use proptest::collection::{btree_set, vec};
+use proptest::prelude::*;
+use proptest::sample::select;
+use resyn_runtime::{
+    decode, encode, extract, to_json_string, Domain, ExtractMode, Len, Shape, Value,
+};
+use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
+
+const MODES: [ExtractMode; 5] = [
+    ExtractMode::Auto,
+    ExtractMode::Tag,
+    ExtractMode::Fence,
+    ExtractMode::Json,
+    ExtractMode::Text,
+];
+
+fn name() -> impl Strategy<Value = String> {
+    "[a-z][a-z0-9_]{0,5}"
+}
+
+fn leaf_shape() -> BoxedStrategy<Shape> {
+    let int_domain = prop_oneof![
+        Just(Domain::Any),
+        (-1000i64..1000, 1i64..50).prop_map(|(lo, w)| Domain::Range {
+            lo,
+            hi_exclusive: lo + w
+        }),
+        btree_set(any::<i64>(), 1..5)
+            .prop_map(|s| Domain::Values(s.into_iter().map(Value::Int).collect())),
+    ];
+    let str_domain = prop_oneof![
+        Just(Domain::Any),
+        btree_set(any::<String>(), 1..4)
+            .prop_map(|s| Domain::Values(s.iter().map(|s| Value::str(s)).collect())),
+    ];
+    prop_oneof![
+        Just(Shape::Bool),
+        int_domain.prop_map(|domain| Shape::Int { domain }),
+        Just(Shape::Float),
+        str_domain.prop_map(|domain| Shape::Str { domain }),
+        Just(Shape::Unit),
+        btree_set(name(), 1..5)
+            .prop_map(|s| s.into_iter().collect::<Vec<_>>())
+            .prop_shuffle()
+            .prop_map(|variants| Shape::Enum { variants }),
+    ]
+    .boxed()
+}
+
+fn shape() -> BoxedStrategy<Shape> {
+    leaf_shape()
+        .prop_recursive(3, 24, 4, |inner| {
+            let len = prop_oneof![
+                Just(Len::Any),
+                (0usize..4).prop_map(Len::Exact),
+                (0usize..4).prop_map(Len::AtMost),
+            ];
+            prop_oneof![
+                vec(inner.clone(), 0..4).prop_map(Shape::Tuple),
+                (inner.clone(), len).prop_map(|(e, len)| Shape::List {
+                    elem: Box::new(e),
+                    len
+                }),
+                inner.clone().prop_map(|e| Shape::Set(Box::new(e))),
+                (prop_oneof![leaf_shape(), inner.clone()], inner.clone())
+                    .prop_map(|(k, v)| Shape::Map(Box::new(k), Box::new(v))),
+                proptest::collection::btree_map(name(), inner, 0..4)
+                    .prop_map(|m| Shape::Record(m.into_iter().collect())),
+            ]
+        })
+        .boxed()
+}
+
+fn float() -> BoxedStrategy<f64> {
+    prop_oneof![
+        4 => any::<f64>().prop_map(|f| if f.is_nan() { f64::NAN } else { f }),
+        1 => select(vec![f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -0.0, 0.1, 1e300, 5e-324]),
+        1 => any::<i32>().prop_map(f64::from),
+    ]
+    .boxed()
+}
+
+/// Random values of a shape.
+fn value(shape: &Shape) -> BoxedStrategy<Value> {
+    match shape {
+        Shape::Bool => any::<bool>().prop_map(Value::Bool).boxed(),
+        Shape::Int { domain } => match domain {
+            Domain::Any => any::<i64>().prop_map(Value::Int).boxed(),
+            Domain::Range { lo, hi_exclusive } => (*lo..*hi_exclusive).prop_map(Value::Int).boxed(),
+            Domain::Values(s) => select(s.iter().cloned().collect::<Vec<_>>()).boxed(),
+        },
+        Shape::Float => float().prop_map(Value::Float).boxed(),
+        Shape::Str { domain } => match domain {
+            Domain::Values(s) => select(s.iter().cloned().collect::<Vec<_>>()).boxed(),
+            _ => any::<String>().prop_map(|s| Value::str(&s)).boxed(),
+        },
+        Shape::Unit => Just(Value::Unit).boxed(),
+        Shape::Enum { variants } => {
+            let variants = variants.clone();
+            (0..variants.len())
+                .prop_map(move |i| Value::Enum(i as u32, Rc::from(variants[i].as_str())))
+                .boxed()
+        }
+        Shape::Tuple(shapes) => shapes
+            .iter()
+            .map(value)
+            .collect::<Vec<_>>()
+            .prop_map(Value::tuple)
+            .boxed(),
+        Shape::List { elem, len } => {
+            let size = match *len {
+                Len::Any => 0..4,
+                Len::Exact(n) => n..n + 1,
+                Len::AtMost(n) => 0..n + 1,
+            };
+            vec(value(elem), size).prop_map(Value::list).boxed()
+        }
+        Shape::Set(elem) => vec(value(elem), 0..4)
+            .prop_map(|v| Value::Set(Rc::new(v.into_iter().collect::<BTreeSet<_>>())))
+            .boxed(),
+        Shape::Map(k, v) => vec((value(k), value(v)), 0..4)
+            .prop_map(|kv| Value::Map(Rc::new(kv.into_iter().collect::<BTreeMap<_, _>>())))
+            .boxed(),
+        Shape::Record(fields) => {
+            let names: Vec<Rc<str>> = fields.iter().map(|(n, _)| Rc::from(n.as_str())).collect();
+            fields
+                .iter()
+                .map(|(_, s)| value(s))
+                .collect::<Vec<_>>()
+                .prop_map(move |vs| Value::record(names.iter().cloned().zip(vs).collect()))
+                .boxed()
+        }
+    }
+}
+
+fn shape_and_value() -> impl Strategy<Value = (Shape, Value)> {
+    shape().prop_flat_map(|s| {
+        let v = value(&s);
+        (Just(s), v)
+    })
+}
+
+/// Text made of the fragments the extractor cares about.
+fn tricky_text(with_brackets: bool, with_tags: bool) -> BoxedStrategy<String> {
+    let mut frags = vec![
+        "\"",
+        "\\",
+        ",",
+        ":",
+        "1",
+        "-2.5e3",
+        "007",
+        "true",
+        "null",
+        "x",
+        " ",
+        "\n",
+        "\r\n",
+        "é",
+        "答",
+        "`",
+        "```",
+        "```json\n",
+        ".",
+        "\\u00",
+        "\t",
+    ];
+    if with_brackets {
+        frags.extend(["[", "]", "{", "}", "[\"", "\"]", "{\"a\":"]);
+    }
+    if with_tags {
+        frags.extend(["<answer>", "</answer>", "<ANSWER >", "</answer", "<", ">"]);
+    }
+    vec(select(frags), 0..60).prop_map(|v| v.concat()).boxed()
+}
+
+fn check_extract(s: &str) {
+    for mode in MODES {
+        if let Ok(e) = extract(s, mode) {
+            let (p, q) = (s.as_ptr() as usize, e.text.as_ptr() as usize);
+            assert!(q >= p && q + e.text.len() <= p + s.len(), "not a slice");
+            assert_ne!(e.how, ExtractMode::Auto);
+            if e.how == ExtractMode::Json {
+                // What the JSON rule finds is JSON (by the grammar: serde_json also
+                // refuses numbers beyond the f64 range, like 1e400).
+                if let Err(err) = serde_json::from_str::<serde_json::Value>(e.text) {
+                    assert!(
+                        err.to_string().contains("number out of range"),
+                        "{mode} on {s:?} gave {:?}: {err}",
+                        e.text
+                    );
+                }
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn extract_is_total_on_any_string(s in any::<String>()) {
+        check_extract(&s);
+    }
+
+    #[test]
+    fn extract_is_total_on_tricky_text(s in tricky_text(true, true)) {
+        check_extract(&s);
+    }
+
+    #[test]
+    fn decode_is_total((shape, _) in shape_and_value(), s in tricky_text(true, false)) {
+        let _ = decode(&s, &shape);
+    }
+
+    #[test]
+    fn decode_inverts_encode((shape, v) in shape_and_value()) {
+        let text = to_json_string(&v);
+        let back = decode(&text, &shape);
+        prop_assert_eq!(back.as_ref(), Ok(&v), "{}", text);
+        // to_json_string is encode's JSON text, and decode accepts serde_json's printing.
+        let tree: serde_json::Value = serde_json::from_str(&text).unwrap();
+        prop_assert_eq!(&tree, &encode(&v));
+        let pretty = serde_json::to_string_pretty(&encode(&v)).unwrap();
+        prop_assert_eq!(decode(&pretty, &shape), Ok(v.clone()));
+        // Deterministic.
+        prop_assert_eq!(to_json_string(&back.unwrap()), text);
+    }
+
+    #[test]
+    fn the_json_rule_finds_an_embedded_value(
+        (_, v) in shape_and_value(),
+        prefix in tricky_text(true, false),
+        suffix in tricky_text(false, false),
+    ) {
+        // Wrapped: the composite rule is the one under test.
+        let json = to_json_string(&Value::list(vec![v]));
+        // The newline ends any string the prefix left open.
+        let text = format!("{prefix}\n{json}{suffix}");
+        let e = extract(&text, ExtractMode::Json).unwrap();
+        prop_assert_eq!(e.text, json.as_str());
+    }
+
+    #[test]
+    fn the_tag_rule_finds_a_tagged_value(
+        (_, v) in shape_and_value(),
+        prefix in tricky_text(true, false),
+        suffix in tricky_text(true, false),
+    ) {
+        let json = to_json_string(&v);
+        prop_assume!(!json.to_ascii_lowercase().contains("answer") && !json.starts_with("```"));
+        let text = format!("{prefix}<answer>{json}</answer>{suffix}");
+        let e = extract(&text, ExtractMode::Auto).unwrap();
+        prop_assert_eq!(e.how, ExtractMode::Tag);
+        prop_assert_eq!(e.text, json.trim());
+    }
+}
