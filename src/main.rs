@@ -2,7 +2,8 @@
 //! lives in the `resyn-compiler` library.
 
 use clap::{Parser, Subcommand, ValueEnum};
-use resyn_compiler::{check_bytes, render};
+use resyn_compiler::dataset::{self, Format};
+use resyn_compiler::{build_bytes, check_bytes, render};
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
@@ -34,6 +35,75 @@ enum Command {
         #[arg(long, value_enum, default_value = "human")]
         message_format: MessageFormat,
     },
+    /// Generate instances as JSONL.
+    Gen {
+        file: std::path::PathBuf,
+        /// The env to generate (required when the file has several).
+        #[arg(long)]
+        env: Option<String>,
+        /// Instances per level.
+        #[arg(short = 'n', default_value_t = 10)]
+        n: u64,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// One level, 1..5.
+        #[arg(long, conflicts_with = "levels", value_parser = clap::value_parser!(u8).range(1..=5))]
+        level: Option<u8>,
+        /// A range of levels, `A..B` (inclusive), e.g. `1..5`.
+        #[arg(long, value_parser = parse_levels)]
+        levels: Option<(u8, u8)>,
+        /// Override a param: `--param name=value` (repeatable).
+        #[arg(long = "param", value_parser = parse_kv)]
+        params: Vec<(String, String)>,
+        #[arg(long, value_enum, default_value = "resyn")]
+        format: RowFormat,
+        /// Output file (default: stdout).
+        #[arg(short = 'o')]
+        out: Option<std::path::PathBuf>,
+        /// Worker threads; the output does not depend on it.
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
+    },
+    /// Score answers: rows with `instance` and `response` (raw text) or `answer` (JSON).
+    Verify {
+        file: std::path::PathBuf,
+        #[arg(long)]
+        env: Option<String>,
+        /// JSONL rows to verify.
+        #[arg(long)]
+        data: std::path::PathBuf,
+        /// Output file (default: stdout).
+        #[arg(short = 'o')]
+        out: Option<std::path::PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum RowFormat {
+    Resyn,
+    ReasoningGym,
+    Verl,
+}
+
+fn parse_levels(s: &str) -> Result<(u8, u8), String> {
+    let (a, b) = s
+        .split_once("..")
+        .ok_or("write levels as A..B, e.g. 1..5")?;
+    let p = |x: &str| {
+        x.trim_start_matches('=')
+            .parse::<u8>()
+            .ok()
+            .filter(|l| (1..=5).contains(l))
+    };
+    match (p(a), p(b)) {
+        (Some(a), Some(b)) if a <= b => Ok((a, b)),
+        _ => Err("levels are 1..5, low to high, e.g. 2..4".into()),
+    }
+}
+
+fn parse_kv(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s.split_once('=').ok_or("write params as name=value")?;
+    Ok((k.trim().to_string(), v.to_string()))
 }
 
 fn main() -> ExitCode {
@@ -60,6 +130,46 @@ fn run(cli: Cli) -> ExitCode {
             files,
             message_format,
         } => check(&files, message_format),
+        Command::Gen {
+            file,
+            env,
+            n,
+            seed,
+            level,
+            levels,
+            params,
+            format,
+            out,
+            jobs,
+        } => {
+            let levels: Vec<u8> = match (level, levels) {
+                (Some(l), _) => vec![l],
+                (None, Some((a, b))) => (a..=b).collect(),
+                (None, None) => vec![1],
+            };
+            let format = match format {
+                RowFormat::Resyn => Format::Resyn,
+                RowFormat::ReasoningGym => Format::ReasoningGym,
+                RowFormat::Verl => Format::Verl,
+            };
+            gen(
+                &file,
+                env.as_deref(),
+                levels,
+                n,
+                seed,
+                params,
+                format,
+                out.as_deref(),
+                jobs,
+            )
+        }
+        Command::Verify {
+            file,
+            env,
+            data,
+            out,
+        } => verify(&file, env.as_deref(), &data, out.as_deref()),
     }
 }
 
@@ -120,4 +230,200 @@ fn check(files: &[std::path::PathBuf], format: MessageFormat) -> ExitCode {
         }
     }
     ExitCode::from(if errors > 0 { 1 } else { 0 })
+}
+
+/// Compiles a file for `gen`/`verify`; diagnostics go to stderr.
+fn load(
+    file: &std::path::Path,
+    env: Option<&str>,
+) -> Result<(resyn_compiler::ir::Program, usize, String), ExitCode> {
+    let name = file.display().to_string();
+    let bytes = std::fs::read(file).map_err(|e| {
+        eprintln!("error[E0014]: cannot read `{name}`: {e}");
+        ExitCode::from(1)
+    })?;
+    let (out, program) = build_bytes(&name, &bytes);
+    let color = std::io::stderr().is_terminal();
+    for d in &out.diagnostics {
+        eprint!("{}", render::human(d, &out.sources, color));
+    }
+    let Some(program) = program else {
+        eprintln!("error: `{name}` has errors; fix them first (`resyn check {name}`)");
+        return Err(ExitCode::from(1));
+    };
+    let names: Vec<&str> = program.envs.iter().map(|e| e.name.as_str()).collect();
+    let idx = match env {
+        Some(want) => names.iter().position(|n| *n == want).ok_or_else(|| {
+            eprintln!(
+                "error: no env `{want}` in `{name}` (envs: {})",
+                names.join(", ")
+            );
+            ExitCode::from(1)
+        })?,
+        None if names.len() == 1 => 0,
+        None if names.is_empty() => {
+            eprintln!("error: `{name}` declares no env");
+            return Err(ExitCode::from(1));
+        }
+        None => {
+            eprintln!(
+                "error: `{name}` has {} envs; choose one with --env ({})",
+                names.len(),
+                names.join(", ")
+            );
+            return Err(ExitCode::from(2));
+        }
+    };
+    let hash = dataset::source_hash(&String::from_utf8_lossy(&bytes));
+    Ok((program, idx, hash))
+}
+
+fn open_out(out: Option<&std::path::Path>) -> Result<Box<dyn Write>, ExitCode> {
+    match out {
+        Some(p) => std::fs::File::create(p)
+            .map(|f| Box::new(std::io::BufWriter::new(f)) as Box<dyn Write>)
+            .map_err(|e| {
+                eprintln!("error: cannot write `{}`: {e}", p.display());
+                ExitCode::from(1)
+            }),
+        None => Ok(Box::new(std::io::BufWriter::new(std::io::stdout().lock()))),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn gen(
+    file: &std::path::Path,
+    env: Option<&str>,
+    levels: Vec<u8>,
+    n: u64,
+    seed: u64,
+    overrides: Vec<(String, String)>,
+    format: Format,
+    out: Option<&std::path::Path>,
+    jobs: usize,
+) -> ExitCode {
+    let (program, idx, source_hash) = match load(file, env) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let env_name = program.envs[idx].name.clone();
+    let total = n * levels.len() as u64;
+    let bar = if std::io::stderr().is_terminal() {
+        let b = indicatif::ProgressBar::new(total);
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} instances ({per_sec}, eta {eta})",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let req = dataset::GenRequest {
+        program: &program,
+        env: idx,
+        levels,
+        n,
+        seed,
+        overrides,
+        format,
+        source_hash,
+        jobs: jobs.max(1),
+    };
+    let started = std::time::Instant::now();
+    let result = dataset::generate(&req, &|| bar.inc(1));
+    bar.finish_and_clear();
+    let (rows, failures) = match result {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("error: env `{env_name}`: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let mut w = match open_out(out) {
+        Ok(w) => w,
+        Err(code) => return code,
+    };
+    for r in &rows {
+        if writeln!(w, "{r}").is_err() {
+            eprintln!("error: cannot write the output");
+            return ExitCode::from(1);
+        }
+    }
+    let _ = w.flush();
+    for f in &failures {
+        eprintln!(
+            "error: env `{env_name}` level {} seed {seed} index {}: {}",
+            f.level, f.index, f.error
+        );
+    }
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "generated {} of {total} instance(s) of `{env_name}` in {secs:.2}s ({:.0}/s){}",
+        rows.len(),
+        rows.len() as f64 / secs.max(1e-9),
+        if failures.is_empty() {
+            String::new()
+        } else {
+            format!(", {} failed", failures.len())
+        }
+    );
+    ExitCode::from(if failures.is_empty() { 0 } else { 1 })
+}
+
+fn verify(
+    file: &std::path::Path,
+    env: Option<&str>,
+    data: &std::path::Path,
+    out: Option<&std::path::Path>,
+) -> ExitCode {
+    use std::io::BufRead;
+    let (program, idx, _) = match load(file, env) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let compiled = resyn_compiler::eval::compile(&program);
+    let cenv = &compiled.envs[idx];
+    let input = match std::fs::File::open(data) {
+        Ok(f) => std::io::BufReader::new(f),
+        Err(e) => {
+            eprintln!("error: cannot read `{}`: {e}", data.display());
+            return ExitCode::from(1);
+        }
+    };
+    let mut w = match open_out(out) {
+        Ok(w) => w,
+        Err(code) => return code,
+    };
+    let (mut rows, mut valid, mut errors, mut total_score) = (0usize, 0usize, 0usize, 0.0f64);
+    for line in input.split(b'\n') {
+        let Ok(line) = line else {
+            eprintln!("error: reading `{}` failed", data.display());
+            return ExitCode::from(1);
+        };
+        let text = String::from_utf8_lossy(&line);
+        if text.trim().is_empty() {
+            continue;
+        }
+        let r = dataset::verify_line(cenv, &text);
+        rows += 1;
+        valid += usize::from(r["valid"] == true);
+        errors += usize::from(!r["error"].is_null());
+        total_score += r["score"].as_f64().unwrap_or(0.0);
+        if writeln!(w, "{r}").is_err() {
+            eprintln!("error: cannot write the output");
+            return ExitCode::from(1);
+        }
+    }
+    let _ = w.flush();
+    eprintln!(
+        "verified {rows} row(s): {valid} valid, {errors} with errors, mean score {:.4}",
+        if rows == 0 {
+            0.0
+        } else {
+            total_score / rows as f64
+        }
+    );
+    ExitCode::SUCCESS
 }

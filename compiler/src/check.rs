@@ -560,7 +560,9 @@ impl<'u> Checker<'u> {
                         Ty::Unknown
                     }
                     _ => match self.find_type(&name) {
-                        Some((TypeDefRef::Enum(id), _)) => Ty::Enum(id, name),
+                        Some((TypeDefRef::Enum(id), _)) => {
+                            Ty::Enum(id, name, self.enums[id.0 as usize].variants.clone())
+                        }
                         Some((TypeDefRef::Alias(te), _)) => {
                             if self.alias_stack.contains(&name) {
                                 self.err(
@@ -1947,7 +1949,7 @@ impl<'u> Checker<'u> {
                 Some((TypeDefRef::Enum(id), _)) => {
                     let info = &self.enums[id.0 as usize];
                     if info.variants.contains(&variant.name) {
-                        Ty::Enum(id, info.name.clone())
+                        Ty::Enum(id, info.name.clone(), info.variants.clone())
                     } else {
                         let vs = info.variants.clone();
                         let mut d = Diagnostic::new(

@@ -103,6 +103,8 @@ pub struct Env {
     pub prompt: Template,
     pub prompt_slots: u32,
     pub has_witness: bool,
+    /// Source text of each constraint, by constraint id (for failure reports).
+    pub constraint_text: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default)]

@@ -6,6 +6,7 @@
 
 pub mod builtins;
 pub mod check;
+pub mod dataset;
 pub mod eval;
 pub mod ir;
 pub mod lower;
@@ -99,7 +100,7 @@ pub fn build_bytes(name: &str, bytes: &[u8]) -> (CheckOutput, Option<ir::Program
     let program = if diags.iter().any(Diagnostic::is_error) {
         None
     } else {
-        Some(lower::lower(&unit, &envs))
+        Some(lower::lower(&unit, &envs, &sources))
     };
     (
         CheckOutput {

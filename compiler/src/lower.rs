@@ -30,9 +30,11 @@ struct Lowerer<'u> {
     field_index: HashMap<String, usize>,
     fields: Vec<Field>,
     constraints: usize,
+    constraint_text: Vec<String>,
+    sources: &'u crate::source::SourceMap,
 }
 
-pub fn lower(unit: &Unit, summaries: &[EnvSummary]) -> Program {
+pub fn lower(unit: &Unit, summaries: &[EnvSummary], sources: &crate::source::SourceMap) -> Program {
     let mut l = Lowerer {
         unit,
         fn_index: HashMap::new(),
@@ -44,6 +46,8 @@ pub fn lower(unit: &Unit, summaries: &[EnvSummary]) -> Program {
         field_index: HashMap::new(),
         fields: Vec::new(),
         constraints: 0,
+        constraint_text: Vec::new(),
+        sources,
     };
     let mut program = Program::default();
     for (i, f) in unit.fn_order.iter().enumerate() {
@@ -234,6 +238,7 @@ impl<'u> Lowerer<'u> {
         }
         self.alloc(&answer_name);
         self.constraints = 0;
+        self.constraint_text.clear();
         let verify = verify_b.map_or_else(Block::default, |b| self.block(b, Role::Verify, false));
         let verify_slots = self.max_slot;
 
@@ -266,6 +271,7 @@ impl<'u> Lowerer<'u> {
             prompt,
             prompt_slots,
             has_witness,
+            constraint_text: std::mem::take(&mut self.constraint_text),
         }
     }
 
@@ -492,6 +498,14 @@ impl<'u> Lowerer<'u> {
                 }
                 let id = self.constraints;
                 self.constraints += 1;
+                let text = &self.sources.get(expr.span.file).text;
+                let snippet = text
+                    .get(expr.span.range())
+                    .unwrap_or("")
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                self.constraint_text.push(snippet);
                 out.push(Stmt::Constraint {
                     id,
                     binders,

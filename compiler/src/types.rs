@@ -19,7 +19,8 @@ pub enum Ty {
     Map(Box<Ty>, Box<Ty>),
     /// Fields sorted by name: records are structural.
     Record(Vec<(String, Ty)>),
-    Enum(EnumId, String),
+    /// Id, name and variant names (declaration order).
+    Enum(EnumId, String, Vec<String>),
     /// Unknown after an error, or the element type of `[]`: compatible with everything,
     /// so one mistake gives one diagnostic.
     Unknown,
@@ -51,7 +52,7 @@ impl Ty {
                         .zip(b)
                         .all(|((n1, t1), (n2, t2))| n1 == n2 && t1.compatible(t2))
             }
-            (Enum(a, _), Enum(b, _)) => a == b,
+            (Enum(a, ..), Enum(b, ..)) => a == b,
             _ => std::mem::discriminant(self) == std::mem::discriminant(other),
         }
     }
@@ -134,7 +135,7 @@ impl fmt::Display for Ty {
                 }
                 write!(f, "}}")
             }
-            Ty::Enum(_, name) => write!(f, "{name}"),
+            Ty::Enum(_, name, _) => write!(f, "{name}"),
             Ty::Unknown => write!(f, "_"),
         }
     }

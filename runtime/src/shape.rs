@@ -2,13 +2,16 @@
 //! into a [`Value`] of a given [`Shape`], checking every domain, and [`encode`] /
 //! [`to_json_string`] give a value's canonical JSON form, which `decode` accepts.
 //!
-//! * **Complexity.** `decode` is O(n) time and memory in the text length: serde_json
-//!   parses it once into a small tree (about 32 bytes per JSON value), then one walk
-//!   converts it against the shape (a set or map insertion costs O(log n) comparisons,
-//!   a record field lookup O(number of fields in the shape)). Texts longer than
-//!   [`MAX_RESPONSE_BYTES`] are rejected unparsed. serde_json's recursion limit (127
-//!   levels of nesting) turns deeper input into an error instead of a stack overflow, so
-//!   the recursive conversion is bounded too. `encode` and `to_json_string` are O(size
+//! * **Complexity.** `decode` is O(n) memory and O(n log n) time worst case in the text
+//!   length n: serde_json parses it once into a small tree (about 32 bytes per JSON
+//!   value), then one walk converts it against the shape. Everything in the walk is O(1)
+//!   per JSON value except set and map insertions (O(log n) comparisons, each bounded by
+//!   the size of the inserted element) and record field lookups (O(fields of the
+//!   shape) per member). Texts longer than [`MAX_RESPONSE_BYTES`] are rejected
+//!   unparsed. serde_json's recursion limit (127 levels of nesting) turns deeper input
+//!   into an error instead of a stack overflow, which bounds the recursive conversion
+//!   too. Error messages quote at most 40 characters of any input string and list at
+//!   most 10 names. `encode` and `to_json_string` are O(size
 //!   of the value). Nothing here panics.
 //!
 //! ## What `decode` accepts

@@ -1,0 +1,485 @@
+//! Datasets: generating instance rows (resyn, Reasoning Gym and verl forms) and verifying
+//! answer rows. Rows are JSON objects with sorted keys (serde_json's default map), so the
+//! same inputs give byte-identical output. Formats are specified in spec/formats.md.
+
+use crate::eval::{compile, CEnv, GenError, Instance, DEFAULT_ATTEMPTS, DEFAULT_FUEL};
+use crate::ir::{Env, Program};
+use crate::types::Ty;
+use rayon::prelude::*;
+use resyn_runtime::{derive_seed, encode, to_json_string, Domain, Len, Rng, Shape, Value};
+use serde_json::{json, Map, Value as Json};
+use sha2::{Digest, Sha256};
+
+pub const RESYN_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Resyn,
+    ReasoningGym,
+    Verl,
+}
+
+/// SHA-256 (hex) of the source with CRLF normalised to LF: the provenance of every row.
+pub fn source_hash(text: &str) -> String {
+    let normalized = text.replace("\r\n", "\n");
+    Sha256::digest(normalized.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The decoding shape of a value of type `ty` (no domains).
+pub fn ty_shape(ty: &Ty) -> Shape {
+    match ty {
+        Ty::Bool => Shape::Bool,
+        Ty::Int => Shape::Int {
+            domain: Domain::Any,
+        },
+        Ty::Float => Shape::Float,
+        Ty::Str => Shape::Str {
+            domain: Domain::Any,
+        },
+        Ty::Unit | Ty::Unknown => Shape::Unit,
+        Ty::Tuple(ts) => Shape::Tuple(ts.iter().map(ty_shape).collect()),
+        Ty::List(t) => Shape::List {
+            elem: Box::new(ty_shape(t)),
+            len: Len::Any,
+        },
+        Ty::Set(t) => Shape::Set(Box::new(ty_shape(t))),
+        Ty::Map(k, v) => Shape::Map(Box::new(ty_shape(k)), Box::new(ty_shape(v))),
+        Ty::Record(fs) => Shape::Record(fs.iter().map(|(n, t)| (n.clone(), ty_shape(t))).collect()),
+        Ty::Enum(_, _, variants) => Shape::Enum {
+            variants: variants.clone(),
+        },
+    }
+}
+
+/// Parses a `--param name=value` value for a param of type `ty`.
+pub fn parse_param(text: &str, ty: &Ty) -> Result<Value, String> {
+    let t = text.trim();
+    match ty {
+        Ty::Int => t
+            .parse::<i64>()
+            .map(Value::Int)
+            .map_err(|_| format!("`{t}` is not an int")),
+        Ty::Float => match t.parse::<f64>() {
+            Ok(f) if f.is_finite() => Ok(Value::Float(f)),
+            _ => Err(format!("`{t}` is not a finite float")),
+        },
+        Ty::Bool => match t {
+            "true" => Ok(Value::Bool(true)),
+            "false" => Ok(Value::Bool(false)),
+            _ => Err(format!("`{t}` is not `true` or `false`")),
+        },
+        Ty::Str => Ok(Value::str(text)),
+        other => Err(format!("params of type `{other}` cannot be set")),
+    }
+}
+
+/// Parses `--param` overrides against the env's params (unknown names are errors).
+pub fn parse_overrides(
+    env: &Env,
+    raw: &[(String, String)],
+) -> Result<Vec<(String, Value)>, GenError> {
+    raw.iter()
+        .map(|(name, text)| {
+            let p = env
+                .params
+                .iter()
+                .find(|p| p.name == *name)
+                .ok_or_else(|| GenError::Param {
+                    name: name.clone(),
+                    message: format!(
+                        "no such param in env `{}` (params: {})",
+                        env.name,
+                        env.params
+                            .iter()
+                            .map(|p| p.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                })?;
+            parse_param(text, &p.ty)
+                .map(|v| (name.clone(), v))
+                .map_err(|message| GenError::Param {
+                    name: name.clone(),
+                    message,
+                })
+        })
+        .collect()
+}
+
+/// The canonical JSON of the resolved params (keys sorted): part of the seed derivation.
+pub fn params_json(env: &Env, params: &[Value]) -> Map<String, Json> {
+    env.params
+        .iter()
+        .zip(params)
+        .map(|(p, v)| (p.name.clone(), encode(v)))
+        .collect()
+}
+
+pub struct GenRequest<'a> {
+    pub program: &'a Program,
+    pub env: usize,
+    pub levels: Vec<u8>,
+    pub n: u64,
+    pub seed: u64,
+    /// `--param name=value` as given (parsed per worker: values are not `Send`).
+    pub overrides: Vec<(String, String)>,
+    pub format: Format,
+    pub source_hash: String,
+    pub jobs: usize,
+}
+
+/// One failed instance: which one, and why.
+#[derive(Debug)]
+pub struct GenFailure {
+    pub level: u8,
+    pub index: u64,
+    pub error: GenError,
+}
+
+/// Generates all rows, in (level, index) order; `progress` is called once per instance.
+pub fn generate(
+    req: &GenRequest<'_>,
+    progress: &(dyn Fn() + Sync),
+) -> Result<(Vec<String>, Vec<GenFailure>), GenError> {
+    let env = &req.program.envs[req.env];
+    // Params per level, validated once up front; workers keep their own `Rc` values.
+    let compiled = compile(req.program);
+    let resolve = |c: &crate::eval::Compiled| -> Result<Vec<Vec<Value>>, GenError> {
+        let overrides = parse_overrides(env, &req.overrides)?;
+        req.levels
+            .iter()
+            .map(|&l| c.envs[req.env].resolve_params(l, &overrides))
+            .collect()
+    };
+    let params = resolve(&compiled)?;
+    let plans: Vec<(u8, String)> = req
+        .levels
+        .iter()
+        .zip(&params)
+        .map(|(&l, p)| (l, Json::Object(params_json(env, p)).to_string()))
+        .collect();
+    let tasks: Vec<(usize, u64)> = (0..plans.len())
+        .flat_map(|p| (0..req.n).map(move |i| (p, i)))
+        .collect();
+    let run = |state: &mut (crate::eval::Compiled, Vec<Vec<Value>>),
+               &(p, index): &(usize, u64)|
+     -> Result<String, GenFailure> {
+        let (level, pj) = &plans[p];
+        let (c, params) = state;
+        let cenv = &c.envs[req.env];
+        let key = derive_seed(&env.name, *level, pj, req.seed, index);
+        let r = cenv
+            .generate(
+                &params[p],
+                Rng::from_key(key),
+                DEFAULT_FUEL,
+                DEFAULT_ATTEMPTS,
+            )
+            .map(|inst| row(req, env, *level, index, pj, &inst).to_string())
+            .map_err(|error| GenFailure {
+                level: *level,
+                index,
+                error,
+            });
+        progress();
+        r
+    };
+    // Values are `Rc`-based, so each worker compiles the program for itself (cheap).
+    let results: Vec<Result<String, GenFailure>> = if req.jobs <= 1 {
+        let mut state = (compiled, params);
+        tasks.iter().map(|t| run(&mut state, t)).collect()
+    } else {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(req.jobs)
+            .build()
+            .map_err(|e| GenError::Runtime {
+                message: format!("thread pool: {e}"),
+            })?;
+        pool.install(|| {
+            tasks
+                .par_iter()
+                .map_init(
+                    || {
+                        let c = compile(req.program);
+                        let p = resolve(&c).unwrap_or_default();
+                        (c, p)
+                    },
+                    run,
+                )
+                .collect()
+        })
+    };
+    let mut rows = Vec::new();
+    let mut failures = Vec::new();
+    for r in results {
+        match r {
+            Ok(s) => rows.push(s),
+            Err(f) => failures.push(f),
+        }
+    }
+    Ok((rows, failures))
+}
+
+fn row(
+    req: &GenRequest<'_>,
+    env: &Env,
+    level: u8,
+    index: u64,
+    params_json: &str,
+    inst: &Instance,
+) -> Json {
+    let mut shown = Map::new();
+    let mut hidden = Map::new();
+    for (f, v) in env.fields.iter().zip(&inst.fields) {
+        if f.shown {
+            shown.insert(f.name.clone(), encode(v));
+        } else {
+            hidden.insert(f.name.clone(), encode(v));
+        }
+    }
+    let params: Json = serde_json::from_str(params_json).unwrap_or(Json::Null);
+    let id = format!("{}-L{level}-s{}-{index}", env.name, req.seed);
+    let witness = inst.witness.as_ref().map(encode).unwrap_or(Json::Null);
+    let base = json!({
+        "id": id,
+        "env": env.name,
+        "level": level,
+        "seed": req.seed,
+        "index": index,
+        "params": params,
+        "instance": shown,
+        "hidden": hidden,
+        "question": inst.question,
+        "witness": witness,
+        "category": env.category,
+        "require": match env.requirement { crate::ir::Requirement::Solvable => "solvable", crate::ir::Requirement::Unique => "unique" },
+        "source_hash": req.source_hash,
+        "resyn_version": RESYN_VERSION,
+    });
+    let witness_text = inst
+        .witness
+        .as_ref()
+        .map(to_json_string)
+        .unwrap_or_default();
+    match req.format {
+        Format::Resyn => base,
+        // Fixed column types across environments: nested per-env data travels as JSON text.
+        Format::ReasoningGym => json!({
+            "question": inst.question,
+            "answer": witness_text,
+            "metadata": {
+                "id": base["id"], "env": env.name, "level": level, "seed": req.seed, "index": index,
+                "source_hash": req.source_hash, "resyn_version": RESYN_VERSION,
+                "row_json": base.to_string(),
+            },
+        }),
+        Format::Verl => json!({
+            "data_source": format!("resyn/{}", env.name),
+            "prompt": [{"role": "user", "content": inst.question}],
+            "ability": if env.category.is_empty() { "reasoning".to_string() } else { env.category.clone() },
+            "reward_model": {"style": "rule", "ground_truth": witness_text},
+            "extra_info": {
+                "id": base["id"], "env": env.name, "level": level, "seed": req.seed, "index": index,
+                "instance_json": Json::Object(shown_and_hidden(&base)).to_string(),
+                "row_json": base.to_string(),
+            },
+        }),
+    }
+}
+
+fn shown_and_hidden(base: &Json) -> Map<String, Json> {
+    let mut m = Map::new();
+    m.insert("instance".into(), base["instance"].clone());
+    m.insert("hidden".into(), base["hidden"].clone());
+    m.insert("params".into(), base["params"].clone());
+    m
+}
+
+// ---------------------------------------------------------------------- verify
+
+/// A row-level error: a stable code and a message.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RowError {
+    pub code: &'static str,
+    pub message: String,
+}
+
+fn row_err(code: &'static str, message: impl Into<String>) -> RowError {
+    RowError {
+        code,
+        message: message.into(),
+    }
+}
+
+/// Largest input row accepted.
+pub const MAX_ROW_BYTES: usize = 16 * 1024 * 1024;
+
+/// The resyn row inside a row of any of the three forms.
+fn unwrap_row(row: &Json) -> Result<Json, RowError> {
+    if row.get("instance").is_some() {
+        return Ok(row.clone());
+    }
+    for holder in ["metadata", "extra_info"] {
+        if let Some(inner) = row
+            .get(holder)
+            .and_then(|m| m.get("row_json"))
+            .and_then(Json::as_str)
+        {
+            return serde_json::from_str(inner).map_err(|e| {
+                row_err("row.invalid", format!("{holder}.row_json is not JSON: {e}"))
+            });
+        }
+    }
+    Err(row_err(
+        "row.invalid",
+        "the row has no `instance` (nor `metadata.row_json` / `extra_info.row_json`)",
+    ))
+}
+
+/// Verifies one input line. Never fails: problems become a row `error`.
+pub fn verify_line(cenv: &CEnv, line: &str) -> Json {
+    let parsed: Result<Json, RowError> = if line.len() > MAX_ROW_BYTES {
+        Err(row_err(
+            "row.too_large",
+            format!("row of {} bytes exceeds {MAX_ROW_BYTES}", line.len()),
+        ))
+    } else {
+        serde_json::from_str(line)
+            .map_err(|e| row_err("row.invalid", format!("not a JSON object: {e}")))
+    };
+    let id = parsed
+        .as_ref()
+        .ok()
+        .and_then(|r| r.get("id").cloned())
+        .unwrap_or(Json::Null);
+    let outcome = parsed.and_then(|r| verify_row(cenv, &r));
+    let mut out = Map::new();
+    let id = match id {
+        Json::Null => outcome
+            .as_ref()
+            .ok()
+            .map(|o| o.id.clone())
+            .unwrap_or(Json::Null),
+        other => other,
+    };
+    out.insert("id".into(), id);
+    match outcome {
+        Ok(o) => {
+            out.insert("score".into(), json!(o.score));
+            out.insert("valid".into(), json!(o.valid));
+            out.insert("failures".into(), Json::Array(o.failures));
+            out.insert("failure_count".into(), json!(o.failure_count));
+            out.insert(
+                "error".into(),
+                o.error.map_or(
+                    Json::Null,
+                    |e| json!({"code": e.code, "message": e.message}),
+                ),
+            );
+        }
+        Err(e) => {
+            out.insert("score".into(), json!(0.0));
+            out.insert("valid".into(), json!(false));
+            out.insert("failures".into(), json!([]));
+            out.insert("failure_count".into(), json!(0));
+            out.insert(
+                "error".into(),
+                json!({"code": e.code, "message": e.message}),
+            );
+        }
+    }
+    Json::Object(out)
+}
+
+struct Outcome {
+    id: Json,
+    score: f64,
+    valid: bool,
+    failures: Vec<Json>,
+    failure_count: usize,
+    error: Option<RowError>,
+}
+
+fn verify_row(cenv: &CEnv, row: &Json) -> Result<Outcome, RowError> {
+    let env = &cenv.ir;
+    let inner = unwrap_row(row)?;
+    if let Some(name) = inner.get("env").and_then(Json::as_str) {
+        if name != env.name {
+            return Err(row_err(
+                "row.env",
+                format!("the row is for env `{name}`, not `{}`", env.name),
+            ));
+        }
+    }
+    // Params: as recorded, else the level's defaults.
+    let params = match inner.get("params").and_then(Json::as_object) {
+        Some(obj) => env
+            .params
+            .iter()
+            .map(|p| {
+                let j = obj.get(&p.name).ok_or_else(|| {
+                    row_err("row.instance", format!("params has no `{}`", p.name))
+                })?;
+                resyn_runtime::decode(&j.to_string(), &ty_shape(&p.ty))
+                    .map_err(|e| row_err("row.instance", format!("param `{}`: {e}", p.name)))
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+        None => {
+            let level = inner
+                .get("level")
+                .and_then(Json::as_u64)
+                .unwrap_or(1)
+                .clamp(1, 5) as u8;
+            cenv.resolve_params(level, &[])
+                .map_err(|e| row_err("row.instance", e.to_string()))?
+        }
+    };
+    let shown = inner.get("instance").and_then(Json::as_object);
+    let hidden = inner.get("hidden").and_then(Json::as_object);
+    let mut fields = Vec::new();
+    for f in &env.fields {
+        let j = shown
+            .and_then(|m| m.get(&f.name))
+            .or_else(|| hidden.and_then(|m| m.get(&f.name)))
+            .ok_or_else(|| row_err("row.instance", format!("the instance has no `{}`", f.name)))?;
+        let v = resyn_runtime::decode(&j.to_string(), &ty_shape(&f.ty))
+            .map_err(|e| row_err("row.instance", format!("instance value `{}`: {e}", f.name)))?;
+        fields.push(v);
+    }
+    let shape = cenv
+        .answer_shape(&params, &fields)
+        .map_err(|e| row_err("row.instance", e.message))?;
+    let answer = if let Some(text) = row.get("response") {
+        let text = text
+            .as_str()
+            .ok_or_else(|| row_err("row.invalid", "`response` must be a string"))?;
+        let ex = resyn_runtime::extract(text, resyn_runtime::ExtractMode::Auto)
+            .map_err(|e| row_err("answer.extract", e.to_string()))?;
+        resyn_runtime::decode_answer(ex.text, &shape)
+            .map_err(|e| row_err("answer.decode", e.to_string()))?
+    } else if let Some(a) = row.get("answer") {
+        resyn_runtime::decode(&a.to_string(), &shape)
+            .map_err(|e| row_err("answer.decode", e.to_string()))?
+    } else {
+        return Err(row_err(
+            "row.invalid",
+            "the row has neither `response` nor `answer`",
+        ));
+    };
+    let v = cenv.verify(&params, &fields, answer);
+    Ok(Outcome {
+        id: inner.get("id").cloned().unwrap_or(Json::Null),
+        score: v.score,
+        valid: v.valid,
+        failures: v
+            .failures
+            .iter()
+            .map(|f| json!({"constraint": env.constraint_text.get(f.constraint).cloned().unwrap_or_default(), "message": f.message}))
+            .collect(),
+        failure_count: v.failure_count,
+        error: v.error.map(|m| row_err("verify.runtime", m)),
+    })
+}
