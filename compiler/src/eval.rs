@@ -134,6 +134,48 @@ enum CClause {
     If(CExpr),
 }
 
+/// Calls `f` on each element of a collection, in iteration order, without copying the
+/// collection (lists are walked through their shared `Rc`). `f` returns false to stop.
+fn for_elems(
+    m: &mut Machine,
+    coll: &Value,
+    f: &mut dyn FnMut(&mut Machine, Value) -> RtResult<bool>,
+) -> RtResult<bool> {
+    match coll {
+        Value::List(v) => {
+            for x in v.iter() {
+                m.tick()?;
+                if !f(m, x.clone())? {
+                    return Ok(false);
+                }
+            }
+        }
+        Value::Set(s) => {
+            for x in s.iter() {
+                m.tick()?;
+                if !f(m, x.clone())? {
+                    return Ok(false);
+                }
+            }
+        }
+        Value::Map(mp) => {
+            for (k, v) in mp.iter() {
+                m.tick()?;
+                if !f(m, Value::tuple(vec![k.clone(), v.clone()]))? {
+                    return Ok(false);
+                }
+            }
+        }
+        other => {
+            return Err(RtError::new(format!(
+                "cannot iterate over {}",
+                other.display()
+            )))
+        }
+    }
+    Ok(true)
+}
+
 /// Runs `f` for every binding of the clauses (nested left to right); `f` returns false to
 /// stop early. Returns false if stopped.
 fn each(
@@ -153,14 +195,11 @@ fn each(
             }
         }
         CClause::For(p, coll) => {
-            for v in coll(m)?.iter_elems()? {
-                m.tick()?;
+            let c = coll(m)?;
+            for_elems(m, &c, &mut |m, v| {
                 bind(m, p, v)?;
-                if !each(m, rest, f)? {
-                    return Ok(false);
-                }
-            }
-            Ok(true)
+                each(m, rest, f)
+            })
         }
     }
 }
@@ -183,11 +222,12 @@ fn render(m: &mut Machine, parts: &[CPart], out: &mut String) -> RtResult<()> {
             CPart::Text(t) => out.push_str(t),
             CPart::Expr(e) => out.push_str(&e(m)?.display()),
             CPart::For(pat, coll, body) => {
-                for v in coll(m)?.iter_elems()? {
-                    m.tick()?;
+                let c = coll(m)?;
+                for_elems(m, &c, &mut |m, v| {
                     bind(m, pat, v)?;
                     render(m, body, out)?;
-                }
+                    Ok(true)
+                })?;
             }
             CPart::If(c, t, e) => {
                 if c(m)?.as_bool()? {
@@ -443,12 +483,20 @@ impl Compiled {
             Stmt::For(p, coll, body) => {
                 let (p, coll, body) = (self.pattern(p), self.expr(coll), self.block(body));
                 Box::new(move |m| {
-                    for v in coll(m)?.iter_elems()? {
-                        m.tick()?;
+                    let c = coll(m)?;
+                    let mut stop = None;
+                    for_elems(m, &c, &mut |m, v| {
                         bind(m, &p, v)?;
-                        body.run(m)?;
-                    }
-                    Ok(())
+                        match body.run(m) {
+                            Ok(_) => Ok(true),
+                            Err(Stop::Error(e)) => Err(e),
+                            Err(s) => {
+                                stop = Some(s);
+                                Ok(false)
+                            }
+                        }
+                    })?;
+                    stop.map_or(Ok(()), Err)
                 })
             }
             Stmt::Require { cond, message, .. } => {
@@ -647,16 +695,74 @@ impl Compiled {
                 }
             }
             Expr::Binary(op, a, b) => self.binary(*op, self.expr(a), self.expr(b)),
+            Expr::Call(Callee::Builtin(name), args)
+                if matches!(*name, "all" | "any" | "sum" | "len")
+                    && matches!(args.as_slice(), [Expr::Comprehension(..)]) =>
+            {
+                // `all([… for …])` and friends fold the elements as they are produced instead of
+                // building the list. Every element is still evaluated (same errors as the list).
+                let Expr::Comprehension(cs, elem) = &args[0] else {
+                    unreachable!("matched above")
+                };
+                let (cs, elem, name) = (self.clauses(cs), self.expr(elem), *name);
+                Box::new(move |m| {
+                    let mut acc: Option<Value> = None;
+                    let mut count = 0i64;
+                    let mut truth = name == "all";
+                    each(m, &cs, &mut |m| {
+                        let v = elem(m)?;
+                        count += 1;
+                        match name {
+                            "all" => truth &= v.as_bool()?,
+                            "any" => truth |= v.as_bool()?,
+                            "sum" => {
+                                acc = Some(match acc.take() {
+                                    None => match v {
+                                        Value::Float(_) => ops::add(&Value::Float(0.0), &v)?,
+                                        _ => ops::add(&Value::Int(0), &v)?,
+                                    },
+                                    Some(a) => ops::add(&a, &v)?,
+                                });
+                            }
+                            _ => {}
+                        }
+                        Ok(true)
+                    })?;
+                    Ok(match name {
+                        "sum" => acc.unwrap_or(Value::Int(0)),
+                        "len" => Value::Int(count),
+                        _ => Value::Bool(truth),
+                    })
+                })
+            }
             Expr::Call(callee, args) => {
                 let args = self.exprs(args);
                 match callee {
                     Callee::Builtin(name) => {
                         let name: &'static str = name;
-                        Box::new(move |m| {
-                            let vals: Vec<Value> =
-                                args.iter().map(|e| e(m)).collect::<RtResult<_>>()?;
-                            ops::call(name, &vals, m.rng.as_mut())
-                        })
+                        match args.len() {
+                            // Common arities without a heap-allocated argument list.
+                            1 => {
+                                let a = args.into_iter().next().expect("one argument");
+                                Box::new(move |m| {
+                                    let x = [a(m)?];
+                                    ops::call(name, &x, m.rng.as_mut())
+                                })
+                            }
+                            2 => {
+                                let mut it = args.into_iter();
+                                let (a, b) = (it.next().expect("two"), it.next().expect("two"));
+                                Box::new(move |m| {
+                                    let x = [a(m)?, b(m)?];
+                                    ops::call(name, &x, m.rng.as_mut())
+                                })
+                            }
+                            _ => Box::new(move |m| {
+                                let vals: Vec<Value> =
+                                    args.iter().map(|e| e(m)).collect::<RtResult<_>>()?;
+                                ops::call(name, &vals, m.rng.as_mut())
+                            }),
+                        }
                     }
                     Callee::Fn(i) => {
                         let f = self.fns[*i].clone();
