@@ -91,12 +91,22 @@ pub fn build_bytes(name: &str, bytes: &[u8]) -> (CheckOutput, Option<ir::Program
     let root = sources.add(name, text);
     let parsed = resyn_grammar::parse_file(text, root);
     let mut diags = parsed.diagnostics;
+    // Syntax errors drop parts of the file, so "never used" and "has no …" reports would
+    // be guesses; they come back once the syntax is fixed.
+    let incomplete = diags
+        .iter()
+        .any(|d| d.is_error() && d.span.file == root && !matches!(d.code, "E0004" | "E0005"));
     let unit = resolve::resolve(&mut sources, root, parsed.file, &mut diags);
-    let (check_diags, envs) = check::check(&unit);
+    let (mut check_diags, envs) = check::check(&unit);
+    if incomplete {
+        check_diags.retain(|d| !ABSENCE_CODES.contains(&d.code));
+    }
     diags.extend(check_diags);
     // Warnings in stdlib modules are ours, not the user's.
     diags.retain(|d| d.is_error() || d.span.file == root);
     sort_diagnostics(&mut diags);
+    // A type used in several places may report the same problem at its definition each time.
+    diags.dedup_by(|a, b| a.code == b.code && a.span == b.span && a.message == b.message);
     let program = if diags.iter().any(Diagnostic::is_error) {
         None
     } else {
@@ -111,6 +121,12 @@ pub fn build_bytes(name: &str, bytes: &[u8]) -> (CheckOutput, Option<ir::Program
         program,
     )
 }
+
+/// Diagnostics about something missing or unused, suppressed while the file has syntax
+/// errors (see `build_bytes`).
+const ABSENCE_CODES: &[&str] = &[
+    "E0108", "E0305", "E0306", "W0001", "W0002", "W0003", "W0004", "W0005",
+];
 
 /// Stable order: by file, position, then code.
 pub fn sort_diagnostics(diags: &mut [Diagnostic]) {
