@@ -121,3 +121,131 @@ fn one_bad_file_does_not_stop_the_others() {
     assert!(files.iter().any(|f| f.ends_with("b1.rsn")));
     assert!(files.iter().any(|f| f.ends_with("no/such.rsn")));
 }
+
+#[test]
+fn gen_writes_rows_and_honours_params_levels_and_output() {
+    let out = std::env::temp_dir().join(format!("resyn-gen-{}.jsonl", std::process::id()));
+    let (code, _, stderr) = resyn(&[
+        "gen",
+        "examples/graph_coloring.rsn",
+        "-n",
+        "3",
+        "--levels",
+        "2..3",
+        "--param",
+        "p=0.9",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("generated 6 of 6"), "{stderr}");
+    let text = std::fs::read_to_string(&out).unwrap();
+    let rows: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 6);
+    for key in [
+        "id",
+        "env",
+        "level",
+        "seed",
+        "index",
+        "params",
+        "instance",
+        "hidden",
+        "question",
+        "witness",
+        "source_hash",
+        "resyn_version",
+    ] {
+        assert!(rows[0].get(key).is_some(), "missing {key}");
+    }
+    assert_eq!(rows[0]["level"], 2);
+    assert_eq!(rows[5]["level"], 3);
+    assert_eq!(rows[0]["params"]["p"], 0.9);
+    // The rows verify on their own.
+    let data = std::env::temp_dir().join(format!("resyn-ver-{}.jsonl", std::process::id()));
+    let with_answers: String = rows
+        .iter()
+        .map(|r| {
+            let mut r = r.clone();
+            r["answer"] = r["witness"].clone();
+            format!("{r}\n")
+        })
+        .collect();
+    std::fs::write(&data, with_answers + "garbage\n").unwrap();
+    let (code, stdout, stderr) = resyn(&[
+        "verify",
+        "examples/graph_coloring.rsn",
+        "--data",
+        data.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let verdicts: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(verdicts.len(), 7);
+    assert!(verdicts[..6]
+        .iter()
+        .all(|v| v["score"] == 1.0 && v["error"].is_null()));
+    assert_eq!(verdicts[6]["error"]["code"], "row.invalid");
+    assert!(stderr.contains("verified 7 row(s): 6 valid"), "{stderr}");
+}
+
+#[test]
+fn gen_user_errors_exit_one_and_usage_errors_exit_two() {
+    // Unknown param, out-of-domain override, wrong type: user-facing errors.
+    assert_eq!(
+        resyn(&["gen", "examples/graph_coloring.rsn", "--param", "nope=1"]).0,
+        1
+    );
+    assert_eq!(
+        resyn(&["gen", "examples/graph_coloring.rsn", "--param", "n=1000"]).0,
+        1
+    );
+    assert_eq!(
+        resyn(&["gen", "examples/graph_coloring.rsn", "--param", "n=abc"]).0,
+        1
+    );
+    assert_eq!(
+        resyn(&["gen", "examples/graph_coloring.rsn", "--env", "other"]).0,
+        1
+    );
+    // Usage: level out of range, malformed levels, both flags.
+    assert_eq!(
+        resyn(&["gen", "examples/graph_coloring.rsn", "--level", "6"]).0,
+        2
+    );
+    assert_eq!(
+        resyn(&["gen", "examples/graph_coloring.rsn", "--levels", "3..1"]).0,
+        2
+    );
+    assert_eq!(
+        resyn(&[
+            "gen",
+            "examples/graph_coloring.rsn",
+            "--level",
+            "1",
+            "--levels",
+            "1..2"
+        ])
+        .0,
+        2
+    );
+    // A file with errors cannot generate.
+    let bad = temp_file("bad_gen.rsn", b"env e { gen { show x } }");
+    assert_eq!(resyn(&["gen", bad.to_str().unwrap()]).0, 1);
+    // Verify: unreadable data is a user error.
+    assert_eq!(
+        resyn(&[
+            "verify",
+            "examples/graph_coloring.rsn",
+            "--data",
+            "no/such.jsonl"
+        ])
+        .0,
+        1
+    );
+}
