@@ -12,7 +12,12 @@ fn examples() -> Vec<(String, Vec<u8>)> {
         .filter_map(|e| e.ok())
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|x| x == "rsn"))
-        .map(|p| (p.file_stem().unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap()))
+        .map(|p| {
+            (
+                p.file_stem().unwrap().to_string_lossy().into_owned(),
+                std::fs::read(&p).unwrap(),
+            )
+        })
         .collect();
     v.sort();
     v
@@ -31,7 +36,9 @@ fn bench(c: &mut Criterion) {
             b.iter(|| {
                 index += 1;
                 let rng = Rng::from_key(derive_seed(&name, 3, "{}", 0, index));
-                compiled.envs[0].generate(&params, rng, DEFAULT_FUEL, DEFAULT_ATTEMPTS).expect("instance")
+                compiled.envs[0]
+                    .generate(&params, rng, DEFAULT_FUEL, DEFAULT_ATTEMPTS)
+                    .expect("instance")
             })
         });
         prepared.push((name, compiled, params));
@@ -42,7 +49,14 @@ fn bench(c: &mut Criterion) {
     ver.throughput(Throughput::Elements(1));
     for (name, compiled, params) in &prepared {
         let env = &compiled.envs[0];
-        let inst = env.generate(params, Rng::from_key(derive_seed(name, 3, "{}", 0, 0)), DEFAULT_FUEL, DEFAULT_ATTEMPTS).expect("instance");
+        let inst = env
+            .generate(
+                params,
+                Rng::from_key(derive_seed(name, 3, "{}", 0, 0)),
+                DEFAULT_FUEL,
+                DEFAULT_ATTEMPTS,
+            )
+            .expect("instance");
         let witness = inst.witness.clone().expect("witness");
         ver.bench_function(BenchmarkId::from_parameter(name), |b| {
             b.iter(|| {
