@@ -72,6 +72,10 @@ enum Command {
         /// JSONL rows to verify.
         #[arg(long)]
         data: std::path::PathBuf,
+        /// How to find the answer in `response` text: auto, tag, fence, json or text
+        /// (default: the env's `extract` setting, else auto).
+        #[arg(long)]
+        extract: Option<resyn_runtime::ExtractMode>,
         /// Output file (default: stdout).
         #[arg(short = 'o')]
         out: Option<std::path::PathBuf>,
@@ -169,7 +173,8 @@ fn run(cli: Cli) -> ExitCode {
             env,
             data,
             out,
-        } => verify(&file, env.as_deref(), &data, out.as_deref()),
+            extract,
+        } => verify(&file, env.as_deref(), &data, out.as_deref(), extract),
     }
 }
 
@@ -377,6 +382,7 @@ fn verify(
     env: Option<&str>,
     data: &std::path::Path,
     out: Option<&std::path::Path>,
+    extract: Option<resyn_runtime::ExtractMode>,
 ) -> ExitCode {
     use std::io::BufRead;
     let (program, idx, _) = match load(file, env) {
@@ -406,7 +412,7 @@ fn verify(
         if text.trim().is_empty() {
             continue;
         }
-        let r = dataset::verify_line(cenv, &text);
+        let r = dataset::verify_line(cenv, &text, extract);
         rows += 1;
         valid += usize::from(r["valid"] == true);
         errors += usize::from(!r["error"].is_null());

@@ -131,7 +131,7 @@ fn witnesses_pass_perturbations_fail_junk_errors() {
                 for (k, v) in extra.as_object().unwrap() {
                     r[k] = v.clone();
                 }
-                verify_line(cenv, &r.to_string())
+                verify_line(cenv, &r.to_string(), None)
             };
             let ok = with(json!({"answer": w}));
             assert_eq!(ok["score"], 1.0, "{name}: witness scored {ok}");
@@ -166,7 +166,7 @@ fn witnesses_pass_perturbations_fail_junk_errors() {
                     "{name}: junk without a reason: {r}"
                 );
             }
-            let r = verify_line(cenv, "{not json");
+            let r = verify_line(cenv, "{not json", None);
             assert_eq!(r["error"]["code"], "row.invalid");
         }
         // A verifier that accepts near-misses is broken: most one-element changes must fail.
@@ -201,7 +201,7 @@ fn graph_coloring_verdicts_match_an_independent_checker() {
                 && edges.iter().all(|&(u, v)| c[u] != c[v]);
             let mut r = row.clone();
             r["answer"] = p;
-            let got = verify_line(cenv, &r.to_string());
+            let got = verify_line(cenv, &r.to_string(), None);
             assert_eq!(got["valid"] == true, expect, "{got} for {c:?}");
             checked += 1;
         }
@@ -228,13 +228,46 @@ fn export_forms_have_fixed_column_types() {
         // The export row verifies on its own, with the ground truth as the answer.
         let mut q = r.clone();
         q["response"] = r["reward_model"]["ground_truth"].clone();
-        assert_eq!(verify_line(&compiled.envs[0], &q.to_string())["score"], 1.0);
+        assert_eq!(
+            verify_line(&compiled.envs[0], &q.to_string(), None)["score"],
+            1.0
+        );
     }
     for line in rows(&program, 1, 2, Format::ReasoningGym, 1) {
         let r: Json = serde_json::from_str(&line).unwrap();
         assert!(r["question"].is_string() && r["answer"].is_string() && r["metadata"].is_object());
         let mut q = r.clone();
         q["response"] = r["answer"].clone();
-        assert_eq!(verify_line(&compiled.envs[0], &q.to_string())["score"], 1.0);
+        assert_eq!(
+            verify_line(&compiled.envs[0], &q.to_string(), None)["score"],
+            1.0
+        );
     }
+}
+
+#[test]
+fn extraction_mode_per_env_and_per_run() {
+    let src = "/// t\nenv pick {\n category test\n extract tag\n param n: int = levels(1, 1, 1, 1, 1)\n gen { show n }\n answer a: int in 0..3\n verify { a == n }\n prompt \"Answer {n} inside <answer></answer>.\"\n}\n";
+    let (out, program) = resyn_compiler::build_bytes("pick.rsn", src.as_bytes());
+    assert!(!out.has_errors());
+    let compiled = compile(&program.unwrap());
+    let env = &compiled.envs[0];
+    let row = |resp: &str| {
+        json!({"instance": {"n": 1}, "hidden": {}, "params": {"n": 1}, "response": resp})
+            .to_string()
+    };
+    // The env says `extract tag`: a bare `1` is not an answer…
+    let r = verify_line(env, &row("the answer is 1"), None);
+    assert_eq!(r["error"]["code"], "answer.extract", "{r}");
+    assert_eq!(
+        verify_line(env, &row("<answer>1</answer>"), None)["score"],
+        1.0
+    );
+    // …unless the run overrides it.
+    let r = verify_line(
+        env,
+        &row("the answer is 1"),
+        Some(resyn_runtime::ExtractMode::Json),
+    );
+    assert_eq!(r["score"], 1.0, "{r}");
 }

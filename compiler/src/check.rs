@@ -777,6 +777,32 @@ impl<'u> Checker<'u> {
                     }
                     ("scoring", i.span)
                 }
+                EnvItem::Setting(name, value) => match name.name.as_str() {
+                    "extract" => {
+                        if value.name.parse::<resyn_runtime::ExtractMode>().is_err() {
+                            self.err(
+                                Diagnostic::new("E0112", value.span, format!("unknown extraction mode `{}`", value.name))
+                                    .with_label("expected auto, tag, fence, json or text")
+                                    .with_help("`extract tag` reads <answer>…</answer>; `auto` (the default) tries tag, fenced block, last JSON value, then the whole text"),
+                            );
+                        }
+                        ("extract", name.span.to(value.span))
+                    }
+                    other => {
+                        let mut d = Diagnostic::new(
+                            "E0112",
+                            name.span,
+                            format!("unknown env item `{other}`"),
+                        )
+                        .with_label("not an env item");
+                        d.help = Some(match suggest(other, ["category", "param", "gen", "answer", "verify", "require", "scoring", "prompt", "extract", "type", "enum"].into_iter()) {
+                            Some(s) => format!("did you mean `{s}`?"),
+                            None => "env items are category, param, gen, answer, verify, require, scoring, extract, prompt, type and enum".into(),
+                        });
+                        self.err(d);
+                        continue;
+                    }
+                },
                 EnvItem::TypeAlias(t) => {
                     self.add_env_type(&t.name, TypeDef::Alias(t.ty.clone()));
                     continue;

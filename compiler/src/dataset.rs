@@ -340,7 +340,8 @@ fn unwrap_row(row: &Json) -> Result<Json, RowError> {
 }
 
 /// Verifies one input line. Never fails: problems become a row `error`.
-pub fn verify_line(cenv: &CEnv, line: &str) -> Json {
+/// `extract` overrides the env's extraction mode for this run (`--extract`).
+pub fn verify_line(cenv: &CEnv, line: &str, extract: Option<resyn_runtime::ExtractMode>) -> Json {
     let parsed: Result<Json, RowError> = if line.len() > MAX_ROW_BYTES {
         Err(row_err(
             "row.too_large",
@@ -355,7 +356,7 @@ pub fn verify_line(cenv: &CEnv, line: &str) -> Json {
         .ok()
         .and_then(|r| r.get("id").cloned())
         .unwrap_or(Json::Null);
-    let outcome = parsed.and_then(|r| verify_row(cenv, &r));
+    let outcome = parsed.and_then(|r| verify_row(cenv, &r, extract.unwrap_or(cenv.ir.extract)));
     let mut out = Map::new();
     let id = match id {
         Json::Null => outcome
@@ -403,7 +404,11 @@ struct Outcome {
     error: Option<RowError>,
 }
 
-fn verify_row(cenv: &CEnv, row: &Json) -> Result<Outcome, RowError> {
+fn verify_row(
+    cenv: &CEnv,
+    row: &Json,
+    mode: resyn_runtime::ExtractMode,
+) -> Result<Outcome, RowError> {
     let env = &cenv.ir;
     let inner = unwrap_row(row)?;
     if let Some(name) = inner.get("env").and_then(Json::as_str) {
@@ -456,7 +461,7 @@ fn verify_row(cenv: &CEnv, row: &Json) -> Result<Outcome, RowError> {
         let text = text
             .as_str()
             .ok_or_else(|| row_err("row.invalid", "`response` must be a string"))?;
-        let ex = resyn_runtime::extract(text, resyn_runtime::ExtractMode::Auto)
+        let ex = resyn_runtime::extract(text, mode)
             .map_err(|e| row_err("answer.extract", e.to_string()))?;
         resyn_runtime::decode_answer(ex.text, &shape)
             .map_err(|e| row_err("answer.decode", e.to_string()))?

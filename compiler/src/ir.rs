@@ -103,6 +103,8 @@ pub struct Env {
     pub prompt: Template,
     pub prompt_slots: u32,
     pub has_witness: bool,
+    /// How answers are found in raw model text (`extract …`, default auto).
+    pub extract: resyn_runtime::ExtractMode,
     /// Source text of each constraint, by constraint id (for failure reports).
     pub constraint_text: Vec<String>,
 }

@@ -142,6 +142,7 @@ impl<'u> Lowerer<'u> {
         let mut category = String::new();
         let mut requirement = Requirement::Solvable;
         let mut scoring = Scoring::All;
+        let mut extract = resyn_runtime::ExtractMode::Auto;
         let (mut gen_b, mut answer, mut verify_b, mut prompt_t) = (None, None, None, None);
         let mut params_ast = Vec::new();
         for item in &env.items {
@@ -149,6 +150,9 @@ impl<'u> Lowerer<'u> {
                 EnvItem::Category(c, _) => category = c.clone(),
                 EnvItem::Require(i) if i.name == "unique" => requirement = Requirement::Unique,
                 EnvItem::Scoring(i) if i.name == "partial" => scoring = Scoring::Partial,
+                EnvItem::Setting(n, v) if n.name == "extract" => {
+                    extract = v.name.parse().unwrap_or(extract)
+                }
                 EnvItem::Gen(b) => gen_b = gen_b.or(Some(b)),
                 EnvItem::Answer { name, ty, .. } => answer = answer.or(Some((name, ty))),
                 EnvItem::Verify(b) => verify_b = verify_b.or(Some(b)),
@@ -271,6 +275,7 @@ impl<'u> Lowerer<'u> {
             prompt,
             prompt_slots,
             has_witness,
+            extract,
             constraint_text: std::mem::take(&mut self.constraint_text),
         }
     }

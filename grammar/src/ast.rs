@@ -103,6 +103,8 @@ pub enum EnvItem {
     Require(Ident),
     /// `scoring all` / `scoring partial`.
     Scoring(Ident),
+    /// `name value`, e.g. `extract tag` (validated by the checker).
+    Setting(Ident, Ident),
     Prompt(Template),
     TypeAlias(TypeAlias),
     Enum(EnumDecl),
