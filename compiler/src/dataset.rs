@@ -109,6 +109,24 @@ pub fn parse_overrides(
         .collect()
 }
 
+/// The canonical params text hashed into every instance's seed: `{"name":value,…}`, names
+/// sorted, values in the runtime's own JSON writer (`to_json_string`), so the seed never
+/// depends on a serialisation library's float formatting.
+pub fn canonical_params(env: &Env, params: &[Value]) -> String {
+    let mut pairs: Vec<(&str, String)> = env
+        .params
+        .iter()
+        .zip(params)
+        .map(|(p, v)| (p.name.as_str(), to_json_string(v)))
+        .collect();
+    pairs.sort();
+    let body: Vec<String> = pairs
+        .iter()
+        .map(|(k, v)| format!("{}:{v}", Json::String(k.to_string())))
+        .collect();
+    format!("{{{}}}", body.join(","))
+}
+
 /// The canonical JSON of the resolved params (keys sorted): part of the seed derivation.
 pub fn params_json(env: &Env, params: &[Value]) -> Map<String, Json> {
     env.params
@@ -159,7 +177,7 @@ pub fn generate(
         .levels
         .iter()
         .zip(&params)
-        .map(|(&l, p)| (l, Json::Object(params_json(env, p)).to_string()))
+        .map(|(&l, p)| (l, canonical_params(env, p)))
         .collect();
     let tasks: Vec<(usize, u64)> = (0..plans.len())
         .flat_map(|p| (0..req.n).map(move |i| (p, i)))
@@ -283,6 +301,7 @@ fn row(
             "reward_model": {"style": "rule", "ground_truth": witness_text},
             "extra_info": {
                 "id": base["id"], "env": env.name, "level": level, "seed": req.seed, "index": index,
+                "source_hash": req.source_hash, "resyn_version": RESYN_VERSION,
                 "instance_json": Json::Object(shown_and_hidden(&base)).to_string(),
                 "row_json": base.to_string(),
             },
@@ -354,7 +373,12 @@ pub fn verify_line(cenv: &CEnv, line: &str, extract: Option<resyn_runtime::Extra
     let id = parsed
         .as_ref()
         .ok()
-        .and_then(|r| r.get("id").cloned())
+        .and_then(|r| {
+            r.get("id")
+                .or_else(|| r.get("metadata").and_then(|m| m.get("id")))
+                .or_else(|| r.get("extra_info").and_then(|m| m.get("id")))
+                .cloned()
+        })
         .unwrap_or(Json::Null);
     let outcome = parsed.and_then(|r| verify_row(cenv, &r, extract.unwrap_or(cenv.ir.extract)));
     let mut out = Map::new();

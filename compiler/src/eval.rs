@@ -970,14 +970,21 @@ impl CEnv {
                 .into_iter()
                 .map(|f| f.unwrap_or(Value::Unit))
                 .collect();
+            // The answer type must evaluate for every instance (verify needs it), witness
+            // or not; then the witness, then the question (spec §10.10).
+            let shape = self
+                .answer_shape(params, &fields)
+                .map_err(|e| GenError::Runtime {
+                    message: format!("in the answer's type: {}", e.message),
+                })?;
+            if let Some(w) = &m.witness {
+                self.check_witness(params, &fields, &shape, w)?;
+            }
             let question = self
                 .question(params, &fields)
                 .map_err(|e| GenError::Runtime {
                     message: format!("in the prompt: {}", e.message),
                 })?;
-            if let Some(w) = &m.witness {
-                self.check_witness(params, &fields, w)?;
-            }
             return Ok(Instance {
                 params: params.to_vec(),
                 fields,
@@ -996,12 +1003,15 @@ impl CEnv {
         })
     }
 
-    fn check_witness(&self, params: &[Value], fields: &[Value], w: &Value) -> Result<(), GenError> {
-        let shape = self
-            .answer_shape(params, fields)
-            .map_err(|e| GenError::Witness { message: e.message })?;
+    fn check_witness(
+        &self,
+        params: &[Value],
+        fields: &[Value],
+        shape: &resyn_runtime::Shape,
+        w: &Value,
+    ) -> Result<(), GenError> {
         let json = resyn_runtime::to_json_string(w);
-        match resyn_runtime::decode(&json, &shape) {
+        match resyn_runtime::decode(&json, shape) {
             Ok(back) if back == *w => {}
             Ok(_) => {
                 return Err(GenError::Witness {

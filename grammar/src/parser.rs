@@ -705,7 +705,7 @@ fn token_help(tok: &Token<'_>, expected: &[String]) -> String {
             "this closing bracket does not match what is open here".into()
         }
         _ if exp("\"}\"") && expected.len() <= 3 => "close the block with `}`".into(),
-        _ => "check the syntax in `resyn spec`; statements end at a newline or `;`".into(),
+        _ => "check the syntax in spec/language.md; statements end at a newline or `;`".into(),
     }
 }
 
