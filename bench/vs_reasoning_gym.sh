@@ -86,7 +86,12 @@ if [[ "$BENCH_CPU" != "none" ]]; then
     PIN=(taskset -c "$BENCH_CPU")
 fi
 
-echo "# resyn $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet 2>/dev/null || echo '+dirty'), $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ)"
+if [[ -n "${RESYN_BIN:-}" ]]; then
+    ORIGIN="given by RESYN_BIN"
+else
+    ORIGIN="built from the work tree at $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet 2>/dev/null || echo '+dirty')"
+fi
+echo "# $("$BIN" --version) ($BIN, $ORIGIN), $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ)"
 
 # One thread for numpy and friends (knights_knaves uses numpy); no BLAS work is involved.
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
