@@ -1,26 +1,10 @@
 //! Every example generates at every level: deterministically, with a question, and with a
 //! planted witness that fits the answer type and passes verify (checked inside `generate`).
 
+mod common;
+use common::examples;
 use resyn_compiler::eval::{compile, DEFAULT_ATTEMPTS, DEFAULT_FUEL};
 use resyn_runtime::{derive_seed, Rng};
-
-fn examples() -> Vec<(String, Vec<u8>)> {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/examples");
-    let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "rsn"))
-        .map(|p| {
-            (
-                p.file_stem().unwrap().to_string_lossy().into_owned(),
-                std::fs::read(&p).unwrap(),
-            )
-        })
-        .collect();
-    v.sort();
-    v
-}
 
 #[test]
 fn every_example_generates_at_every_level_with_a_valid_witness() {

@@ -3,27 +3,11 @@
 //! one-element perturbations are mostly rejected (and an independent checker agrees on
 //! graph coloring), and junk responses score 0 with a row error and no crash.
 
+mod common;
+use common::examples;
 use resyn_compiler::dataset::{generate, verify_line, Format, GenRequest};
 use resyn_compiler::eval::compile;
 use serde_json::{json, Value as Json};
-
-fn examples() -> Vec<(String, Vec<u8>)> {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/examples");
-    let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "rsn"))
-        .map(|p| {
-            (
-                p.file_stem().unwrap().to_string_lossy().into_owned(),
-                std::fs::read(&p).unwrap(),
-            )
-        })
-        .collect();
-    v.sort();
-    v
-}
 
 fn rows(
     program: &resyn_compiler::ir::Program,

@@ -2,6 +2,8 @@
 //! with the default 2 MiB test stack (no special stack: library callers get none) and a
 //! generous wall-clock guard that only exists to turn a hang into a failure.
 
+mod common;
+
 use proptest::prelude::*;
 use resyn_compiler::{check_bytes, CheckOutput};
 use std::sync::mpsc;
@@ -26,26 +28,15 @@ fn check_guarded(bytes: Vec<u8>, limit: Duration) -> CheckOutput {
     }
 }
 
-fn codes(out: &CheckOutput) -> Vec<&'static str> {
-    out.diagnostics.iter().map(|d| d.code).collect()
+fn examples() -> Vec<(String, String)> {
+    common::examples()
+        .into_iter()
+        .map(|(n, b)| (n, String::from_utf8(b).expect("UTF-8 example")))
+        .collect()
 }
 
-fn examples() -> Vec<(String, String)> {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/examples");
-    let mut v: Vec<(String, String)> = std::fs::read_dir(dir)
-        .expect("examples dir")
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "rsn"))
-        .map(|p| {
-            (
-                p.display().to_string(),
-                std::fs::read_to_string(&p).expect("example"),
-            )
-        })
-        .collect();
-    v.sort();
-    v
+fn codes(out: &CheckOutput) -> Vec<&'static str> {
+    out.diagnostics.iter().map(|d| d.code).collect()
 }
 
 const GUARD: Duration = Duration::from_secs(120);

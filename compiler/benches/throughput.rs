@@ -1,27 +1,11 @@
 //! Generation and verification throughput per example (issue 3), level 3: one instance
 //! per iteration (rotating the index), and the verification of its planted witness.
 
+mod common;
+use common::examples;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use resyn_compiler::eval::{compile, DEFAULT_ATTEMPTS, DEFAULT_FUEL};
 use resyn_runtime::{derive_seed, Rng};
-
-fn examples() -> Vec<(String, Vec<u8>)> {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples");
-    let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
-        .expect("examples")
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "rsn"))
-        .map(|p| {
-            (
-                p.file_stem().unwrap().to_string_lossy().into_owned(),
-                std::fs::read(&p).unwrap(),
-            )
-        })
-        .collect();
-    v.sort();
-    v
-}
 
 fn bench(c: &mut Criterion) {
     let mut gen = c.benchmark_group("gen_level3");

@@ -44,6 +44,13 @@ pub const RANDOM: &[&str] = &[
     "permutation",
 ];
 
+/// Names of the built-in types; user types may not take them.
+pub const TYPES: &[&str] = &["int", "bool", "float", "string", "set", "map"];
+
+pub fn is_builtin_type(name: &str) -> bool {
+    TYPES.contains(&name)
+}
+
 /// Reserved names that only mean something in one position.
 pub const LEVELS: &str = "levels";
 

@@ -1128,7 +1128,7 @@ impl<'u> Checker<'u> {
     }
 
     fn add_env_type(&mut self, name: &Ident, def: TypeDef) {
-        if PRIMITIVES.contains(&name.name.as_str()) || name.name == "set" || name.name == "map" {
+        if builtins::is_builtin_type(&name.name) {
             self.err(
                 Diagnostic::new(
                     "E0102",
@@ -1250,32 +1250,30 @@ impl<'u> Checker<'u> {
         value
     }
 
+    /// The type a `let`/`var` binds: the annotation (checked against the value) or the
+    /// value's own type.
+    fn binding_type(&mut self, annotation: Option<&TypeExpr>, value: &Expr) -> Ty {
+        let vt = self.check_expr(value);
+        match annotation {
+            Some(te) => {
+                let want = self.resolve_type(te);
+                self.expect(&vt, &want, value.span, "the value");
+                want.join(&vt)
+            }
+            None => vt,
+        }
+    }
+
     fn check_stmt(&mut self, s: &Stmt, role: Role, is_value: bool) -> Ty {
         match &s.kind {
             StmtKind::Error => Ty::Unknown,
             StmtKind::Let { pat, ty, value } => {
-                let vt = self.check_expr(value);
-                let t = match ty {
-                    Some(te) => {
-                        let want = self.resolve_type(te);
-                        self.expect(&vt, &want, value.span, "the value");
-                        want.join(&vt)
-                    }
-                    None => vt,
-                };
+                let t = self.binding_type(ty.as_ref(), value);
                 self.bind_pattern(pat, &t, LocalKind::Let);
                 Ty::Unit
             }
             StmtKind::Var { name, ty, value } => {
-                let vt = self.check_expr(value);
-                let t = match ty {
-                    Some(te) => {
-                        let want = self.resolve_type(te);
-                        self.expect(&vt, &want, value.span, "the value");
-                        want.join(&vt)
-                    }
-                    None => vt,
-                };
+                let t = self.binding_type(ty.as_ref(), value);
                 self.bind(name, t, LocalKind::Var);
                 Ty::Unit
             }

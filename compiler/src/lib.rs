@@ -47,6 +47,18 @@ pub fn check_source(name: &str, text: &str) -> CheckOutput {
     check_bytes(name, text.as_bytes())
 }
 
+/// A file refused before parsing (too large, not UTF-8): one diagnostic, no program.
+fn refused(sources: SourceMap, root: FileId, d: Diagnostic) -> (CheckOutput, Option<ir::Program>) {
+    (
+        CheckOutput {
+            sources,
+            root,
+            diagnostics: vec![d],
+        },
+        None,
+    )
+}
+
 /// Checks a file and, when it has no errors, lowers it to IR.
 pub fn build_bytes(name: &str, bytes: &[u8]) -> (CheckOutput, Option<ir::Program>) {
     let mut sources = SourceMap::default();
@@ -57,14 +69,7 @@ pub fn build_bytes(name: &str, bytes: &[u8]) -> (CheckOutput, Option<ir::Program
             .with_help(format!(
                 "an environment file may be at most {MAX_SOURCE_BYTES} bytes"
             ));
-        return (
-            CheckOutput {
-                sources,
-                root,
-                diagnostics: vec![d],
-            },
-            None,
-        );
+        return refused(sources, root, d);
     }
     let text = match std::str::from_utf8(bytes) {
         Ok(t) => t,
@@ -78,14 +83,7 @@ pub fn build_bytes(name: &str, bytes: &[u8]) -> (CheckOutput, Option<ir::Program
             )
             .with_label(format!("invalid byte 0x{:02x}", bytes[at]))
             .with_help("save the file as UTF-8");
-            return (
-                CheckOutput {
-                    sources,
-                    root,
-                    diagnostics: vec![d],
-                },
-                None,
-            );
+            return refused(sources, root, d);
         }
     };
     let root = sources.add(name, text);

@@ -227,12 +227,7 @@ fn collect_items(m: &mut Module, mid: ModId, diags: &mut Vec<Diagnostic>) {
             }
             Item::Use(_) | Item::Error(_) => continue,
         };
-        if is_type
-            && matches!(
-                name.name.as_str(),
-                "int" | "bool" | "float" | "string" | "set" | "map"
-            )
-        {
+        if is_type && crate::builtins::is_builtin_type(&name.name) {
             diags.push(
                 Diagnostic::new(
                     "E0102",
