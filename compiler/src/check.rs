@@ -127,6 +127,8 @@ pub struct Checker<'u> {
     gen_locals: Vec<(String, Span)>,
     /// Instance values read by the answer's type or by verify.
     instance_used: HashSet<String>,
+    /// Generator locals that verify or the prompt tried to use (E0111): their W0002 goes.
+    passed_on: HashSet<Span>,
     pub envs: Vec<EnvSummary>,
 }
 
@@ -153,9 +155,14 @@ pub fn check(unit: &Unit) -> (Vec<Diagnostic>, Vec<EnvSummary>) {
         constraints: 0,
         gen_locals: Vec::new(),
         instance_used: HashSet::new(),
+        passed_on: HashSet::new(),
         envs: Vec::new(),
     };
     c.run();
+    // A generator local used outside the generator is not "unused": the fix is to pass it on.
+    let passed_on = std::mem::take(&mut c.passed_on);
+    c.diags
+        .retain(|d| !(d.code == "W0002" && passed_on.contains(&d.span)));
     (c.diags, c.envs)
 }
 
@@ -1652,9 +1659,7 @@ impl<'u> Checker<'u> {
                 .with_label(format!("not visible in {}", self.place.describe()))
                 .with_secondary(inv.span, "defined here")
                 .with_help(inv.help.clone());
-            // A generator local used here is not "unused": the fix is to pass it on.
-            let def = inv.span;
-            self.diags.retain(|d| !(d.code == "W0002" && d.span == def));
+            self.passed_on.insert(inv.span);
             self.err(d);
             return;
         }
@@ -2262,10 +2267,7 @@ impl<'u> Checker<'u> {
                             callee.segments[0].name
                         )
                     }
-                    None => match crate::stdlib::names().find(|m| {
-                        crate::stdlib::module(m)
-                            .is_some_and(|src| src.contains(&format!("fn {name}(")))
-                    }) {
+                    None => match stdlib_fn_module(&name) {
                         Some(m) if callee.segments.len() == 1 => {
                             format!("`std::{m}` has a function `{name}`: import it with `use std::{m}::{{{name}}}`")
                         }
@@ -2356,6 +2358,29 @@ impl<'u> Checker<'u> {
 enum TypeDefRef {
     Alias(TypeExpr),
     Enum(EnumId),
+}
+
+/// The stdlib module that defines a function named `name`, if one does.
+fn stdlib_fn_module(name: &str) -> Option<&'static str> {
+    static FNS: std::sync::OnceLock<HashMap<&'static str, &'static str>> =
+        std::sync::OnceLock::new();
+    let fns = FNS.get_or_init(|| {
+        let mut fns = HashMap::new();
+        for m in crate::stdlib::names() {
+            let src = crate::stdlib::module(m).unwrap_or("");
+            for line in src.lines() {
+                let decl = line.trim_start().strip_prefix("fn ").unwrap_or("");
+                let end = decl
+                    .find(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+                    .unwrap_or(0);
+                if end > 0 {
+                    fns.entry(&decl[..end]).or_insert(m);
+                }
+            }
+        }
+        fns
+    });
+    fns.get(name).copied()
 }
 
 /// What resyn calls a function that other languages name differently.

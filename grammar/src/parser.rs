@@ -32,6 +32,12 @@ pub struct Ctx<'input> {
     unclosed_at_newline: Vec<(usize, usize)>,
     /// Starts of `9223372036854775808` literals not (yet) negated.
     pending_min: Vec<u32>,
+    /// (code, start, end) of every syntax error so far, to report each position once.
+    reported: std::collections::HashSet<(&'static str, u32, u32)>,
+    /// Ends of lexical errors (E0001, E0002): a syntax error right after one is its echo.
+    lex_error_ends: std::collections::BTreeSet<usize>,
+    /// After "unexpected end of line" at `.0`, the following line ends at `.1`.
+    eol_window: Option<(usize, usize)>,
 }
 
 pub struct ParseOutput {
@@ -42,6 +48,7 @@ pub struct ParseOutput {
 /// Parses one source file. Never panics on any input; always returns an AST.
 pub fn parse_file(src: &str, file: FileId) -> ParseOutput {
     let lexed = lexer::lex(src, file, false);
+    let lex_ends = lex_error_ends(&lexed.diagnostics).collect();
     let mut ctx = Ctx {
         file,
         src,
@@ -50,6 +57,9 @@ pub fn parse_file(src: &str, file: FileId) -> ParseOutput {
         depth_reported: false,
         pending_min: Vec::new(),
         unclosed_at_newline: lexed.unclosed_at_newline,
+        reported: Default::default(),
+        lex_error_ends: lex_ends,
+        eol_window: None,
     };
     let fatal = lexed.fatal;
     let result = StartParser::new().parse(&mut ctx, lexed.tokens);
@@ -295,45 +305,36 @@ impl<'input> Ctx<'input> {
 
     fn push_syntax(&mut self, d: Diagnostic) {
         // One report per position: recovery may revisit the same token.
-        if self
-            .diagnostics
-            .iter()
-            .any(|x| x.code == d.code && x.span == d.span)
-        {
+        if !self.reported.insert((d.code, d.span.start, d.span.end)) {
             return;
         }
-        let (start, end) = (d.span.start as usize, d.span.end as usize);
-        let gap = |from: usize| {
-            self.src
-                .get(from..start)
-                .map(str::trim)
-                .unwrap_or("x")
-                .is_empty()
-        };
+        let start = d.span.start as usize;
         // A syntax error right after a lexical error echoes it: the bad text was dropped.
-        if self
-            .diagnostics
-            .iter()
-            .any(|x| matches!(x.code, "E0001" | "E0002") && gap(x.span.end as usize))
-        {
-            return;
+        // Only the nearest one can be separated by whitespace alone.
+        if let Some(&from) = self.lex_error_ends.range(..=start).next_back() {
+            if self
+                .src
+                .get(from..start)
+                .is_some_and(|gap| gap.trim().is_empty())
+            {
+                return;
+            }
         }
         // After "unexpected end of line", the next line was parsed out of context: its
         // errors are echoes of the first one.
-        let next_line = |x: &Diagnostic| {
-            let at = x.span.start as usize;
-            at < end
-                && self
-                    .src
-                    .get(at..start)
-                    .is_some_and(|t| t.matches('\n').count() <= 1)
-        };
-        if self
-            .diagnostics
-            .iter()
-            .any(|x| x.code == "E0010" && x.message == END_OF_LINE && next_line(x))
-        {
-            return;
+        if let Some((at, line_end)) = self.eol_window {
+            if at < start && start <= line_end {
+                return;
+            }
+        }
+        if d.code == "E0010" && d.message == END_OF_LINE {
+            let next_end = |from: usize| {
+                self.src
+                    .get(from..)
+                    .and_then(|t| t.find('\n'))
+                    .map_or(self.src.len(), |i| from + i)
+            };
+            self.eol_window = Some((start, next_end(next_end(start) + 1)));
         }
         self.diagnostics.push(d);
     }
@@ -347,6 +348,12 @@ impl<'input> Ctx<'input> {
                     Some(c) => format!("a `{}` is missing here", c.trim_matches('"')),
                     None => format!("expected {}", describe_expected(&expected)),
                 };
+                if self.base != 0 {
+                    // Inside a template's `{…}`: the interpolation ends, not the file.
+                    return Diagnostic::new("E0010", self.span(at, at), "the interpolation ends in the middle of an expression")
+                        .with_label(format!("expected {}", describe_expected(&expected)))
+                        .with_help("complete the expression before the closing `}`, or write `{{` and `}}` for literal braces");
+                }
                 Diagnostic::new("E0011", self.span(at, at), "unexpected end of file")
                     .with_label(label)
                     .with_help(
@@ -491,6 +498,8 @@ impl<'input> Ctx<'input> {
         for mut d in lexed.diagnostics {
             d.span.start += lo as u32;
             d.span.end += lo as u32;
+            self.lex_error_ends
+                .extend(lex_error_ends(std::slice::from_ref(&d)));
             self.diagnostics.push(d);
         }
         if lexed.fatal {
@@ -605,6 +614,14 @@ fn common_indent(s: &str) -> usize {
 }
 
 const END_OF_LINE: &str = "unexpected end of line";
+
+/// Where the lexical errors among `diags` end.
+fn lex_error_ends(diags: &[Diagnostic]) -> impl Iterator<Item = usize> + '_ {
+    diags
+        .iter()
+        .filter(|d| matches!(d.code, "E0001" | "E0002"))
+        .map(|d| d.span.end as usize)
+}
 
 /// Tokens that can start an expression, and those that can only start a statement.
 const EXPR_START: &[&str] = &[
