@@ -153,6 +153,30 @@ fn ten_megabyte_files() {
 }
 
 #[test]
+fn a_hundred_thousand_syntax_errors_finish() {
+    // Each line is an independent error; recovery and follow-on suppression must stay linear.
+    let src = "env e {\n gen {\n".to_string() + &"  let x = )\n".repeat(100_000) + " }\n}\n";
+    let out = check_guarded(src.into_bytes(), GUARD);
+    assert!(out.has_errors());
+    let lines: std::collections::BTreeSet<usize> = out
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == "E0010")
+        .map(|d| {
+            out.sources
+                .get(d.span.file)
+                .line_col(d.span.start as usize)
+                .0
+        })
+        .collect();
+    assert!(
+        lines.len() > 1000,
+        "independent errors are reported one per line ({} lines)",
+        lines.len()
+    );
+}
+
+#[test]
 fn oversized_file_is_refused_with_a_diagnostic() {
     let out = check_guarded(vec![b' '; resyn_compiler::MAX_SOURCE_BYTES + 1], GUARD);
     assert_eq!(codes(&out), vec!["E0013"]);
