@@ -739,14 +739,17 @@ impl Compiled {
                 let args = self.exprs(args);
                 match callee {
                     Callee::Builtin(name) => {
-                        let name: &'static str = name;
+                        let Some(bi) = ops::Builtin::from_name(name) else {
+                            let msg = format!("unknown builtin `{name}`");
+                            return Box::new(move |_| Err(RtError::new(msg.clone())));
+                        };
                         match args.len() {
                             // Common arities without a heap-allocated argument list.
                             1 => {
                                 let a = args.into_iter().next().expect("one argument");
                                 Box::new(move |m| {
                                     let x = [a(m)?];
-                                    ops::call(name, &x, m.rng.as_mut())
+                                    ops::call_builtin(bi, &x, m.rng.as_mut())
                                 })
                             }
                             2 => {
@@ -754,13 +757,13 @@ impl Compiled {
                                 let (a, b) = (it.next().expect("two"), it.next().expect("two"));
                                 Box::new(move |m| {
                                     let x = [a(m)?, b(m)?];
-                                    ops::call(name, &x, m.rng.as_mut())
+                                    ops::call_builtin(bi, &x, m.rng.as_mut())
                                 })
                             }
                             _ => Box::new(move |m| {
                                 let vals: Vec<Value> =
                                     args.iter().map(|e| e(m)).collect::<RtResult<_>>()?;
-                                ops::call(name, &vals, m.rng.as_mut())
+                                ops::call_builtin(bi, &vals, m.rng.as_mut())
                             }),
                         }
                     }

@@ -190,19 +190,118 @@ fn int_arg(v: &Value, what: &str) -> RtResult<i64> {
     }
 }
 
+/// A builtin function, resolved from its name once (at compile time), so a call is an
+/// enum dispatch rather than a string comparison chain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Builtin {
+    Len,
+    Abs,
+    Min,
+    Max,
+    Sum,
+    Count,
+    All,
+    Any,
+    AllDifferent,
+    IsPermutation,
+    Sorted,
+    Reversed,
+    IndexOf,
+    Keys,
+    Values,
+    Set,
+    Map,
+    Get,
+    Zip,
+    Enumerate,
+    Repeat,
+    Slice,
+    Flatten,
+    Str,
+    Join,
+    Float,
+    Int,
+    RandInt,
+    RandFloat,
+    Bernoulli,
+    Choice,
+    Shuffle,
+    Sample,
+    Permutation,
+}
+
+const BUILTINS: &[(Builtin, &str)] = &[
+    (Builtin::Len, "len"),
+    (Builtin::Abs, "abs"),
+    (Builtin::Min, "min"),
+    (Builtin::Max, "max"),
+    (Builtin::Sum, "sum"),
+    (Builtin::Count, "count"),
+    (Builtin::All, "all"),
+    (Builtin::Any, "any"),
+    (Builtin::AllDifferent, "all_different"),
+    (Builtin::IsPermutation, "is_permutation"),
+    (Builtin::Sorted, "sorted"),
+    (Builtin::Reversed, "reversed"),
+    (Builtin::IndexOf, "index_of"),
+    (Builtin::Keys, "keys"),
+    (Builtin::Values, "values"),
+    (Builtin::Set, "set"),
+    (Builtin::Map, "map"),
+    (Builtin::Get, "get"),
+    (Builtin::Zip, "zip"),
+    (Builtin::Enumerate, "enumerate"),
+    (Builtin::Repeat, "repeat"),
+    (Builtin::Slice, "slice"),
+    (Builtin::Flatten, "flatten"),
+    (Builtin::Str, "str"),
+    (Builtin::Join, "join"),
+    (Builtin::Float, "float"),
+    (Builtin::Int, "int"),
+    (Builtin::RandInt, "rand_int"),
+    (Builtin::RandFloat, "rand_float"),
+    (Builtin::Bernoulli, "bernoulli"),
+    (Builtin::Choice, "choice"),
+    (Builtin::Shuffle, "shuffle"),
+    (Builtin::Sample, "sample"),
+    (Builtin::Permutation, "permutation"),
+];
+
+impl Builtin {
+    pub fn from_name(name: &str) -> Option<Builtin> {
+        BUILTINS.iter().find(|(_, n)| *n == name).map(|(b, _)| *b)
+    }
+
+    pub fn name(self) -> &'static str {
+        BUILTINS
+            .iter()
+            .find(|(b, _)| *b == self)
+            .map_or("?", |(_, n)| n)
+    }
+}
+
+/// Calls a builtin by name (see [`call_builtin`]).
+pub fn call(name: &str, args: &[Value], rng: Option<&mut Rng>) -> RtResult<Value> {
+    match Builtin::from_name(name) {
+        Some(b) => call_builtin(b, args, rng),
+        None => err(format!("unknown builtin `{name}`")),
+    }
+}
+
 /// Calls a builtin. `rng` is `Some` only in the generator (the checker guarantees random
 /// builtins are never reached elsewhere; reaching one without an rng is an error).
-pub fn call(name: &str, args: &[Value], rng: Option<&mut Rng>) -> RtResult<Value> {
+pub fn call_builtin(b: Builtin, args: &[Value], rng: Option<&mut Rng>) -> RtResult<Value> {
+    let name = b.name();
     let a = |i: usize| args.get(i).unwrap_or(&Value::Unit);
-    match name {
-        "len" => Ok(Value::Int(match a(0) {
+    match b {
+        Builtin::Len => Ok(Value::Int(match a(0) {
             Value::List(v) => v.len(),
             Value::Set(s) => s.len(),
             Value::Map(m) => m.len(),
             Value::Str(s) => s.chars().count(),
             other => return err(format!("len of {}", other.display())),
         } as i64)),
-        "abs" => match a(0) {
+        Builtin::Abs => match a(0) {
             Value::Int(i) => i
                 .checked_abs()
                 .map(Value::Int)
@@ -210,7 +309,7 @@ pub fn call(name: &str, args: &[Value], rng: Option<&mut Rng>) -> RtResult<Value
             Value::Float(f) => float(f.abs()),
             other => err(format!("abs of {}", other.display())),
         },
-        "min" | "max" => {
+        Builtin::Min | Builtin::Max => {
             let pick = |x: Value, y: Value| if (name == "min") == (y < x) { y } else { x };
             if args.len() == 2 {
                 return Ok(pick(a(0).clone(), a(1).clone()));
@@ -222,7 +321,7 @@ pub fn call(name: &str, args: &[Value], rng: Option<&mut Rng>) -> RtResult<Value
                 .ok_or_else(|| RtError::new(format!("{name} of an empty list")))?;
             Ok(it.fold(first, pick))
         }
-        "sum" => {
+        Builtin::Sum => {
             let xs = list_of(a(0), "sum")?;
             let mut acc = match xs.first() {
                 Some(Value::Float(_)) => Value::Float(0.0),
@@ -233,13 +332,13 @@ pub fn call(name: &str, args: &[Value], rng: Option<&mut Rng>) -> RtResult<Value
             }
             Ok(acc)
         }
-        "count" => Ok(Value::Int(
+        Builtin::Count => Ok(Value::Int(
             list_of(a(0), "count")?
                 .iter()
                 .filter(|x| *x == a(1))
                 .count() as i64,
         )),
-        "all" | "any" => {
+        Builtin::All | Builtin::Any => {
             let xs = list_of(a(0), name)?;
             let want = name == "any";
             for x in xs.iter() {
@@ -249,35 +348,35 @@ pub fn call(name: &str, args: &[Value], rng: Option<&mut Rng>) -> RtResult<Value
             }
             Ok(Value::Bool(!want))
         }
-        "all_different" => {
+        Builtin::AllDifferent => {
             let xs = list_of(a(0), name)?;
             let set: BTreeSet<&Value> = xs.iter().collect();
             Ok(Value::Bool(set.len() == xs.len()))
         }
-        "is_permutation" => {
+        Builtin::IsPermutation => {
             let mut xs = list_of(a(0), name)?.as_ref().clone();
             let mut ys = a(1).iter_elems()?;
             xs.sort();
             ys.sort();
             Ok(Value::Bool(xs == ys))
         }
-        "sorted" => {
+        Builtin::Sorted => {
             let mut xs = list_of(a(0), name)?.as_ref().clone();
             xs.sort();
             Ok(Value::list(xs))
         }
-        "reversed" => {
+        Builtin::Reversed => {
             let mut xs = list_of(a(0), name)?.as_ref().clone();
             xs.reverse();
             Ok(Value::list(xs))
         }
-        "index_of" => Ok(Value::Int(
+        Builtin::IndexOf => Ok(Value::Int(
             list_of(a(0), name)?
                 .iter()
                 .position(|x| x == a(1))
                 .map_or(-1, |i| i as i64),
         )),
-        "keys" | "values" => match a(0) {
+        Builtin::Keys | Builtin::Values => match a(0) {
             Value::Map(m) => Ok(Value::list(if name == "keys" {
                 m.keys().cloned().collect()
             } else {
@@ -285,10 +384,10 @@ pub fn call(name: &str, args: &[Value], rng: Option<&mut Rng>) -> RtResult<Value
             })),
             other => err(format!("{name} of {}", other.display())),
         },
-        "set" => Ok(Value::Set(Rc::new(
+        Builtin::Set => Ok(Value::Set(Rc::new(
             a(0).iter_elems()?.into_iter().collect(),
         ))),
-        "map" => {
+        Builtin::Map => {
             let mut m = BTreeMap::new();
             for p in list_of(a(0), name)?.iter() {
                 let k = crate::ops::tuple_field(p, 0)?;
@@ -297,11 +396,11 @@ pub fn call(name: &str, args: &[Value], rng: Option<&mut Rng>) -> RtResult<Value
             }
             Ok(Value::Map(Rc::new(m)))
         }
-        "get" => match a(0) {
+        Builtin::Get => match a(0) {
             Value::Map(m) => Ok(m.get(a(1)).cloned().unwrap_or_else(|| a(2).clone())),
             other => err(format!("get on {}", other.display())),
         },
-        "zip" => {
+        Builtin::Zip => {
             let (x, y) = (list_of(a(0), name)?, list_of(a(1), name)?);
             Ok(Value::list(
                 x.iter()
@@ -310,14 +409,14 @@ pub fn call(name: &str, args: &[Value], rng: Option<&mut Rng>) -> RtResult<Value
                     .collect(),
             ))
         }
-        "enumerate" => Ok(Value::list(
+        Builtin::Enumerate => Ok(Value::list(
             list_of(a(0), name)?
                 .iter()
                 .enumerate()
                 .map(|(i, x)| Value::tuple(vec![Value::Int(i as i64), x.clone()]))
                 .collect(),
         )),
-        "repeat" => {
+        Builtin::Repeat => {
             let n = int_arg(a(1), name)?;
             if n < 0 {
                 return err(format!("repeat with a negative count ({n})"));
@@ -325,7 +424,7 @@ pub fn call(name: &str, args: &[Value], rng: Option<&mut Rng>) -> RtResult<Value
             check_len(n as usize)?;
             Ok(Value::list(vec![a(0).clone(); n as usize]))
         }
-        "slice" => {
+        Builtin::Slice => {
             let (lo, hi) = (int_arg(a(1), name)?, int_arg(a(2), name)?);
             match a(0) {
                 Value::List(v) => {
@@ -350,7 +449,7 @@ pub fn call(name: &str, args: &[Value], rng: Option<&mut Rng>) -> RtResult<Value
                 other => err(format!("slice of {}", other.display())),
             }
         }
-        "flatten" => {
+        Builtin::Flatten => {
             let mut out = Vec::new();
             for x in list_of(a(0), name)?.iter() {
                 out.extend(list_of(x, name)?.iter().cloned());
@@ -358,8 +457,8 @@ pub fn call(name: &str, args: &[Value], rng: Option<&mut Rng>) -> RtResult<Value
             }
             Ok(Value::list(out))
         }
-        "str" => Ok(Value::str(&a(0).display())),
-        "join" => {
+        Builtin::Str => Ok(Value::str(&a(0).display())),
+        Builtin::Join => {
             let sep = match a(1) {
                 Value::Str(s) => s.clone(),
                 other => return err(format!("join separator {}", other.display())),
@@ -367,12 +466,12 @@ pub fn call(name: &str, args: &[Value], rng: Option<&mut Rng>) -> RtResult<Value
             let parts: Vec<String> = list_of(a(0), name)?.iter().map(Value::display).collect();
             Ok(Value::str(&parts.join(&sep)))
         }
-        "float" => match a(0) {
+        Builtin::Float => match a(0) {
             Value::Int(i) => float(*i as f64),
             Value::Float(f) => float(*f),
             other => err(format!("float of {}", other.display())),
         },
-        "int" => match a(0) {
+        Builtin::Int => match a(0) {
             Value::Int(i) => Ok(Value::Int(*i)),
             Value::Float(f)
                 if f.is_finite()
@@ -389,39 +488,40 @@ pub fn call(name: &str, args: &[Value], rng: Option<&mut Rng>) -> RtResult<Value
                     "`{name}` is random and can only run in the generator"
                 ));
             };
-            random(name, args, rng)
+            random(b, args, rng)
         }
     }
 }
 
-fn random(name: &str, args: &[Value], rng: &mut Rng) -> RtResult<Value> {
+fn random(b: Builtin, args: &[Value], rng: &mut Rng) -> RtResult<Value> {
+    let name = b.name();
     let a = |i: usize| args.get(i).unwrap_or(&Value::Unit);
-    match name {
-        "rand_int" => Ok(Value::Int(
+    match b {
+        Builtin::RandInt => Ok(Value::Int(
             rng.int_in(int_arg(a(0), name)?, int_arg(a(1), name)?)?,
         )),
-        "rand_float" => Ok(Value::Float(rng.float01())),
-        "bernoulli" => match a(0) {
+        Builtin::RandFloat => Ok(Value::Float(rng.float01())),
+        Builtin::Bernoulli => match a(0) {
             Value::Float(p) => Ok(Value::Bool(rng.bernoulli(*p))),
             other => err(format!(
                 "bernoulli needs a float, found {}",
                 other.display()
             )),
         },
-        "choice" => {
+        Builtin::Choice => {
             let xs = list_of(a(0), name)?;
             Ok(xs[rng.index(xs.len())?].clone())
         }
-        "shuffle" => {
+        Builtin::Shuffle => {
             let mut xs = list_of(a(0), name)?.as_ref().clone();
             rng.shuffle(&mut xs);
             Ok(Value::list(xs))
         }
-        "sample" => {
+        Builtin::Sample => {
             let xs = list_of(a(0), name)?;
             Ok(Value::list(rng.sample(&xs, int_arg(a(1), name)?)?))
         }
-        "permutation" => {
+        Builtin::Permutation => {
             let n = int_arg(a(0), name)?;
             if n < 0 {
                 return err(format!("permutation of a negative size ({n})"));
