@@ -39,7 +39,7 @@ impl CheckOutput {
 
 /// Checks one source file given as raw bytes (untrusted: any bytes are accepted).
 pub fn check_bytes(name: &str, bytes: &[u8]) -> CheckOutput {
-    build_bytes(name, bytes).0
+    run_front_end(name, bytes, false).0
 }
 
 /// Checks source text.
@@ -61,6 +61,11 @@ fn refused(sources: SourceMap, root: FileId, d: Diagnostic) -> (CheckOutput, Opt
 
 /// Checks a file and, when it has no errors, lowers it to IR.
 pub fn build_bytes(name: &str, bytes: &[u8]) -> (CheckOutput, Option<ir::Program>) {
+    run_front_end(name, bytes, true)
+}
+
+/// The front end; lowers to IR only when asked (`check` does not need it) and error-free.
+fn run_front_end(name: &str, bytes: &[u8], lower: bool) -> (CheckOutput, Option<ir::Program>) {
     let mut sources = SourceMap::default();
     if bytes.len() > MAX_SOURCE_BYTES {
         let root = sources.add(name, String::new());
@@ -105,7 +110,7 @@ pub fn build_bytes(name: &str, bytes: &[u8]) -> (CheckOutput, Option<ir::Program
     sort_diagnostics(&mut diags);
     // A type used in several places may report the same problem at its definition each time.
     diags.dedup_by(|a, b| a.code == b.code && a.span == b.span && a.message == b.message);
-    let program = if diags.iter().any(Diagnostic::is_error) {
+    let program = if !lower || diags.iter().any(Diagnostic::is_error) {
         None
     } else {
         Some(lower::lower(&unit, &envs, &sources))
