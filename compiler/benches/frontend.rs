@@ -1,6 +1,7 @@
 //! Front-end throughput: lex + parse + resolve + type-check of the bundled examples.
 //! Goal (issue 2): at least 1,000 example files per second on one core.
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 

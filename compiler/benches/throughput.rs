@@ -1,6 +1,7 @@
 //! Generation and verification throughput per example (issue 3), level 3: one instance
 //! per iteration (rotating the index), and the verification of its planted witness.
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
 use common::examples;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};

@@ -51,6 +51,17 @@ pub fn is_builtin_type(name: &str) -> bool {
     TYPES.contains(&name)
 }
 
+/// E0102 for a user type named like a built-in one (top-level or env-local).
+pub fn redefined_type(name: &resyn_grammar::ast::Ident) -> resyn_grammar::diag::Diagnostic {
+    resyn_grammar::diag::Diagnostic::new(
+        "E0102",
+        name.span,
+        format!("`{}` is a built-in type", name.name),
+    )
+    .with_label("cannot be redefined")
+    .with_help("choose another name")
+}
+
 /// Reserved names that only mean something in one position.
 pub const LEVELS: &str = "levels";
 

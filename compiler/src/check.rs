@@ -1136,15 +1136,7 @@ impl<'u> Checker<'u> {
 
     fn add_env_type(&mut self, name: &Ident, def: TypeDef) {
         if builtins::is_builtin_type(&name.name) {
-            self.err(
-                Diagnostic::new(
-                    "E0102",
-                    name.span,
-                    format!("`{}` is a built-in type", name.name),
-                )
-                .with_label("cannot be redefined")
-                .with_help("choose another name"),
-            );
+            self.err(builtins::redefined_type(name));
             return;
         }
         if let Some((_, first)) = self.env_types.get(&name.name) {

@@ -228,15 +228,7 @@ fn collect_items(m: &mut Module, mid: ModId, diags: &mut Vec<Diagnostic>) {
             Item::Use(_) | Item::Error(_) => continue,
         };
         if is_type && crate::builtins::is_builtin_type(&name.name) {
-            diags.push(
-                Diagnostic::new(
-                    "E0102",
-                    name.span,
-                    format!("`{}` is a built-in type", name.name),
-                )
-                .with_label("cannot be redefined")
-                .with_help("choose another name"),
-            );
+            diags.push(crate::builtins::redefined_type(name));
             continue;
         }
         if !is_type && name.name == crate::builtins::LEVELS {

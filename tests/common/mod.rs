@@ -1,8 +1,16 @@
-//! Shared by the integration tests: the bundled examples.
+//! Shared by the integration tests and (via `#[path]`) the compiler's benchmarks: the
+//! bundled examples.
 
-/// Every `examples/*.rsn` as (file stem, bytes), sorted by name.
+/// Every `examples/*.rsn` as (file stem, bytes), sorted by name. Works from the workspace
+/// root package and from member crates (whose manifest dir is one level down).
 pub fn examples() -> Vec<(String, Vec<u8>)> {
-    examples_in(concat!(env!("CARGO_MANIFEST_DIR"), "/examples"))
+    let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = if here.join("examples").is_dir() {
+        here.join("examples")
+    } else {
+        here.join("../examples")
+    };
+    examples_in(&dir.to_string_lossy())
 }
 
 pub fn examples_in(dir: &str) -> Vec<(String, Vec<u8>)> {
