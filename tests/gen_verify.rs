@@ -255,3 +255,29 @@ fn extraction_mode_per_env_and_per_run() {
     );
     assert_eq!(r["score"], 1.0, "{r}");
 }
+
+#[test]
+fn fuel_is_shared_by_all_attempts_of_an_instance() {
+    // Each attempt spends 100k steps and is rejected: with a 1M budget the instance must fail
+    // on the step limit after about ten attempts, not run all 1,000.
+    let src = "/// t\nenv slow {\n category test\n param n: int = levels(1, 1, 1, 1, 1)\n gen {\n  var s = 0\n  for i in 0..100000 { s = s + i }\n  require s < 0\n  show n\n }\n answer a: int in 0..3\n verify { a == n }\n prompt \"{n}\"\n}\n";
+    let (out, program) = resyn_compiler::build_bytes("slow.rsn", src.as_bytes());
+    assert!(!out.has_errors());
+    let compiled = compile(&program.unwrap());
+    let env = &compiled.envs[0];
+    let params = env.resolve_params(1, &[]).unwrap();
+    let err = env
+        .generate(
+            &params,
+            resyn_runtime::Rng::from_key([1; 32]),
+            1_000_000,
+            1_000,
+        )
+        .unwrap_err();
+    match err {
+        resyn_compiler::eval::GenError::Runtime { message } => {
+            assert!(message.contains("step limit"), "{message}")
+        }
+        other => panic!("expected the step limit, got {other:?}"),
+    }
+}

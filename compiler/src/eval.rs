@@ -13,7 +13,8 @@ use resyn_runtime::value::RtResult;
 use resyn_runtime::{Rng, RtError, Value};
 use std::rc::Rc;
 
-/// Steps (loop iterations, comprehension elements, calls) one run may take.
+/// Steps (loop iterations, comprehension elements, calls) one instance may take, across all
+/// its generator attempts; verify and the prompt get the same budget per run.
 pub const DEFAULT_FUEL: u64 = 50_000_000;
 /// Generator attempts before a `require` that keeps failing is reported.
 pub const DEFAULT_ATTEMPTS: u32 = 1_000;
@@ -955,10 +956,14 @@ impl CEnv {
         attempts: u32,
     ) -> Result<Instance, GenError> {
         let mut last = String::new();
+        // One fuel budget for the whole instance, across attempts: a generator that
+        // rejects slowly cannot multiply its cost by the attempt limit.
+        let mut fuel_left = fuel;
         for attempt in 1..=attempts.max(1) {
-            let mut m = Machine::new(self.ir.gen_slots, Some(rng), fuel);
+            let mut m = Machine::new(self.ir.gen_slots, Some(rng), fuel_left);
             m.slots[..params.len()].clone_from_slice(params);
             let r = self.gen.run(&mut m);
+            fuel_left = m.fuel;
             rng = m.rng.take().expect("the generator keeps its rng");
             match r {
                 Ok(_) => {}
