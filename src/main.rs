@@ -384,7 +384,6 @@ fn verify(
     out: Option<&std::path::Path>,
     extract: Option<resyn_runtime::ExtractMode>,
 ) -> ExitCode {
-    use std::io::BufRead;
     let (program, idx, _) = match load(file, env) {
         Ok(x) => x,
         Err(code) => return code,
@@ -403,16 +402,26 @@ fn verify(
         Err(code) => return code,
     };
     let (mut rows, mut valid, mut errors, mut total_score) = (0usize, 0usize, 0usize, 0.0f64);
-    for line in input.split(b'\n') {
-        let Ok(line) = line else {
-            eprintln!("error: reading `{}` failed", data.display());
-            return ExitCode::from(1);
+    let mut input = input;
+    let mut line = Vec::new();
+    loop {
+        let len = match dataset::read_row(&mut input, &mut line) {
+            Ok(Some(len)) => len,
+            Ok(None) => break,
+            Err(e) => {
+                eprintln!("error: reading `{}` failed: {e}", data.display());
+                return ExitCode::from(1);
+            }
         };
         let text = String::from_utf8_lossy(&line);
-        if text.trim().is_empty() {
+        if len == text.len() && text.trim().is_empty() {
             continue;
         }
-        let r = dataset::verify_line(cenv, &text, extract);
+        let r = if len > dataset::MAX_ROW_BYTES {
+            dataset::oversized_row(len)
+        } else {
+            dataset::verify_line(cenv, &text, extract)
+        };
         rows += 1;
         valid += usize::from(r["valid"] == true);
         errors += usize::from(!r["error"].is_null());

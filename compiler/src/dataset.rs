@@ -362,10 +362,7 @@ fn unwrap_row(row: &Json) -> Result<Json, RowError> {
 /// `extract` overrides the env's extraction mode for this run (`--extract`).
 pub fn verify_line(cenv: &CEnv, line: &str, extract: Option<resyn_runtime::ExtractMode>) -> Json {
     let parsed: Result<Json, RowError> = if line.len() > MAX_ROW_BYTES {
-        Err(row_err(
-            "row.too_large",
-            format!("row of {} bytes exceeds {MAX_ROW_BYTES}", line.len()),
-        ))
+        Err(too_large(line.len()))
     } else {
         serde_json::from_str(line)
             .map_err(|e| row_err("row.invalid", format!("not a JSON object: {e}")))
@@ -405,18 +402,59 @@ pub fn verify_line(cenv: &CEnv, line: &str, extract: Option<resyn_runtime::Extra
                 ),
             );
         }
-        Err(e) => {
-            out.insert("score".into(), json!(0.0));
-            out.insert("valid".into(), json!(false));
-            out.insert("failures".into(), json!([]));
-            out.insert("failure_count".into(), json!(0));
-            out.insert(
-                "error".into(),
-                json!({"code": e.code, "message": e.message}),
-            );
-        }
+        Err(e) => return error_row(out.remove("id").unwrap_or(Json::Null), e),
     }
     Json::Object(out)
+}
+
+/// The output row of a row that could not be verified: score 0 and the error.
+fn error_row(id: Json, e: RowError) -> Json {
+    json!({
+        "id": id, "score": 0.0, "valid": false, "failures": [], "failure_count": 0,
+        "error": {"code": e.code, "message": e.message},
+    })
+}
+
+fn too_large(len: usize) -> RowError {
+    row_err(
+        "row.too_large",
+        format!("row of {len} bytes exceeds {MAX_ROW_BYTES}"),
+    )
+}
+
+/// The output row for an input line of `len` bytes that [`read_row`] refused to hold.
+pub fn oversized_row(len: usize) -> Json {
+    error_row(Json::Null, too_large(len))
+}
+
+/// Reads one `\n`-terminated line into `buf`, keeping at most `MAX_ROW_BYTES + 1` bytes of
+/// it (the rest is skipped, so a multi-gigabyte line costs no memory). Returns the line's
+/// full length, or `None` at the end of the input.
+pub fn read_row(
+    r: &mut impl std::io::BufRead,
+    buf: &mut Vec<u8>,
+) -> std::io::Result<Option<usize>> {
+    buf.clear();
+    let mut total = 0usize;
+    let mut any = false;
+    loop {
+        let chunk = r.fill_buf()?;
+        if chunk.is_empty() {
+            return Ok(any.then_some(total));
+        }
+        any = true;
+        let (take, done) = match chunk.iter().position(|b| *b == b'\n') {
+            Some(i) => (i, true),
+            None => (chunk.len(), false),
+        };
+        let room = (MAX_ROW_BYTES + 1).saturating_sub(buf.len());
+        buf.extend_from_slice(&chunk[..take.min(room)]);
+        total += take;
+        r.consume(take + usize::from(done));
+        if done {
+            return Ok(Some(total));
+        }
+    }
 }
 
 struct Outcome {
@@ -511,4 +549,37 @@ fn verify_row(
         failure_count: v.failure_count,
         error: v.error.map(|m| row_err("verify.runtime", m)),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_row_splits_lines_and_caps_what_it_holds() {
+        let mut data = b"{\"a\":1}\n\n".to_vec();
+        data.extend(std::iter::repeat_n(b'x', MAX_ROW_BYTES + 100));
+        data.extend(b"\nlast");
+        let mut r = std::io::BufReader::with_capacity(4096, &data[..]);
+        let mut buf = Vec::new();
+        assert_eq!(read_row(&mut r, &mut buf).unwrap(), Some(7));
+        assert_eq!(buf, b"{\"a\":1}");
+        assert_eq!(read_row(&mut r, &mut buf).unwrap(), Some(0));
+        assert_eq!(
+            read_row(&mut r, &mut buf).unwrap(),
+            Some(MAX_ROW_BYTES + 100)
+        );
+        assert_eq!(
+            buf.len(),
+            MAX_ROW_BYTES + 1,
+            "the oversized line is not held in full"
+        );
+        assert_eq!(read_row(&mut r, &mut buf).unwrap(), Some(4));
+        assert_eq!(buf, b"last");
+        assert_eq!(read_row(&mut r, &mut buf).unwrap(), None);
+        assert_eq!(
+            oversized_row(MAX_ROW_BYTES + 100)["error"]["code"],
+            "row.too_large"
+        );
+    }
 }
