@@ -312,7 +312,7 @@ fn gen(
         Err(code) => return code,
     };
     let env_name = program.envs[idx].name.clone();
-    let total = n * levels.len() as u64;
+    let total = n.saturating_mul(levels.len() as u64);
     let bar = if std::io::stderr().is_terminal() {
         let b = indicatif::ProgressBar::new(total);
         b.set_style(
@@ -337,44 +337,72 @@ fn gen(
         jobs: jobs.max(1),
     };
     let started = std::time::Instant::now();
-    let result = dataset::generate(&req, &|| bar.inc(1));
-    bar.finish_and_clear();
-    let (rows, failures) = match result {
-        Ok(x) => x,
-        Err(e) => {
-            eprintln!("error: env `{env_name}`: {e}");
-            return ExitCode::from(1);
+    // Rows are written as their chunk finishes (bounded memory for any `-n`); the output
+    // is opened on the first row, so a param error leaves no empty file behind.
+    let mut w: Option<Box<dyn Write>> = None;
+    let mut write_failed: Option<ExitCode> = None;
+    let (mut written, mut failed) = (0u64, 0u64);
+    let result = dataset::generate_with(&req, &|| bar.inc(1), &mut |r| match r {
+        Ok(row) => {
+            if w.is_none() {
+                match open_out(out) {
+                    Ok(o) => w = Some(o),
+                    Err(code) => {
+                        write_failed = Some(code);
+                        return false;
+                    }
+                }
+            }
+            let ok = w.as_mut().is_some_and(|w| writeln!(w, "{row}").is_ok());
+            if !ok {
+                eprintln!("error: cannot write the output");
+                write_failed = Some(ExitCode::from(1));
+                return false;
+            }
+            written += 1;
+            true
         }
-    };
-    let mut w = match open_out(out) {
-        Ok(w) => w,
-        Err(code) => return code,
-    };
-    for r in &rows {
-        if writeln!(w, "{r}").is_err() {
+        Err(f) => {
+            bar.suspend(|| {
+                eprintln!(
+                    "error: env `{env_name}` level {} seed {seed} index {}: {}",
+                    f.level, f.index, f.error
+                )
+            });
+            failed += 1;
+            true
+        }
+    });
+    bar.finish_and_clear();
+    if let Err(e) = result {
+        eprintln!("error: env `{env_name}`: {e}");
+        return ExitCode::from(1);
+    }
+    if let Some(code) = write_failed {
+        return code;
+    }
+    if let Some(mut w) = w {
+        if w.flush().is_err() {
             eprintln!("error: cannot write the output");
             return ExitCode::from(1);
         }
-    }
-    let _ = w.flush();
-    for f in &failures {
-        eprintln!(
-            "error: env `{env_name}` level {} seed {seed} index {}: {}",
-            f.level, f.index, f.error
-        );
+    } else if out.is_some() {
+        // Every instance failed: still leave an (empty) output file, as asked.
+        if let Err(code) = open_out(out) {
+            return code;
+        }
     }
     let secs = started.elapsed().as_secs_f64();
     eprintln!(
-        "generated {} of {total} instance(s) of `{env_name}` in {secs:.2}s ({:.0}/s){}",
-        rows.len(),
-        rows.len() as f64 / secs.max(1e-9),
-        if failures.is_empty() {
+        "generated {written} of {total} instance(s) of `{env_name}` in {secs:.2}s ({:.0}/s){}",
+        written as f64 / secs.max(1e-9),
+        if failed == 0 {
             String::new()
         } else {
-            format!(", {} failed", failures.len())
+            format!(", {failed} failed")
         }
     );
-    ExitCode::from(if failures.is_empty() { 0 } else { 1 })
+    ExitCode::from(if failed == 0 { 0 } else { 1 })
 }
 
 fn verify(

@@ -158,10 +158,36 @@ pub struct GenFailure {
 }
 
 /// Generates all rows, in (level, index) order; `progress` is called once per instance.
+/// Collects everything in memory: for tests and small runs (the CLI streams, see
+/// [`generate_with`]).
 pub fn generate(
     req: &GenRequest<'_>,
     progress: &(dyn Fn() + Sync),
 ) -> Result<(Vec<String>, Vec<GenFailure>), GenError> {
+    let mut rows = Vec::new();
+    let mut failures = Vec::new();
+    generate_with(req, progress, &mut |r| {
+        match r {
+            Ok(s) => rows.push(s),
+            Err(f) => failures.push(f),
+        }
+        true
+    })?;
+    Ok((rows, failures))
+}
+
+/// Instances generated between two hand-overs to `emit`: bounds memory whatever `-n` is,
+/// while keeping every worker busy.
+const CHUNK: u64 = 4096;
+
+/// Generates rows in (level, index) order and hands each to `emit` (row text, or the failure)
+/// as soon as its chunk is done; `emit` returns false to stop early. Output does not depend
+/// on `jobs`.
+pub fn generate_with(
+    req: &GenRequest<'_>,
+    progress: &(dyn Fn() + Sync),
+    emit: &mut dyn FnMut(Result<String, GenFailure>) -> bool,
+) -> Result<(), GenError> {
     let env = &req.program.envs[req.env];
     // Params per level, validated once up front; workers keep their own `Rc` values.
     let compiled = compile(req.program);
@@ -179,11 +205,8 @@ pub fn generate(
         .zip(&params)
         .map(|(&l, p)| (l, canonical_params(env, p)))
         .collect();
-    let tasks: Vec<(usize, u64)> = (0..plans.len())
-        .flat_map(|p| (0..req.n).map(move |i| (p, i)))
-        .collect();
     let run = |state: &mut (crate::eval::Compiled, Vec<Vec<Value>>),
-               &(p, index): &(usize, u64)|
+               (p, index): (usize, u64)|
      -> Result<String, GenFailure> {
         let (level, pj) = &plans[p];
         let (c, params) = state;
@@ -206,39 +229,48 @@ pub fn generate(
         r
     };
     // Values are `Rc`-based, so each worker compiles the program for itself (cheap).
-    let results: Vec<Result<String, GenFailure>> = if req.jobs <= 1 {
-        let mut state = (compiled, params);
-        tasks.iter().map(|t| run(&mut state, t)).collect()
+    let pool = if req.jobs > 1 {
+        Some(
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(req.jobs)
+                .build()
+                .map_err(|e| GenError::Runtime {
+                    message: format!("thread pool: {e}"),
+                })?,
+        )
     } else {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(req.jobs)
-            .build()
-            .map_err(|e| GenError::Runtime {
-                message: format!("thread pool: {e}"),
-            })?;
-        pool.install(|| {
-            tasks
-                .par_iter()
-                .map_init(
-                    || {
-                        let c = compile(req.program);
-                        let p = resolve(&c).unwrap_or_default();
-                        (c, p)
-                    },
-                    run,
-                )
-                .collect()
-        })
+        None
     };
-    let mut rows = Vec::new();
-    let mut failures = Vec::new();
-    for r in results {
-        match r {
-            Ok(s) => rows.push(s),
-            Err(f) => failures.push(f),
+    let mut state = (compiled, params);
+    for p in 0..plans.len() {
+        let mut start = 0u64;
+        while start < req.n {
+            let end = start.saturating_add(CHUNK).min(req.n);
+            let results: Vec<Result<String, GenFailure>> = match &pool {
+                None => (start..end).map(|i| run(&mut state, (p, i))).collect(),
+                Some(pool) => pool.install(|| {
+                    (start..end)
+                        .into_par_iter()
+                        .map_init(
+                            || {
+                                let c = compile(req.program);
+                                let ps = resolve(&c).unwrap_or_default();
+                                (c, ps)
+                            },
+                            |st, i| run(st, (p, i)),
+                        )
+                        .collect()
+                }),
+            };
+            for r in results {
+                if !emit(r) {
+                    return Ok(());
+                }
+            }
+            start = end;
         }
     }
-    Ok((rows, failures))
+    Ok(())
 }
 
 fn row(
