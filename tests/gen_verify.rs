@@ -281,3 +281,41 @@ fn fuel_is_shared_by_all_attempts_of_an_instance() {
         other => panic!("expected the step limit, got {other:?}"),
     }
 }
+
+#[test]
+fn chunked_streaming_is_jobs_independent_across_chunk_boundaries() {
+    let src = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/subset_sum.rsn"
+    ))
+    .unwrap();
+    let (_, program) = resyn_compiler::build_bytes("subset_sum", &src);
+    let program = program.unwrap();
+    let run = |jobs| {
+        let req = GenRequest {
+            program: &program,
+            env: 0,
+            levels: vec![1, 2],
+            n: 4096 + 3, // more than one chunk per level
+            seed: 5,
+            overrides: vec![],
+            format: Format::Resyn,
+            source_hash: "test".into(),
+            jobs,
+        };
+        generate(&req, &|| {}).unwrap().0
+    };
+    let a = run(1);
+    assert_eq!(a.len(), 2 * 4099);
+    assert_eq!(a, run(2));
+    let ids: std::collections::HashSet<String> = a
+        .iter()
+        .map(|r| {
+            serde_json::from_str::<Json>(r).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(ids.len(), a.len(), "every row has its own id, in order");
+}
