@@ -319,3 +319,31 @@ fn chunked_streaming_is_jobs_independent_across_chunk_boundaries() {
         .collect();
     assert_eq!(ids.len(), a.len(), "every row has its own id, in order");
 }
+
+#[test]
+fn duplicate_keys_inside_an_answer_are_rejected_not_merged() {
+    let src = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/water_jugs.rsn"
+    ))
+    .unwrap();
+    let (_, program) = resyn_compiler::build_bytes("water_jugs", &src);
+    let program = program.unwrap();
+    let compiled = compile(&program);
+    let line = rows(&program, 2, 1, Format::Resyn, 1).remove(0);
+    let row: Json = serde_json::from_str(&line).unwrap();
+    let w = row["witness"].to_string();
+    assert!(w.starts_with("[{\"jug\":"), "{w}");
+    // The same answer with a repeated field in its first action.
+    let dup = w.replacen("{\"jug\":", "{\"jug\":0,\"jug\":", 1);
+    let mut base = row.clone();
+    base.as_object_mut().unwrap().remove("witness");
+    let text = base.to_string();
+    let with = |answer: &str| format!("{},\"answer\":{answer}}}", &text[..text.len() - 1]);
+    assert_eq!(
+        verify_line(&compiled.envs[0], &with(&w), None)["score"],
+        1.0
+    );
+    let r = verify_line(&compiled.envs[0], &with(&dup), None);
+    assert_eq!(r["error"]["code"], "answer.decode", "{r}");
+}

@@ -7,6 +7,7 @@ use crate::ir::{Env, Program};
 use crate::types::Ty;
 use rayon::prelude::*;
 use resyn_runtime::{derive_seed, encode, to_json_string, Domain, Len, Rng, Shape, Value};
+use serde_json::value::RawValue;
 use serde_json::{json, Map, Value as Json};
 use sha2::{Digest, Sha256};
 
@@ -368,47 +369,18 @@ fn row_err(code: &'static str, message: impl Into<String>) -> RowError {
 /// Largest input row accepted.
 pub const MAX_ROW_BYTES: usize = 16 * 1024 * 1024;
 
-/// The resyn row inside a row of any of the three forms.
-fn unwrap_row(row: &Json) -> Result<Json, RowError> {
-    if row.get("instance").is_some() {
-        return Ok(row.clone());
-    }
-    for holder in ["metadata", "extra_info"] {
-        if let Some(inner) = row
-            .get(holder)
-            .and_then(|m| m.get("row_json"))
-            .and_then(Json::as_str)
-        {
-            return serde_json::from_str(inner).map_err(|e| {
-                row_err("row.invalid", format!("{holder}.row_json is not JSON: {e}"))
-            });
-        }
-    }
-    Err(row_err(
-        "row.invalid",
-        "the row has no `instance` (nor `metadata.row_json` / `extra_info.row_json`)",
-    ))
-}
-
 /// Verifies one input line. Never fails: problems become a row `error`.
 /// `extract` overrides the env's extraction mode for this run (`--extract`).
 pub fn verify_line(cenv: &CEnv, line: &str, extract: Option<resyn_runtime::ExtractMode>) -> Json {
-    let parsed: Result<Json, RowError> = if line.len() > MAX_ROW_BYTES {
+    // Only the top level is tokenised; values stay raw slices of `line` and are decoded
+    // once, against their types (no intermediate JSON tree, no re-serialisation).
+    let parsed: Result<RawMap<'_>, RowError> = if line.len() > MAX_ROW_BYTES {
         Err(too_large(line.len()))
     } else {
         serde_json::from_str(line)
             .map_err(|e| row_err("row.invalid", format!("not a JSON object: {e}")))
     };
-    let id = parsed
-        .as_ref()
-        .ok()
-        .and_then(|r| {
-            r.get("id")
-                .or_else(|| r.get("metadata").and_then(|m| m.get("id")))
-                .or_else(|| r.get("extra_info").and_then(|m| m.get("id")))
-                .cloned()
-        })
-        .unwrap_or(Json::Null);
+    let id = parsed.as_ref().ok().map_or(Json::Null, row_id);
     let outcome = parsed.and_then(|r| verify_row(cenv, &r, extract.unwrap_or(cenv.ir.extract)));
     let mut out = Map::new();
     let id = match id {
@@ -498,14 +470,64 @@ struct Outcome {
     error: Option<RowError>,
 }
 
+/// A JSON object with its values left as raw text.
+type RawMap<'a> = std::collections::BTreeMap<String, &'a RawValue>;
+
+fn raw_map<'a>(raw: Option<&&'a RawValue>) -> Option<RawMap<'a>> {
+    raw.and_then(|r| serde_json::from_str(r.get()).ok())
+}
+
+fn raw_str(raw: Option<&&RawValue>) -> Option<String> {
+    raw.and_then(|r| serde_json::from_str(r.get()).ok())
+}
+
+/// The row's id: top-level, else `metadata.id` (Reasoning Gym), else `extra_info.id` (verl).
+fn row_id(row: &RawMap<'_>) -> Json {
+    let found = row.get("id").copied().or_else(|| {
+        ["metadata", "extra_info"]
+            .iter()
+            .find_map(|h| raw_map(row.get(*h)).and_then(|m| m.get("id").copied()))
+    });
+    found
+        .and_then(|r| serde_json::from_str(r.get()).ok())
+        .unwrap_or(Json::Null)
+}
+
+/// The resyn row text inside a Reasoning Gym (`metadata.row_json`) or verl
+/// (`extra_info.row_json`) row; `None` for a resyn row.
+fn wrapped_row_json(row: &RawMap<'_>) -> Result<Option<String>, RowError> {
+    if row.contains_key("instance") {
+        return Ok(None);
+    }
+    for holder in ["metadata", "extra_info"] {
+        if let Some(text) = raw_map(row.get(holder)).and_then(|m| raw_str(m.get("row_json"))) {
+            return Ok(Some(text));
+        }
+    }
+    Err(row_err(
+        "row.invalid",
+        "the row has no `instance` (nor `metadata.row_json` / `extra_info.row_json`)",
+    ))
+}
+
 fn verify_row(
     cenv: &CEnv,
-    row: &Json,
+    row: &RawMap<'_>,
     mode: resyn_runtime::ExtractMode,
 ) -> Result<Outcome, RowError> {
     let env = &cenv.ir;
-    let inner = unwrap_row(row)?;
-    if let Some(name) = inner.get("env").and_then(Json::as_str) {
+    let owned = wrapped_row_json(row)?;
+    let unwrapped: RawMap<'_>;
+    let inner: &RawMap<'_> = match &owned {
+        None => row,
+        Some(text) => {
+            unwrapped = serde_json::from_str(text).map_err(|e| {
+                row_err("row.invalid", format!("row_json is not a JSON object: {e}"))
+            })?;
+            &unwrapped
+        }
+    };
+    if let Some(name) = raw_str(inner.get("env")) {
         if name != env.name {
             return Err(row_err(
                 "row.env",
@@ -514,7 +536,7 @@ fn verify_row(
         }
     }
     // Params: as recorded, else the level's defaults.
-    let params = match inner.get("params").and_then(Json::as_object) {
+    let params = match raw_map(inner.get("params")) {
         Some(obj) => env
             .params
             .iter()
@@ -522,45 +544,45 @@ fn verify_row(
                 let j = obj.get(&p.name).ok_or_else(|| {
                     row_err("row.instance", format!("params has no `{}`", p.name))
                 })?;
-                resyn_runtime::decode(&j.to_string(), &ty_shape(&p.ty))
+                resyn_runtime::decode(j.get(), &ty_shape(&p.ty))
                     .map_err(|e| row_err("row.instance", format!("param `{}`: {e}", p.name)))
             })
             .collect::<Result<Vec<_>, _>>()?,
         None => {
             let level = inner
                 .get("level")
-                .and_then(Json::as_u64)
+                .and_then(|r| serde_json::from_str::<u64>(r.get()).ok())
                 .unwrap_or(1)
                 .clamp(1, 5) as u8;
             cenv.resolve_params(level, &[])
                 .map_err(|e| row_err("row.instance", e.to_string()))?
         }
     };
-    let shown = inner.get("instance").and_then(Json::as_object);
-    let hidden = inner.get("hidden").and_then(Json::as_object);
+    let shown = raw_map(inner.get("instance"));
+    let hidden = raw_map(inner.get("hidden"));
     let mut fields = Vec::new();
     for f in &env.fields {
         let j = shown
+            .as_ref()
             .and_then(|m| m.get(&f.name))
-            .or_else(|| hidden.and_then(|m| m.get(&f.name)))
+            .or_else(|| hidden.as_ref().and_then(|m| m.get(&f.name)))
             .ok_or_else(|| row_err("row.instance", format!("the instance has no `{}`", f.name)))?;
-        let v = resyn_runtime::decode(&j.to_string(), &ty_shape(&f.ty))
+        let v = resyn_runtime::decode(j.get(), &ty_shape(&f.ty))
             .map_err(|e| row_err("row.instance", format!("instance value `{}`: {e}", f.name)))?;
         fields.push(v);
     }
     let shape = cenv
         .answer_shape(&params, &fields)
         .map_err(|e| row_err("row.instance", e.message))?;
-    let answer = if let Some(text) = row.get("response") {
-        let text = text
-            .as_str()
-            .ok_or_else(|| row_err("row.invalid", "`response` must be a string"))?;
-        let ex = resyn_runtime::extract(text, mode)
+    let answer = if let Some(raw) = row.get("response") {
+        let text: String = serde_json::from_str(raw.get())
+            .map_err(|_| row_err("row.invalid", "`response` must be a string"))?;
+        let ex = resyn_runtime::extract(&text, mode)
             .map_err(|e| row_err("answer.extract", e.to_string()))?;
         resyn_runtime::decode_answer(ex.text, &shape)
             .map_err(|e| row_err("answer.decode", e.to_string()))?
-    } else if let Some(a) = row.get("answer") {
-        resyn_runtime::decode(&a.to_string(), &shape)
+    } else if let Some(raw) = row.get("answer") {
+        resyn_runtime::decode(raw.get(), &shape)
             .map_err(|e| row_err("answer.decode", e.to_string()))?
     } else {
         return Err(row_err(
@@ -570,7 +592,7 @@ fn verify_row(
     };
     let v = cenv.verify(&params, &fields, answer);
     Ok(Outcome {
-        id: inner.get("id").cloned().unwrap_or(Json::Null),
+        id: row_id(inner),
         score: v.score,
         valid: v.valid,
         failures: v
