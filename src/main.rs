@@ -37,32 +37,23 @@ enum Command {
     },
     /// Generate instances as JSONL.
     Gen {
-        file: std::path::PathBuf,
-        /// The env to generate (required when the file has several).
-        #[arg(long)]
-        env: Option<String>,
-        /// Instances per level.
-        #[arg(short = 'n', default_value_t = 10)]
-        n: u64,
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-        /// One level, 1..5.
-        #[arg(long, conflicts_with = "levels", value_parser = clap::value_parser!(u8).range(1..=5))]
-        level: Option<u8>,
-        /// A range of levels, `A..B` (inclusive), e.g. `1..5`.
-        #[arg(long, value_parser = parse_levels)]
-        levels: Option<(u8, u8)>,
-        /// Override a param: `--param name=value` (repeatable).
-        #[arg(long = "param", value_parser = parse_kv)]
-        params: Vec<(String, String)>,
+        #[command(flatten)]
+        inst: Instances,
         #[arg(long, value_enum, default_value = "resyn")]
         format: RowFormat,
-        /// Output file (default: stdout).
-        #[arg(short = 'o')]
-        out: Option<std::path::PathBuf>,
-        /// Worker threads; the output does not depend on it.
-        #[arg(long, default_value_t = 1)]
-        jobs: usize,
+        /// Prove each instance with Z3: attach a `proof` and drop instances that fail the
+        /// env's `require` (implied by --unique, --rlimit and --timeout-ms).
+        #[arg(long)]
+        prove: bool,
+        #[command(flatten)]
+        proof: ProofArgs,
+    },
+    /// Prove generated instances solvable (and unique) with Z3; one proof row each.
+    Prove {
+        #[command(flatten)]
+        inst: Instances,
+        #[command(flatten)]
+        proof: ProofArgs,
     },
     /// Score answers: rows with `instance` and `response` (raw text) or `answer` (JSON).
     Verify {
@@ -80,6 +71,49 @@ enum Command {
         #[arg(short = 'o')]
         out: Option<std::path::PathBuf>,
     },
+}
+
+/// Which instances: shared by `gen` and `prove`.
+#[derive(clap::Args)]
+struct Instances {
+    file: std::path::PathBuf,
+    /// The env to generate (required when the file has several).
+    #[arg(long)]
+    env: Option<String>,
+    /// Instances per level.
+    #[arg(short = 'n', default_value_t = 10)]
+    n: u64,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// One level, 1..5.
+    #[arg(long, conflicts_with = "levels", value_parser = clap::value_parser!(u8).range(1..=5))]
+    level: Option<u8>,
+    /// A range of levels, `A..B` (inclusive), e.g. `1..5`.
+    #[arg(long, value_parser = parse_levels)]
+    levels: Option<(u8, u8)>,
+    /// Override a param: `--param name=value` (repeatable).
+    #[arg(long = "param", value_parser = parse_kv)]
+    params: Vec<(String, String)>,
+    /// Output file (default: stdout).
+    #[arg(short = 'o')]
+    out: Option<std::path::PathBuf>,
+    /// Worker threads; the output does not depend on it.
+    #[arg(long, default_value_t = 1)]
+    jobs: usize,
+}
+
+/// Solver settings: shared by `gen --prove` and `prove`.
+#[derive(clap::Args, Clone, Copy)]
+struct ProofArgs {
+    /// Prove uniqueness too (always done for `require unique` envs).
+    #[arg(long)]
+    unique: bool,
+    /// Z3 resource limit per instance (deterministic; 0 = none).
+    #[arg(long, default_value_t = 0)]
+    rlimit: u32,
+    /// Wall-clock limit per solver call in milliseconds (0 = none).
+    #[arg(long, default_value_t = 0)]
+    timeout_ms: u32,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -111,6 +145,17 @@ fn parse_kv(s: &str) -> Result<(String, String), String> {
 }
 
 fn main() -> ExitCode {
+    // `--version` names the Z3 in use, which only the linked library knows (so clap's
+    // static version string cannot).
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if matches!(args.as_slice(), [a] if a == "--version" || a == "-V") {
+        println!(
+            "resyn {} (Z3 {})",
+            env!("CARGO_PKG_VERSION"),
+            resyn_compiler::prove::z3_version()
+        );
+        return ExitCode::SUCCESS;
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -135,39 +180,21 @@ fn run(cli: Cli) -> ExitCode {
             message_format,
         } => check(&files, message_format),
         Command::Gen {
-            file,
-            env,
-            n,
-            seed,
-            level,
-            levels,
-            params,
+            inst,
             format,
-            out,
-            jobs,
+            prove,
+            proof,
         } => {
-            let levels: Vec<u8> = match (level, levels) {
-                (Some(l), _) => vec![l],
-                (None, Some((a, b))) => (a..=b).collect(),
-                (None, None) => vec![1],
-            };
             let format = match format {
                 RowFormat::Resyn => Format::Resyn,
                 RowFormat::ReasoningGym => Format::ReasoningGym,
                 RowFormat::Verl => Format::Verl,
             };
-            gen(
-                &file,
-                env.as_deref(),
-                levels,
-                n,
-                seed,
-                params,
-                format,
-                out.as_deref(),
-                jobs,
-            )
+            let prove = prove || proof.unique || proof.rlimit > 0 || proof.timeout_ms > 0;
+            let cfg = prove.then(|| proof.config(false));
+            gen(&inst, format, cfg)
         }
+        Command::Prove { inst, proof } => gen(&inst, Format::Resyn, Some(proof.config(true))),
         Command::Verify {
             file,
             env,
@@ -295,19 +322,35 @@ fn open_out(out: Option<&std::path::Path>) -> Result<Box<dyn Write>, ExitCode> {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn gen(
-    file: &std::path::Path,
-    env: Option<&str>,
-    levels: Vec<u8>,
-    n: u64,
-    seed: u64,
-    overrides: Vec<(String, String)>,
-    format: Format,
-    out: Option<&std::path::Path>,
-    jobs: usize,
-) -> ExitCode {
-    let (program, idx, source_hash) = match load(file, env) {
+impl ProofArgs {
+    fn config(self, proof_rows: bool) -> dataset::ProveConfig {
+        dataset::ProveConfig {
+            unique: self.unique,
+            limits: resyn_compiler::prove::Limits {
+                rlimit: self.rlimit,
+                timeout_ms: self.timeout_ms,
+            },
+            proof_rows,
+        }
+    }
+}
+
+/// `gen` (with or without `--prove`) and `prove`: the same instance stream, different rows.
+fn gen(inst: &Instances, format: Format, prove: Option<dataset::ProveConfig>) -> ExitCode {
+    let levels: Vec<u8> = match (inst.level, inst.levels) {
+        (Some(l), _) => vec![l],
+        (None, Some((a, b))) => (a..=b).collect(),
+        (None, None) => vec![1],
+    };
+    let (n, seed, out) = (inst.n, inst.seed, inst.out.as_deref());
+    if prove.is_some() && !resyn_compiler::prove::z3_is_supported() {
+        eprintln!(
+            "error: this resyn is linked against Z3 {}, older than 4.13.3 (older builds give wrong UNSAT answers); rebuild with ./x, which fetches a modern Z3",
+            resyn_compiler::prove::z3_version()
+        );
+        return ExitCode::from(1);
+    }
+    let (program, idx, source_hash) = match load(&inst.file, inst.env.as_deref()) {
         Ok(x) => x,
         Err(code) => return code,
     };
@@ -328,14 +371,18 @@ fn gen(
     let req = dataset::GenRequest {
         program: &program,
         env: idx,
-        levels,
+        levels: levels.clone(),
         n,
         seed,
-        overrides,
+        overrides: inst.params.clone(),
         format,
         source_hash,
-        jobs: jobs.max(1),
+        jobs: inst.jobs.max(1),
+        prove,
     };
+    // Per level: instances by proof status (in `Status` order), for the summary.
+    let mut tally: std::collections::BTreeMap<u8, [u64; 4]> = std::collections::BTreeMap::new();
+    let (mut dropped, mut refuted) = (0u64, 0u64);
     let started = std::time::Instant::now();
     // Rows are written as their chunk finishes (bounded memory for any `-n`); the output
     // is opened on the first row, so a param error leaves no empty file behind.
@@ -343,7 +390,16 @@ fn gen(
     let mut write_failed: Option<ExitCode> = None;
     let (mut written, mut failed) = (0u64, 0u64);
     let result = dataset::generate_with(&req, &|| bar.inc(1), &mut |r| match r {
-        Ok(row) => {
+        Ok(produced) => {
+            if let Some(p) = produced.proof {
+                let t = tally.entry(produced.level).or_default();
+                t[p.status as usize] += 1;
+                refuted += u64::from(p.refuted);
+            }
+            let Some(row) = produced.row else {
+                dropped += 1;
+                return true;
+            };
             if w.is_none() {
                 match open_out(out) {
                     Ok(o) => w = Some(o),
@@ -393,16 +449,44 @@ fn gen(
         }
     }
     let secs = started.elapsed().as_secs_f64();
-    eprintln!(
-        "generated {written} of {total} instance(s) of `{env_name}` in {secs:.2}s ({:.0}/s){}",
-        written as f64 / secs.max(1e-9),
-        if failed == 0 {
-            String::new()
-        } else {
-            format!(", {failed} failed")
-        }
-    );
-    ExitCode::from(if failed == 0 { 0 } else { 1 })
+    let rate = |k: u64| k as f64 / secs.max(1e-9);
+    let failed_note = if failed == 0 {
+        String::new()
+    } else {
+        format!(", {failed} failed")
+    };
+    let Some(cfg) = prove else {
+        eprintln!(
+            "generated {written} of {total} instance(s) of `{env_name}` in {secs:.2}s ({:.0}/s){failed_note}",
+            rate(written)
+        );
+        return ExitCode::from(if failed == 0 { 0 } else { 1 });
+    };
+    for (level, [unique, solvable, unsolvable, unknown]) in &tally {
+        eprintln!(
+            "level {level}: {unique} unique, {solvable} solvable, {unsolvable} unsolvable, {unknown} unknown"
+        );
+    }
+    let done = tally.values().map(|t| t.iter().sum::<u64>()).sum::<u64>();
+    if cfg.proof_rows {
+        eprintln!(
+            "proved {done} of {total} instance(s) of `{env_name}` in {secs:.2}s ({:.1}/s){failed_note}",
+            rate(done)
+        );
+    } else {
+        eprintln!(
+            "generated {written} proved instance(s) of `{env_name}` ({dropped} dropped of {total}) in {secs:.2}s ({:.1}/s){failed_note}",
+            rate(written)
+        );
+    }
+    // An instance proved unsolvable (or not unique, for a `require unique` env) means the
+    // generator breaks the env's promise: a user-facing error.
+    if refuted > 0 {
+        eprintln!(
+            "error: {refuted} instance(s) of `{env_name}` violate its `require` (see the rows' status)"
+        );
+    }
+    ExitCode::from(if failed > 0 || refuted > 0 { 1 } else { 0 })
 }
 
 fn verify(

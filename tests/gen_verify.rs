@@ -26,6 +26,7 @@ fn rows(
         format,
         source_hash: "test".into(),
         jobs,
+        prove: None,
     };
     let (rows, failures) = generate(&req, &|| {}).expect("params resolve");
     assert!(failures.is_empty(), "{failures:?}");
@@ -302,6 +303,7 @@ fn chunked_streaming_is_jobs_independent_across_chunk_boundaries() {
             format: Format::Resyn,
             source_hash: "test".into(),
             jobs,
+            prove: None,
         };
         generate(&req, &|| {}).unwrap().0
     };

@@ -3,7 +3,8 @@
 //! same inputs give byte-identical output. Formats are specified in spec/formats.md.
 
 use crate::eval::{compile, CEnv, GenError, Instance, DEFAULT_ATTEMPTS, DEFAULT_FUEL};
-use crate::ir::{Env, Program};
+use crate::ir::{Env, Program, Requirement};
+use crate::prove::{prove, Limits, Proof, Status};
 use crate::types::Ty;
 use rayon::prelude::*;
 use resyn_runtime::{derive_seed, encode, to_json_string, Domain, Len, Rng, Shape, Value};
@@ -148,6 +149,37 @@ pub struct GenRequest<'a> {
     pub format: Format,
     pub source_hash: String,
     pub jobs: usize,
+    /// Prove each instance with Z3 (`gen --prove`, `prove`).
+    pub prove: Option<ProveConfig>,
+}
+
+/// What to prove and what to write.
+#[derive(Clone, Copy, Debug)]
+pub struct ProveConfig {
+    /// Ask for uniqueness even when the env only requires solvability.
+    pub unique: bool,
+    pub limits: Limits,
+    /// `prove`: write one proof row per instance instead of the instance row.
+    pub proof_rows: bool,
+}
+
+/// One generated instance as handed to the caller.
+#[derive(Debug)]
+pub struct Produced {
+    pub level: u8,
+    /// The row to write; `None` when `gen --prove` drops the instance.
+    pub row: Option<String>,
+    pub proof: Option<ProofOutcome>,
+}
+
+/// A proof's verdict against the env's `require`.
+#[derive(Clone, Copy, Debug)]
+pub struct ProofOutcome {
+    pub status: Status,
+    /// The instance is proved to meet the env's requirement (solvable / unique).
+    pub meets: bool,
+    /// The instance is proved to violate it (unsolvable, or a second answer for `unique`).
+    pub refuted: bool,
 }
 
 /// One failed instance: which one, and why.
@@ -169,7 +201,7 @@ pub fn generate(
     let mut failures = Vec::new();
     generate_with(req, progress, &mut |r| {
         match r {
-            Ok(s) => rows.push(s),
+            Ok(p) => rows.extend(p.row),
             Err(f) => failures.push(f),
         }
         true
@@ -187,7 +219,7 @@ const CHUNK: u64 = 4096;
 pub fn generate_with(
     req: &GenRequest<'_>,
     progress: &(dyn Fn() + Sync),
-    emit: &mut dyn FnMut(Result<String, GenFailure>) -> bool,
+    emit: &mut dyn FnMut(Result<Produced, GenFailure>) -> bool,
 ) -> Result<(), GenError> {
     let env = &req.program.envs[req.env];
     // Params per level, validated once up front; workers keep their own `Rc` values.
@@ -208,7 +240,7 @@ pub fn generate_with(
         .collect();
     let run = |state: &mut (crate::eval::Compiled, Vec<Vec<Value>>),
                (p, index): (usize, u64)|
-     -> Result<String, GenFailure> {
+     -> Result<Produced, GenFailure> {
         let (level, pj) = &plans[p];
         let (c, params) = state;
         let cenv = &c.envs[req.env];
@@ -220,7 +252,38 @@ pub fn generate_with(
                 DEFAULT_FUEL,
                 DEFAULT_ATTEMPTS,
             )
-            .map(|inst| row(req, env, *level, index, pj, &inst).to_string())
+            .map(|inst| {
+                let Some(cfg) = req.prove else {
+                    let row = row(req, env, *level, index, pj, &inst, None).to_string();
+                    return Produced {
+                        level: *level,
+                        row: Some(row),
+                        proof: None,
+                    };
+                };
+                let unique = cfg.unique || env.requirement == Requirement::Unique;
+                let proof = prove(
+                    req.program,
+                    cenv,
+                    &params[p],
+                    &inst.fields,
+                    unique,
+                    cfg.limits,
+                );
+                let outcome = outcome(env, &proof, unique);
+                let row = if cfg.proof_rows {
+                    Some(proof_row(req, env, *level, index, &proof).to_string())
+                } else if outcome.meets {
+                    Some(row(req, env, *level, index, pj, &inst, Some(&proof)).to_string())
+                } else {
+                    None
+                };
+                Produced {
+                    level: *level,
+                    row,
+                    proof: Some(outcome),
+                }
+            })
             .map_err(|error| GenFailure {
                 level: *level,
                 index,
@@ -247,7 +310,7 @@ pub fn generate_with(
         let mut start = 0u64;
         while start < req.n {
             let end = start.saturating_add(CHUNK).min(req.n);
-            let results: Vec<Result<String, GenFailure>> = match &pool {
+            let results: Vec<Result<Produced, GenFailure>> = match &pool {
                 None => (start..end).map(|i| run(&mut state, (p, i))).collect(),
                 Some(pool) => pool.install(|| {
                     (start..end)
@@ -281,6 +344,7 @@ fn row(
     index: u64,
     params_json: &str,
     inst: &Instance,
+    proof: Option<&Proof>,
 ) -> Json {
     let mut shown = Map::new();
     let mut hidden = Map::new();
@@ -310,6 +374,10 @@ fn row(
         "source_hash": req.source_hash,
         "resyn_version": RESYN_VERSION,
     });
+    let mut base = base;
+    if let Some(p) = proof {
+        base["proof"] = proof_json(p, false);
+    }
     let witness_text = inst
         .witness
         .as_ref()
@@ -340,6 +408,63 @@ fn row(
             },
         }),
     }
+}
+
+/// Does a proof meet (or refute) the env's requirement?
+fn outcome(env: &Env, proof: &Proof, unique_asked: bool) -> ProofOutcome {
+    let need_unique = env.requirement == Requirement::Unique;
+    let meets = match proof.status {
+        Status::Unique => true,
+        Status::Solvable => !need_unique,
+        Status::Unsolvable | Status::Unknown => false,
+    };
+    let refuted = match proof.status {
+        Status::Unsolvable => true,
+        Status::Solvable => need_unique && unique_asked,
+        Status::Unique | Status::Unknown => false,
+    };
+    ProofOutcome {
+        status: proof.status,
+        meets,
+        refuted,
+    }
+}
+
+/// The `proof` object. `with_time`: include the (non-deterministic) wall time, which
+/// `prove` rows carry and `gen --prove` rows leave out so their bytes stay reproducible.
+pub fn proof_json(p: &Proof, with_time: bool) -> Json {
+    let mut effort = json!({
+        "rlimit": p.effort.rlimit,
+        "conflicts": p.effort.conflicts,
+        "decisions": p.effort.decisions,
+    });
+    if with_time {
+        effort["time_us"] = json!(p.effort.time_us);
+    }
+    let mut out = json!({
+        "status": p.status.as_str(),
+        "witness": p.witness.as_ref().map(encode).unwrap_or(Json::Null),
+        "witness_checked": p.witness_checked,
+        "effort": effort,
+        "z3": crate::prove::z3_version(),
+    });
+    if let Some(a) = &p.alternative {
+        out["alternative"] = encode(a);
+    }
+    if let Some(r) = &p.reason {
+        out["reason"] = json!(r);
+    }
+    out
+}
+
+fn proof_row(req: &GenRequest<'_>, env: &Env, level: u8, index: u64, p: &Proof) -> Json {
+    let mut row = proof_json(p, true);
+    row["id"] = json!(format!("{}-L{level}-s{}-{index}", env.name, req.seed));
+    row["env"] = json!(env.name);
+    row["level"] = json!(level);
+    row["seed"] = json!(req.seed);
+    row["index"] = json!(index);
+    row
 }
 
 fn shown_and_hidden(base: &Json) -> Map<String, Json> {

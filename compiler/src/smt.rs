@@ -1,0 +1,1791 @@
+//! SMT lowering: an env's `verify` block as a quantifier-free Z3 formula over the answer.
+//!
+//! The lowering is a *symbolic evaluator* over the IR, not a second compiler: params and
+//! instance fields are concrete values, the answer is made of Z3 unknowns, and everything
+//! that only touches concrete data is computed directly with the runtime's own operators
+//! (so loops over instance collections unroll and lookups into instance data fold away).
+//! Only what depends on the answer becomes a term. This makes the SMT model agree with
+//! the native verifier by construction, which the prover then checks on every witness.
+//!
+//! Semantics kept exactly:
+//! - A runtime error on a path (index out of range, division by zero, i64 overflow)
+//!   makes the answer wrong natively; here it asserts "this path is not taken".
+//! - `and`/`or`/`implies`/`forall`/`exists` short-circuit: later operands are evaluated
+//!   under the condition that the earlier ones did not decide the result, so an error
+//!   hidden behind a short circuit is not an error here either.
+//! - Integers are exact (Z3 `Int`), and every symbolic arithmetic result is constrained
+//!   to the i64 range the evaluator checks, so the two back ends agree on overflow.
+//! - Branches on symbolic conditions run both sides and merge (`ite`), including `var`s.
+//!
+//! Value representation: [`S`]. Symbolic scalars of a finite, non-numeric type (strings
+//! from a collection, enums) are *unions*: guarded concrete values with exactly one guard
+//! true. Lists carry presence guards so bounded-length answers (`[T; <= n]`) and filtered
+//! comprehensions can be aggregated without knowing their length.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use resyn_grammar::ast::{BinOp, UnOp};
+use resyn_runtime::ops::{self, Builtin};
+use resyn_runtime::{Domain, Len, Shape, Value};
+use z3::ast::{Ast, Bool, Int};
+use z3::DeclKind;
+
+use crate::ir::{Access, Block, Callee, Clause, Expr, Lit, Pattern, Program, Stmt};
+
+/// Why lowering stopped.
+#[derive(Clone, Debug)]
+pub enum Halt {
+    /// A construct the lowering does not support over symbolic values (the prover
+    /// reports `unknown` with this reason).
+    Unsupported(String),
+    /// The current path certainly errors; the condition `path -> false` is recorded.
+    Dead,
+    /// The step budget ran out (huge instance data).
+    Budget,
+}
+
+type R<T> = Result<T, Halt>;
+
+fn unsupported<T>(what: impl Into<String>) -> R<T> {
+    Err(Halt::Unsupported(what.into()))
+}
+
+/// A value during symbolic evaluation.
+#[derive(Clone, Debug)]
+pub enum S {
+    C(Value),
+    B(Bool),
+    I(Int),
+    Tuple(Rc<Vec<S>>),
+    List(Rc<Vec<S>>, Guard),
+    /// Fields sorted by name, like `Value::Record`.
+    Record(Rc<Vec<(Rc<str>, S)>>),
+    /// Exactly one guard holds; values are concrete scalars (strings, enums, floats).
+    Union(Rc<Vec<(Bool, Value)>>),
+    /// A slot whose values after a symbolic branch cannot be merged (typically a `let`
+    /// local to one branch, dead afterwards); reading it is unsupported.
+    Poison(Rc<str>),
+}
+
+/// Which elements of a symbolic list are present.
+#[derive(Clone, Debug)]
+pub enum Guard {
+    All,
+    /// The first `len` elements (a bounded-length answer).
+    Prefix(Int),
+    /// Each element on its own condition (a comprehension filtered by a symbolic `if`);
+    /// such a list can be aggregated but not indexed.
+    Each(Rc<Vec<Bool>>),
+}
+
+const I64_MIN: i64 = i64::MIN;
+const I64_MAX: i64 = i64::MAX;
+
+fn tt() -> Bool {
+    Bool::from_bool(true)
+}
+
+fn and2(a: &Bool, b: &Bool) -> Bool {
+    match (a.as_bool(), b.as_bool()) {
+        (Some(true), _) => b.clone(),
+        (_, Some(true)) => a.clone(),
+        (Some(false), _) | (_, Some(false)) => Bool::from_bool(false),
+        _ => Bool::and(&[a.clone(), b.clone()]),
+    }
+}
+
+fn or2(a: &Bool, b: &Bool) -> Bool {
+    match (a.as_bool(), b.as_bool()) {
+        (Some(false), _) => b.clone(),
+        (_, Some(false)) => a.clone(),
+        (Some(true), _) | (_, Some(true)) => Bool::from_bool(true),
+        _ => Bool::or(&[a.clone(), b.clone()]),
+    }
+}
+
+fn and_all(xs: Vec<Bool>) -> Bool {
+    let xs: Vec<Bool> = xs
+        .into_iter()
+        .filter(|b| b.as_bool() != Some(true))
+        .collect();
+    if xs.iter().any(|b| b.as_bool() == Some(false)) {
+        return Bool::from_bool(false);
+    }
+    match xs.len() {
+        0 => tt(),
+        1 => xs.into_iter().next().expect("one"),
+        _ => Bool::and(&xs),
+    }
+}
+
+fn or_all(xs: Vec<Bool>) -> Bool {
+    let xs: Vec<Bool> = xs
+        .into_iter()
+        .filter(|b| b.as_bool() != Some(false))
+        .collect();
+    if xs.iter().any(|b| b.as_bool() == Some(true)) {
+        return tt();
+    }
+    match xs.len() {
+        0 => Bool::from_bool(false),
+        1 => xs.into_iter().next().expect("one"),
+        _ => Bool::or(&xs),
+    }
+}
+
+fn not(b: &Bool) -> Bool {
+    match b.as_bool() {
+        Some(v) => Bool::from_bool(!v),
+        None => b.not(),
+    }
+}
+
+fn int(i: i64) -> Int {
+    Int::from_i64(i)
+}
+
+fn ite_int(c: &Bool, a: &Int, b: &Int) -> Int {
+    match c.as_bool() {
+        Some(true) => a.clone(),
+        Some(false) => b.clone(),
+        None => c.ite(a, b),
+    }
+}
+
+/// `true`, `false` or a term.
+enum Truth {
+    Known(bool),
+    Sym(Bool),
+}
+
+/// The symbolic evaluator. `facts` collects what must hold for the answer to be valid
+/// (every constraint, and "no runtime error" on every path).
+pub struct Lowering<'p> {
+    prog: &'p Program,
+    /// Known value ranges of int constants (answer unknowns and named temporaries), and a
+    /// memo of the ranges of terms: see [`Lowering::bounds`].
+    var_bounds: HashMap<Int, (i128, i128)>,
+    memo: HashMap<Int, (i128, i128)>,
+    /// Path conditions, each entry the conjunction of everything below it.
+    pc: Vec<Bool>,
+    pub facts: Vec<Bool>,
+    steps: u64,
+    budget: u64,
+}
+
+/// The default step budget: far beyond any example, small enough to stop in a second.
+pub const DEFAULT_BUDGET: u64 = 5_000_000;
+
+impl<'p> Lowering<'p> {
+    pub fn new(prog: &'p Program, budget: u64) -> Lowering<'p> {
+        Lowering {
+            prog,
+            var_bounds: HashMap::new(),
+            memo: HashMap::new(),
+            pc: Vec::new(),
+            facts: Vec::new(),
+            steps: 0,
+            budget,
+        }
+    }
+
+    fn tick(&mut self) -> R<()> {
+        self.steps += 1;
+        if self.steps > self.budget {
+            return Err(Halt::Budget);
+        }
+        Ok(())
+    }
+
+    fn path(&self) -> Option<&Bool> {
+        self.pc.last()
+    }
+
+    /// Records that `cond` holds whenever the current path is taken.
+    fn require(&mut self, cond: Bool) {
+        if cond.as_bool() == Some(true) {
+            return;
+        }
+        let f = match self.path() {
+            Some(p) => not(p).to_owned(),
+            None => Bool::from_bool(false),
+        };
+        self.facts.push(or2(&f, &cond));
+    }
+
+    /// A certain runtime error on the current path.
+    fn dead<T>(&mut self) -> R<T> {
+        self.require(Bool::from_bool(false));
+        Err(Halt::Dead)
+    }
+
+    /// Runs `f` under the extra path condition `g`. A `Dead` inside is absorbed (its
+    /// condition is already recorded) and reported as `None`.
+    fn under<T>(&mut self, g: &Bool, f: impl FnOnce(&mut Self) -> R<T>) -> R<Option<T>> {
+        if g.as_bool() == Some(false) {
+            return Ok(None);
+        }
+        let p = match self.path() {
+            Some(p) => and2(p, g),
+            None => g.clone(),
+        };
+        self.pc.push(p);
+        let r = f(self);
+        self.pc.pop();
+        match r {
+            Ok(v) => Ok(Some(v)),
+            Err(Halt::Dead) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn rt<T>(&mut self, r: Result<T, resyn_runtime::RtError>) -> R<T> {
+        match r {
+            Ok(v) => Ok(v),
+            Err(_) => self.dead(),
+        }
+    }
+
+    // ------------------------------------------------------------------ conversions
+
+    fn truth(&self, s: &S) -> R<Truth> {
+        match s {
+            S::C(Value::Bool(b)) => Ok(Truth::Known(*b)),
+            S::B(b) => Ok(match b.as_bool() {
+                Some(v) => Truth::Known(v),
+                None => Truth::Sym(b.clone()),
+            }),
+            other => unsupported(format!("a condition that is not a bool ({other:?})")),
+        }
+    }
+
+    fn to_bool(&self, s: &S) -> R<Bool> {
+        Ok(match self.truth(s)? {
+            Truth::Known(b) => Bool::from_bool(b),
+            Truth::Sym(b) => b,
+        })
+    }
+
+    fn to_int(&self, s: &S) -> R<Option<Int>> {
+        Ok(match s {
+            S::C(Value::Int(i)) => Some(int(*i)),
+            S::I(x) => Some(x.clone()),
+            _ => None,
+        })
+    }
+
+    /// An int result of symbolic arithmetic: it must fit in i64, as natively. The check
+    /// is only emitted when the term's range does not already prove it.
+    fn int_result(&mut self, x: Int) -> S {
+        if let Some(v) = x.as_i64() {
+            return S::C(Value::Int(v));
+        }
+        let (lo, hi) = self.bounds(&x);
+        if lo < i128::from(I64_MIN) || hi > i128::from(I64_MAX) {
+            let bound = and2(&x.ge(int(I64_MIN)), &x.le(int(I64_MAX)));
+            self.require(bound);
+        }
+        S::I(x)
+    }
+
+    /// A sound range of an int term, by interval arithmetic over its structure (memoised
+    /// per term: terms are DAGs). Ranges let the lowering skip redundant overflow checks
+    /// and give named temporaries explicit bounds, which is what lets the finite-domain
+    /// engine bit-blast with a few bits instead of 64.
+    pub fn bounds(&mut self, x: &Int) -> (i128, i128) {
+        const FULL: (i128, i128) = (i64::MIN as i128, i64::MAX as i128);
+        if let Some(v) = x.as_i64() {
+            return (i128::from(v), i128::from(v));
+        }
+        if let Some(b) = self.var_bounds.get(x).or_else(|| self.memo.get(x)) {
+            return *b;
+        }
+        if !x.is_app() || x.is_const() {
+            return FULL;
+        }
+        let kids: Vec<Int> = x.children().iter().filter_map(|c| c.as_int()).collect();
+        let mut kb = Vec::with_capacity(kids.len());
+        for k in &kids {
+            kb.push(self.bounds(k));
+        }
+        let sat = |v: i128| v.clamp(-(1i128 << 100), 1i128 << 100);
+        let r = match x.decl().kind() {
+            DeclKind::Add => kb
+                .iter()
+                .fold((0i128, 0i128), |(a, b), (l, h)| (sat(a + l), sat(b + h))),
+            DeclKind::Sub if !kb.is_empty() => kb[1..]
+                .iter()
+                .fold(kb[0], |(a, b), (l, h)| (sat(a - h), sat(b - l))),
+            DeclKind::Uminus if kb.len() == 1 => (-kb[0].1, -kb[0].0),
+            DeclKind::Mul if !kb.is_empty() => kb[1..].iter().fold(kb[0], |(a, b), (l, h)| {
+                let c = [sat(a * l), sat(a * h), sat(b * l), sat(b * h)];
+                (*c.iter().min().expect("4"), *c.iter().max().expect("4"))
+            }),
+            DeclKind::Ite => {
+                // Children: the condition (a bool, filtered out above), then, else.
+                if kb.len() == 2 {
+                    (kb[0].0.min(kb[1].0), kb[0].1.max(kb[1].1))
+                } else {
+                    FULL
+                }
+            }
+            DeclKind::Idiv if kb.len() == 2 => {
+                let m = kb[0].0.abs().max(kb[0].1.abs());
+                (-m, m)
+            }
+            DeclKind::Mod if kb.len() == 2 => {
+                let m = kb[1].0.abs().max(kb[1].1.abs());
+                (0, (m - 1).max(0))
+            }
+            _ => FULL,
+        };
+        self.memo.insert(x.clone(), r);
+        r
+    }
+
+    /// The elements and presence guards of a collection (sets in order, maps as pairs).
+    fn elems(&mut self, s: &S) -> R<(Vec<S>, Guard)> {
+        match s {
+            S::C(v @ (Value::List(_) | Value::Set(_) | Value::Map(_))) => {
+                let items = self.rt(v.iter_elems())?;
+                Ok((items.into_iter().map(S::C).collect(), Guard::All))
+            }
+            S::List(v, g) => Ok((v.as_ref().clone(), g.clone())),
+            S::C(other) => {
+                let msg = format!("cannot iterate over {}", other.display());
+                let _ = msg;
+                self.dead()
+            }
+            other => unsupported(format!("iteration over {}", kind(other))),
+        }
+    }
+
+    fn tuple_parts(&self, s: &S) -> Option<Vec<S>> {
+        match s {
+            S::C(Value::Tuple(v)) => Some(v.iter().cloned().map(S::C).collect()),
+            S::Tuple(v) => Some(v.as_ref().clone()),
+            _ => None,
+        }
+    }
+
+    fn record_parts(&self, s: &S) -> Option<Vec<(Rc<str>, S)>> {
+        match s {
+            S::C(Value::Record(v)) => Some(
+                v.iter()
+                    .map(|(k, x)| (k.clone(), S::C(x.clone())))
+                    .collect(),
+            ),
+            S::Record(v) => Some(v.as_ref().clone()),
+            _ => None,
+        }
+    }
+
+    fn list_parts(&self, s: &S) -> Option<(Vec<S>, Guard)> {
+        match s {
+            S::C(Value::List(v)) => Some((v.iter().cloned().map(S::C).collect(), Guard::All)),
+            S::List(v, g) => Some((v.as_ref().clone(), g.clone())),
+            _ => None,
+        }
+    }
+
+    fn alts(&self, s: &S) -> Option<Vec<(Bool, Value)>> {
+        match s {
+            S::C(v) if is_scalar(v) => Some(vec![(tt(), v.clone())]),
+            S::Union(v) => Some(v.as_ref().clone()),
+            _ => None,
+        }
+    }
+
+    // ------------------------------------------------------------------ merge / eq
+
+    /// `if c then a else b` as one value.
+    pub fn merge(&mut self, c: &Bool, a: S, b: S) -> R<S> {
+        match c.as_bool() {
+            Some(true) => return Ok(a),
+            Some(false) => return Ok(b),
+            None => {}
+        }
+        if let (S::C(x), S::C(y)) = (&a, &b) {
+            if x == y {
+                return Ok(a);
+            }
+        }
+        if is_boolish(&a) && is_boolish(&b) {
+            let (x, y) = (self.to_bool(&a)?, self.to_bool(&b)?);
+            return Ok(S::B(c.ite(&x, &y)));
+        }
+        if let (Some(x), Some(y)) = (self.to_int(&a)?, self.to_int(&b)?) {
+            return Ok(S::I(ite_int(c, &x, &y)));
+        }
+        if let (Some(x), Some(y)) = (self.tuple_parts(&a), self.tuple_parts(&b)) {
+            if x.len() == y.len() {
+                let parts = x
+                    .into_iter()
+                    .zip(y)
+                    .map(|(p, q)| self.merge(c, p, q))
+                    .collect::<R<Vec<_>>>()?;
+                return Ok(S::Tuple(Rc::new(parts)));
+            }
+        }
+        if let (Some(x), Some(y)) = (self.record_parts(&a), self.record_parts(&b)) {
+            if x.len() == y.len() && x.iter().zip(&y).all(|(p, q)| p.0 == q.0) {
+                let parts = x
+                    .into_iter()
+                    .zip(y)
+                    .map(|((k, p), (_, q))| Ok((k, self.merge(c, p, q)?)))
+                    .collect::<R<Vec<_>>>()?;
+                return Ok(S::Record(Rc::new(parts)));
+            }
+        }
+        if let (Some((x, gx)), Some((y, gy))) = (self.list_parts(&a), self.list_parts(&b)) {
+            if x.len() == y.len() {
+                let guard = match (&gx, &gy) {
+                    (Guard::All, Guard::All) => Some(Guard::All),
+                    (Guard::Prefix(p), Guard::Prefix(q)) => Some(Guard::Prefix(ite_int(c, p, q))),
+                    _ => None,
+                };
+                if let Some(guard) = guard {
+                    let parts = x
+                        .into_iter()
+                        .zip(y)
+                        .map(|(p, q)| self.merge(c, p, q))
+                        .collect::<R<Vec<_>>>()?;
+                    return Ok(S::List(Rc::new(parts), guard));
+                }
+            }
+            return unsupported("a list whose length depends on the answer in a branch");
+        }
+        if let (Some(x), Some(y)) = (self.alts(&a), self.alts(&b)) {
+            let nc = not(c);
+            let mut out: Vec<(Bool, Value)> = Vec::new();
+            let mut add = |g: Bool, v: Value| match out.iter_mut().find(|(_, w)| *w == v) {
+                Some(slot) => slot.0 = or2(&slot.0, &g),
+                None => out.push((g, v)),
+            };
+            for (g, v) in x {
+                add(and2(c, &g), v);
+            }
+            for (g, v) in y {
+                add(and2(&nc, &g), v);
+            }
+            return Ok(S::Union(Rc::new(out)));
+        }
+        unsupported(format!("merging {} with {}", kind(&a), kind(&b)))
+    }
+
+    /// Structural equality, as the evaluator's `==`.
+    pub fn eq(&mut self, a: &S, b: &S) -> R<Bool> {
+        if let (S::C(x), S::C(y)) = (a, b) {
+            return Ok(Bool::from_bool(x == y));
+        }
+        if is_boolish(a) && is_boolish(b) {
+            let (x, y) = (self.to_bool(a)?, self.to_bool(b)?);
+            return Ok(x.iff(&y));
+        }
+        if let (Some(x), Some(y)) = (self.to_int(a)?, self.to_int(b)?) {
+            return Ok(x.eq(&y));
+        }
+        if let (Some(x), Some(y)) = (self.alts(a), self.alts(b)) {
+            let mut terms = Vec::new();
+            for (g, v) in &x {
+                for (h, w) in &y {
+                    if v == w {
+                        terms.push(and2(g, h));
+                    }
+                }
+            }
+            return Ok(or_all(terms));
+        }
+        if let (Some(x), Some(y)) = (self.tuple_parts(a), self.tuple_parts(b)) {
+            if x.len() != y.len() {
+                return Ok(Bool::from_bool(false));
+            }
+            let parts = x
+                .iter()
+                .zip(&y)
+                .map(|(p, q)| self.eq(p, q))
+                .collect::<R<Vec<_>>>()?;
+            return Ok(and_all(parts));
+        }
+        if let (Some(x), Some(y)) = (self.record_parts(a), self.record_parts(b)) {
+            if x.len() != y.len() || x.iter().zip(&y).any(|(p, q)| p.0 != q.0) {
+                return Ok(Bool::from_bool(false));
+            }
+            let parts = x
+                .iter()
+                .zip(&y)
+                .map(|(p, q)| self.eq(&p.1, &q.1))
+                .collect::<R<Vec<_>>>()?;
+            return Ok(and_all(parts));
+        }
+        if let (Some((x, gx)), Some((y, gy))) = (self.list_parts(a), self.list_parts(b)) {
+            let len_of = |v: &Vec<S>, g: &Guard| -> Option<Int> {
+                match g {
+                    Guard::All => Some(int(v.len() as i64)),
+                    Guard::Prefix(l) => Some(l.clone()),
+                    Guard::Each(_) => None,
+                }
+            };
+            let (Some(lx), Some(ly)) = (len_of(&x, &gx), len_of(&y, &gy)) else {
+                return unsupported("equality of filtered lists");
+            };
+            let mut parts = vec![lx.eq(&ly)];
+            for i in 0..x.len().min(y.len()) {
+                let e = self.eq(&x[i], &y[i])?;
+                parts.push(lx.le(int(i as i64)).not().implies(&e));
+            }
+            // Elements beyond the shorter capacity: the lengths must not reach them.
+            let cap = x.len().min(y.len()) as i64;
+            parts.push(lx.le(int(cap)));
+            return Ok(and_all(parts));
+        }
+        unsupported(format!("comparing {} with {}", kind(a), kind(b)))
+    }
+
+    // ------------------------------------------------------------------ evaluation
+
+    pub fn block(&mut self, slots: &mut Vec<S>, b: &Block) -> R<S> {
+        for s in &b.stmts {
+            self.stmt(slots, s)?;
+        }
+        match &b.value {
+            Some(e) => self.expr(slots, e),
+            None => Ok(S::C(Value::Unit)),
+        }
+    }
+
+    fn bind(&mut self, slots: &mut [S], p: &Pattern, v: S) -> R<()> {
+        match p {
+            Pattern::Bind(s) => {
+                slots[*s as usize] = v;
+                Ok(())
+            }
+            Pattern::Wild => Ok(()),
+            Pattern::Tuple(ps) => match self.tuple_parts(&v) {
+                Some(items) if items.len() == ps.len() => {
+                    for (p, x) in ps.iter().zip(items) {
+                        self.bind(slots, p, x)?;
+                    }
+                    Ok(())
+                }
+                Some(_) | None if matches!(v, S::C(_)) => self.dead(),
+                _ => unsupported(format!("destructuring {}", kind(&v))),
+            },
+        }
+    }
+
+    /// Runs `body` in a branch taken when `g`: the frame afterwards is the merge of the
+    /// branch's frame and the frame before.
+    fn branch(
+        &mut self,
+        slots: &mut Vec<S>,
+        g: &Bool,
+        then: impl FnOnce(&mut Self, &mut Vec<S>) -> R<()>,
+        otherwise: impl FnOnce(&mut Self, &mut Vec<S>) -> R<()>,
+    ) -> R<()> {
+        let before = slots.clone();
+        let mut t = before.clone();
+        let t_ok = self.under(g, |me| then(me, &mut t))?.is_some();
+        let mut e = before;
+        let e_ok = self.under(&not(g), |me| otherwise(me, &mut e))?.is_some();
+        match (t_ok, e_ok) {
+            (true, true) => {
+                for (i, slot) in slots.iter_mut().enumerate() {
+                    let (a, b) = (t[i].clone(), e[i].clone());
+                    *slot = if same(&a, &b) {
+                        a
+                    } else {
+                        match self.merge(g, a, b) {
+                            Ok(v) => self.name(v),
+                            Err(Halt::Unsupported(why)) => S::Poison(Rc::from(why.as_str())),
+                            Err(e) => return Err(e),
+                        }
+                    };
+                }
+                Ok(())
+            }
+            (true, false) => {
+                *slots = t;
+                Ok(())
+            }
+            (false, true) => {
+                *slots = e;
+                Ok(())
+            }
+            (false, false) => Err(Halt::Dead),
+        }
+    }
+
+    /// Replaces the int and bool terms inside `v` by fresh constants defined equal to them.
+    /// Simulation loops merge state at every step; without names the state terms nest
+    /// `ite`s step after step, and the solver drowns in them (bounded model checking
+    /// names every state for the same reason). A definition of a fresh constant is
+    /// asserted unconditionally: it constrains nothing but the constant itself.
+    fn name(&mut self, v: S) -> S {
+        match v {
+            S::I(x) if !x.is_const() => {
+                let (lo, hi) = self.bounds(&x);
+                let c = Int::fresh_const("t");
+                self.facts.push(c.eq(&x));
+                if lo >= i128::from(I64_MIN) && hi <= i128::from(I64_MAX) {
+                    self.facts.push(c.ge(int(lo as i64)));
+                    self.facts.push(c.le(int(hi as i64)));
+                }
+                self.var_bounds.insert(c.clone(), (lo, hi));
+                S::I(c)
+            }
+            S::B(x) if !x.is_const() => {
+                let c = Bool::fresh_const("t");
+                self.facts.push(c.iff(&x));
+                S::B(c)
+            }
+            S::Tuple(parts) => S::Tuple(Rc::new(
+                parts.iter().map(|p| self.name(p.clone())).collect(),
+            )),
+            S::Record(fs) => S::Record(Rc::new(
+                fs.iter()
+                    .map(|(k, p)| (k.clone(), self.name(p.clone())))
+                    .collect(),
+            )),
+            S::List(items, g) => S::List(
+                Rc::new(items.iter().map(|p| self.name(p.clone())).collect()),
+                g,
+            ),
+            other => other,
+        }
+    }
+
+    fn stmt(&mut self, slots: &mut Vec<S>, s: &Stmt) -> R<()> {
+        self.tick()?;
+        match s {
+            Stmt::Let(p, e) => {
+                let v = self.expr(slots, e)?;
+                self.bind(slots, p, v)
+            }
+            Stmt::Assign(slot, path, e) => {
+                let v = self.expr(slots, e)?;
+                let mut keys = Vec::with_capacity(path.len());
+                for a in path {
+                    keys.push(match a {
+                        Access::Index(i) => Key::Index(self.expr(slots, i)?),
+                        Access::Field(f) => Key::Field(f.clone()),
+                        Access::TupleField(i) => Key::Tuple(*i),
+                    });
+                }
+                let target = slots[*slot as usize].clone();
+                slots[*slot as usize] = self.store(target, &keys, v)?;
+                Ok(())
+            }
+            Stmt::Eval(e) => self.expr(slots, e).map(|_| ()),
+            Stmt::If(c, t, e) => {
+                let cv = self.expr(slots, c)?;
+                match self.truth(&cv)? {
+                    Truth::Known(true) => self.block(slots, t).map(|_| ()),
+                    Truth::Known(false) => match e {
+                        Some(e) => self.block(slots, e).map(|_| ()),
+                        None => Ok(()),
+                    },
+                    Truth::Sym(g) => self.branch(
+                        slots,
+                        &g,
+                        |me, s| me.block(s, t).map(|_| ()),
+                        |me, s| match e {
+                            Some(e) => me.block(s, e).map(|_| ()),
+                            None => Ok(()),
+                        },
+                    ),
+                }
+            }
+            Stmt::For(p, coll, body) => {
+                let c = self.expr(slots, coll)?;
+                let (items, guard) = self.elems(&c)?;
+                for (i, x) in items.into_iter().enumerate() {
+                    match guard_at(&guard, i) {
+                        None => {
+                            self.bind(slots, p, x)?;
+                            self.block(slots, body)?;
+                        }
+                        Some(g) => self.branch(
+                            slots,
+                            &g,
+                            |me, s| {
+                                me.bind(s, p, x)?;
+                                me.block(s, body).map(|_| ())
+                            },
+                            |_, _| Ok(()),
+                        )?,
+                    }
+                }
+                Ok(())
+            }
+            Stmt::Constraint { binders, cond, .. } => {
+                // Every binding is evaluated (no short circuit), as in the evaluator.
+                let mut parts = Vec::new();
+                self.each(slots, binders, &mut |me, slots, g| {
+                    let holds = me.under(&g, |me| match me.expr(slots, cond)? {
+                        S::C(Value::Unit) => Ok(tt()),
+                        v => me.to_bool(&v),
+                    })?;
+                    if let Some(b) = holds {
+                        parts.push(g.implies(&b));
+                    }
+                    Ok(true)
+                })?;
+                let c = and_all(parts);
+                self.require(c);
+                Ok(())
+            }
+            Stmt::Require { .. } | Stmt::Witness(_) | Stmt::Set(..) => {
+                unsupported("generator statements in verify")
+            }
+        }
+    }
+
+    /// Calls `f` for every binding of the clauses with the binding's presence condition.
+    /// `f` returns false to stop (a short circuit decided by a known value).
+    fn each(
+        &mut self,
+        slots: &mut Vec<S>,
+        cs: &[Clause],
+        f: &mut dyn FnMut(&mut Self, &mut Vec<S>, Bool) -> R<bool>,
+    ) -> R<bool> {
+        self.each_from(slots, cs, tt(), f)
+    }
+
+    fn each_from(
+        &mut self,
+        slots: &mut Vec<S>,
+        cs: &[Clause],
+        g: Bool,
+        f: &mut dyn FnMut(&mut Self, &mut Vec<S>, Bool) -> R<bool>,
+    ) -> R<bool> {
+        let Some((first, rest)) = cs.split_first() else {
+            return f(self, slots, g);
+        };
+        match first {
+            Clause::If(c) => {
+                let cv = match self.under(&g, |me| me.expr(slots, c))? {
+                    Some(v) => v,
+                    None => return Ok(true),
+                };
+                match self.truth(&cv)? {
+                    Truth::Known(true) => self.each_from(slots, rest, g, f),
+                    Truth::Known(false) => Ok(true),
+                    Truth::Sym(b) => self.each_from(slots, rest, and2(&g, &b), f),
+                }
+            }
+            Clause::For(p, coll) => {
+                let c = match self.under(&g, |me| me.expr(slots, coll))? {
+                    Some(v) => v,
+                    None => return Ok(true),
+                };
+                let (items, guard) = self.elems(&c)?;
+                for (i, x) in items.into_iter().enumerate() {
+                    self.tick()?;
+                    let gi = match guard_at(&guard, i) {
+                        None => g.clone(),
+                        Some(h) => and2(&g, &h),
+                    };
+                    self.bind(slots, p, x)?;
+                    if !self.each_from(slots, rest, gi, f)? {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            }
+        }
+    }
+
+    fn store(&mut self, target: S, keys: &[Key], v: S) -> R<S> {
+        let Some((k, rest)) = keys.split_first() else {
+            return Ok(v);
+        };
+        match k {
+            Key::Index(i) => {
+                if let S::C(Value::Map(_)) = target {
+                    if let (S::C(mut t), S::C(key)) = (target.clone(), i.clone()) {
+                        let inner = match rest.is_empty() {
+                            true => v,
+                            false => {
+                                let cur = self.rt(ops::index(&t, &key))?;
+                                self.store(S::C(cur), rest, v)?
+                            }
+                        };
+                        let S::C(inner) = inner else {
+                            return unsupported("storing an answer-dependent value in a map");
+                        };
+                        self.rt(ops::store(&mut t, &key, inner))?;
+                        return Ok(S::C(t));
+                    }
+                    return unsupported("a map updated with answer-dependent keys");
+                }
+                let Some((mut items, guard)) = self.list_parts(&target) else {
+                    return unsupported(format!("indexed assignment into {}", kind(&target)));
+                };
+                let n = items.len() as i64;
+                match i {
+                    S::C(Value::Int(k)) => {
+                        if *k < 0 || *k >= n {
+                            return self.dead();
+                        }
+                        if let Guard::Prefix(l) = &guard {
+                            let inside = l.gt(int(*k));
+                            self.require(inside);
+                        }
+                        let k = *k as usize;
+                        let cur = items[k].clone();
+                        items[k] = self.store(cur, rest, v)?;
+                    }
+                    S::I(k) => {
+                        let len = len_term(&items, &guard)?;
+                        let inside = and2(&k.ge(int(0)), &k.lt(&len));
+                        self.require(inside);
+                        for (j, item) in items.iter_mut().enumerate() {
+                            let hit = k.eq(int(j as i64));
+                            let updated = self.store(item.clone(), rest, v.clone())?;
+                            *item = self.merge(&hit, updated, item.clone())?;
+                        }
+                    }
+                    _ => return self.dead(),
+                }
+                Ok(S::List(Rc::new(items), guard))
+            }
+            Key::Field(f) => {
+                let Some(mut fs) = self.record_parts(&target) else {
+                    return self.dead();
+                };
+                let Some(slot) = fs.iter_mut().find(|(k, _)| **k == **f) else {
+                    return self.dead();
+                };
+                slot.1 = self.store(slot.1.clone(), rest, v)?;
+                Ok(S::Record(Rc::new(fs)))
+            }
+            Key::Tuple(i) => {
+                let Some(mut parts) = self.tuple_parts(&target) else {
+                    return self.dead();
+                };
+                if *i >= parts.len() {
+                    return self.dead();
+                }
+                parts[*i] = self.store(parts[*i].clone(), rest, v)?;
+                Ok(S::Tuple(Rc::new(parts)))
+            }
+        }
+    }
+
+    pub fn expr(&mut self, slots: &mut Vec<S>, e: &Expr) -> R<S> {
+        self.tick()?;
+        match e {
+            Expr::Lit(l) => Ok(S::C(match l {
+                Lit::Unit => Value::Unit,
+                Lit::Bool(b) => Value::Bool(*b),
+                Lit::Int(i) => Value::Int(*i),
+                Lit::Float(f) => Value::Float(*f),
+                Lit::Str(s) => Value::str(s),
+                Lit::Enum(i, n) => Value::Enum(*i, Rc::from(n.as_str())),
+            })),
+            Expr::Local(s) => match &slots[*s as usize] {
+                S::Poison(why) => unsupported(why.to_string()),
+                v => Ok(v.clone()),
+            },
+            Expr::Tuple(v) => {
+                let parts = v
+                    .iter()
+                    .map(|e| self.expr(slots, e))
+                    .collect::<R<Vec<_>>>()?;
+                Ok(concrete_or(parts, Value::tuple, |p| S::Tuple(Rc::new(p))))
+            }
+            Expr::List(v) => {
+                let parts = v
+                    .iter()
+                    .map(|e| self.expr(slots, e))
+                    .collect::<R<Vec<_>>>()?;
+                Ok(concrete_or(parts, Value::list, |p| {
+                    S::List(Rc::new(p), Guard::All)
+                }))
+            }
+            Expr::Record(fs) => {
+                let mut out = Vec::with_capacity(fs.len());
+                for (n, e) in fs {
+                    out.push((Rc::<str>::from(n.as_str()), self.expr(slots, e)?));
+                }
+                if out.iter().all(|(_, v)| matches!(v, S::C(_))) {
+                    let vals = out
+                        .into_iter()
+                        .map(|(k, v)| match v {
+                            S::C(v) => (k, v),
+                            _ => unreachable!("checked concrete"),
+                        })
+                        .collect();
+                    return Ok(S::C(Value::Record(Rc::new(vals))));
+                }
+                Ok(S::Record(Rc::new(out)))
+            }
+            Expr::Comprehension(cs, elem) => {
+                let mut items = Vec::new();
+                let mut guards = Vec::new();
+                self.each(slots, cs, &mut |me, slots, g| {
+                    if let Some(v) = me.under(&g, |me| me.expr(slots, elem))? {
+                        if items.len() >= ops::MAX_COLLECTION {
+                            return Err(Halt::Budget);
+                        }
+                        items.push(v);
+                        guards.push(g);
+                    } else {
+                        // The element certainly errors when present (recorded), so it is
+                        // never present in a valid answer's evaluation.
+                        items.push(S::C(Value::Unit));
+                        guards.push(Bool::from_bool(false));
+                    }
+                    Ok(true)
+                })?;
+                if guards.iter().all(|g| g.as_bool() == Some(true)) {
+                    Ok(concrete_or(items, Value::list, |p| {
+                        S::List(Rc::new(p), Guard::All)
+                    }))
+                } else {
+                    Ok(S::List(Rc::new(items), Guard::Each(Rc::new(guards))))
+                }
+            }
+            Expr::Quant {
+                forall,
+                clauses,
+                body,
+            } => {
+                let forall = *forall;
+                // `decided` is the condition under which an earlier binding already decided
+                // the result (short circuit): later bodies run only when it is false.
+                let mut decided = Bool::from_bool(false);
+                self.each(slots, clauses, &mut |me, slots, g| {
+                    let run = and2(&g, &not(&decided));
+                    if let Some(v) = me.under(&run, |me| me.expr(slots, body))? {
+                        let b = me.to_bool(&v)?;
+                        let hit = if forall { not(&b) } else { b };
+                        decided = or2(&decided, &and2(&run, &hit));
+                    }
+                    Ok(decided.as_bool() != Some(true))
+                })?;
+                Ok(bool_s(if forall { not(&decided) } else { decided }))
+            }
+            Expr::Range { lo, hi, inclusive } => {
+                let (l, h) = (self.expr(slots, lo)?, self.expr(slots, hi)?);
+                match (l, h) {
+                    (S::C(Value::Int(l)), S::C(Value::Int(h))) => {
+                        let r = ops::range(l, h, *inclusive);
+                        Ok(S::C(self.rt(r)?))
+                    }
+                    _ => unsupported("a range whose bounds depend on the answer"),
+                }
+            }
+            Expr::Unary(op, x) => {
+                let v = self.expr(slots, x)?;
+                match (op, v) {
+                    (UnOp::Neg, S::C(v)) => {
+                        let r = ops::neg(&v);
+                        Ok(S::C(self.rt(r)?))
+                    }
+                    (UnOp::Neg, S::I(x)) => Ok(self.int_result(x.unary_minus())),
+                    (UnOp::Not, v) => Ok(match self.truth(&v)? {
+                        Truth::Known(b) => S::C(Value::Bool(!b)),
+                        Truth::Sym(b) => S::B(b.not()),
+                    }),
+                    (_, v) => unsupported(format!("negating {}", kind(&v))),
+                }
+            }
+            Expr::Binary(op, a, b) => self.binary(slots, *op, a, b),
+            Expr::Call(Callee::Fn(i), args) => {
+                let f = &self.prog.fns[*i];
+                let mut frame = vec![S::C(Value::Unit); f.slots as usize];
+                for (slot, e) in frame.iter_mut().zip(args) {
+                    *slot = self.expr(slots, e)?;
+                }
+                let body = f.body.clone();
+                self.block(&mut frame, &body)
+            }
+            Expr::Call(Callee::Builtin(name), args) => {
+                let vals = args
+                    .iter()
+                    .map(|e| self.expr(slots, e))
+                    .collect::<R<Vec<_>>>()?;
+                let Some(b) = Builtin::from_name(name) else {
+                    return unsupported(format!("unknown builtin `{name}`"));
+                };
+                self.builtin(b, vals)
+            }
+            Expr::Index(a, i) => {
+                let (a, i) = (self.expr(slots, a)?, self.expr(slots, i)?);
+                self.index(a, i)
+            }
+            Expr::Field(a, f) => {
+                let v = self.expr(slots, a)?;
+                match &v {
+                    S::C(c) => {
+                        let r = ops::field(c, f);
+                        Ok(S::C(self.rt(r)?))
+                    }
+                    S::Record(fs) => match fs.iter().find(|(k, _)| **k == **f) {
+                        Some((_, x)) => Ok(x.clone()),
+                        None => self.dead(),
+                    },
+                    other => unsupported(format!("field of {}", kind(other))),
+                }
+            }
+            Expr::TupleField(a, i) => {
+                let v = self.expr(slots, a)?;
+                match self.tuple_parts(&v) {
+                    Some(p) if *i < p.len() => Ok(p[*i].clone()),
+                    Some(_) => self.dead(),
+                    None if matches!(v, S::C(_)) => self.dead(),
+                    None => unsupported(format!("tuple field of {}", kind(&v))),
+                }
+            }
+            Expr::If(c, t, e) => {
+                let cv = self.expr(slots, c)?;
+                let run = |me: &mut Self, slots: &mut Vec<S>, b: Option<&Block>| -> R<S> {
+                    match b {
+                        Some(b) => {
+                            // Blocks inside expressions get their own copy of the frame:
+                            // only `let`s happen inside, and they must not leak.
+                            let mut local = slots.clone();
+                            me.block(&mut local, b)
+                        }
+                        None => Ok(S::C(Value::Unit)),
+                    }
+                };
+                match self.truth(&cv)? {
+                    Truth::Known(true) => run(self, slots, Some(t)),
+                    Truth::Known(false) => run(self, slots, e.as_ref()),
+                    Truth::Sym(g) => {
+                        let tv = self.under(&g, |me| run(me, slots, Some(t)))?;
+                        let ev = self.under(&not(&g), |me| run(me, slots, e.as_ref()))?;
+                        match (tv, ev) {
+                            (Some(a), Some(b)) => self.merge(&g, a, b),
+                            (Some(a), None) => Ok(a),
+                            (None, Some(b)) => Ok(b),
+                            (None, None) => Err(Halt::Dead),
+                        }
+                    }
+                }
+            }
+            Expr::Str(_) => unsupported("string templates in verify outside messages"),
+        }
+    }
+
+    fn binary(&mut self, slots: &mut Vec<S>, op: BinOp, a: &Expr, b: &Expr) -> R<S> {
+        let x = self.expr(slots, a)?;
+        if matches!(op, BinOp::And | BinOp::Or | BinOp::Implies) {
+            let xa = self.truth(&x)?;
+            // The left value that decides the result without the right operand, and the
+            // result it decides: `false and _`, `true or _`, `false implies _`.
+            let (decides, result) = match op {
+                BinOp::And => (false, false),
+                BinOp::Or => (true, true),
+                _ => (false, true),
+            };
+            return match xa {
+                Truth::Known(v) if v == decides => Ok(S::C(Value::Bool(result))),
+                Truth::Known(_) => {
+                    let y = self.expr(slots, b)?;
+                    let yb = self.to_bool(&y)?;
+                    Ok(bool_s(yb))
+                }
+                Truth::Sym(c) => {
+                    let run_if = if decides { not(&c) } else { c.clone() };
+                    let y = self.under(&run_if, |me| me.expr(slots, b))?;
+                    let yb = match y {
+                        Some(y) => self.to_bool(&y)?,
+                        None => Bool::from_bool(false),
+                    };
+                    Ok(bool_s(match op {
+                        BinOp::And => and2(&c, &yb),
+                        BinOp::Or => or2(&c, &yb),
+                        _ => or2(&not(&c), &yb),
+                    }))
+                }
+            };
+        }
+        let y = self.expr(slots, b)?;
+        if let (S::C(p), S::C(q)) = (&x, &y) {
+            let r = match op {
+                BinOp::Add => ops::add(p, q),
+                BinOp::Sub => ops::arith('-', p, q),
+                BinOp::Mul => ops::arith('*', p, q),
+                BinOp::Div => ops::arith('/', p, q),
+                BinOp::Rem => ops::arith('%', p, q),
+                BinOp::Eq => Ok(Value::Bool(p == q)),
+                BinOp::Ne => Ok(Value::Bool(p != q)),
+                BinOp::Lt => Ok(Value::Bool(p < q)),
+                BinOp::Le => Ok(Value::Bool(p <= q)),
+                BinOp::Gt => Ok(Value::Bool(p > q)),
+                BinOp::Ge => Ok(Value::Bool(p >= q)),
+                BinOp::In => ops::contains(q, p).map(Value::Bool),
+                BinOp::And | BinOp::Or | BinOp::Implies => unreachable!("handled above"),
+            };
+            return Ok(S::C(self.rt(r)?));
+        }
+        match op {
+            BinOp::Eq => Ok(bool_s(self.eq(&x, &y)?)),
+            BinOp::Ne => Ok(bool_s(not(&self.eq(&x, &y)?))),
+            BinOp::In => Ok(bool_s(self.contains(&y, &x)?)),
+            BinOp::Add if self.list_parts(&x).is_some() => {
+                let (Some((mut p, gp)), Some((q, gq))) = (self.list_parts(&x), self.list_parts(&y))
+                else {
+                    return unsupported("adding a list and a non-list");
+                };
+                if !matches!((gp, gq), (Guard::All, Guard::All)) {
+                    return unsupported("concatenating lists whose length depends on the answer");
+                }
+                p.extend(q);
+                Ok(S::List(Rc::new(p), Guard::All))
+            }
+            _ => {
+                let (Some(p), Some(q)) = (self.to_int(&x)?, self.to_int(&y)?) else {
+                    return unsupported(format!("`{op:?}` on {} and {}", kind(&x), kind(&y)));
+                };
+                Ok(match op {
+                    BinOp::Add => self.int_result(Int::add(&[p, q])),
+                    BinOp::Sub => self.int_result(Int::sub(&[p, q])),
+                    BinOp::Mul => self.int_result(Int::mul(&[p, q])),
+                    BinOp::Div | BinOp::Rem => {
+                        // Euclidean, like the evaluator: SMT-LIB `div`/`mod` are exactly
+                        // that (0 <= r < |d|). Division by zero is an error.
+                        let nz = q.eq(int(0)).not();
+                        self.require(nz);
+                        if op == BinOp::Div {
+                            self.int_result(p.div(&q))
+                        } else {
+                            S::I(p.modulo(&q))
+                        }
+                    }
+                    BinOp::Lt => bool_s(p.lt(&q)),
+                    BinOp::Le => bool_s(p.le(&q)),
+                    BinOp::Gt => bool_s(p.gt(&q)),
+                    BinOp::Ge => bool_s(p.ge(&q)),
+                    _ => return unsupported(format!("`{op:?}` on ints")),
+                })
+            }
+        }
+    }
+
+    fn contains(&mut self, coll: &S, x: &S) -> R<Bool> {
+        if let S::C(Value::Map(m)) = coll {
+            let keys: Vec<S> = m.keys().cloned().map(S::C).collect();
+            let terms = keys.iter().map(|k| self.eq(x, k)).collect::<R<Vec<_>>>()?;
+            return Ok(or_all(terms));
+        }
+        let (items, guard) = self.elems(coll)?;
+        let mut terms = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let e = self.eq(x, item)?;
+            terms.push(match guard_at(&guard, i) {
+                None => e,
+                Some(g) => and2(&g, &e),
+            });
+        }
+        Ok(or_all(terms))
+    }
+
+    fn index(&mut self, a: S, i: S) -> R<S> {
+        if let (S::C(c), S::C(k)) = (&a, &i) {
+            let r = ops::index(c, k);
+            return Ok(S::C(self.rt(r)?));
+        }
+        if let S::C(Value::Map(m)) = &a {
+            // A concrete map looked up with an answer-dependent key.
+            let pairs: Vec<(Value, Value)> =
+                m.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            let mut hits = Vec::new();
+            let mut out: Option<S> = None;
+            for (k, v) in pairs.into_iter().rev() {
+                let hit = self.eq(&i, &S::C(k))?;
+                hits.push(hit.clone());
+                out = Some(match out {
+                    None => S::C(v),
+                    Some(rest) => self.merge(&hit, S::C(v), rest)?,
+                });
+            }
+            self.require(or_all(hits));
+            return match out {
+                Some(v) => Ok(v),
+                None => self.dead(),
+            };
+        }
+        let Some((items, guard)) = self.list_parts(&a) else {
+            return unsupported(format!("indexing {}", kind(&a)));
+        };
+        if matches!(guard, Guard::Each(_)) {
+            return unsupported("indexing a list filtered by an answer-dependent condition");
+        }
+        match &i {
+            S::C(Value::Int(k)) => {
+                if *k < 0 || *k >= items.len() as i64 {
+                    return self.dead();
+                }
+                if let Guard::Prefix(l) = &guard {
+                    let inside = l.gt(int(*k));
+                    self.require(inside);
+                }
+                Ok(items[*k as usize].clone())
+            }
+            S::I(k) => {
+                let len = len_term(&items, &guard)?;
+                let inside = and2(&k.ge(int(0)), &k.lt(&len));
+                self.require(inside);
+                let mut out: Option<S> = None;
+                for (j, item) in items.into_iter().enumerate().rev() {
+                    out = Some(match out {
+                        None => item,
+                        Some(rest) => {
+                            let hit = k.eq(int(j as i64));
+                            self.merge(&hit, item, rest)?
+                        }
+                    });
+                }
+                match out {
+                    Some(v) => Ok(v),
+                    None => self.dead(),
+                }
+            }
+            _ => self.dead(),
+        }
+    }
+
+    fn builtin(&mut self, b: Builtin, args: Vec<S>) -> R<S> {
+        if args.iter().all(|a| matches!(a, S::C(_))) {
+            let vals: Vec<Value> = args
+                .into_iter()
+                .map(|a| match a {
+                    S::C(v) => v,
+                    _ => unreachable!("checked concrete"),
+                })
+                .collect();
+            let r = ops::call_builtin(b, &vals, None);
+            return Ok(S::C(self.rt(r)?));
+        }
+        let arg = |i: usize| args.get(i).cloned().unwrap_or(S::C(Value::Unit));
+        match b {
+            Builtin::Len => {
+                let (items, guard) = self.elems(&arg(0))?;
+                Ok(match guard {
+                    Guard::All => S::C(Value::Int(items.len() as i64)),
+                    Guard::Prefix(l) => S::I(l),
+                    Guard::Each(gs) => S::I(count_true(&gs)),
+                })
+            }
+            Builtin::Abs => {
+                let Some(x) = self.to_int(&arg(0))? else {
+                    return unsupported("abs of a non-int");
+                };
+                let neg = x.lt(int(0));
+                let r = neg.ite(&x.unary_minus(), &x);
+                Ok(self.int_result(r))
+            }
+            Builtin::Min | Builtin::Max => {
+                let items: Vec<S> = if args.len() == 2 {
+                    vec![arg(0), arg(1)]
+                } else {
+                    let (items, guard) = self.elems(&arg(0))?;
+                    if !matches!(guard, Guard::All) {
+                        return unsupported("min/max of a list whose length depends on the answer");
+                    }
+                    if items.is_empty() {
+                        return self.dead();
+                    }
+                    items
+                };
+                let mut acc = items[0].clone();
+                for x in &items[1..] {
+                    let (Some(p), Some(q)) = (self.to_int(&acc)?, self.to_int(x)?) else {
+                        return unsupported("min/max of non-ints over the answer");
+                    };
+                    let pick = if b == Builtin::Min {
+                        q.lt(&p)
+                    } else {
+                        q.gt(&p)
+                    };
+                    acc = S::I(ite_int(&pick, &q, &p));
+                }
+                Ok(acc)
+            }
+            Builtin::Sum => {
+                let (items, guard) = self.elems(&arg(0))?;
+                let mut acc = int(0);
+                for (i, x) in items.iter().enumerate() {
+                    let Some(v) = self.to_int(x)? else {
+                        return unsupported("a sum of non-ints over the answer");
+                    };
+                    let term = match guard_at(&guard, i) {
+                        None => v,
+                        Some(g) => ite_int(&g, &v, &int(0)),
+                    };
+                    acc = Int::add(&[acc, term]);
+                    if let S::I(t) = self.int_result(acc.clone()) {
+                        acc = t;
+                    }
+                }
+                Ok(self.int_result(acc))
+            }
+            Builtin::Count => {
+                let (items, guard) = self.elems(&arg(0))?;
+                let x = arg(1);
+                let mut hits = Vec::with_capacity(items.len());
+                for (i, item) in items.iter().enumerate() {
+                    let e = self.eq(item, &x)?;
+                    hits.push(match guard_at(&guard, i) {
+                        None => e,
+                        Some(g) => and2(&g, &e),
+                    });
+                }
+                Ok(S::I(count_true(&hits)))
+            }
+            Builtin::All | Builtin::Any => {
+                let (items, guard) = self.elems(&arg(0))?;
+                let mut terms = Vec::with_capacity(items.len());
+                for (i, item) in items.iter().enumerate() {
+                    let v = self.to_bool(item)?;
+                    terms.push(match (guard_at(&guard, i), b == Builtin::All) {
+                        (None, _) => v,
+                        (Some(g), true) => g.implies(&v),
+                        (Some(g), false) => and2(&g, &v),
+                    });
+                }
+                Ok(bool_s(if b == Builtin::All {
+                    and_all(terms)
+                } else {
+                    or_all(terms)
+                }))
+            }
+            Builtin::AllDifferent => {
+                let (items, guard) = self.elems(&arg(0))?;
+                if matches!(guard, Guard::All) {
+                    let ints: Option<Vec<Int>> = items
+                        .iter()
+                        .map(|x| self.to_int(x).ok().flatten())
+                        .collect();
+                    if let Some(ints) = ints {
+                        if ints.len() < 2 {
+                            return Ok(S::C(Value::Bool(true)));
+                        }
+                        return Ok(S::B(Int::distinct(&ints)));
+                    }
+                }
+                let mut terms = Vec::new();
+                for i in 0..items.len() {
+                    for j in i + 1..items.len() {
+                        let e = self.eq(&items[i], &items[j])?;
+                        let both = match (guard_at(&guard, i), guard_at(&guard, j)) {
+                            (None, None) => tt(),
+                            (Some(g), None) | (None, Some(g)) => g,
+                            (Some(g), Some(h)) => and2(&g, &h),
+                        };
+                        terms.push(both.implies(&not(&e)));
+                    }
+                }
+                Ok(bool_s(and_all(terms)))
+            }
+            Builtin::IsPermutation => {
+                let (xs, gx) = self.elems(&arg(0))?;
+                let (ys, gy) = self.elems(&arg(1))?;
+                if !matches!((&gx, &gy), (Guard::All, Guard::All)) {
+                    return unsupported(
+                        "is_permutation of lists whose length depends on the answer",
+                    );
+                }
+                if xs.len() != ys.len() {
+                    return Ok(S::C(Value::Bool(false)));
+                }
+                // Same length and, for every distinct value of the second list, the same
+                // number of occurrences: then the first list has no other values either.
+                let (targets, other) = match ys.iter().all(|y| matches!(y, S::C(_))) {
+                    true => (ys, xs),
+                    false if xs.iter().all(|x| matches!(x, S::C(_))) => (xs, ys),
+                    false => return unsupported("is_permutation of two answer-dependent lists"),
+                };
+                let mut distinct: Vec<Value> = Vec::new();
+                for t in &targets {
+                    if let S::C(v) = t {
+                        if !distinct.contains(v) {
+                            distinct.push(v.clone());
+                        }
+                    }
+                }
+                let mut terms = Vec::new();
+                for v in distinct {
+                    let want = targets
+                        .iter()
+                        .filter(|t| matches!(t, S::C(w) if *w == v))
+                        .count();
+                    let hits = other
+                        .iter()
+                        .map(|o| self.eq(o, &S::C(v.clone())))
+                        .collect::<R<Vec<_>>>()?;
+                    terms.push(count_true(&hits).eq(int(want as i64)));
+                }
+                Ok(bool_s(and_all(terms)))
+            }
+            Builtin::IndexOf => {
+                let (items, guard) = self.elems(&arg(0))?;
+                if matches!(guard, Guard::Each(_)) {
+                    return unsupported("index_of in a filtered answer-dependent list");
+                }
+                let x = arg(1);
+                let mut out = int(-1);
+                for (i, item) in items.iter().enumerate().rev() {
+                    let e = self.eq(item, &x)?;
+                    let hit = match guard_at(&guard, i) {
+                        None => e,
+                        Some(g) => and2(&g, &e),
+                    };
+                    out = ite_int(&hit, &int(i as i64), &out);
+                }
+                Ok(match out.as_i64() {
+                    Some(v) => S::C(Value::Int(v)),
+                    None => S::I(out),
+                })
+            }
+            Builtin::Enumerate => {
+                let (items, guard) = self.elems(&arg(0))?;
+                let pairs = items
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, x)| S::Tuple(Rc::new(vec![S::C(Value::Int(i as i64)), x])))
+                    .collect();
+                Ok(S::List(Rc::new(pairs), guard))
+            }
+            Builtin::Zip => {
+                let (xs, gx) = self.elems(&arg(0))?;
+                let (ys, gy) = self.elems(&arg(1))?;
+                if !matches!((&gx, &gy), (Guard::All, Guard::All)) {
+                    return unsupported("zip of lists whose length depends on the answer");
+                }
+                let pairs = xs
+                    .into_iter()
+                    .zip(ys)
+                    .map(|(x, y)| S::Tuple(Rc::new(vec![x, y])))
+                    .collect();
+                Ok(S::List(Rc::new(pairs), Guard::All))
+            }
+            Builtin::Repeat => match arg(1) {
+                S::C(Value::Int(n)) if (0..=ops::MAX_COLLECTION as i64).contains(&n) => {
+                    Ok(S::List(Rc::new(vec![arg(0); n as usize]), Guard::All))
+                }
+                S::C(_) => self.dead(),
+                _ => unsupported("repeat with an answer-dependent count"),
+            },
+            Builtin::Reversed => {
+                let (mut items, guard) = self.elems(&arg(0))?;
+                if !matches!(guard, Guard::All) {
+                    return unsupported("reversing a list whose length depends on the answer");
+                }
+                items.reverse();
+                Ok(S::List(Rc::new(items), Guard::All))
+            }
+            Builtin::Flatten => {
+                let (outer, guard) = self.elems(&arg(0))?;
+                if !matches!(guard, Guard::All) {
+                    return unsupported("flatten of a list whose length depends on the answer");
+                }
+                let mut out = Vec::new();
+                for x in &outer {
+                    let (inner, g) = self.elems(x)?;
+                    if !matches!(g, Guard::All) {
+                        return unsupported("flatten of lists whose length depends on the answer");
+                    }
+                    out.extend(inner);
+                }
+                Ok(S::List(Rc::new(out), Guard::All))
+            }
+            Builtin::Slice => {
+                let (items, guard) = self.elems(&arg(0))?;
+                let (S::C(Value::Int(lo)), S::C(Value::Int(hi))) = (arg(1), arg(2)) else {
+                    return unsupported("slice with answer-dependent bounds");
+                };
+                if !matches!(guard, Guard::All) {
+                    return unsupported("slice of a list whose length depends on the answer");
+                }
+                let n = items.len() as i64;
+                let (l, h) = (lo.clamp(0, n) as usize, hi.clamp(0, n) as usize);
+                let part = if l < h {
+                    items[l..h].to_vec()
+                } else {
+                    Vec::new()
+                };
+                Ok(S::List(Rc::new(part), Guard::All))
+            }
+            other => unsupported(format!(
+                "`{}` applied to answer-dependent values",
+                other.name()
+            )),
+        }
+    }
+}
+
+enum Key {
+    Index(S),
+    Field(String),
+    Tuple(usize),
+}
+
+fn guard_at(g: &Guard, i: usize) -> Option<Bool> {
+    match g {
+        Guard::All => None,
+        Guard::Prefix(l) => Some(l.gt(int(i as i64))),
+        Guard::Each(v) => Some(v[i].clone()),
+    }
+}
+
+fn len_term(items: &[S], g: &Guard) -> R<Int> {
+    match g {
+        Guard::All => Ok(int(items.len() as i64)),
+        Guard::Prefix(l) => Ok(l.clone()),
+        Guard::Each(_) => unsupported("indexing a filtered answer-dependent list"),
+    }
+}
+
+fn count_true(bs: &[Bool]) -> Int {
+    let terms: Vec<Int> = bs
+        .iter()
+        .map(|b| match b.as_bool() {
+            Some(v) => int(i64::from(v)),
+            None => b.ite(&int(1), &int(0)),
+        })
+        .collect();
+    if terms.is_empty() {
+        return int(0);
+    }
+    Int::add(&terms)
+}
+
+fn bool_s(b: Bool) -> S {
+    match b.as_bool() {
+        Some(v) => S::C(Value::Bool(v)),
+        None => S::B(b),
+    }
+}
+
+fn is_boolish(s: &S) -> bool {
+    matches!(s, S::B(_) | S::C(Value::Bool(_)))
+}
+
+fn is_scalar(v: &Value) -> bool {
+    matches!(
+        v,
+        Value::Str(_) | Value::Enum(..) | Value::Float(_) | Value::Unit
+    )
+}
+
+/// Cheap identity test used to skip merging untouched slots.
+fn same(a: &S, b: &S) -> bool {
+    match (a, b) {
+        (S::C(x), S::C(y)) => x == y,
+        (S::B(x), S::B(y)) => x == y,
+        (S::I(x), S::I(y)) => x == y,
+        (S::Tuple(x), S::Tuple(y)) => Rc::ptr_eq(x, y),
+        (S::List(x, _), S::List(y, _)) => {
+            Rc::ptr_eq(x, y) && matches!((a, b), (S::List(_, Guard::All), S::List(_, Guard::All)))
+        }
+        (S::Record(x), S::Record(y)) => Rc::ptr_eq(x, y),
+        (S::Union(x), S::Union(y)) => Rc::ptr_eq(x, y),
+        _ => false,
+    }
+}
+
+fn kind(s: &S) -> &'static str {
+    match s {
+        S::C(_) => "a value",
+        S::B(_) => "an answer-dependent bool",
+        S::I(_) => "an answer-dependent int",
+        S::Tuple(_) => "an answer-dependent tuple",
+        S::List(..) => "an answer-dependent list",
+        S::Record(_) => "an answer-dependent record",
+        S::Union(_) => "an answer-dependent string or enum",
+        S::Poison(_) => "a value set differently in two branches",
+    }
+}
+
+/// A concrete aggregate when every part is concrete, else the symbolic one.
+fn concrete_or(
+    parts: Vec<S>,
+    mk: impl FnOnce(Vec<Value>) -> Value,
+    sym: impl FnOnce(Vec<S>) -> S,
+) -> S {
+    if parts.iter().all(|p| matches!(p, S::C(_))) {
+        let vals = parts
+            .into_iter()
+            .map(|p| match p {
+                S::C(v) => v,
+                _ => unreachable!("checked concrete"),
+            })
+            .collect();
+        return S::C(mk(vals));
+    }
+    sym(parts)
+}
+
+// ---------------------------------------------------------------------- the answer
+
+impl Lowering<'_> {
+    /// The answer's unknowns, built from its shape; their domains become facts.
+    pub fn declare(&mut self, shape: &Shape, path: &str) -> R<S> {
+        let mut facts = std::mem::take(&mut self.facts);
+        let r = declare(shape, &mut facts, &mut self.var_bounds, path);
+        self.facts = facts;
+        r
+    }
+}
+
+fn declare(
+    shape: &Shape,
+    facts: &mut Vec<Bool>,
+    bounds: &mut HashMap<Int, (i128, i128)>,
+    path: &str,
+) -> R<S> {
+    Ok(match shape {
+        Shape::Bool => S::B(Bool::fresh_const(path)),
+        Shape::Unit => S::C(Value::Unit),
+        Shape::Int { domain } => {
+            let x = Int::fresh_const(path);
+            let range = match domain {
+                Domain::Any => (I64_MIN, I64_MAX),
+                Domain::Range { lo, hi_exclusive } => (*lo, hi_exclusive.saturating_sub(1)),
+                Domain::Values(vs) => {
+                    let ints: Vec<i64> = vs
+                        .iter()
+                        .filter_map(|v| match v {
+                            Value::Int(i) => Some(*i),
+                            _ => None,
+                        })
+                        .collect();
+                    facts.push(or_all(ints.iter().map(|i| x.eq(int(*i))).collect()));
+                    let lo = ints.iter().min().copied().unwrap_or(0);
+                    (lo, ints.iter().max().copied().unwrap_or(lo))
+                }
+            };
+            facts.push(x.ge(int(range.0)));
+            facts.push(x.le(int(range.1)));
+            bounds.insert(x.clone(), (i128::from(range.0), i128::from(range.1)));
+            S::I(x)
+        }
+        Shape::Str {
+            domain: Domain::Values(vs),
+        } => choice(vs.iter().cloned().collect(), facts, bounds, path),
+        Shape::Enum { variants } => choice(
+            variants
+                .iter()
+                .enumerate()
+                .map(|(i, n)| Value::Enum(i as u32, Rc::from(n.as_str())))
+                .collect(),
+            facts,
+            bounds,
+            path,
+        ),
+        Shape::Tuple(parts) => S::Tuple(Rc::new(
+            parts
+                .iter()
+                .enumerate()
+                .map(|(i, p)| declare(p, facts, bounds, &format!("{path}.{i}")))
+                .collect::<R<_>>()?,
+        )),
+        Shape::Record(fields) => {
+            let mut out: Vec<(Rc<str>, S)> = fields
+                .iter()
+                .map(|(n, p)| {
+                    Ok((
+                        Rc::from(n.as_str()),
+                        declare(p, facts, bounds, &format!("{path}.{n}"))?,
+                    ))
+                })
+                .collect::<R<_>>()?;
+            out.sort_by(|a, b| a.0.cmp(&b.0));
+            S::Record(Rc::new(out))
+        }
+        Shape::List { elem, len } => {
+            let cap = match len {
+                Len::Exact(n) | Len::AtMost(n) => *n,
+                Len::Any => return unsupported("an answer list without a length bound"),
+            };
+            if cap > 100_000 {
+                return unsupported(format!("an answer list of up to {cap} elements"));
+            }
+            let items = (0..cap)
+                .map(|i| declare(elem, facts, bounds, &format!("{path}[{i}]")))
+                .collect::<R<Vec<_>>>()?;
+            let guard = match len {
+                Len::AtMost(_) => {
+                    let l = Int::fresh_const(&format!("{path}.len"));
+                    facts.push(l.ge(int(0)));
+                    facts.push(l.le(int(cap as i64)));
+                    bounds.insert(l.clone(), (0, cap as i128));
+                    Guard::Prefix(l)
+                }
+                _ => Guard::All,
+            };
+            S::List(Rc::new(items), guard)
+        }
+        Shape::Str { .. } => return unsupported("a free-text string answer"),
+        Shape::Float => return unsupported("a float answer"),
+        Shape::Set(_) => return unsupported("a set answer"),
+        Shape::Map(..) => return unsupported("a map answer"),
+    })
+}
+
+/// One of finitely many concrete values, as a union selected by one int unknown.
+fn choice(
+    values: Vec<Value>,
+    facts: &mut Vec<Bool>,
+    bounds: &mut HashMap<Int, (i128, i128)>,
+    path: &str,
+) -> S {
+    let k = Int::fresh_const(path);
+    bounds.insert(k.clone(), (0, values.len() as i128 - 1));
+    facts.push(k.ge(int(0)));
+    facts.push(k.lt(int(values.len() as i64)));
+    let alts = values
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| (k.eq(int(i as i64)), v))
+        .collect();
+    S::Union(Rc::new(alts))
+}
+
+/// The answer value a model assigns, following the shape.
+pub fn read_model(model: &z3::Model, shape: &Shape, s: &S) -> Option<Value> {
+    Some(match (shape, s) {
+        (_, S::C(v)) => v.clone(),
+        (Shape::Bool, S::B(b)) => Value::Bool(model.eval(b, true)?.as_bool()?),
+        (Shape::Int { .. }, S::I(x)) => Value::Int(model.eval(x, true)?.as_i64()?),
+        (_, S::Union(alts)) => alts
+            .iter()
+            .find(|(g, _)| model.eval(g, true).and_then(|b| b.as_bool()) == Some(true))?
+            .1
+            .clone(),
+        (Shape::Tuple(ps), S::Tuple(xs)) => Value::tuple(
+            ps.iter()
+                .zip(xs.iter())
+                .map(|(p, x)| read_model(model, p, x))
+                .collect::<Option<_>>()?,
+        ),
+        (Shape::Record(fs), S::Record(xs)) => {
+            let mut out = Vec::new();
+            for (name, x) in xs.iter() {
+                let p = &fs.iter().find(|(n, _)| **n == **name)?.1;
+                out.push((name.clone(), read_model(model, p, x)?));
+            }
+            Value::Record(Rc::new(out))
+        }
+        (Shape::List { elem, .. }, S::List(xs, guard)) => {
+            let n = match guard {
+                Guard::Prefix(l) => usize::try_from(model.eval(l, true)?.as_i64()?).ok()?,
+                _ => xs.len(),
+            };
+            Value::list(
+                xs.iter()
+                    .take(n)
+                    .map(|x| read_model(model, elem, x))
+                    .collect::<Option<_>>()?,
+            )
+        }
+        _ => return None,
+    })
+}
