@@ -249,3 +249,191 @@ fn gen_user_errors_exit_one_and_usage_errors_exit_two() {
         1
     );
 }
+
+fn json_lines(text: &str) -> Vec<serde_json::Value> {
+    text.lines()
+        .map(|l| serde_json::from_str(l).expect("JSON row"))
+        .collect()
+}
+
+#[test]
+fn version_names_a_modern_z3() {
+    let (code, stdout, _) = resyn(&["--version"]);
+    assert_eq!(code, 0);
+    assert!(
+        stdout.starts_with("resyn ") && stdout.contains("(Z3 "),
+        "{stdout}"
+    );
+    assert!(resyn_compiler::prove::z3_is_supported(), "{stdout}");
+}
+
+#[test]
+fn prove_rows_and_exit_codes_follow_the_envs_require() {
+    // Proved solvable / unique: exit 0, every row has a checked witness.
+    let (code, stdout, stderr) = resyn(&[
+        "prove",
+        "examples/mini_sudoku.rsn",
+        "-n",
+        "3",
+        "--levels",
+        "1..2",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let rows = json_lines(&stdout);
+    assert_eq!(rows.len(), 6);
+    for r in &rows {
+        assert_eq!(r["status"], "unique", "{r}");
+        assert_eq!(r["witness_checked"], true, "{r}");
+        for k in ["id", "effort", "witness"] {
+            assert!(r.get(k).is_some(), "{k} missing: {r}");
+        }
+    }
+    assert!(
+        stderr.contains("level 1: 3 unique") && stderr.contains("level 2: 3 unique"),
+        "{stderr}"
+    );
+
+    // A generator that plants unsolvable instances is caught: status unsolvable, exit 1.
+    let (code, stdout, stderr) = resyn(&["prove", "tests/prove/unsolvable.rsn", "-n", "2"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(json_lines(&stdout)
+        .iter()
+        .all(|r| r["status"] == "unsolvable"));
+    assert!(stderr.contains("violate its `require`"), "{stderr}");
+
+    // `require unique` with two answers: solvable with an alternative that verifies.
+    let (code, stdout, _) = resyn(&[
+        "prove",
+        "tests/prove/not_unique.rsn",
+        "-n",
+        "2",
+        "--level",
+        "3",
+    ]);
+    assert_eq!(code, 1);
+    for r in json_lines(&stdout) {
+        assert_eq!(r["status"], "solvable", "{r}");
+        assert_ne!(r["alternative"], r["witness"], "{r}");
+        assert!(r["alternative"].as_i64().unwrap() <= 3, "{r}");
+    }
+
+    // Not expressible in SMT: `unknown` with the reason, honestly, and not an error.
+    let (code, stdout, _) = resyn(&["prove", "tests/prove/unsupported.rsn", "-n", "1"]);
+    assert_eq!(code, 0);
+    let r = &json_lines(&stdout)[0];
+    assert_eq!(r["status"], "unknown");
+    assert!(r["reason"].as_str().unwrap().contains("sorted"), "{r}");
+}
+
+#[test]
+fn gen_prove_attaches_proofs_drops_failures_and_stays_deterministic() {
+    let run = |jobs: &str| {
+        resyn(&[
+            "gen",
+            "examples/knights_and_knaves.rsn",
+            "-n",
+            "4",
+            "--levels",
+            "1..2",
+            "--prove",
+            "--jobs",
+            jobs,
+        ])
+    };
+    let (code, a, stderr) = run("1");
+    assert_eq!(code, 0, "{stderr}");
+    let (_, b, _) = run("2");
+    assert_eq!(a, b, "gen --prove output depends on --jobs");
+    for r in json_lines(&a) {
+        assert_eq!(r["proof"]["status"], "unique", "{r}");
+        assert!(
+            r["proof"]["effort"].get("time_us").is_none(),
+            "wall time would break determinism"
+        );
+    }
+    // Instances that fail the env's `require` are dropped, not written.
+    let (code, stdout, stderr) =
+        resyn(&["gen", "tests/prove/unsolvable.rsn", "-n", "3", "--prove"]);
+    assert_eq!(code, 1);
+    assert!(stdout.is_empty(), "{stdout}");
+    assert!(stderr.contains("3 dropped"), "{stderr}");
+}
+
+#[test]
+fn audit_checks_provenance_certificates_and_claims() {
+    let data = temp_file(
+        "proved.jsonl",
+        &resyn(&[
+            "gen",
+            "examples/futoshiki.rsn",
+            "-n",
+            "3",
+            "--levels",
+            "1..2",
+            "--prove",
+            "--unique",
+        ])
+        .1
+        .into_bytes(),
+    );
+    let (code, stdout, stderr) = resyn(&[
+        "audit",
+        "examples/futoshiki.rsn",
+        "--data",
+        data.to_str().unwrap(),
+        "--reprove",
+    ]);
+    assert_eq!(code, 0, "{stderr}\n{stdout}");
+    for r in json_lines(&stdout) {
+        assert_eq!(r["ok"], true, "{r}");
+        assert_eq!(r["provenance"], true);
+        assert_eq!(r["certified"], true);
+        assert_eq!(r["reproved"], r["claimed"], "{r}");
+    }
+
+    // Tampering: a changed index (another instance's seed), a changed given, a false
+    // uniqueness claim, a wrong witness, and junk. Each row fails on its own.
+    let text = std::fs::read_to_string(&data).unwrap();
+    let rows: Vec<serde_json::Value> = json_lines(&text);
+    let mut bad = Vec::new();
+    let mut r = rows[0].clone();
+    r["index"] = serde_json::json!(7);
+    bad.push(r.to_string());
+    let mut r = rows[1].clone();
+    r["instance"]["n"] = serde_json::json!(9);
+    bad.push(r.to_string());
+    let mut r = rows[2].clone();
+    r["witness"] = serde_json::json!([[1]]);
+    r["proof"]["witness"] = serde_json::json!([[1]]);
+    bad.push(r.to_string());
+    bad.push("{not json".into());
+    let claims: Vec<&serde_json::Value> = rows
+        .iter()
+        .filter(|r| r["proof"]["status"] == "solvable")
+        .collect();
+    if let Some(r) = claims.first() {
+        let mut r = (*r).clone();
+        r["proof"]["status"] = serde_json::json!("unique");
+        bad.push(r.to_string());
+    }
+    let tampered = temp_file("tampered.jsonl", (bad.join("\n") + "\n").as_bytes());
+    let (code, stdout, _) = resyn(&[
+        "audit",
+        "examples/futoshiki.rsn",
+        "--data",
+        tampered.to_str().unwrap(),
+        "--reprove",
+    ]);
+    assert_eq!(code, 1);
+    let out = json_lines(&stdout);
+    assert_eq!(out.len(), bad.len());
+    assert!(out.iter().all(|r| r["ok"] == false), "{out:?}");
+    assert_eq!(out[0]["provenance"], false);
+    assert_eq!(out[1]["provenance"], false);
+    assert_eq!(out[2]["certified"], false);
+    assert_eq!(out[3]["error"]["code"], "row.invalid");
+    if out.len() > 4 {
+        assert_eq!(out[4]["provenance"], true);
+        assert_eq!(out[4]["reproved"], "solvable", "{}", out[4]);
+    }
+}

@@ -73,6 +73,8 @@ pub struct Proof {
     /// A second, different valid answer (status `solvable` under a uniqueness question).
     pub alternative: Option<Value>,
     pub effort: Effort,
+    /// The engine itself gave up (not a limit, not the lowering): another engine may not.
+    engine_gave_up: bool,
 }
 
 impl Proof {
@@ -84,6 +86,7 @@ impl Proof {
             witness_checked: false,
             alternative: None,
             effort,
+            engine_gave_up: false,
         }
     }
 }
@@ -140,14 +143,7 @@ pub fn prove(
         limits,
         Engine::FiniteDomain,
     );
-    let out_of_budget = first.reason.as_deref().is_some_and(|r| {
-        r.contains("--timeout-ms")
-            || r.contains("--rlimit")
-            || r.contains("lowering")
-            || r.contains("SMT lowering")
-            || r.contains("internal error")
-    });
-    if first.status != Status::Unknown || out_of_budget {
+    if !first.engine_gave_up {
         return first;
     }
     let mut second = prove_with(
@@ -207,6 +203,7 @@ pub fn prove_with(
         p.set_u32("timeout", limits.timeout_ms);
     }
     solver.set_params(&p);
+    let rlimit_before = stat(&solver.get_statistics(), "rlimit count");
     for f in &lowering.facts {
         solver.assert(f);
     }
@@ -220,8 +217,14 @@ pub fn prove_with(
             witness_checked: false,
             alternative: None,
             effort,
+            engine_gave_up: false,
         },
-        SatResult::Unknown => Proof::unknown(reason_unknown(&solver), effort),
+        SatResult::Unknown => {
+            let (why, gave_up) = reason_unknown(&solver);
+            let mut p = Proof::unknown(why, effort);
+            p.engine_gave_up = gave_up;
+            p
+        }
         SatResult::Sat => {
             let model = solver.get_model();
             let witness = model.as_ref().and_then(|m| read_model(m, &shape, &answer));
@@ -250,6 +253,7 @@ pub fn prove_with(
                             witness_checked: true,
                             alternative: None,
                             effort,
+                            engine_gave_up: false,
                         }
                     }
                 }
@@ -269,8 +273,10 @@ pub fn prove_with(
                 match solver.check() {
                     SatResult::Unsat => proof.status = Status::Unique,
                     SatResult::Unknown => {
+                        let (why, gave_up) = reason_unknown(&solver);
                         proof.status = Status::Unknown;
-                        proof.reason = Some(format!("uniqueness: {}", reason_unknown(&solver)));
+                        proof.reason = Some(format!("uniqueness: {why}"));
+                        proof.engine_gave_up = gave_up;
                     }
                     SatResult::Sat => {
                         let alt = solver
@@ -295,32 +301,37 @@ pub fn prove_with(
     }
 
     let stats = solver.get_statistics();
-    let count = |key: &str| -> u64 {
-        match stats.value(key) {
-            Some(z3::StatisticsValue::UInt(v)) => u64::from(v),
-            Some(z3::StatisticsValue::Double(v)) => v as u64,
-            None => 0,
-        }
-    };
     proof.effort = Effort {
-        rlimit: count("rlimit count"),
-        conflicts: count("conflicts"),
-        decisions: count("decisions"),
+        // Z3's rlimit counter is per context (thread), so the instance's share is a delta.
+        rlimit: stat(&stats, "rlimit count").saturating_sub(rlimit_before),
+        // The SMT core and the SAT core (QF_FD) name their counters differently.
+        conflicts: stat(&stats, "conflicts") + stat(&stats, "sat conflicts"),
+        decisions: stat(&stats, "decisions") + stat(&stats, "sat decisions"),
         time_us: started.elapsed().as_micros() as u64,
     };
     proof
 }
 
-fn reason_unknown(solver: &Solver) -> String {
+/// Why the solver answered unknown, and whether it gave up on its own (rather than
+/// running into a limit the user set).
+fn reason_unknown(solver: &Solver) -> (String, bool) {
     let r = solver
         .get_reason_unknown()
         .unwrap_or_else(|| "unknown".into());
     match r.as_str() {
-        "canceled" | "timeout" => "out of time (--timeout-ms)".into(),
+        "canceled" | "timeout" => ("out of time (--timeout-ms)".into(), false),
         "max. resource limit exceeded" | "resource limits reached" => {
-            "out of resources (--rlimit)".into()
+            ("out of resources (--rlimit)".into(), false)
         }
-        _ => format!("the solver gave up: {r}"),
+        _ => (format!("the solver gave up: {r}"), true),
+    }
+}
+
+fn stat(stats: &z3::Statistics, key: &str) -> u64 {
+    match stats.value(key) {
+        Some(z3::StatisticsValue::UInt(v)) => u64::from(v),
+        Some(z3::StatisticsValue::Double(v)) => v as u64,
+        None => 0,
     }
 }
 

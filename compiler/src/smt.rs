@@ -47,6 +47,10 @@ pub enum Halt {
 
 type R<T> = Result<T, Halt>;
 
+/// The callback of [`Lowering::each`]: runs once per binding with the frame and the
+/// binding's presence condition; returns false to stop.
+type Visit<'a, 'p> = dyn FnMut(&mut Lowering<'p>, &mut Vec<S>, Bool) -> R<bool> + 'a;
+
 fn unsupported<T>(what: impl Into<String>) -> R<T> {
     Err(Halt::Unsupported(what.into()))
 }
@@ -744,12 +748,7 @@ impl<'p> Lowering<'p> {
 
     /// Calls `f` for every binding of the clauses with the binding's presence condition.
     /// `f` returns false to stop (a short circuit decided by a known value).
-    fn each(
-        &mut self,
-        slots: &mut Vec<S>,
-        cs: &[Clause],
-        f: &mut dyn FnMut(&mut Self, &mut Vec<S>, Bool) -> R<bool>,
-    ) -> R<bool> {
+    fn each(&mut self, slots: &mut Vec<S>, cs: &[Clause], f: &mut Visit<'_, 'p>) -> R<bool> {
         self.each_from(slots, cs, tt(), f)
     }
 
@@ -758,7 +757,7 @@ impl<'p> Lowering<'p> {
         slots: &mut Vec<S>,
         cs: &[Clause],
         g: Bool,
-        f: &mut dyn FnMut(&mut Self, &mut Vec<S>, Bool) -> R<bool>,
+        f: &mut Visit<'_, 'p>,
     ) -> R<bool> {
         let Some((first, rest)) = cs.split_first() else {
             return f(self, slots, g);
@@ -1379,7 +1378,7 @@ impl<'p> Lowering<'p> {
                             (Some(g), None) | (None, Some(g)) => g,
                             (Some(g), Some(h)) => and2(&g, &h),
                         };
-                        terms.push(both.implies(&not(&e)));
+                        terms.push(both.implies(not(&e)));
                     }
                 }
                 Ok(bool_s(and_all(terms)))
