@@ -344,6 +344,26 @@ fn gen_prove_attaches_proofs_drops_failures_and_stays_deterministic() {
     assert_eq!(code, 0, "{stderr}");
     let (_, b, _) = run("2");
     assert_eq!(a, b, "gen --prove output depends on --jobs");
+    // A search-heavy example too: models must not depend on what a worker proved before.
+    let jugs = |jobs: &str| {
+        resyn(&[
+            "gen",
+            "examples/water_jugs.rsn",
+            "-n",
+            "3",
+            "--levels",
+            "1..2",
+            "--prove",
+            "--jobs",
+            jobs,
+        ])
+        .1
+    };
+    assert_eq!(
+        jugs("1"),
+        jugs("2"),
+        "gen --prove witnesses depend on --jobs"
+    );
     for r in json_lines(&a) {
         assert_eq!(r["proof"]["status"], "unique", "{r}");
         assert!(

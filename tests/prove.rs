@@ -201,5 +201,106 @@ differential_tests! {
     engines_agree_mini_sudoku: "mini_sudoku", 200, 1..=5;
     engines_agree_n_queens: "n_queens", 200, 1..=5;
     engines_agree_subset_sum: "subset_sum", 300, 1..=5;
+    engines_agree_sudoku: "sudoku", 20, 1..=5;
     engines_agree_water_jugs: "water_jugs", 200, 1..=1;
+}
+
+fn gen_error(src: &str) -> String {
+    let (out, program) = resyn_compiler::build_bytes("t.rsn", src.as_bytes());
+    assert!(!out.has_errors(), "{:?}", out.diagnostics);
+    let compiled = compile(&program.unwrap());
+    let cenv = &compiled.envs[0];
+    let params = cenv.resolve_params(1, &[]).unwrap();
+    match cenv.generate(
+        &params,
+        Rng::from_key([3; 32]),
+        DEFAULT_FUEL,
+        DEFAULT_ATTEMPTS,
+    ) {
+        Ok(_) => panic!("expected a generator error"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn unique_givens_reports_what_it_cannot_do() {
+    // Verify reads a value the generator only sets after the call.
+    let late = r#"/// t
+env late {
+    category test
+    param n: int = levels(3, 3, 3, 3, 3)
+    gen {
+        let fixed = unique_givens("fixed", [(0, 1), (1, 2), (2, 0)], [1, 2, 0], 0)
+        show fixed
+        show n
+    }
+    answer xs: [int in 0..3; 3]
+    verify {
+        forall (i, v) in fixed: xs[i] == v
+        len(xs) == n
+    }
+    prompt "{fixed} {n}"
+}
+"#;
+    let e = gen_error(late);
+    assert!(
+        e.contains("`n`") && e.contains("after unique_givens"),
+        "{e}"
+    );
+
+    // The givens do not pin the answer down even all together.
+    let loose = r#"/// t
+env loose {
+    category test
+    param n: int = levels(3, 3, 3, 3, 3)
+    gen {
+        let fixed = unique_givens("fixed", [(0, 1)], [1, 2, 0], 0)
+        show fixed
+    }
+    answer xs: [int in 0..3; 3]
+    verify {
+        forall (i, v) in fixed: xs[i] == v
+    }
+    prompt "{fixed} {n}"
+}
+"#;
+    let e = gen_error(loose);
+    assert!(e.contains("not unique"), "{e}");
+}
+
+#[test]
+fn unique_givens_keeps_a_minimal_unique_set() {
+    // A permutation of 0..4 given as (position, value) pairs: any three pin down the
+    // fourth, so exactly one given can go, and the first one in list order goes.
+    let src = r#"/// t
+env perm {
+    category test
+    param n: int = levels(4, 4, 4, 4, 4)
+    gen {
+        let fixed = unique_givens("fixed", [(0, 3), (1, 0), (2, 2), (3, 1)], [3, 0, 2, 1], 0)
+        show fixed
+        witness [3, 0, 2, 1]
+    }
+    answer xs: [int in 0..4; 4]
+    verify {
+        all_different(xs)
+        forall (i, v) in fixed: xs[i] == v
+    }
+    require unique
+    prompt "{fixed} {n}"
+}
+"#;
+    let (_, program) = resyn_compiler::build_bytes("t.rsn", src.as_bytes());
+    let compiled = compile(&program.unwrap());
+    let cenv = &compiled.envs[0];
+    let params = cenv.resolve_params(1, &[]).unwrap();
+    let inst = cenv
+        .generate(
+            &params,
+            Rng::from_key([3; 32]),
+            DEFAULT_FUEL,
+            DEFAULT_ATTEMPTS,
+        )
+        .unwrap();
+    assert_eq!(inst.fields[0].display(), "[(1, 0), (2, 2), (3, 1)]");
 }

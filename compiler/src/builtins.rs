@@ -42,6 +42,7 @@ pub const RANDOM: &[&str] = &[
     "shuffle",
     "sample",
     "permutation",
+    "unique_givens",
 ];
 
 /// Names of the built-in types; user types may not take them.
@@ -426,6 +427,21 @@ pub fn signature(name: &str, args: &[Ty]) -> Result<Ty, SigError> {
             arity(name, args, &[1], u)?;
             want(0, a(0).compatible(&Int), "an int", &a(0), u)?;
             Ok(Ty::list(Int))
+        }
+        "unique_givens" => {
+            let u = "unique_givens(field, givens, solution, min_keep): the givens to keep in field `field` so that `solution` stays the only answer (removed in the list's order while unique, keeping at least min_keep)";
+            arity(name, args, &[4], u)?;
+            want(
+                0,
+                a(0).compatible(&Str),
+                "the field's name as a string",
+                &a(0),
+                u,
+            )?;
+            let e = list_of(&a(1));
+            want(1, e.is_some(), "a list", &a(1), u)?;
+            want(3, a(3).compatible(&Int), "an int", &a(3), u)?;
+            Ok(Ty::list(e.unwrap_or(Unknown)))
         }
         _ => Err(SigError {
             arg: None,

@@ -2329,6 +2329,19 @@ impl<'u> Checker<'u> {
     }
 
     fn random_call(&mut self, span: Span, name: &str, origin: Option<Span>) {
+        if name == "unique_givens" && !matches!(self.place, Place::Gen) {
+            // It proves with the calling env's own verify, so it needs that env: a function
+            // could be called from any env.
+            let d = Diagnostic::new(
+                "E0301",
+                span,
+                format!("`unique_givens` is only allowed directly in `gen`, not in {}", self.place.describe()),
+            )
+            .with_label("solver call")
+            .with_help("call it in the env's `gen` block, where it proves uniqueness with that env's verify");
+            self.err(d);
+            return;
+        }
         match self.place {
             Place::Gen => {}
             Place::Fn => {

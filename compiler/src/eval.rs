@@ -293,6 +293,10 @@ fn store_path(m: &mut Machine, target: &mut Value, path: &[CAccess], v: Value) -
 pub struct Compiled {
     fns: Vec<Rc<CFn>>,
     pub envs: Vec<CEnv>,
+    /// The program and the env being compiled, for `unique_givens`, which proves with the
+    /// env's own verify from inside its generator.
+    program: Rc<Program>,
+    env_index: std::cell::Cell<usize>,
 }
 
 pub struct CEnv {
@@ -330,6 +334,8 @@ pub fn compile(p: &Program) -> Compiled {
     let mut c = Compiled {
         fns: Vec::new(),
         envs: Vec::new(),
+        program: Rc::new(p.clone()),
+        env_index: std::cell::Cell::new(0),
     };
     for f in &p.fns {
         let body = c.block(&f.body);
@@ -338,7 +344,8 @@ pub fn compile(p: &Program) -> Compiled {
             body,
         }));
     }
-    for e in &p.envs {
+    for (k, e) in p.envs.iter().enumerate() {
+        c.env_index.set(k);
         let params = e
             .params
             .iter()
@@ -734,6 +741,38 @@ impl Compiled {
                         "len" => Value::Int(count),
                         _ => Value::Bool(truth),
                     })
+                })
+            }
+            Expr::Call(Callee::Builtin("unique_givens"), args) => {
+                let args = self.exprs(args);
+                let (program, env) = (self.program.clone(), self.env_index.get());
+                // The env's verify, compiled on first use by this closure's thread.
+                let checker: Rc<std::cell::OnceCell<Compiled>> = Rc::default();
+                Box::new(move |m| {
+                    let vals: Vec<Value> = args.iter().map(|e| e(m)).collect::<RtResult<_>>()?;
+                    let [Value::Str(field), Value::List(givens), solution, Value::Int(keep)] =
+                        vals.as_slice()
+                    else {
+                        return Err(RtError::new(
+                            "unique_givens(field, givens, solution, min_keep) got arguments of the wrong kinds",
+                        ));
+                    };
+                    let compiled = checker.get_or_init(|| compile(&program));
+                    let cenv = &compiled.envs[env];
+                    let nparams = cenv.ir.params.len();
+                    let params = m.slots[..nparams].to_vec();
+                    let kept = crate::prove::reduce_givens(
+                        &program,
+                        cenv,
+                        &params,
+                        &m.fields,
+                        field,
+                        givens,
+                        solution,
+                        usize::try_from(*keep).unwrap_or(0),
+                    )
+                    .map_err(|e| RtError::new(format!("unique_givens: {e}")))?;
+                    Ok(Value::list(kept))
                 })
             }
             Expr::Call(callee, args) => {

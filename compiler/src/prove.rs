@@ -159,8 +159,44 @@ pub fn prove(
     second
 }
 
+/// Runs `f` with a fresh Z3 context as the thread's context. Z3's answers (which model,
+/// how much effort) depend on the context's history (fresh-name counters, hash-consed term
+/// ids), so sharing one context per worker would make `gen --prove` output depend on which
+/// instances a worker proved before, i.e. on `--jobs`. A context per instance costs well
+/// under a millisecond here.
+pub fn in_fresh_context<R>(f: impl FnOnce() -> R) -> R {
+    /// `with_z3_config` demands `Send + Sync` so Z3 objects of different contexts are not
+    /// mixed across threads. It runs the callback synchronously on *this* thread, so
+    /// nothing crosses a thread here; the wrapper only carries the (`Rc`-based) closure and
+    /// result through the bound. No Z3 object escapes: proofs hold runtime values only.
+    struct SameThread<T>(T);
+    // SAFETY: see above: the value is created, used and unwrapped on one thread.
+    unsafe impl<T> Send for SameThread<T> {}
+    // SAFETY: as above; it is never shared.
+    unsafe impl<T> Sync for SameThread<T> {}
+    impl<T> SameThread<T> {
+        fn into_inner(self) -> T {
+            self.0
+        }
+    }
+    let f = SameThread(f);
+    z3::with_z3_config(&z3::Config::new(), move || SameThread(f.into_inner()())).into_inner()
+}
+
 /// [`prove`] with one engine (the differential tests compare the two).
 pub fn prove_with(
+    program: &Program,
+    env: &CEnv,
+    params: &[Value],
+    fields: &[Value],
+    unique: bool,
+    limits: Limits,
+    engine: Engine,
+) -> Proof {
+    in_fresh_context(|| prove_in_context(program, env, params, fields, unique, limits, engine))
+}
+
+fn prove_in_context(
     program: &Program,
     env: &CEnv,
     params: &[Value],
@@ -341,4 +377,151 @@ fn halt_reason(h: &Halt) -> String {
         Halt::Budget => "the instance is too large to lower (step budget)".into(),
         Halt::Dead => "verify fails on every answer".into(),
     }
+}
+
+/// `unique_givens`: which of `givens` (the future value of instance field `field`) to
+/// keep so that `solution` stays the only valid answer. Givens are tried for removal in
+/// list order (shuffle first for a random puzzle); one stays removed when the answer is
+/// still unique without it; removal stops at `min_keep` kept. Returns the kept givens in
+/// list order.
+///
+/// One incremental solver per call: every given gets a selector literal (verify sees the
+/// field as a list whose elements are present when their selector is true), the formula
+/// and "the answer differs from `solution`" are asserted once, and each removal is one
+/// check under assumptions. UNSAT means unique. Fields the generator sets later are
+/// unknown here: verify must not read them.
+#[allow(clippy::too_many_arguments)]
+pub fn reduce_givens(
+    program: &Program,
+    env: &CEnv,
+    params: &[Value],
+    fields: &[Option<Value>],
+    field: &str,
+    givens: &[Value],
+    solution: &Value,
+    min_keep: usize,
+) -> Result<Vec<Value>, String> {
+    in_fresh_context(|| {
+        reduce_in_context(
+            program, env, params, fields, field, givens, solution, min_keep,
+        )
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn reduce_in_context(
+    program: &Program,
+    env: &CEnv,
+    params: &[Value],
+    fields: &[Option<Value>],
+    field: &str,
+    givens: &[Value],
+    solution: &Value,
+    min_keep: usize,
+) -> Result<Vec<Value>, String> {
+    use crate::smt::Guard;
+    use std::rc::Rc;
+    use z3::ast::Bool;
+
+    let ir = &env.ir;
+    let target = ir
+        .fields
+        .iter()
+        .position(|f| f.name == field)
+        .ok_or_else(|| format!("the env has no instance value `{field}`"))?;
+    let nfields = ir.fields.len();
+    // The instance as known now: the target field holds every given.
+    let mut known: Vec<Value> = (0..nfields)
+        .map(|i| fields.get(i).cloned().flatten().unwrap_or(Value::Unit))
+        .collect();
+    known[target] = Value::list(givens.to_vec());
+    let shape = env
+        .answer_shape(params, &known)
+        .map_err(|e| format!("the answer type: {e}"))?;
+
+    let mut lowering = Lowering::new(program, DEFAULT_BUDGET);
+    let answer = lowering
+        .declare(&shape, "answer")
+        .map_err(|h| halt_reason(&h))?;
+    let selectors: Vec<Bool> = (0..givens.len())
+        .map(|i| Bool::fresh_const(&format!("given{i}")))
+        .collect();
+    let mut slots = vec![S::C(Value::Unit); ir.verify_slots as usize];
+    for (slot, v) in slots.iter_mut().zip(params) {
+        *slot = S::C(v.clone());
+    }
+    for i in 0..nfields {
+        slots[params.len() + i] = if i == target {
+            S::List(
+                Rc::new(givens.iter().cloned().map(S::C).collect()),
+                Guard::Each(Rc::new(selectors.clone())),
+            )
+        } else {
+            match fields.get(i).cloned().flatten() {
+                Some(v) => S::C(v),
+                None => S::Poison(Rc::from(
+                    format!(
+                        "verify reads `{}`, which the generator sets after unique_givens",
+                        ir.fields[i].name
+                    )
+                    .as_str(),
+                )),
+            }
+        };
+    }
+    slots[params.len() + nfields] = answer.clone();
+    match lowering.block(&mut slots, &ir.verify) {
+        Ok(_) | Err(Halt::Dead) => {}
+        Err(h) => return Err(halt_reason(&h)),
+    }
+    // QF_FD: measured 11 vs 3 puzzles/s on 9 x 9 sudoku against the default solver.
+    let solver = Solver::new_for_logic("QF_FD").unwrap_or_default();
+    for f in &lowering.facts {
+        solver.assert(f);
+    }
+    let same = lowering
+        .eq(&answer, &S::C(solution.clone()))
+        .map_err(|h| halt_reason(&h))?;
+    solver.assert(same.not());
+
+    let mut kept = vec![true; givens.len()];
+    let assumptions = |kept: &[bool]| -> Vec<Bool> {
+        selectors
+            .iter()
+            .zip(kept)
+            .map(|(s, k)| if *k { s.clone() } else { s.not() })
+            .collect()
+    };
+    match solver.check_assumptions(&assumptions(&kept)) {
+        SatResult::Unsat => {}
+        SatResult::Sat => {
+            let other = solver
+                .get_model()
+                .and_then(|m| read_model(&m, &shape, &answer))
+                .map(|v| v.display())
+                .unwrap_or_default();
+            return Err(format!(
+                "even with every given kept the answer is not unique (another answer: {other})"
+            ));
+        }
+        SatResult::Unknown => return Err(reason_unknown(&solver).0),
+    }
+    let mut left = givens.len();
+    for i in 0..givens.len() {
+        if left <= min_keep {
+            break;
+        }
+        kept[i] = false;
+        match solver.check_assumptions(&assumptions(&kept)) {
+            SatResult::Unsat => left -= 1,
+            SatResult::Sat => kept[i] = true,
+            SatResult::Unknown => return Err(reason_unknown(&solver).0),
+        }
+    }
+    Ok(givens
+        .iter()
+        .zip(&kept)
+        .filter(|(_, k)| **k)
+        .map(|(g, _)| g.clone())
+        .collect())
 }
