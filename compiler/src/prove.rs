@@ -211,21 +211,12 @@ fn prove_in_context(
         Ok(s) => s,
         Err(e) => return Proof::unknown(format!("the answer type: {e}"), effort),
     };
-    let ir = &env.ir;
-    let mut lowering = Lowering::new(program, DEFAULT_BUDGET);
-    let answer = match lowering.declare(&shape, "answer") {
-        Ok(a) => a,
+    // Verify over the instance's fields; see `lower_verify` for the encoding choice.
+    let frame: Vec<S> = params.iter().chain(fields).cloned().map(S::C).collect();
+    let (mut lowering, answer) = match lower_verify(program, env, &shape, &frame) {
+        Ok(x) => x,
         Err(h) => return Proof::unknown(halt_reason(&h), effort),
     };
-    let mut slots = vec![S::C(Value::Unit); ir.verify_slots as usize];
-    for (slot, v) in slots.iter_mut().zip(params.iter().chain(fields)) {
-        *slot = S::C(v.clone());
-    }
-    slots[params.len() + fields.len()] = answer.clone();
-    match lowering.block(&mut slots, &ir.verify) {
-        Ok(_) | Err(Halt::Dead) => {}
-        Err(h) => return Proof::unknown(halt_reason(&h), effort),
-    }
 
     let solver = match engine {
         Engine::FiniteDomain => Solver::new_for_logic("QF_FD").unwrap_or_default(),
@@ -350,6 +341,38 @@ fn prove_in_context(
 
 /// Why the solver answered unknown, and whether it gave up on its own (rather than
 /// running into a limit the user set).
+/// Lowers `env`'s verify with `frame` (params, then instance fields) and the answer's
+/// unknowns. Encoding choice (measured, spec/proofs.md §2): answer ints of small domains
+/// are one-hot when verify only compares them for equality (eq, `all_different`,
+/// indexing): 2x faster on sudoku, 1.6x on graph coloring. When verify does arithmetic or
+/// order on them (sums, `<`, `abs`), the plain `Int` encoding is 1.6-3x faster, so the
+/// lowering is redone with it; lowering costs far less than solving.
+fn lower_verify<'p>(
+    program: &'p Program,
+    env: &CEnv,
+    shape: &resyn_runtime::Shape,
+    frame: &[S],
+) -> Result<(Lowering<'p>, S), Halt> {
+    let ir = &env.ir;
+    let run = |one_hot: bool| -> Result<(Lowering<'p>, S), Halt> {
+        let mut lowering = Lowering::new(program, DEFAULT_BUDGET);
+        lowering.one_hot = one_hot;
+        let answer = lowering.declare(shape, "answer")?;
+        let mut slots = vec![S::C(Value::Unit); ir.verify_slots as usize];
+        slots[..frame.len()].clone_from_slice(frame);
+        slots[frame.len()] = answer.clone();
+        match lowering.block(&mut slots, &ir.verify) {
+            Ok(_) | Err(Halt::Dead) => Ok((lowering, answer)),
+            Err(h) => Err(h),
+        }
+    };
+    let first = run(true)?;
+    if first.0.one_hot_arith.get() {
+        return run(false);
+    }
+    Ok(first)
+}
+
 fn reason_unknown(solver: &Solver) -> (String, bool) {
     let r = solver
         .get_reason_unknown()
@@ -439,19 +462,12 @@ fn reduce_in_context(
         .answer_shape(params, &known)
         .map_err(|e| format!("the answer type: {e}"))?;
 
-    let mut lowering = Lowering::new(program, DEFAULT_BUDGET);
-    let answer = lowering
-        .declare(&shape, "answer")
-        .map_err(|h| halt_reason(&h))?;
     let selectors: Vec<Bool> = (0..givens.len())
         .map(|i| Bool::fresh_const(&format!("given{i}")))
         .collect();
-    let mut slots = vec![S::C(Value::Unit); ir.verify_slots as usize];
-    for (slot, v) in slots.iter_mut().zip(params) {
-        *slot = S::C(v.clone());
-    }
+    let mut frame: Vec<S> = params.iter().cloned().map(S::C).collect();
     for i in 0..nfields {
-        slots[params.len() + i] = if i == target {
+        frame.push(if i == target {
             S::List(
                 Rc::new(givens.iter().cloned().map(S::C).collect()),
                 Guard::Each(Rc::new(selectors.clone())),
@@ -467,14 +483,10 @@ fn reduce_in_context(
                     .as_str(),
                 )),
             }
-        };
+        });
     }
-    slots[params.len() + nfields] = answer.clone();
-    match lowering.block(&mut slots, &ir.verify) {
-        Ok(_) | Err(Halt::Dead) => {}
-        Err(h) => return Err(halt_reason(&h)),
-    }
-    // QF_FD: measured 11 vs 3 puzzles/s on 9 x 9 sudoku against the default solver.
+    let (mut lowering, answer) =
+        lower_verify(program, env, &shape, &frame).map_err(|h| halt_reason(&h))?;
     let solver = Solver::new_for_logic("QF_FD").unwrap_or_default();
     for f in &lowering.facts {
         solver.assert(f);

@@ -67,6 +67,9 @@ pub enum S {
     Record(Rc<Vec<(Rc<str>, S)>>),
     /// Exactly one guard holds; values are concrete scalars (strings, enums, floats).
     Union(Rc<Vec<(Bool, Value)>>),
+    /// An int of a small finite domain, one-hot: exactly one `(value, literal)` literal
+    /// holds (see [`ONE_HOT_MAX`]).
+    OneHot(Rc<Vec<(i64, Bool)>>),
     /// A slot whose values after a symbolic branch cannot be merged (typically a `let`
     /// local to one branch, dead afterwards); reading it is unsupported.
     Poison(Rc<str>),
@@ -171,6 +174,10 @@ pub struct Lowering<'p> {
     /// memo of the ranges of terms: see [`Lowering::bounds`].
     var_bounds: HashMap<Int, (i128, i128)>,
     memo: HashMap<Int, (i128, i128)>,
+    /// Set when a one-hot answer int was used in arithmetic or an order comparison.
+    pub one_hot_arith: std::cell::Cell<bool>,
+    /// Declare small-domain answer ints one-hot (see [`ONE_HOT_MAX`]).
+    pub one_hot: bool,
     /// Path conditions, each entry the conjunction of everything below it.
     pc: Vec<Bool>,
     pub facts: Vec<Bool>,
@@ -187,6 +194,8 @@ impl<'p> Lowering<'p> {
             prog,
             var_bounds: HashMap::new(),
             memo: HashMap::new(),
+            one_hot_arith: std::cell::Cell::new(false),
+            one_hot: true,
             pc: Vec::new(),
             facts: Vec::new(),
             steps: 0,
@@ -275,6 +284,12 @@ impl<'p> Lowering<'p> {
         Ok(match s {
             S::C(Value::Int(i)) => Some(int(*i)),
             S::I(x) => Some(x.clone()),
+            S::OneHot(alts) => {
+                // Arithmetic or order on a one-hot int: recorded, so the prover can choose
+                // the `Int` encoding instead (spec/proofs.md §2).
+                self.one_hot_arith.set(true);
+                Some(one_hot_term(alts))
+            }
             _ => None,
         })
     }
@@ -482,6 +497,25 @@ impl<'p> Lowering<'p> {
     pub fn eq(&mut self, a: &S, b: &S) -> R<Bool> {
         if let (S::C(x), S::C(y)) = (a, b) {
             return Ok(Bool::from_bool(x == y));
+        }
+        // One-hot ints compare literal by literal: `x == 3` is one literal, no arithmetic.
+        match (a, b) {
+            (S::OneHot(alts), S::C(Value::Int(k))) | (S::C(Value::Int(k)), S::OneHot(alts)) => {
+                return Ok(alts
+                    .iter()
+                    .find(|(v, _)| v == k)
+                    .map_or_else(|| Bool::from_bool(false), |(_, b)| b.clone()));
+            }
+            (S::OneHot(x), S::OneHot(y)) => {
+                let mut terms = Vec::new();
+                for (v, p) in x.iter() {
+                    if let Some((_, q)) = y.iter().find(|(w, _)| w == v) {
+                        terms.push(and2(p, q));
+                    }
+                }
+                return Ok(or_all(terms));
+            }
+            _ => {}
         }
         if is_boolish(a) && is_boolish(b) {
             let (x, y) = (self.to_bool(a)?, self.to_bool(b)?);
@@ -822,6 +856,13 @@ impl<'p> Lowering<'p> {
                 let Some((mut items, guard)) = self.list_parts(&target) else {
                     return unsupported(format!("indexed assignment into {}", kind(&target)));
                 };
+                let i = &match i {
+                    S::OneHot(alts) => {
+                        self.one_hot_arith.set(true);
+                        S::I(one_hot_term(alts))
+                    }
+                    other => other.clone(),
+                };
                 let n = items.len() as i64;
                 match i {
                     S::C(Value::Int(k)) => {
@@ -985,6 +1026,10 @@ impl<'p> Lowering<'p> {
                         Ok(S::C(self.rt(r)?))
                     }
                     (UnOp::Neg, S::I(x)) => Ok(self.int_result(x.unary_minus())),
+                    (UnOp::Neg, v @ S::OneHot(_)) => {
+                        let x = self.to_int(&v)?.expect("one-hot is an int");
+                        Ok(self.int_result(x.unary_minus()))
+                    }
                     (UnOp::Not, v) => Ok(match self.truth(&v)? {
                         Truth::Known(b) => S::C(Value::Bool(!b)),
                         Truth::Sym(b) => S::B(b.not()),
@@ -1216,6 +1261,29 @@ impl<'p> Lowering<'p> {
         if matches!(guard, Guard::Each(_)) {
             return unsupported("indexing a list filtered by an answer-dependent condition");
         }
+        if let S::OneHot(alts) = &i {
+            let alts = alts.clone();
+            let mut inside = Vec::new();
+            let mut out: Option<S> = None;
+            for (v, b) in alts.iter().rev() {
+                let Ok(k) = usize::try_from(*v) else { continue };
+                let Some(item) = items.get(k) else { continue };
+                let present = match guard_at(&guard, k) {
+                    None => b.clone(),
+                    Some(g) => and2(b, &g),
+                };
+                inside.push(present);
+                out = Some(match out {
+                    None => item.clone(),
+                    Some(rest) => self.merge(b, item.clone(), rest)?,
+                });
+            }
+            self.require(or_all(inside));
+            return match out {
+                Some(v) => Ok(v),
+                None => self.dead(),
+            };
+        }
         match &i {
             S::C(Value::Int(k)) => {
                 if *k < 0 || *k >= items.len() as i64 {
@@ -1357,6 +1425,36 @@ impl<'p> Lowering<'p> {
             }
             Builtin::AllDifferent => {
                 let (items, guard) = self.elems(&arg(0))?;
+                let one_hot = items
+                    .iter()
+                    .all(|x| matches!(x, S::OneHot(..) | S::C(Value::Int(_))))
+                    && items.iter().any(|x| matches!(x, S::OneHot(..)));
+                if matches!(guard, Guard::All) && one_hot {
+                    // Per value, at most one cell takes it: pairwise clauses over the value's
+                    // literals (pure clauses: the encoding the wrong-UNSAT study found sound).
+                    let mut by_value: std::collections::BTreeMap<i64, Vec<Bool>> =
+                        Default::default();
+                    for x in &items {
+                        match x {
+                            S::OneHot(alts) => {
+                                for (v, b) in alts.iter() {
+                                    by_value.entry(*v).or_default().push(b.clone());
+                                }
+                            }
+                            S::C(Value::Int(k)) => by_value.entry(*k).or_default().push(tt()),
+                            _ => unreachable!("checked one-hot or int"),
+                        }
+                    }
+                    let mut terms = Vec::new();
+                    for lits in by_value.values() {
+                        for i in 0..lits.len() {
+                            for j in i + 1..lits.len() {
+                                terms.push(or2(&not(&lits[i]), &not(&lits[j])));
+                            }
+                        }
+                    }
+                    return Ok(bool_s(and_all(terms)));
+                }
                 if matches!(guard, Guard::All) {
                     let ints: Option<Vec<Int>> = items
                         .iter()
@@ -1526,6 +1624,46 @@ enum Key {
     Tuple(usize),
 }
 
+/// Answer ints whose domain has at most this many values are one-hot encoded (a literal
+/// per value) rather than an `Int`; see spec/proofs.md §2 for the measurement.
+pub const ONE_HOT_MAX: usize = 16;
+
+fn small_domain(d: &Domain) -> Option<Vec<i64>> {
+    let values: Vec<i64> = match d {
+        Domain::Range { lo, hi_exclusive } => {
+            let n = hi_exclusive.checked_sub(*lo)?;
+            if n <= 0 || n as usize > ONE_HOT_MAX {
+                return None;
+            }
+            (*lo..*hi_exclusive).collect()
+        }
+        Domain::Values(vs) => {
+            let ints: Vec<i64> = vs
+                .iter()
+                .filter_map(|v| match v {
+                    Value::Int(i) => Some(*i),
+                    _ => None,
+                })
+                .collect();
+            if ints.is_empty() || ints.len() > ONE_HOT_MAX {
+                return None;
+            }
+            ints
+        }
+        Domain::Any => return None,
+    };
+    Some(values)
+}
+
+/// The int a one-hot value stands for, as a term (for arithmetic and comparisons).
+fn one_hot_term(alts: &[(i64, Bool)]) -> Int {
+    let mut it = alts.iter().rev();
+    let Some((last, _)) = it.next() else {
+        return int(0);
+    };
+    it.fold(int(*last), |acc, (v, b)| b.ite(&int(*v), &acc))
+}
+
 fn guard_at(g: &Guard, i: usize) -> Option<Bool> {
     match g {
         Guard::All => None,
@@ -1594,7 +1732,7 @@ fn kind(s: &S) -> &'static str {
     match s {
         S::C(_) => "a value",
         S::B(_) => "an answer-dependent bool",
-        S::I(_) => "an answer-dependent int",
+        S::I(_) | S::OneHot(..) => "an answer-dependent int",
         S::Tuple(_) => "an answer-dependent tuple",
         S::List(..) => "an answer-dependent list",
         S::Record(_) => "an answer-dependent record",
@@ -1628,7 +1766,8 @@ impl Lowering<'_> {
     /// The answer's unknowns, built from its shape; their domains become facts.
     pub fn declare(&mut self, shape: &Shape, path: &str) -> R<S> {
         let mut facts = std::mem::take(&mut self.facts);
-        let r = declare(shape, &mut facts, &mut self.var_bounds, path);
+        let one_hot = self.one_hot;
+        let r = declare(shape, &mut facts, &mut self.var_bounds, one_hot, path);
         self.facts = facts;
         r
     }
@@ -1638,12 +1777,27 @@ fn declare(
     shape: &Shape,
     facts: &mut Vec<Bool>,
     bounds: &mut HashMap<Int, (i128, i128)>,
+    one_hot: bool,
     path: &str,
 ) -> R<S> {
     Ok(match shape {
         Shape::Bool => S::B(Bool::fresh_const(path)),
         Shape::Unit => S::C(Value::Unit),
         Shape::Int { domain } => {
+            if let Some(values) = small_domain(domain).filter(|_| one_hot) {
+                let alts: Vec<(i64, Bool)> = values
+                    .iter()
+                    .map(|v| (*v, Bool::fresh_const(&format!("{path}={v}"))))
+                    .collect();
+                // Exactly one: one clause and pairwise exclusions.
+                facts.push(or_all(alts.iter().map(|(_, b)| b.clone()).collect()));
+                for i in 0..alts.len() {
+                    for j in i + 1..alts.len() {
+                        facts.push(or2(&not(&alts[i].1), &not(&alts[j].1)));
+                    }
+                }
+                return Ok(S::OneHot(Rc::new(alts)));
+            }
             let x = Int::fresh_const(path);
             let range = match domain {
                 Domain::Any => (I64_MIN, I64_MAX),
@@ -1683,7 +1837,7 @@ fn declare(
             parts
                 .iter()
                 .enumerate()
-                .map(|(i, p)| declare(p, facts, bounds, &format!("{path}.{i}")))
+                .map(|(i, p)| declare(p, facts, bounds, one_hot, &format!("{path}.{i}")))
                 .collect::<R<_>>()?,
         )),
         Shape::Record(fields) => {
@@ -1692,7 +1846,7 @@ fn declare(
                 .map(|(n, p)| {
                     Ok((
                         Rc::from(n.as_str()),
-                        declare(p, facts, bounds, &format!("{path}.{n}"))?,
+                        declare(p, facts, bounds, one_hot, &format!("{path}.{n}"))?,
                     ))
                 })
                 .collect::<R<_>>()?;
@@ -1708,7 +1862,7 @@ fn declare(
                 return unsupported(format!("an answer list of up to {cap} elements"));
             }
             let items = (0..cap)
-                .map(|i| declare(elem, facts, bounds, &format!("{path}[{i}]")))
+                .map(|i| declare(elem, facts, bounds, one_hot, &format!("{path}[{i}]")))
                 .collect::<R<Vec<_>>>()?;
             let guard = match len {
                 Len::AtMost(_) => {
@@ -1754,6 +1908,11 @@ pub fn read_model(model: &z3::Model, shape: &Shape, s: &S) -> Option<Value> {
         (_, S::C(v)) => v.clone(),
         (Shape::Bool, S::B(b)) => Value::Bool(model.eval(b, true)?.as_bool()?),
         (Shape::Int { .. }, S::I(x)) => Value::Int(model.eval(x, true)?.as_i64()?),
+        (Shape::Int { .. }, S::OneHot(alts)) => Value::Int(
+            alts.iter()
+                .find(|(_, b)| model.eval(b, true).and_then(|b| b.as_bool()) == Some(true))?
+                .0,
+        ),
         (_, S::Union(alts)) => alts
             .iter()
             .find(|(g, _)| model.eval(g, true).and_then(|b| b.as_bool()) == Some(true))?
