@@ -63,6 +63,15 @@ PAIRS = [
         "RG verifies by string match against the stored solution; resyn checks the rules.",
     ),
     (
+        "sudoku <-> sudoku",
+        "sudoku",
+        dict(min_empty=48, max_empty=48),
+        "sudoku",
+        "L3: 9x9, 48 blanks, unique by construction (unique_givens: incremental Z3). "
+        "RG: 48 empty cells, removed while a backtracking solver finds one solution (same). "
+        "RG verifies by string match against the stored solution; resyn checks the rules.",
+    ),
+    (
         "course_schedule <-> dependency_sort",
         "course_schedule",
         dict(min_num_courses=8, max_num_courses=8, min_num_prerequisites=1,

@@ -31,6 +31,7 @@
 #                       verifies by string match; resyn checks the constraints.
 #   mini_sudoku     <-> mini_sudoku [blanks=9]: min_empty=max_empty=9. Both unique. RG
 #                       verifies by string match with the stored solution.
+#   sudoku          <-> sudoku [blanks=48]: min_empty=max_empty=48. Both unique.
 #   course_schedule <-> dependency_sort [n=8, p=0.35, ~9.8 deps]: 8 courses, 1-2 prerequisites
 #                       each, p_solvable=0.5 (default). DIFFERENT QUESTION: RG asks True/False,
 #                       resyn asks for a topological order; RG verify is a string compare.
@@ -75,7 +76,7 @@ if [[ -n "${RESYN_BIN:-}" ]]; then
     BIN=$RESYN_BIN
 else
     echo "# cargo build --release" >&2
-    cargo build --release --quiet
+    ./x cargo build --release --quiet   # through ./x: the same Z3 set-up as everything else
     BIN="$ROOT/target/release/resyn"
 fi
 [[ -x "$BIN" ]] || { echo "no resyn binary at $BIN" >&2; exit 1; }

@@ -457,3 +457,37 @@ fn audit_checks_provenance_certificates_and_claims() {
         assert_eq!(out[4]["reproved"], "solvable", "{}", out[4]);
     }
 }
+
+#[test]
+fn solver_limits_give_unknown_with_the_limit_named() {
+    let (code, stdout, stderr) = resyn(&[
+        "prove",
+        "examples/sudoku.rsn",
+        "-n",
+        "2",
+        "--level",
+        "5",
+        "--rlimit",
+        "1000",
+    ]);
+    assert_eq!(code, 0, "unknown is not a refutation: {stderr}");
+    for r in json_lines(&stdout) {
+        assert_eq!(r["status"], "unknown", "{r}");
+        assert_eq!(r["reason"], "out of resources (--rlimit)", "{r}");
+    }
+    // gen --prove keeps only proved instances: all are dropped here.
+    let (_, stdout, stderr) = resyn(&[
+        "gen",
+        "examples/sudoku.rsn",
+        "-n",
+        "2",
+        "--level",
+        "5",
+        "--rlimit",
+        "1000",
+    ]);
+    assert!(
+        stdout.is_empty() && stderr.contains("2 dropped"),
+        "{stderr}"
+    );
+}

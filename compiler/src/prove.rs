@@ -247,7 +247,7 @@ fn prove_in_context(
             engine_gave_up: false,
         },
         SatResult::Unknown => {
-            let (why, gave_up) = reason_unknown(&solver);
+            let (why, gave_up) = reason_unknown(&solver, limits);
             let mut p = Proof::unknown(why, effort);
             p.engine_gave_up = gave_up;
             p
@@ -300,7 +300,7 @@ fn prove_in_context(
                 match solver.check() {
                     SatResult::Unsat => proof.status = Status::Unique,
                     SatResult::Unknown => {
-                        let (why, gave_up) = reason_unknown(&solver);
+                        let (why, gave_up) = reason_unknown(&solver, limits);
                         proof.status = Status::Unknown;
                         proof.reason = Some(format!("uniqueness: {why}"));
                         proof.engine_gave_up = gave_up;
@@ -373,15 +373,22 @@ fn lower_verify<'p>(
     Ok(first)
 }
 
-fn reason_unknown(solver: &Solver) -> (String, bool) {
+fn reason_unknown(solver: &Solver, limits: Limits) -> (String, bool) {
     let r = solver
         .get_reason_unknown()
         .unwrap_or_else(|| "unknown".into());
-    match r.as_str() {
-        "canceled" | "timeout" => ("out of time (--timeout-ms)".into(), false),
-        "max. resource limit exceeded" | "resource limits reached" => {
-            ("out of resources (--rlimit)".into(), false)
-        }
+    let limited = matches!(
+        r.as_str(),
+        "canceled" | "timeout" | "max. resource limit exceeded" | "resource limits reached"
+    );
+    // Z3 reports both limits as `canceled`; the limits that were set tell them apart.
+    match (limited, limits.rlimit > 0, limits.timeout_ms > 0) {
+        (true, true, false) => ("out of resources (--rlimit)".into(), false),
+        (true, false, true) => ("out of time (--timeout-ms)".into(), false),
+        (true, true, true) => (
+            "out of resources or time (--rlimit, --timeout-ms)".into(),
+            false,
+        ),
         _ => (format!("the solver gave up: {r}"), true),
     }
 }
@@ -516,7 +523,7 @@ fn reduce_in_context(
                 "even with every given kept the answer is not unique (another answer: {other})"
             ));
         }
-        SatResult::Unknown => return Err(reason_unknown(&solver).0),
+        SatResult::Unknown => return Err(reason_unknown(&solver, Limits::default()).0),
     }
     let mut left = givens.len();
     for i in 0..givens.len() {
@@ -527,7 +534,7 @@ fn reduce_in_context(
         match solver.check_assumptions(&assumptions(&kept)) {
             SatResult::Unsat => left -= 1,
             SatResult::Sat => kept[i] = true,
-            SatResult::Unknown => return Err(reason_unknown(&solver).0),
+            SatResult::Unknown => return Err(reason_unknown(&solver, Limits::default()).0),
         }
     }
     Ok(givens
