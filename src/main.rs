@@ -525,48 +525,21 @@ fn verify(
     };
     let compiled = resyn_compiler::eval::compile(&program);
     let cenv = &compiled.envs[idx];
-    let input = match std::fs::File::open(data) {
-        Ok(f) => std::io::BufReader::new(f),
-        Err(e) => {
-            eprintln!("error: cannot read `{}`: {e}", data.display());
-            return ExitCode::from(1);
-        }
-    };
-    let mut w = match open_out(out) {
-        Ok(w) => w,
-        Err(code) => return code,
-    };
     let (mut rows, mut valid, mut errors, mut total_score) = (0usize, 0usize, 0usize, 0.0f64);
-    let mut input = input;
-    let mut line = Vec::new();
-    loop {
-        let len = match dataset::read_row(&mut input, &mut line) {
-            Ok(Some(len)) => len,
-            Ok(None) => break,
-            Err(e) => {
-                eprintln!("error: reading `{}` failed: {e}", data.display());
-                return ExitCode::from(1);
-            }
-        };
-        let text = String::from_utf8_lossy(&line);
-        if len == text.len() && text.trim().is_empty() {
-            continue;
-        }
-        let r = if len > dataset::MAX_ROW_BYTES {
-            dataset::oversized_row(len)
-        } else {
-            dataset::verify_line(cenv, &text, extract)
-        };
-        rows += 1;
-        valid += usize::from(r["valid"] == true);
-        errors += usize::from(!r["error"].is_null());
-        total_score += r["score"].as_f64().unwrap_or(0.0);
-        if writeln!(w, "{r}").is_err() {
-            eprintln!("error: cannot write the output");
-            return ExitCode::from(1);
-        }
+    let streamed = map_rows(
+        data,
+        out,
+        |text| dataset::verify_line(cenv, text, extract),
+        |r| {
+            rows += 1;
+            valid += usize::from(r["valid"] == true);
+            errors += usize::from(!r["error"].is_null());
+            total_score += r["score"].as_f64().unwrap_or(0.0);
+        },
+    );
+    if let Err(code) = streamed {
+        return code;
     }
-    let _ = w.flush();
     eprintln!(
         "verified {rows} row(s): {valid} valid, {errors} with errors, mean score {:.4}",
         if rows == 0 {
@@ -598,18 +571,46 @@ fn audit(
     };
     let compiled = resyn_compiler::eval::compile(&program);
     let cenv = &compiled.envs[idx];
+    let (mut rows, mut ok, mut certified, mut provenance) = (0usize, 0usize, 0usize, 0usize);
+    let streamed = map_rows(
+        data,
+        out,
+        |text| dataset::audit_line(&program, idx, cenv, &source_hash, text, reprove),
+        |r| {
+            rows += 1;
+            ok += usize::from(r["ok"] == true);
+            certified += usize::from(r["certified"] == true);
+            provenance += usize::from(r["provenance"] == true);
+        },
+    );
+    if let Err(code) = streamed {
+        return code;
+    }
+    eprintln!(
+        "audited {rows} row(s): {ok} ok, {provenance} with provenance, {certified} certified{}",
+        if reprove { " (claims re-proved)" } else { "" }
+    );
+    ExitCode::from(if ok == rows { 0 } else { 1 })
+}
+
+/// Streams the JSONL rows of `data` through `per_row` into `out` (stdout by default), one
+/// output row per non-blank input line, and shows each output row to `tally`. Lines are
+/// read with a bounded reader: an oversized line becomes a `row.too_large` row without
+/// being held in memory; a bad row never stops the batch.
+fn map_rows(
+    data: &std::path::Path,
+    out: Option<&std::path::Path>,
+    mut per_row: impl FnMut(&str) -> serde_json::Value,
+    mut tally: impl FnMut(&serde_json::Value),
+) -> Result<(), ExitCode> {
     let mut input = match std::fs::File::open(data) {
         Ok(f) => std::io::BufReader::new(f),
         Err(e) => {
             eprintln!("error: cannot read `{}`: {e}", data.display());
-            return ExitCode::from(1);
+            return Err(ExitCode::from(1));
         }
     };
-    let mut w = match open_out(out) {
-        Ok(w) => w,
-        Err(code) => return code,
-    };
-    let (mut rows, mut ok, mut certified, mut provenance) = (0usize, 0usize, 0usize, 0usize);
+    let mut w = open_out(out)?;
     let mut line = Vec::new();
     loop {
         let len = match dataset::read_row(&mut input, &mut line) {
@@ -617,7 +618,7 @@ fn audit(
             Ok(None) => break,
             Err(e) => {
                 eprintln!("error: reading `{}` failed: {e}", data.display());
-                return ExitCode::from(1);
+                return Err(ExitCode::from(1));
             }
         };
         let text = String::from_utf8_lossy(&line);
@@ -627,21 +628,17 @@ fn audit(
         let r = if len > dataset::MAX_ROW_BYTES {
             dataset::oversized_row(len)
         } else {
-            dataset::audit_line(&program, idx, cenv, &source_hash, &text, reprove)
+            per_row(&text)
         };
-        rows += 1;
-        ok += usize::from(r["ok"] == true);
-        certified += usize::from(r["certified"] == true);
-        provenance += usize::from(r["provenance"] == true);
+        tally(&r);
         if writeln!(w, "{r}").is_err() {
             eprintln!("error: cannot write the output");
-            return ExitCode::from(1);
+            return Err(ExitCode::from(1));
         }
     }
-    let _ = w.flush();
-    eprintln!(
-        "audited {rows} row(s): {ok} ok, {provenance} with provenance, {certified} certified{}",
-        if reprove { " (claims re-proved)" } else { "" }
-    );
-    ExitCode::from(if ok == rows { 0 } else { 1 })
+    if w.flush().is_err() {
+        eprintln!("error: cannot write the output");
+        return Err(ExitCode::from(1));
+    }
+    Ok(())
 }
