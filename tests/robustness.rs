@@ -5,6 +5,7 @@
 mod common;
 
 use proptest::prelude::*;
+use resyn_compiler::prove::{prove, Limits, Status};
 use resyn_compiler::{check_bytes, CheckOutput};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -309,14 +310,19 @@ proptest! {
 
 /// Systematic small mutations of every example (a token-sized replacement every 151 bytes):
 /// many still check clean, and those go through lowering, compilation, generation and
-/// verification. The checker and the lowering must agree (no `unreachable!` reached), and
-/// the evaluator must turn every problem into a value.
+/// verification and proof. The checker and the lowering must agree (no `unreachable!`
+/// reached), the evaluator must turn every problem into a value, and the prover must agree
+/// with the native verifier on the planted witnesses.
 #[test]
 fn mutants_that_check_clean_run_end_to_end_without_panics() {
     const FRAGS: [&str; 12] = [
         "1", "0", "n", "x", "-1", "len(xs)", "true", "[]", "2.5", "\"s\"", " + 1", " * 0",
     ];
-    let (mut total, mut built, mut generated) = (0, 0, 0);
+    let (mut total, mut built, mut generated, mut proved) = (0, 0, 0, 0usize);
+    let limits = Limits {
+        rlimit: 2_000_000,
+        timeout_ms: 2_000,
+    };
     for (_, src) in examples() {
         for at in (0..src.len()).step_by(151) {
             for f in FRAGS {
@@ -339,8 +345,28 @@ fn mutants_that_check_clean_run_end_to_end_without_panics() {
                         env.generate(&params, resyn_runtime::Rng::from_key([7; 32]), 200_000, 20)
                     {
                         generated += 1;
-                        if let Some(w) = inst.witness {
-                            let _ = env.verify(&params, &inst.fields, w);
+                        let planted_valid = inst
+                            .witness
+                            .clone()
+                            .is_some_and(|w| env.verify(&params, &inst.fields, w).valid);
+                        // The prover on arbitrary (mutated) programs: no panic, no witness the
+                        // native verifier rejects, and no UNSAT claim refuted by a planted
+                        // witness that verifies.
+                        let p = prove(&program, env, &params, &inst.fields, true, limits);
+                        proved += usize::from(p.status != Status::Unknown);
+                        let reason = p.reason.clone().unwrap_or_default();
+                        assert!(!reason.starts_with("internal error"), "{reason}\n{m}");
+                        if matches!(p.status, Status::Solvable | Status::Unique) {
+                            assert!(p.witness_checked, "{m}");
+                        }
+                        if planted_valid {
+                            assert_ne!(p.status, Status::Unsolvable, "wrong UNSAT on\n{m}");
+                            if p.status == Status::Unique {
+                                assert_eq!(
+                                    p.witness, inst.witness,
+                                    "two answers, yet `unique`:\n{m}"
+                                );
+                            }
                         }
                     }
                 }
@@ -349,7 +375,8 @@ fn mutants_that_check_clean_run_end_to_end_without_panics() {
     }
     // The test must exercise the back end, not just the checker.
     assert!(
-        built * 4 > total && generated * 2 > built,
-        "{total} mutants, {built} built, {generated} generated"
+        built * 4 > total && generated * 2 > built && proved * 2 > generated,
+        "{total} mutants, {built} built, {generated} generated, {proved} proved"
     );
+    eprintln!("{total} mutants, {built} built, {generated} generated, {proved} proved");
 }
