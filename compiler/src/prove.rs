@@ -431,6 +431,12 @@ pub fn reduce_givens(
     solution: &Value,
     min_keep: usize,
 ) -> Result<Vec<Value>, String> {
+    if !z3_is_supported() {
+        return Err(format!(
+            "this resyn is linked against Z3 {}, older than 4.13.3 (older builds give wrong UNSAT answers); rebuild with ./x",
+            z3_version()
+        ));
+    }
     in_fresh_context(|| {
         reduce_in_context(
             program, env, params, fields, field, givens, solution, min_keep,
