@@ -366,11 +366,8 @@ fn gen(inst: &Instances, format: Format, prove: Option<dataset::ProveConfig>) ->
         (None, None) => vec![1],
     };
     let (n, seed, out) = (inst.n, inst.seed, inst.out.as_deref());
-    if prove.is_some() && !resyn_compiler::prove::z3_is_supported() {
-        eprintln!(
-            "error: this resyn is linked against Z3 {}, older than 4.13.3 (older builds give wrong UNSAT answers); rebuild with ./x, which fetches a modern Z3",
-            resyn_compiler::prove::z3_version()
-        );
+    if let (Some(_), Err(e)) = (prove, resyn_compiler::prove::check_z3()) {
+        eprintln!("error: {e}");
         return ExitCode::from(1);
     }
     let (program, idx, source_hash) = match load(&inst.file, inst.env.as_deref()) {
@@ -558,11 +555,8 @@ fn audit(
     reprove: bool,
     out: Option<&std::path::Path>,
 ) -> ExitCode {
-    if reprove && !resyn_compiler::prove::z3_is_supported() {
-        eprintln!(
-            "error: this resyn is linked against Z3 {}, older than 4.13.3; rebuild with ./x",
-            resyn_compiler::prove::z3_version()
-        );
+    if let (true, Err(e)) = (reprove, resyn_compiler::prove::check_z3()) {
+        eprintln!("error: {e}");
         return ExitCode::from(1);
     }
     let (program, idx, source_hash) = match load(file, env) {

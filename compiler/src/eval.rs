@@ -761,17 +761,15 @@ impl Compiled {
                     let cenv = &compiled.envs[env];
                     let nparams = cenv.ir.params.len();
                     let params = m.slots[..nparams].to_vec();
-                    let kept = crate::prove::reduce_givens(
-                        &program,
-                        cenv,
-                        &params,
-                        &m.fields,
+                    let call = crate::prove::Givens {
                         field,
                         givens,
                         solution,
-                        usize::try_from(*keep).unwrap_or(0),
-                    )
-                    .map_err(|e| RtError::new(format!("unique_givens: {e}")))?;
+                        min_keep: usize::try_from(*keep).unwrap_or(0),
+                    };
+                    let kept =
+                        crate::prove::reduce_givens(&program, cenv, &params, &m.fields, &call)
+                            .map_err(|e| RtError::new(format!("unique_givens: {e}")))?;
                     Ok(Value::list(kept))
                 })
             }

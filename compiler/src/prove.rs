@@ -124,6 +124,17 @@ pub enum Engine {
     General,
 }
 
+/// `Err` with the message every solver entry point gives when the linked Z3 is too old.
+pub fn check_z3() -> Result<(), String> {
+    if z3_is_supported() {
+        return Ok(());
+    }
+    Err(format!(
+        "this resyn is linked against Z3 {}, older than 4.13.3 (older builds give wrong UNSAT answers); rebuild with ./x, which fetches a modern Z3",
+        z3_version()
+    ))
+}
+
 /// Proves one instance: is there an answer that passes verify, and (when `unique`) is it
 /// the only one? Tries the finite-domain engine, then the general one if it gave up.
 pub fn prove(
@@ -420,41 +431,42 @@ fn halt_reason(h: &Halt) -> String {
 /// and "the answer differs from `solution`" are asserted once, and each removal is one
 /// check under assumptions. UNSAT means unique. Fields the generator sets later are
 /// unknown here: verify must not read them.
-#[allow(clippy::too_many_arguments)]
+/// What `unique_givens` was called with.
+pub struct Givens<'a> {
+    /// The instance value that will hold the kept givens.
+    pub field: &'a str,
+    /// Candidates, in removal order.
+    pub givens: &'a [Value],
+    /// The planted answer that must stay the only one.
+    pub solution: &'a Value,
+    /// Stop removing when this many are left.
+    pub min_keep: usize,
+}
+
 pub fn reduce_givens(
     program: &Program,
     env: &CEnv,
     params: &[Value],
     fields: &[Option<Value>],
-    field: &str,
-    givens: &[Value],
-    solution: &Value,
-    min_keep: usize,
+    call: &Givens<'_>,
 ) -> Result<Vec<Value>, String> {
-    if !z3_is_supported() {
-        return Err(format!(
-            "this resyn is linked against Z3 {}, older than 4.13.3 (older builds give wrong UNSAT answers); rebuild with ./x",
-            z3_version()
-        ));
-    }
-    in_fresh_context(|| {
-        reduce_in_context(
-            program, env, params, fields, field, givens, solution, min_keep,
-        )
-    })
+    check_z3()?;
+    in_fresh_context(|| reduce_in_context(program, env, params, fields, call))
 }
 
-#[allow(clippy::too_many_arguments)]
 fn reduce_in_context(
     program: &Program,
     env: &CEnv,
     params: &[Value],
     fields: &[Option<Value>],
-    field: &str,
-    givens: &[Value],
-    solution: &Value,
-    min_keep: usize,
+    call: &Givens<'_>,
 ) -> Result<Vec<Value>, String> {
+    let Givens {
+        field,
+        givens,
+        solution,
+        min_keep,
+    } = *call;
     use crate::smt::Guard;
     use std::rc::Rc;
     use z3::ast::Bool;

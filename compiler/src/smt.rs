@@ -1638,13 +1638,7 @@ fn small_domain(d: &Domain) -> Option<Vec<i64>> {
             (*lo..*hi_exclusive).collect()
         }
         Domain::Values(vs) => {
-            let ints: Vec<i64> = vs
-                .iter()
-                .filter_map(|v| match v {
-                    Value::Int(i) => Some(*i),
-                    _ => None,
-                })
-                .collect();
+            let ints = domain_ints(vs);
             if ints.is_empty() || ints.len() > ONE_HOT_MAX {
                 return None;
             }
@@ -1653,6 +1647,16 @@ fn small_domain(d: &Domain) -> Option<Vec<i64>> {
         Domain::Any => return None,
     };
     Some(values)
+}
+
+/// The ints of an int domain given as values (the decoder only builds int values there).
+fn domain_ints(vs: &std::collections::BTreeSet<Value>) -> Vec<i64> {
+    vs.iter()
+        .filter_map(|v| match v {
+            Value::Int(i) => Some(*i),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The int a one-hot value stands for, as a term (for arithmetic and comparisons).
@@ -1803,13 +1807,7 @@ fn declare(
                 Domain::Any => (I64_MIN, I64_MAX),
                 Domain::Range { lo, hi_exclusive } => (*lo, hi_exclusive.saturating_sub(1)),
                 Domain::Values(vs) => {
-                    let ints: Vec<i64> = vs
-                        .iter()
-                        .filter_map(|v| match v {
-                            Value::Int(i) => Some(*i),
-                            _ => None,
-                        })
-                        .collect();
+                    let ints = domain_ints(vs);
                     facts.push(or_all(ints.iter().map(|i| x.eq(int(*i))).collect()));
                     let lo = ints.iter().min().copied().unwrap_or(0);
                     (lo, ints.iter().max().copied().unwrap_or(lo))
