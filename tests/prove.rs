@@ -120,8 +120,44 @@ fn enumerate(shape: &Shape, cap: usize) -> Option<Vec<Value>> {
             }
             Some(out)
         }
+        Shape::Map(k, v) => {
+            // Every subset of the keys, each key with every value.
+            let keys = enumerate(k, cap)?;
+            let vals = enumerate(v, cap)?;
+            let mut maps: Vec<std::collections::BTreeMap<Value, Value>> = vec![Default::default()];
+            for key in keys {
+                let mut next = maps.clone();
+                for m in &maps {
+                    for x in &vals {
+                        let mut m2 = m.clone();
+                        m2.insert(key.clone(), x.clone());
+                        next.push(m2);
+                    }
+                }
+                if next.len() > cap {
+                    return None;
+                }
+                maps = next;
+            }
+            Some(
+                maps.into_iter()
+                    .map(|m| Value::Map(std::rc::Rc::new(m)))
+                    .collect(),
+            )
+        }
         _ => None,
     }
+}
+
+#[test]
+fn engines_agree_map_answers() {
+    let src = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/prove/map_answer.rsn"
+    ))
+    .unwrap();
+    let (_, program) = resyn_compiler::build_bytes("map_answer", &src);
+    differential_on("map_answer", &program.expect("compiles"), 100, 1..=5);
 }
 
 /// Runs the differential check on `n` instances per level of one example.
@@ -130,6 +166,10 @@ fn differential(name: &str, n: u64, levels: std::ops::RangeInclusive<u8>) {
         .into_iter()
         .find(|(p, _)| p == name)
         .expect("example");
+    differential_on(name, &program, n, levels);
+}
+
+fn differential_on(name: &str, program: &Program, n: u64, levels: std::ops::RangeInclusive<u8>) {
     let compiled = compile(&program);
     let cenv = &compiled.envs[0];
     let (mut compared, mut enumerated) = (0usize, 0usize);

@@ -67,6 +67,8 @@ pub enum S {
     Record(Rc<Vec<(Rc<str>, S)>>),
     /// Exactly one guard holds; values are concrete scalars (strings, enums, floats).
     Union(Rc<Vec<(Bool, Value)>>),
+    /// A map answer: every possible key (ascending), with its presence and its value.
+    Map(Rc<Vec<(Value, Bool, S)>>),
     /// An int of a small finite domain, one-hot: exactly one `(value, literal)` literal
     /// holds (see [`ONE_HOT_MAX`]).
     OneHot(Rc<Vec<(i64, Bool)>>),
@@ -371,11 +373,15 @@ impl<'p> Lowering<'p> {
                 Ok((items.into_iter().map(S::C).collect(), Guard::All))
             }
             S::List(v, g) => Ok((v.as_ref().clone(), g.clone())),
-            S::C(other) => {
-                let msg = format!("cannot iterate over {}", other.display());
-                let _ = msg;
-                self.dead()
-            }
+            // Like a concrete map: (key, value) pairs in ascending key order.
+            S::Map(entries) => Ok((
+                entries
+                    .iter()
+                    .map(|(k, _, v)| S::Tuple(Rc::new(vec![S::C(k.clone()), v.clone()])))
+                    .collect(),
+                Guard::Each(Rc::new(entries.iter().map(|(_, p, _)| p.clone()).collect())),
+            )),
+            S::C(_) => self.dead(),
             other => unsupported(format!("iteration over {}", kind(other))),
         }
     }
@@ -475,6 +481,15 @@ impl<'p> Lowering<'p> {
             }
             return unsupported("a list whose length depends on the answer in a branch");
         }
+        if let (S::Map(x), S::Map(y)) = (&a, &b) {
+            if x.len() == y.len() && x.iter().zip(y.iter()).all(|(p, q)| p.0 == q.0) {
+                let mut out = Vec::with_capacity(x.len());
+                for ((k, p, v), (_, q, w)) in x.iter().zip(y.iter()) {
+                    out.push((k.clone(), c.ite(p, q), self.merge(c, v.clone(), w.clone())?));
+                }
+                return Ok(S::Map(Rc::new(out)));
+            }
+        }
         if let (Some(x), Some(y)) = (self.alts(&a), self.alts(&b)) {
             let nc = not(c);
             let mut out: Vec<(Bool, Value)> = Vec::new();
@@ -535,6 +550,9 @@ impl<'p> Lowering<'p> {
             }
             return Ok(or_all(terms));
         }
+        if let Some(t) = self.map_eq(a, b)? {
+            return Ok(t);
+        }
         if let (Some(x), Some(y)) = (self.tuple_parts(a), self.tuple_parts(b)) {
             if x.len() != y.len() {
                 return Ok(Bool::from_bool(false));
@@ -579,6 +597,43 @@ impl<'p> Lowering<'p> {
             return Ok(and_all(parts));
         }
         unsupported(format!("comparing {} with {}", kind(a), kind(b)))
+    }
+
+    /// Equality when one side is a map answer: the same keys present, equal values there.
+    fn map_eq(&mut self, a: &S, b: &S) -> R<Option<Bool>> {
+        let (entries, other) = match (a, b) {
+            (S::Map(e), o) | (o, S::Map(e)) => (e.clone(), o.clone()),
+            _ => return Ok(None),
+        };
+        let mut terms = Vec::new();
+        match &other {
+            S::C(Value::Map(m)) => {
+                if m.keys().any(|k| !entries.iter().any(|(e, _, _)| e == k)) {
+                    return Ok(Some(Bool::from_bool(false)));
+                }
+                for (k, p, v) in entries.iter() {
+                    match m.get(k) {
+                        Some(w) => {
+                            let same = self.eq(v, &S::C(w.clone()))?;
+                            terms.push(and2(p, &same));
+                        }
+                        None => terms.push(not(p)),
+                    }
+                }
+            }
+            S::Map(theirs) if theirs.len() == entries.len() => {
+                for ((k, p, v), (k2, q, w)) in entries.iter().zip(theirs.iter()) {
+                    if k != k2 {
+                        return unsupported("comparing map answers with different key domains");
+                    }
+                    let same = self.eq(v, w)?;
+                    terms.push(p.iff(q));
+                    terms.push(p.implies(&same));
+                }
+            }
+            _ => return unsupported(format!("comparing a map answer with {}", kind(&other))),
+        }
+        Ok(Some(and_all(terms)))
     }
 
     // ------------------------------------------------------------------ evaluation
@@ -1213,6 +1268,14 @@ impl<'p> Lowering<'p> {
     }
 
     fn contains(&mut self, coll: &S, x: &S) -> R<Bool> {
+        if let S::Map(entries) = coll {
+            let mut terms = Vec::with_capacity(entries.len());
+            for (k, p, _) in entries.iter() {
+                let e = self.eq(x, &S::C(k.clone()))?;
+                terms.push(and2(&e, p));
+            }
+            return Ok(or_all(terms));
+        }
         if let S::C(Value::Map(m)) = coll {
             let keys: Vec<S> = m.keys().cloned().map(S::C).collect();
             let terms = keys.iter().map(|k| self.eq(x, k)).collect::<R<Vec<_>>>()?;
@@ -1234,6 +1297,29 @@ impl<'p> Lowering<'p> {
         if let (S::C(c), S::C(k)) = (&a, &i) {
             let r = ops::index(c, k);
             return Ok(S::C(self.rt(r)?));
+        }
+        if let S::Map(entries) = &a {
+            // A map answer looked up: the key must be present (natively a missing key is
+            // an error); the value is chosen among the entries the key can equal.
+            let entries = entries.clone();
+            let mut present = Vec::new();
+            let mut out: Option<S> = None;
+            for (k, p, v) in entries.iter().rev() {
+                let hit = self.eq(&i, &S::C(k.clone()))?;
+                if hit.as_bool() == Some(false) {
+                    continue;
+                }
+                present.push(and2(&hit, p));
+                out = Some(match out {
+                    None => v.clone(),
+                    Some(rest) => self.merge(&hit, v.clone(), rest)?,
+                });
+            }
+            self.require(or_all(present));
+            return match out {
+                Some(v) => Ok(v),
+                None => self.dead(),
+            };
         }
         if let S::C(Value::Map(m)) = &a {
             // A concrete map looked up with an answer-dependent key.
@@ -1610,6 +1696,35 @@ impl<'p> Lowering<'p> {
                 };
                 Ok(S::List(Rc::new(part), Guard::All))
             }
+            Builtin::Keys | Builtin::Values => {
+                let S::Map(entries) = arg(0) else {
+                    return unsupported(format!("`{}` of {}", b.name(), kind(&arg(0))));
+                };
+                let items = entries
+                    .iter()
+                    .map(|(k, _, v)| {
+                        if b == Builtin::Keys {
+                            S::C(k.clone())
+                        } else {
+                            v.clone()
+                        }
+                    })
+                    .collect();
+                let guards = entries.iter().map(|(_, p, _)| p.clone()).collect();
+                Ok(S::List(Rc::new(items), Guard::Each(Rc::new(guards))))
+            }
+            Builtin::Get => {
+                let S::Map(entries) = arg(0) else {
+                    return unsupported(format!("`get` on {}", kind(&arg(0))));
+                };
+                let (key, default) = (arg(1), arg(2));
+                let mut out = default;
+                for (k, p, v) in entries.iter().rev() {
+                    let hit = and2(&self.eq(&key, &S::C(k.clone()))?, p);
+                    out = self.merge(&hit, v.clone(), out)?;
+                }
+                Ok(out)
+            }
             other => unsupported(format!(
                 "`{}` applied to answer-dependent values",
                 other.name()
@@ -1657,6 +1772,37 @@ fn domain_ints(vs: &std::collections::BTreeSet<Value>) -> Vec<i64> {
             _ => None,
         })
         .collect()
+}
+
+/// Every value of a scalar shape with a finite domain, ascending (map answer keys).
+fn finite_values(shape: &Shape) -> Option<Vec<Value>> {
+    const MAX_KEYS: usize = 10_000;
+    let mut vals: Vec<Value> = match shape {
+        Shape::Bool => vec![Value::Bool(false), Value::Bool(true)],
+        Shape::Int {
+            domain: Domain::Range { lo, hi_exclusive },
+        } => {
+            let n = hi_exclusive.checked_sub(*lo)?;
+            if n < 0 || n as usize > MAX_KEYS {
+                return None;
+            }
+            (*lo..*hi_exclusive).map(Value::Int).collect()
+        }
+        Shape::Int {
+            domain: Domain::Values(vs),
+        }
+        | Shape::Str {
+            domain: Domain::Values(vs),
+        } => vs.iter().cloned().collect(),
+        Shape::Enum { variants } => variants
+            .iter()
+            .enumerate()
+            .map(|(i, n)| Value::Enum(i as u32, Rc::from(n.as_str())))
+            .collect(),
+        _ => return None,
+    };
+    vals.sort();
+    (vals.len() <= MAX_KEYS).then_some(vals)
 }
 
 /// The int a one-hot value stands for, as a term (for arithmetic and comparisons).
@@ -1742,6 +1888,7 @@ fn kind(s: &S) -> &'static str {
         S::Record(_) => "an answer-dependent record",
         S::Union(_) => "an answer-dependent string or enum",
         S::Poison(_) => "a value set differently in two branches",
+        S::Map(_) => "an answer-dependent map",
     }
 }
 
@@ -1877,7 +2024,24 @@ fn declare(
         Shape::Str { .. } => return unsupported("a free-text string answer"),
         Shape::Float => return unsupported("a float answer"),
         Shape::Set(_) => return unsupported("a set answer"),
-        Shape::Map(..) => return unsupported("a map answer"),
+        Shape::Map(k, v) => {
+            let Some(keys) = finite_values(k) else {
+                return unsupported("a map answer whose keys are not from a finite domain");
+            };
+            let mut entries = Vec::with_capacity(keys.len());
+            for key in keys {
+                let present = Bool::fresh_const(&format!("{path}.has[{}]", key.display()));
+                let value = declare(
+                    v,
+                    facts,
+                    bounds,
+                    one_hot,
+                    &format!("{path}[{}]", key.display()),
+                )?;
+                entries.push((key, present, value));
+            }
+            S::Map(Rc::new(entries))
+        }
     })
 }
 
@@ -1929,6 +2093,15 @@ pub fn read_model(model: &z3::Model, shape: &Shape, s: &S) -> Option<Value> {
                 out.push((name.clone(), read_model(model, p, x)?));
             }
             Value::Record(Rc::new(out))
+        }
+        (Shape::Map(_, vshape), S::Map(entries)) => {
+            let mut m = std::collections::BTreeMap::new();
+            for (k, p, v) in entries.iter() {
+                if model.eval(p, true)?.as_bool()? {
+                    m.insert(k.clone(), read_model(model, vshape, v)?);
+                }
+            }
+            Value::Map(Rc::new(m))
         }
         (Shape::List { elem, .. }, S::List(xs, guard)) => {
             let n = match guard {
