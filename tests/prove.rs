@@ -170,7 +170,7 @@ fn differential(name: &str, n: u64, levels: std::ops::RangeInclusive<u8>) {
 }
 
 fn differential_on(name: &str, program: &Program, n: u64, levels: std::ops::RangeInclusive<u8>) {
-    let compiled = compile(&program);
+    let compiled = compile(program);
     let cenv = &compiled.envs[0];
     let (mut compared, mut enumerated) = (0usize, 0usize);
     let started = std::time::Instant::now();
@@ -180,7 +180,7 @@ fn differential_on(name: &str, program: &Program, n: u64, levels: std::ops::Rang
             let fields = instance(cenv, &params, level, index);
             let lim = Limits::default();
             let fd = prove_with(
-                &program,
+                program,
                 cenv,
                 &params,
                 &fields,
@@ -188,7 +188,7 @@ fn differential_on(name: &str, program: &Program, n: u64, levels: std::ops::Rang
                 lim,
                 Engine::FiniteDomain,
             );
-            let gen = prove_with(&program, cenv, &params, &fields, true, lim, Engine::General);
+            let gen = prove_with(program, cenv, &params, &fields, true, lim, Engine::General);
             let at = format!("{name} L{level} #{index}");
             assert_ne!(fd.status, Status::Unknown, "{at}: {:?}", fd.reason);
             assert_ne!(gen.status, Status::Unknown, "{at}: {:?}", gen.reason);
