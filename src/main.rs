@@ -124,9 +124,11 @@ struct ProofArgs {
     /// Prove uniqueness too (always done for `require unique` envs).
     #[arg(long)]
     unique: bool,
-    /// Z3 resource limit per instance (deterministic; 0 = none).
-    #[arg(long, default_value_t = 0)]
-    rlimit: u32,
+    /// Z3 resource limit per solver call: deterministic, unlike a timeout, so the same
+    /// instances are proved on every machine. Default 500000000 (about a minute of
+    /// solving here), so no env can make a proof run unbounded; 0 = none.
+    #[arg(long)]
+    rlimit: Option<u32>,
     /// Wall-clock limit per solver call in milliseconds (0 = none).
     #[arg(long, default_value_t = 0)]
     timeout_ms: u32,
@@ -206,7 +208,7 @@ fn run(cli: Cli) -> ExitCode {
                 RowFormat::ReasoningGym => Format::ReasoningGym,
                 RowFormat::Verl => Format::Verl,
             };
-            let prove = prove || proof.unique || proof.rlimit > 0 || proof.timeout_ms > 0;
+            let prove = prove || proof.unique || proof.rlimit.is_some() || proof.timeout_ms > 0;
             let cfg = prove.then(|| proof.config(false));
             gen(&inst, format, cfg)
         }
@@ -350,7 +352,7 @@ impl ProofArgs {
         dataset::ProveConfig {
             unique: self.unique,
             limits: resyn_compiler::prove::Limits {
-                rlimit: self.rlimit,
+                rlimit: self.rlimit.unwrap_or(resyn_compiler::prove::DEFAULT_RLIMIT),
                 timeout_ms: self.timeout_ms,
             },
             proof_rows,

@@ -19,6 +19,11 @@ use crate::eval::CEnv;
 use crate::ir::Program;
 use crate::smt::{read_model, Halt, Lowering, DEFAULT_BUDGET, S};
 
+/// The `--rlimit` of the command line when none is given, and the limit of every
+/// `unique_givens` solver: Z3 resource units (measured here: about 7 million a second),
+/// deterministic, so an env can never make a proof or a generator run unbounded.
+pub const DEFAULT_RLIMIT: u32 = 500_000_000;
+
 /// Resource limits per instance (over all its solver calls).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Limits {
@@ -513,6 +518,13 @@ fn reduce_in_context(
     let (mut lowering, answer) =
         lower_verify(program, env, &shape, &frame).map_err(|h| halt_reason(&h))?;
     let solver = Solver::new_for_logic("QF_FD").unwrap_or_default();
+    let limits = Limits {
+        rlimit: DEFAULT_RLIMIT,
+        timeout_ms: 0,
+    };
+    let mut p = Params::new();
+    p.set_u32("rlimit", limits.rlimit);
+    solver.set_params(&p);
     for f in &lowering.facts {
         solver.assert(f);
     }
@@ -541,7 +553,7 @@ fn reduce_in_context(
                 "even with every given kept the answer is not unique (another answer: {other})"
             ));
         }
-        SatResult::Unknown => return Err(reason_unknown(&solver, Limits::default()).0),
+        SatResult::Unknown => return Err(reason_unknown(&solver, limits).0),
     }
     let mut left = givens.len();
     for i in 0..givens.len() {
@@ -552,7 +564,7 @@ fn reduce_in_context(
         match solver.check_assumptions(&assumptions(&kept)) {
             SatResult::Unsat => left -= 1,
             SatResult::Sat => kept[i] = true,
-            SatResult::Unknown => return Err(reason_unknown(&solver, Limits::default()).0),
+            SatResult::Unknown => return Err(reason_unknown(&solver, limits).0),
         }
     }
     Ok(givens
