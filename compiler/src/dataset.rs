@@ -937,7 +937,13 @@ fn audit_row(
     let mut reproved = Json::Null;
     if let (true, Some(fields)) = (reprove, &fields) {
         let unique = claimed.as_deref() == Some("unique") || env.requirement == Requirement::Unique;
-        let p = prove(program, cenv, &params, fields, unique, Limits::default());
+        // The same deterministic bound as the CLI's default `--rlimit`: a row cannot
+        // make the audit run unbounded.
+        let limits = Limits {
+            rlimit: crate::prove::DEFAULT_RLIMIT,
+            timeout_ms: 0,
+        };
+        let p = prove(program, cenv, &params, fields, unique, limits);
         reproved = json!(p.status.as_str());
         let agrees = match claimed.as_deref() {
             Some("unique") => p.status == Status::Unique,

@@ -613,14 +613,7 @@ impl Compiled {
     fn expr(&self, e: &Expr) -> CExpr {
         match e {
             Expr::Lit(l) => {
-                let v = match l {
-                    Lit::Unit => Value::Unit,
-                    Lit::Bool(b) => Value::Bool(*b),
-                    Lit::Int(i) => Value::Int(*i),
-                    Lit::Float(f) => Value::Float(*f),
-                    Lit::Str(s) => Value::str(s),
-                    Lit::Enum(i, n) => Value::Enum(*i, Rc::from(n.as_str())),
-                };
+                let v = l.value();
                 Box::new(move |_| Ok(v.clone()))
             }
             Expr::Local(s) => {

@@ -177,6 +177,21 @@ pub enum Lit {
     Enum(u32, String),
 }
 
+impl Lit {
+    /// The runtime value of the literal (shared by the evaluator and the SMT lowering).
+    pub fn value(&self) -> resyn_runtime::Value {
+        use resyn_runtime::Value;
+        match self {
+            Lit::Unit => Value::Unit,
+            Lit::Bool(b) => Value::Bool(*b),
+            Lit::Int(i) => Value::Int(*i),
+            Lit::Float(f) => Value::Float(*f),
+            Lit::Str(s) => Value::str(s),
+            Lit::Enum(i, n) => Value::Enum(*i, std::rc::Rc::from(n.as_str())),
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub enum Callee {
     Builtin(&'static str),

@@ -31,7 +31,7 @@ use resyn_runtime::{Domain, Len, Shape, Value};
 use z3::ast::{Ast, Bool, Int};
 use z3::DeclKind;
 
-use crate::ir::{Access, Block, Callee, Clause, Expr, Lit, Pattern, Program, Stmt};
+use crate::ir::{Access, Block, Callee, Clause, Expr, Pattern, Program, Stmt};
 
 /// Why lowering stopped.
 #[derive(Clone, Debug)]
@@ -972,14 +972,7 @@ impl<'p> Lowering<'p> {
     pub fn expr(&mut self, slots: &mut Vec<S>, e: &Expr) -> R<S> {
         self.tick()?;
         match e {
-            Expr::Lit(l) => Ok(S::C(match l {
-                Lit::Unit => Value::Unit,
-                Lit::Bool(b) => Value::Bool(*b),
-                Lit::Int(i) => Value::Int(*i),
-                Lit::Float(f) => Value::Float(*f),
-                Lit::Str(s) => Value::str(s),
-                Lit::Enum(i, n) => Value::Enum(*i, Rc::from(n.as_str())),
-            })),
+            Expr::Lit(l) => Ok(S::C(l.value())),
             Expr::Local(s) => match &slots[*s as usize] {
                 S::Poison(why) => unsupported(why.to_string()),
                 v => Ok(v.clone()),
