@@ -164,6 +164,26 @@ fn gen_writes_rows_and_honours_params_levels_and_output() {
     assert_eq!(rows[0]["level"], 2);
     assert_eq!(rows[5]["level"], 3);
     assert_eq!(rows[0]["params"]["p"], 0.9);
+    // Overridden params are part of the id, so datasets made with different `--param`
+    // values never share an id.
+    let id = rows[0]["id"].as_str().unwrap();
+    assert!(
+        id.starts_with("graph_coloring-L2-p") && id.ends_with("-s0-0"),
+        "{id}"
+    );
+    let (_, plain, _) = resyn(&["gen", "examples/graph_coloring.rsn", "--level", "2"]);
+    let plain: serde_json::Value = serde_json::from_str(plain.lines().next().unwrap()).unwrap();
+    assert_eq!(plain["id"], "graph_coloring-L2-s0-0");
+    // An override equal to the level's own value changes nothing.
+    let (_, same, _) = resyn(&[
+        "gen",
+        "examples/graph_coloring.rsn",
+        "--level",
+        "2",
+        "--param",
+        "p=0.4",
+    ]);
+    assert_eq!(same.lines().next(), plain.to_string().lines().next());
     // The rows verify on their own.
     let data = std::env::temp_dir().join(format!("resyn-ver-{}.jsonl", std::process::id()));
     let with_answers: String = rows
@@ -201,10 +221,22 @@ fn gen_user_errors_exit_one_and_usage_errors_exit_two() {
         resyn(&["gen", "examples/graph_coloring.rsn", "--param", "nope=1"]).0,
         1
     );
-    assert_eq!(
-        resyn(&["gen", "examples/graph_coloring.rsn", "--param", "n=1000"]).0,
-        1
+    let (code, _, stderr) = resyn(&["gen", "examples/graph_coloring.rsn", "--param", "n=1000"]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("param `n` at level 1") && stderr.contains("outside its domain"),
+        "{stderr}"
     );
+    // -0.0 is read as 0.0, like every float of the language.
+    let env = temp_file(
+        "float_param.rsn",
+        b"/// t\nenv f {\n category test\n param x: float = 0.5\n gen { show x }\n answer a: bool\n verify { a }\n prompt \"x is {x}\"\n}\n",
+    );
+    let gen_x = |x: &str| resyn(&["gen", env.to_str().unwrap(), "--param", x, "-n", "1"]);
+    let (code, negative, stderr) = gen_x("x=-0.0");
+    assert_eq!(code, 0, "{stderr}");
+    assert!(negative.contains(r#""question":"x is 0.0""#), "{negative}");
+    assert_eq!(negative, gen_x("x=0.0").1);
     assert_eq!(
         resyn(&["gen", "examples/graph_coloring.rsn", "--param", "n=abc"]).0,
         1

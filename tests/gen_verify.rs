@@ -221,6 +221,14 @@ fn export_forms_have_fixed_column_types() {
     for line in rows(&program, 1, 2, Format::ReasoningGym, 1) {
         let r: Json = serde_json::from_str(&line).unwrap();
         assert!(r["question"].is_string() && r["answer"].is_string() && r["metadata"].is_object());
+        // Fed back without a `response`, the ground truth is not graded as a candidate.
+        let unchanged = verify_line(&compiled.envs[0], &r.to_string(), None);
+        assert_eq!(unchanged["score"], 0.0);
+        assert_eq!(unchanged["error"]["code"], "row.invalid");
+        assert!(unchanged["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`response`"));
         let mut q = r.clone();
         q["response"] = r["answer"].clone();
         assert_eq!(
@@ -348,4 +356,29 @@ fn duplicate_keys_inside_an_answer_are_rejected_not_merged() {
     );
     let r = verify_line(&compiled.envs[0], &with(&dup), None);
     assert_eq!(r["error"]["code"], "answer.decode", "{r}");
+}
+
+#[test]
+fn answer_domains_over_other_types_are_enforced_by_the_decoder() {
+    // `(int, int) in edges` is checked when the answer is read, before verify runs.
+    let src = "/// t\nenv pick_edge {\n category test\n param n: int = levels(4, 4, 4, 4, 4)\n gen {\n  let edges = [(0, 1), (1, 2), (2, 3)]\n  witness (1, 2)\n  show edges\n }\n answer e: (int, int) in edges\n verify { e.0 < e.1 }\n prompt \"Pick one of {edges}.\"\n}\n";
+    let (out, program) = resyn_compiler::build_bytes("pick_edge", src.as_bytes());
+    assert!(!out.has_errors(), "{:?}", out.diagnostics);
+    let program = program.unwrap();
+    let compiled = compile(&program);
+    let row = |answer: &str| {
+        format!(
+            r#"{{"instance":{{"edges":[[0,1],[1,2],[2,3]]}},"hidden":{{}},"params":{{"n":4}},"answer":{answer}}}"#
+        )
+    };
+    let ok = verify_line(&compiled.envs[0], &row("[2,3]"), None);
+    assert_eq!(ok["score"], 1.0, "{ok}");
+    // (0, 3) satisfies verify's `e.0 < e.1` but is not one of the edges.
+    let outside = verify_line(&compiled.envs[0], &row("[0,3]"), None);
+    assert_eq!(outside["score"], 0.0);
+    assert_eq!(outside["error"]["code"], "answer.decode", "{outside}");
+    assert!(outside["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("is not one of"));
 }

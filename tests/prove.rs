@@ -90,6 +90,7 @@ fn enumerate(shape: &Shape, cap: usize) -> Option<Vec<Value>> {
     match shape {
         Shape::Bool => Some(vec![Value::Bool(false), Value::Bool(true)]),
         Shape::Int { domain } | Shape::Str { domain } => ints(domain),
+        Shape::Member { values, .. } => Some(values.iter().cloned().collect()),
         Shape::Enum { variants } => Some(
             variants
                 .iter()

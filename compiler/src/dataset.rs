@@ -65,7 +65,8 @@ pub fn parse_param(text: &str, ty: &Ty) -> Result<Value, String> {
             .map(Value::Int)
             .map_err(|_| format!("`{t}` is not an int")),
         Ty::Float => match t.parse::<f64>() {
-            Ok(f) if f.is_finite() => Ok(Value::Float(f)),
+            // -0.0 is normalised like every computed float (language.md §10.3).
+            Ok(f) if f.is_finite() => Ok(Value::Float(if f == 0.0 { 0.0 } else { f })),
             _ => Err(format!("`{t}` is not a finite float")),
         },
         Ty::Bool => match t {
@@ -91,6 +92,7 @@ pub fn parse_overrides(
                 .find(|p| p.name == *name)
                 .ok_or_else(|| GenError::Param {
                     name: name.clone(),
+                    level: None,
                     message: format!(
                         "no such param in env `{}` (params: {})",
                         env.name,
@@ -105,6 +107,7 @@ pub fn parse_overrides(
                 .map(|v| (name.clone(), v))
                 .map_err(|message| GenError::Param {
                     name: name.clone(),
+                    level: None,
                     message,
                 })
         })
@@ -232,16 +235,18 @@ pub fn generate_with(
             .collect()
     };
     let params = resolve(&compiled)?;
-    let plans: Vec<(u8, String)> = req
+    let cenv = &compiled.envs[req.env];
+    let plans: Vec<Plan> = req
         .levels
         .iter()
         .zip(&params)
-        .map(|(&l, p)| (l, canonical_params(env, p)))
+        .map(|(&l, p)| Plan::new(cenv, l, p))
         .collect();
     let run = |state: &mut (crate::eval::Compiled, Vec<Vec<Value>>),
                (p, index): (usize, u64)|
      -> Result<Produced, GenFailure> {
-        let (level, pj) = &plans[p];
+        let plan = &plans[p];
+        let (level, pj) = (&plan.level, &plan.params_json);
         let (c, params) = state;
         let cenv = &c.envs[req.env];
         let key = derive_seed(&env.name, *level, pj, req.seed, index);
@@ -254,7 +259,7 @@ pub fn generate_with(
             )
             .map(|inst| {
                 let Some(cfg) = req.prove else {
-                    let row = row(req, env, *level, index, pj, &inst, None).to_string();
+                    let row = row(req, env, plan, index, &inst, None).to_string();
                     return Produced {
                         level: *level,
                         row: Some(row),
@@ -272,9 +277,9 @@ pub fn generate_with(
                 );
                 let outcome = outcome(env, &proof, unique);
                 let row = if cfg.proof_rows {
-                    Some(proof_row(req, env, *level, index, &proof).to_string())
+                    Some(proof_row(req, env, plan, index, &proof).to_string())
                 } else if outcome.meets {
-                    Some(row(req, env, *level, index, pj, &inst, Some(&proof)).to_string())
+                    Some(row(req, env, plan, index, &inst, Some(&proof)).to_string())
                 } else {
                     None
                 };
@@ -337,15 +342,49 @@ pub fn generate_with(
     Ok(())
 }
 
+/// What every instance of one level shares: the level, its canonical params text (hashed
+/// into each seed) and the prefix of its ids.
+struct Plan {
+    level: u8,
+    params_json: String,
+    /// `ENV-LLEVEL`, plus `-pHASH` when the params differ from the level's own (`--param`),
+    /// so datasets made with different overrides never share an id.
+    id_prefix: String,
+}
+
+impl Plan {
+    fn new(cenv: &CEnv, level: u8, params: &[Value]) -> Plan {
+        let env = &cenv.ir;
+        let params_json = canonical_params(env, params);
+        let own = cenv.resolve_params(level, &[]).ok();
+        let id_prefix = if own.as_deref() == Some(params) {
+            format!("{}-L{level}", env.name)
+        } else {
+            let digest = Sha256::digest(params_json.as_bytes());
+            let short: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
+            format!("{}-L{level}-p{short}", env.name)
+        };
+        Plan {
+            level,
+            params_json,
+            id_prefix,
+        }
+    }
+
+    fn id(&self, seed: u64, index: u64) -> String {
+        format!("{}-s{seed}-{index}", self.id_prefix)
+    }
+}
+
 fn row(
     req: &GenRequest<'_>,
     env: &Env,
-    level: u8,
+    plan: &Plan,
     index: u64,
-    params_json: &str,
     inst: &Instance,
     proof: Option<&Proof>,
 ) -> Json {
+    let (level, params_json) = (plan.level, plan.params_json.as_str());
     let mut shown = Map::new();
     let mut hidden = Map::new();
     for (f, v) in env.fields.iter().zip(&inst.fields) {
@@ -356,7 +395,7 @@ fn row(
         }
     }
     let params: Json = serde_json::from_str(params_json).unwrap_or(Json::Null);
-    let id = format!("{}-L{level}-s{}-{index}", env.name, req.seed);
+    let id = plan.id(req.seed, index);
     let witness = inst.witness.as_ref().map(encode).unwrap_or(Json::Null);
     let base = json!({
         "id": id,
@@ -457,9 +496,10 @@ pub fn proof_json(p: &Proof, with_time: bool) -> Json {
     out
 }
 
-fn proof_row(req: &GenRequest<'_>, env: &Env, level: u8, index: u64, p: &Proof) -> Json {
+fn proof_row(req: &GenRequest<'_>, env: &Env, plan: &Plan, index: u64, p: &Proof) -> Json {
+    let level = plan.level;
     let mut row = proof_json(p, true);
-    row["id"] = json!(format!("{}-L{level}-s{}-{index}", env.name, req.seed));
+    row["id"] = json!(plan.id(req.seed, index));
     row["env"] = json!(env.name);
     row["level"] = json!(level);
     row["seed"] = json!(req.seed);
@@ -706,6 +746,15 @@ fn verify_row(
             .map_err(|e| row_err("answer.extract", e.to_string()))?;
         resyn_runtime::decode_answer(ex.text, &shape)
             .map_err(|e| row_err("answer.decode", e.to_string()))?
+    } else if owned.is_some()
+        && raw_map(row.get("metadata")).is_some_and(|m| m.contains_key("row_json"))
+    {
+        // A Reasoning Gym row's `answer` column is its ground truth, never a candidate:
+        // scoring it would grade the dataset against itself.
+        return Err(row_err(
+            "row.invalid",
+            "a Reasoning Gym row carries the model's text in `response`; its `answer` is the ground truth",
+        ));
     } else if let Some(raw) = row.get("answer") {
         resyn_runtime::decode(raw.get(), &shape)
             .map_err(|e| row_err("answer.decode", e.to_string()))?
@@ -846,8 +895,8 @@ fn audit_row(
     if hash != source_hash_now {
         problems.push("the row was generated from a different source (source_hash differs)".into());
     }
-    let pj = canonical_params(env, &params);
-    let key = derive_seed(&env.name, level, &pj, seed, index);
+    let plan = Plan::new(cenv, level, &params);
+    let key = derive_seed(&env.name, level, &plan.params_json, seed, index);
     let regenerated = cenv.generate(&params, Rng::from_key(key), DEFAULT_FUEL, DEFAULT_ATTEMPTS);
     let fields = match &regenerated {
         Ok(inst) => {
@@ -863,7 +912,7 @@ fn audit_row(
                 jobs: 1,
                 prove: None,
             };
-            let mut mine = row(&req, env, level, index, &pj, inst, None);
+            let mut mine = row(&req, env, &plan, index, inst, None);
             let mut theirs = given.clone();
             // The proof is checked below, not regenerated; `resyn_version` may differ.
             for r in [&mut mine, &mut theirs] {

@@ -905,8 +905,13 @@ pub struct Instance {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum GenError {
-    /// A param value is invalid (override out of its domain, or a runtime error).
-    Param { name: String, message: String },
+    /// A param value is invalid (override out of its domain, or a runtime error); `level`
+    /// is the level being instantiated (`None` for an override that does not parse).
+    Param {
+        name: String,
+        level: Option<u8>,
+        message: String,
+    },
     /// A runtime error in the generator or the prompt.
     Runtime { message: String },
     /// Every attempt was rejected by a `require`.
@@ -918,7 +923,16 @@ pub enum GenError {
 impl std::fmt::Display for GenError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            GenError::Param { name, message } => write!(f, "param `{name}`: {message}"),
+            GenError::Param {
+                name,
+                level: Some(level),
+                message,
+            } => write!(f, "param `{name}` at level {level}: {message}"),
+            GenError::Param {
+                name,
+                level: None,
+                message,
+            } => write!(f, "param `{name}`: {message}"),
             GenError::Runtime { message } => write!(f, "runtime error: {message}"),
             GenError::Exhausted { attempts, last } => {
                 write!(
@@ -958,6 +972,7 @@ impl CEnv {
         for (i, ((levels, domain), p)) in self.params.iter().zip(&self.ir.params).enumerate() {
             let perr = |message: String| GenError::Param {
                 name: p.name.clone(),
+                level: Some(li as u8 + 1),
                 message,
             };
             let v = match overrides.iter().find(|(n, _)| *n == p.name) {
@@ -1172,8 +1187,10 @@ fn eval_shape(m: &mut Machine, s: &CShape) -> RtResult<resyn_runtime::Shape> {
                 Shape::Str { .. } => Shape::Str {
                     domain: Domain::Values(values),
                 },
-                // Domains over other types are enforced by verify, not by the decoder.
-                other => other,
+                other => Shape::Member {
+                    base: Box::new(other),
+                    values,
+                },
             }
         }
         CShape::Tuple(v) => Shape::Tuple(

@@ -2014,6 +2014,20 @@ fn declare(
             };
             S::List(Rc::new(items), guard)
         }
+        // A domain of scalars (enums, bools, floats) is a choice among its values.
+        Shape::Member { values, .. }
+            if values.iter().all(|v| {
+                matches!(
+                    v,
+                    Value::Bool(_) | Value::Enum(..) | Value::Float(_) | Value::Unit
+                )
+            }) =>
+        {
+            choice(values.iter().cloned().collect(), facts, bounds, path)
+        }
+        Shape::Member { .. } => {
+            return unsupported("an answer domain over composite values (tuples, lists, records)")
+        }
         Shape::Str { .. } => return unsupported("a free-text string answer"),
         Shape::Float => return unsupported("a float answer"),
         Shape::Set(_) => return unsupported("a set answer"),

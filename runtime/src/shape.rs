@@ -18,8 +18,8 @@
 //!
 //! Exactly the canonical form, plus harmless variation:
 //! surrounding whitespace; an integral float (`3.0`, `1e3`) for an int; any JSON number
-//! for a float, and the strings `"NaN"`, `"Infinity"`, `"-Infinity"` (how non-finite
-//! floats are encoded); `[]` as well as `null` for unit; for maps, either form (object
+//! for a float (`-0.0` becomes `0.0`; the strings `"NaN"`, `"Infinity"`, `"-Infinity"` are
+//! rejected: no float value is non-finite); `[]` as well as `null` for unit; for maps, either form (object
 //! or array of `[key, value]` pairs) whatever the key type, where object keys are
 //! decoded from their string: `"3"` / `"-12"` (JSON integer syntax) for int keys,
 //! `"true"`/`"false"` for bool keys, a JSON number for float keys, variant names for
@@ -72,6 +72,12 @@ pub enum Shape {
     /// Variants in declaration order (a value's index is its position here).
     Enum {
         variants: Vec<String>,
+    },
+    /// `base in collection` for a base other than int and string (whose domains live in
+    /// their own shapes): a value of `base` that must be one of `values`.
+    Member {
+        base: Box<Shape>,
+        values: BTreeSet<Value>,
     },
 }
 
@@ -496,16 +502,22 @@ fn int_of(j: &J, path: &str) -> Result<i64, DecodeError> {
     }
 }
 
+/// A float value as the language has them: finite, and `-0.0` normalised to `0.0`
+/// (spec/language.md §10.3), so a decoded float behaves like a computed one.
 fn float_of(j: &J, path: &str) -> Result<f64, DecodeError> {
-    match j {
-        J::Int(i) => Ok(*i as f64),
-        J::UInt(u) => Ok(*u as f64),
-        J::Float(f) => Ok(*f),
-        J::Str(s) if s == "NaN" => Ok(f64::NAN),
-        J::Str(s) if s == "Infinity" => Ok(f64::INFINITY),
-        J::Str(s) if s == "-Infinity" => Ok(f64::NEG_INFINITY),
-        other => Err(expected("a number", other, path)),
-    }
+    let f = match j {
+        J::Int(i) => *i as f64,
+        J::UInt(u) => *u as f64,
+        J::Float(f) => *f,
+        J::Str(s) if matches!(s.as_str(), "NaN" | "Infinity" | "-Infinity") => {
+            return Err(fail(
+                path,
+                format!("{s} is not a finite number{}", at(path)),
+            ))
+        }
+        other => return Err(expected("a number", other, path)),
+    };
+    Ok(if f == 0.0 { 0.0 } else { f })
 }
 
 fn convert(j: &J, shape: &Shape, path: &mut String) -> Result<Value, DecodeError> {
@@ -516,6 +528,10 @@ fn convert(j: &J, shape: &Shape, path: &mut String) -> Result<Value, DecodeError
         },
         Shape::Int { domain } => check_domain(Value::Int(int_of(j, path)?), domain, path),
         Shape::Float => Ok(Value::Float(float_of(j, path)?)),
+        Shape::Member { base, values } => {
+            let v = convert(j, base, path)?;
+            check_domain(v, &Domain::Values(values.clone()), path)
+        }
         Shape::Str { domain } => match j {
             J::Str(s) => check_domain(Value::str(s), domain, path),
             other => Err(expected("a string", other, path)),
@@ -660,16 +676,14 @@ fn key_from_str(k: &str, shape: &Shape, path: &mut String) -> Result<Value, Deco
         Shape::Float => {
             if crate::extract::is_json_number_str(k) {
                 match k.parse::<f64>() {
-                    Ok(f) if f.is_finite() => Ok(Value::Float(f)),
+                    Ok(f) if f.is_finite() => Ok(Value::Float(if f == 0.0 { 0.0 } else { f })),
                     _ => Err(fail(
                         path,
                         format!("{k} is out of the float range{}", at(path)),
                     )),
                 }
             } else {
-                float_of(&as_str(), path)
-                    .map(Value::Float)
-                    .map_err(|_| expected("a number key", &as_str(), path))
+                Err(expected("a number key", &as_str(), path))
             }
         }
         _ => Err(fail(
