@@ -3,7 +3,7 @@
 
 use clap::{Parser, Subcommand, ValueEnum};
 use resyn_compiler::dataset::{self, Format};
-use resyn_compiler::{build_bytes, check_bytes, render};
+use resyn_compiler::{build_bytes, check_bytes_with, render};
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
@@ -26,7 +26,8 @@ enum MessageFormat {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Parse, resolve and type-check environment files.
+    /// Parse, resolve and type-check environment files, and prove that their indexing and
+    /// division cannot fail (static safety).
     Check {
         /// Files to check (each is its own compilation unit).
         #[arg(required = true)]
@@ -34,6 +35,9 @@ enum Command {
         /// `human` (default) or `json`: one JSON object per diagnostic per line.
         #[arg(long, value_enum, default_value = "human")]
         message_format: MessageFormat,
+        /// Skip the static-safety proofs (the only part of `check` that runs Z3).
+        #[arg(long)]
+        no_safety: bool,
     },
     /// Generate instances as JSONL.
     Gen {
@@ -196,7 +200,8 @@ fn run(cli: Cli) -> ExitCode {
         Command::Check {
             files,
             message_format,
-        } => check(&files, message_format),
+            no_safety,
+        } => check(&files, message_format, !no_safety),
         Command::Gen {
             inst,
             format,
@@ -230,7 +235,7 @@ fn run(cli: Cli) -> ExitCode {
     }
 }
 
-fn check(files: &[std::path::PathBuf], format: MessageFormat) -> ExitCode {
+fn check(files: &[std::path::PathBuf], format: MessageFormat, safety: bool) -> ExitCode {
     let mut errors = 0usize;
     let mut warnings = 0usize;
     let stdout = std::io::stdout();
@@ -258,7 +263,7 @@ fn check(files: &[std::path::PathBuf], format: MessageFormat) -> ExitCode {
                 continue;
             }
         };
-        let result = check_bytes(&name, &bytes);
+        let result = check_bytes_with(&name, &bytes, safety);
         for d in &result.diagnostics {
             if d.is_error() {
                 errors += 1;

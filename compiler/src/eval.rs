@@ -452,7 +452,7 @@ impl Compiled {
                 let path: Vec<CAccess> = path
                     .iter()
                     .map(|a| match a {
-                        Access::Index(i) => CAccess::Index(self.expr(i)),
+                        Access::Index(i, _) => CAccess::Index(self.expr(i)),
                         Access::Field(f) => CAccess::Field(f.clone()),
                         Access::TupleField(i) => CAccess::Tuple(*i),
                     })
@@ -695,8 +695,8 @@ impl Compiled {
                     UnOp::Not => Box::new(move |m| Ok(Value::Bool(!x(m)?.as_bool()?))),
                 }
             }
-            Expr::Binary(op, a, b) => self.binary(*op, self.expr(a), self.expr(b)),
-            Expr::Call(Callee::Builtin(name), args)
+            Expr::Binary(op, a, b, _) => self.binary(*op, self.expr(a), self.expr(b)),
+            Expr::Call(Callee::Builtin(name), args, _)
                 if matches!(*name, "all" | "any" | "sum" | "len")
                     && matches!(args.as_slice(), [Expr::Comprehension(..)]) =>
             {
@@ -736,7 +736,7 @@ impl Compiled {
                     })
                 })
             }
-            Expr::Call(Callee::Builtin("unique_givens"), args) => {
+            Expr::Call(Callee::Builtin("unique_givens"), args, _) => {
                 let args = self.exprs(args);
                 let (program, env) = (self.program.clone(), self.env_index.get());
                 // The env's verify, compiled on first use by this closure's thread.
@@ -766,7 +766,7 @@ impl Compiled {
                     Ok(Value::list(kept))
                 })
             }
-            Expr::Call(callee, args) => {
+            Expr::Call(callee, args, _) => {
                 let args = self.exprs(args);
                 match callee {
                     Callee::Builtin(name) => {
@@ -820,7 +820,7 @@ impl Compiled {
                     }
                 }
             }
-            Expr::Index(a, i) => {
+            Expr::Index(a, i, _) => {
                 let (a, i) = (self.expr(a), self.expr(i));
                 Box::new(move |m| ops::index(&a(m)?, &i(m)?))
             }

@@ -86,6 +86,8 @@ pub enum LenExpr {
 #[derive(Clone, Debug)]
 pub struct Env {
     pub name: String,
+    /// The span of the env's name (env-level reports point here).
+    pub span: Span,
     pub doc: String,
     pub category: String,
     pub requirement: Requirement,
@@ -125,7 +127,8 @@ pub enum Pattern {
 
 #[derive(Clone, Debug)]
 pub enum Access {
-    Index(Expr),
+    /// `[i]`, with the span of the whole indexing expression (static safety reports it).
+    Index(Expr, Span),
     Field(String),
     TupleField(usize),
 }
@@ -218,9 +221,12 @@ pub enum Expr {
         inclusive: bool,
     },
     Unary(UnOp, Box<Expr>),
-    Binary(BinOp, Box<Expr>, Box<Expr>),
-    Call(Callee, Vec<Expr>),
-    Index(Box<Expr>, Box<Expr>),
+    /// The span covers the whole operation (static safety reports divisions by it).
+    Binary(BinOp, Box<Expr>, Box<Expr>, Span),
+    /// The span of the call (static safety reports problems inside callees here).
+    Call(Callee, Vec<Expr>, Span),
+    /// `a[i]` and its span.
+    Index(Box<Expr>, Box<Expr>, Span),
     Field(Box<Expr>, String),
     TupleField(Box<Expr>, usize),
     If(Box<Expr>, Block, Option<Block>),

@@ -8,11 +8,13 @@ pub mod builtins;
 pub mod check;
 pub mod dataset;
 pub mod eval;
+pub mod interval;
 pub mod ir;
 pub mod lower;
 pub mod prove;
 pub mod render;
 pub mod resolve;
+pub mod safety;
 pub mod smt;
 pub mod source;
 pub mod stdlib;
@@ -39,9 +41,23 @@ impl CheckOutput {
     }
 }
 
-/// Checks one source file given as raw bytes (untrusted: any bytes are accepted).
+/// Checks one source file given as raw bytes (untrusted: any bytes are accepted),
+/// static safety included.
 pub fn check_bytes(name: &str, bytes: &[u8]) -> CheckOutput {
-    run_front_end(name, bytes, false).0
+    check_bytes_with(name, bytes, true)
+}
+
+/// [`check_bytes`], with static safety (`safety`: proofs that indexing and division
+/// cannot fail, warnings where they cannot be proved) only when asked: it is the one
+/// stage of `check` that calls the solver.
+pub fn check_bytes_with(name: &str, bytes: &[u8], safety: bool) -> CheckOutput {
+    let (mut out, program) = run_front_end(name, bytes, safety);
+    if let Some(p) = program {
+        out.diagnostics
+            .extend(safety::analyze(&p, &out.sources, out.root));
+        sort_diagnostics(&mut out.diagnostics);
+    }
+    out
 }
 
 /// Checks source text.

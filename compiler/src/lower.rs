@@ -256,6 +256,7 @@ impl<'u> Lowerer<'u> {
 
         Env {
             name: env.name.name.clone(),
+            span: env.name.span,
             doc: env.doc.clone().unwrap_or_default(),
             category,
             requirement,
@@ -410,7 +411,7 @@ impl<'u> Lowerer<'u> {
                 loop {
                     match &root.kind {
                         ExprKind::Index(a, i) => {
-                            path.push(Access::Index(self.expr(i)));
+                            path.push(Access::Index(self.expr(i), root.span));
                             root = a;
                         }
                         ExprKind::Field(a, f) => {
@@ -648,11 +649,11 @@ impl<'u> Lowerer<'u> {
                 inclusive: *inclusive,
             },
             ExprKind::Unary(op, x) => Expr::Unary(*op, self.boxed(x)),
-            ExprKind::Binary(op, a, b) => Expr::Binary(*op, self.boxed(a), self.boxed(b)),
+            ExprKind::Binary(op, a, b) => Expr::Binary(*op, self.boxed(a), self.boxed(b), e.span),
             ExprKind::Call { callee, args } => {
                 let args: Vec<Expr> = args.iter().map(|a| self.expr(a)).collect();
                 match self.unit.resolve_fn(self.module, callee) {
-                    Some(f) => Expr::Call(Callee::Fn(self.fn_index[&f]), args),
+                    Some(f) => Expr::Call(Callee::Fn(self.fn_index[&f]), args, e.span),
                     None => {
                         let name = callee.to_string_path();
                         let b = builtins::PURE
@@ -661,11 +662,11 @@ impl<'u> Lowerer<'u> {
                             .find(|b| **b == name)
                             .copied()
                             .unwrap_or("len");
-                        Expr::Call(Callee::Builtin(b), args)
+                        Expr::Call(Callee::Builtin(b), args, e.span)
                     }
                 }
             }
-            ExprKind::Index(a, i) => Expr::Index(self.boxed(a), self.boxed(i)),
+            ExprKind::Index(a, i) => Expr::Index(self.boxed(a), self.boxed(i), e.span),
             ExprKind::Field(a, f) => Expr::Field(self.boxed(a), f.name.clone()),
             ExprKind::TupleField(a, i, _) => Expr::TupleField(self.boxed(a), *i as usize),
             ExprKind::If { cond, then, els } => {

@@ -29,7 +29,6 @@ use resyn_grammar::ast::{BinOp, UnOp};
 use resyn_runtime::ops::{self, Builtin};
 use resyn_runtime::{Domain, Len, Shape, Value};
 use z3::ast::{Ast, Bool, Int};
-use z3::DeclKind;
 
 use crate::ir::{Access, Block, Callee, Clause, Expr, Pattern, Program, Stmt};
 
@@ -174,8 +173,7 @@ pub struct Lowering<'p> {
     prog: &'p Program,
     /// Known value ranges of int constants (answer unknowns and named temporaries), and a
     /// memo of the ranges of terms: see [`Lowering::bounds`].
-    var_bounds: HashMap<Int, (i128, i128)>,
-    memo: HashMap<Int, (i128, i128)>,
+    iv: crate::interval::Intervals,
     /// Set when a one-hot answer int was used in arithmetic or an order comparison.
     pub one_hot_arith: std::cell::Cell<bool>,
     /// Declare small-domain answer ints one-hot (see [`ONE_HOT_MAX`]).
@@ -194,8 +192,7 @@ impl<'p> Lowering<'p> {
     pub fn new(prog: &'p Program, budget: u64) -> Lowering<'p> {
         Lowering {
             prog,
-            var_bounds: HashMap::new(),
-            memo: HashMap::new(),
+            iv: crate::interval::Intervals::default(),
             one_hot_arith: std::cell::Cell::new(false),
             one_hot: true,
             pc: Vec::new(),
@@ -310,59 +307,12 @@ impl<'p> Lowering<'p> {
         S::I(x)
     }
 
-    /// A sound range of an int term, by interval arithmetic over its structure (memoised
-    /// per term: terms are DAGs). Ranges let the lowering skip redundant overflow checks
-    /// and give named temporaries explicit bounds, which is what lets the finite-domain
-    /// engine bit-blast with a few bits instead of 64.
+    /// A sound range of an int term (interval arithmetic, `crate::interval`). Ranges let
+    /// the lowering skip redundant overflow checks and give named temporaries explicit
+    /// bounds, which is what lets the finite-domain engine bit-blast with a few bits
+    /// instead of 64.
     pub fn bounds(&mut self, x: &Int) -> (i128, i128) {
-        const FULL: (i128, i128) = (i64::MIN as i128, i64::MAX as i128);
-        if let Some(v) = x.as_i64() {
-            return (i128::from(v), i128::from(v));
-        }
-        if let Some(b) = self.var_bounds.get(x).or_else(|| self.memo.get(x)) {
-            return *b;
-        }
-        if !x.is_app() || x.is_const() {
-            return FULL;
-        }
-        let kids: Vec<Int> = x.children().iter().filter_map(|c| c.as_int()).collect();
-        let mut kb = Vec::with_capacity(kids.len());
-        for k in &kids {
-            kb.push(self.bounds(k));
-        }
-        let sat = |v: i128| v.clamp(-(1i128 << 100), 1i128 << 100);
-        let r = match x.decl().kind() {
-            DeclKind::Add => kb
-                .iter()
-                .fold((0i128, 0i128), |(a, b), (l, h)| (sat(a + l), sat(b + h))),
-            DeclKind::Sub if !kb.is_empty() => kb[1..]
-                .iter()
-                .fold(kb[0], |(a, b), (l, h)| (sat(a - h), sat(b - l))),
-            DeclKind::Uminus if kb.len() == 1 => (-kb[0].1, -kb[0].0),
-            DeclKind::Mul if !kb.is_empty() => kb[1..].iter().fold(kb[0], |(a, b), (l, h)| {
-                let c = [sat(a * l), sat(a * h), sat(b * l), sat(b * h)];
-                (*c.iter().min().expect("4"), *c.iter().max().expect("4"))
-            }),
-            DeclKind::Ite => {
-                // Children: the condition (a bool, filtered out above), then, else.
-                if kb.len() == 2 {
-                    (kb[0].0.min(kb[1].0), kb[0].1.max(kb[1].1))
-                } else {
-                    FULL
-                }
-            }
-            DeclKind::Idiv if kb.len() == 2 => {
-                let m = kb[0].0.abs().max(kb[0].1.abs());
-                (-m, m)
-            }
-            DeclKind::Mod if kb.len() == 2 => {
-                let m = kb[1].0.abs().max(kb[1].1.abs());
-                (0, (m - 1).max(0))
-            }
-            _ => FULL,
-        };
-        self.memo.insert(x.clone(), r);
-        r
+        self.iv.of(x)
     }
 
     /// The elements and presence guards of a collection (sets in order, maps as pairs).
@@ -725,7 +675,7 @@ impl<'p> Lowering<'p> {
                     self.facts.push(c.ge(int(lo as i64)));
                     self.facts.push(c.le(int(hi as i64)));
                 }
-                self.var_bounds.insert(c.clone(), (lo, hi));
+                self.iv.vars.insert(c.clone(), (lo, hi));
                 S::I(c)
             }
             S::B(x) if !x.is_const() => {
@@ -761,7 +711,7 @@ impl<'p> Lowering<'p> {
                 let mut keys = Vec::with_capacity(path.len());
                 for a in path {
                     keys.push(match a {
-                        Access::Index(i) => Key::Index(self.expr(slots, i)?),
+                        Access::Index(i, _) => Key::Index(self.expr(slots, i)?),
                         Access::Field(f) => Key::Field(f.clone()),
                         Access::TupleField(i) => Key::Tuple(*i),
                     });
@@ -1085,8 +1035,8 @@ impl<'p> Lowering<'p> {
                     (_, v) => unsupported(format!("negating {}", kind(&v))),
                 }
             }
-            Expr::Binary(op, a, b) => self.binary(slots, *op, a, b),
-            Expr::Call(Callee::Fn(i), args) => {
+            Expr::Binary(op, a, b, _) => self.binary(slots, *op, a, b),
+            Expr::Call(Callee::Fn(i), args, _) => {
                 let f = &self.prog.fns[*i];
                 let mut frame = vec![S::C(Value::Unit); f.slots as usize];
                 for (slot, e) in frame.iter_mut().zip(args) {
@@ -1095,7 +1045,7 @@ impl<'p> Lowering<'p> {
                 let body = f.body.clone();
                 self.block(&mut frame, &body)
             }
-            Expr::Call(Callee::Builtin(name), args) => {
+            Expr::Call(Callee::Builtin(name), args, _) => {
                 let vals = args
                     .iter()
                     .map(|e| self.expr(slots, e))
@@ -1105,7 +1055,7 @@ impl<'p> Lowering<'p> {
                 };
                 self.builtin(b, vals)
             }
-            Expr::Index(a, i) => {
+            Expr::Index(a, i, _) => {
                 let (a, i) = (self.expr(slots, a)?, self.expr(slots, i)?);
                 self.index(a, i)
             }
@@ -1911,7 +1861,7 @@ impl Lowering<'_> {
     pub fn declare(&mut self, shape: &Shape, path: &str) -> R<S> {
         let mut facts = std::mem::take(&mut self.facts);
         let one_hot = self.one_hot;
-        let r = declare(shape, &mut facts, &mut self.var_bounds, one_hot, path);
+        let r = declare(shape, &mut facts, &mut self.iv.vars, one_hot, path);
         self.facts = facts;
         r
     }

@@ -1,5 +1,7 @@
 //! Shared by the integration tests and (via `#[path]`) the compiler's benchmarks: the
-//! bundled examples.
+//! bundled examples, and one-element changes of answers.
+
+#![allow(dead_code)] // each test binary uses its own part
 
 /// Every `examples/*.rsn` as (file stem, bytes), sorted by name. Works from the workspace
 /// root package and from member crates (whose manifest dir is one level down).
@@ -28,4 +30,47 @@ pub fn examples_in(dir: &str) -> Vec<(String, Vec<u8>)> {
         .collect();
     v.sort();
     v
+}
+
+/// Every one-element change of a JSON answer: ints ±1, bools flipped, strings/enums
+/// swapped for another string seen in the answer, recursively.
+pub fn perturbations(v: &serde_json::Value) -> Vec<serde_json::Value> {
+    use serde_json::{json, Value as Json};
+    let mut out = Vec::new();
+    match v {
+        Json::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                out.push(json!(i + 1));
+                out.push(json!(i - 1));
+            }
+        }
+        Json::Bool(b) => out.push(json!(!b)),
+        Json::Array(items) => {
+            for (i, x) in items.iter().enumerate() {
+                for p in perturbations(x) {
+                    let mut c = items.clone();
+                    c[i] = p;
+                    out.push(Json::Array(c));
+                }
+                if let Json::String(s) = x {
+                    for other in items.iter().filter_map(Json::as_str).filter(|o| *o != s) {
+                        let mut c = items.clone();
+                        c[i] = json!(other);
+                        out.push(Json::Array(c));
+                    }
+                }
+            }
+        }
+        Json::Object(m) => {
+            for (k, x) in m {
+                for p in perturbations(x) {
+                    let mut c = m.clone();
+                    c.insert(k.clone(), p);
+                    out.push(Json::Object(c));
+                }
+            }
+        }
+        _ => {}
+    }
+    out
 }
