@@ -4,7 +4,7 @@
 //! graph coloring), and junk responses score 0 with a row error and no crash.
 
 mod common;
-use common::examples;
+use common::{examples, perturbations};
 use resyn_compiler::dataset::{generate, verify_line, Format, GenRequest};
 use resyn_compiler::eval::compile;
 use serde_json::{json, Value as Json};
@@ -31,48 +31,6 @@ fn rows(
     let (rows, failures) = generate(&req, &|| {}).expect("params resolve");
     assert!(failures.is_empty(), "{failures:?}");
     rows
-}
-
-/// Every one-element change of a JSON answer: ints ±1, bools flipped, strings/enums
-/// swapped for another string seen in the answer, recursively.
-fn perturbations(v: &Json) -> Vec<Json> {
-    let mut out = Vec::new();
-    match v {
-        Json::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                out.push(json!(i + 1));
-                out.push(json!(i - 1));
-            }
-        }
-        Json::Bool(b) => out.push(json!(!b)),
-        Json::Array(items) => {
-            for (i, x) in items.iter().enumerate() {
-                for p in perturbations(x) {
-                    let mut c = items.clone();
-                    c[i] = p;
-                    out.push(Json::Array(c));
-                }
-                if let Json::String(s) = x {
-                    for other in items.iter().filter_map(Json::as_str).filter(|o| *o != s) {
-                        let mut c = items.clone();
-                        c[i] = json!(other);
-                        out.push(Json::Array(c));
-                    }
-                }
-            }
-        }
-        Json::Object(m) => {
-            for (k, x) in m {
-                for p in perturbations(x) {
-                    let mut c = m.clone();
-                    c.insert(k.clone(), p);
-                    out.push(Json::Object(c));
-                }
-            }
-        }
-        _ => {}
-    }
-    out
 }
 
 #[test]
@@ -381,4 +339,17 @@ fn answer_domains_over_other_types_are_enforced_by_the_decoder() {
         .as_str()
         .unwrap()
         .contains("is not one of"));
+}
+
+#[test]
+fn assignment_evaluates_its_indices_before_storing() {
+    // The index expressions may read the target itself (spec §10.2: value, then indices,
+    // then the store).
+    let src = "/// t\nenv t {\n category test\n param n: int = 3\n gen {\n  var g = [[0, 1], [1, 0]]\n  g[0][g[1][0]] = 7\n  g[g[0][0]][0] = 5\n  show n, g\n }\n answer a: bool\n verify { a }\n prompt \"{n} {g}\"\n}\n";
+    let (out, program) = resyn_compiler::build_bytes("t", src.as_bytes());
+    assert!(!out.has_errors(), "{:?}", out.diagnostics);
+    let program = program.unwrap();
+    let rows = rows(&program, 0, 1, Format::Resyn, 1);
+    let r: Json = serde_json::from_str(&rows[0]).unwrap();
+    assert_eq!(r["instance"]["g"], json!([[5, 7], [1, 0]]), "{r}");
 }

@@ -248,47 +248,6 @@ enum CAccess {
     Tuple(usize),
 }
 
-/// Stores `v` at `path` inside `target` (copy-on-write at every level).
-fn store_path(m: &mut Machine, target: &mut Value, path: &[CAccess], v: Value) -> RtResult<()> {
-    let Some((first, rest)) = path.split_first() else {
-        *target = v;
-        return Ok(());
-    };
-    match first {
-        CAccess::Index(k) => {
-            let key = k(m)?;
-            if rest.is_empty() {
-                return ops::store(target, &key, v);
-            }
-            let mut inner = ops::index(target, &key)?;
-            store_path(m, &mut inner, rest, v)?;
-            ops::store(target, &key, inner)
-        }
-        CAccess::Field(name) => match target {
-            Value::Record(fs) => {
-                let fs = Rc::make_mut(fs);
-                let i = fs
-                    .binary_search_by(|(k, _)| (**k).cmp(name.as_str()))
-                    .map_err(|_| RtError::new(format!("no field `{name}`")))?;
-                store_path(m, &mut fs[i].1, rest, v)
-            }
-            other => Err(RtError::new(format!(
-                "{} has no field `{name}`",
-                other.display()
-            ))),
-        },
-        CAccess::Tuple(i) => match target {
-            Value::Tuple(items) if *i < items.len() => {
-                store_path(m, &mut Rc::make_mut(items)[*i], rest, v)
-            }
-            other => Err(RtError::new(format!(
-                "{} has no element {i}",
-                other.display()
-            ))),
-        },
-    }
-}
-
 /// A compiled program: its functions and, per env, the compiled bodies.
 pub struct Compiled {
     fns: Vec<Rc<CFn>>,
@@ -458,12 +417,17 @@ impl Compiled {
                     })
                     .collect();
                 Box::new(move |m| {
+                    // The value, then every index (they may read the target), then the store.
                     let v = e(m)?;
-                    // Take the value out so copy-on-write sees a unique Rc.
-                    let mut target = std::mem::replace(&mut m.slots[slot], Value::Unit);
-                    let r = store_path(m, &mut target, &path, v);
-                    m.slots[slot] = target;
-                    Ok(r?)
+                    let mut keys = Vec::with_capacity(path.len());
+                    for a in &path {
+                        keys.push(match a {
+                            CAccess::Index(k) => ops::Key::Index(k(m)?),
+                            CAccess::Field(f) => ops::Key::Field(f.clone()),
+                            CAccess::Tuple(i) => ops::Key::Tuple(*i),
+                        });
+                    }
+                    Ok(ops::store_at(&mut m.slots[slot], &keys, v)?)
                 })
             }
             Stmt::Eval(e) => {

@@ -137,6 +137,66 @@ pub fn tuple_field(t: &Value, i: usize) -> RtResult<Value> {
     }
 }
 
+/// One step of an assignment target's path, evaluated (spec §10.2: the right-hand side
+/// first, then every index expression, left to right, then the store).
+#[derive(Clone, Debug)]
+pub enum Key {
+    Index(Value),
+    Field(String),
+    Tuple(usize),
+}
+
+/// `target[k1][k2]… = v`: copy-on-write at every level, in place where the value is not
+/// shared (so `g[r][c] = v` copies no row it does not have to).
+pub fn store_at(target: &mut Value, path: &[Key], v: Value) -> RtResult<()> {
+    let Some((first, rest)) = path.split_first() else {
+        *target = v;
+        return Ok(());
+    };
+    match first {
+        Key::Index(k) if rest.is_empty() => store(target, k, v),
+        Key::Index(k) => store_at(index_mut(target, k)?, rest, v),
+        Key::Field(name) => match target {
+            Value::Record(fs) => {
+                let fs = Rc::make_mut(fs);
+                let i = fs
+                    .binary_search_by(|(k, _)| (**k).cmp(name.as_str()))
+                    .map_err(|_| RtError::new(format!("no field `{name}`")))?;
+                store_at(&mut fs[i].1, rest, v)
+            }
+            other => err(format!("{} has no field `{name}`", other.display())),
+        },
+        Key::Tuple(i) => match target {
+            Value::Tuple(items) if *i < items.len() => {
+                store_at(&mut Rc::make_mut(items)[*i], rest, v)
+            }
+            other => err(format!("{} has no element {i}", other.display())),
+        },
+    }
+}
+
+/// The element `coll[k]` for updating in place (the list or map is unshared first).
+fn index_mut<'a>(coll: &'a mut Value, k: &Value) -> RtResult<&'a mut Value> {
+    match (coll, k) {
+        (Value::List(items), Value::Int(i)) => {
+            let len = items.len();
+            let slot = usize::try_from(*i)
+                .ok()
+                .filter(|s| *s < len)
+                .ok_or_else(|| {
+                    RtError::new(format!(
+                        "index {i} is out of range for a list of {len} elements"
+                    ))
+                })?;
+            Ok(&mut Rc::make_mut(items)[slot])
+        }
+        (Value::Map(m), k) => Rc::make_mut(m)
+            .get_mut(k)
+            .ok_or_else(|| RtError::new(format!("key {} is not in the map", k.display()))),
+        (c, k) => err(format!("cannot index {} with {}", c.display(), k.display())),
+    }
+}
+
 /// `target[path] = v` on a copy-on-write value.
 pub fn store(target: &mut Value, key: &Value, v: Value) -> RtResult<()> {
     match (target, key) {

@@ -140,6 +140,8 @@ impl Value {
             Value::Float(f) => write_float(out, *f),
             Value::Str(s) if top => out.push_str(s),
             Value::Str(s) => write_json_string(out, s),
+            // A one-element tuple shows its comma, as it is written: `(1,)`.
+            Value::Tuple(v) if v.len() == 1 => write_seq(out, "(", ",)", v.iter()),
             Value::Tuple(v) => write_seq(out, "(", ")", v.iter()),
             Value::List(v) => write_seq(out, "[", "]", v.iter()),
             Value::Set(v) => write_seq(out, "{", "}", v.iter()),
@@ -316,6 +318,8 @@ mod tests {
             Value::Enum(2, Rc::from("pour")),
         ]);
         assert_eq!(v.display(), r#"[(1, "a\"b"), 2.0, 0.1, true, pour]"#);
+        assert_eq!(Value::tuple(vec![Value::Int(1)]).display(), "(1,)");
+        assert_eq!(Value::tuple(vec![]).display(), "()");
         assert_eq!(Value::str("plain").display(), "plain");
         let r = Value::record(vec![
             (Rc::from("y"), Value::Int(2)),
