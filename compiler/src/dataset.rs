@@ -1,25 +1,24 @@
-//! Datasets: generating instance rows (resyn, Reasoning Gym and verl forms) and verifying
-//! answer rows. Rows are JSON objects with sorted keys (serde_json's default map), so the
-//! same inputs give byte-identical output. Formats are specified in spec/formats.md.
+//! Datasets with the evaluator: generating instance rows in parallel (with proofs for
+//! `gen --prove` and `prove`) and auditing received rows. The row forms themselves, and
+//! the verification of answer rows, are the runtime's (`resyn_runtime::rows`), shared with
+//! emitted binaries. Formats are specified in spec/formats.md.
 
 use crate::eval::{compile, CEnv, GenError, Instance, DEFAULT_ATTEMPTS, DEFAULT_FUEL};
 use crate::ir::{Env, Program, Requirement};
 use crate::prove::{prove, Limits, Proof, Status};
 use crate::types::Ty;
 use rayon::prelude::*;
-use resyn_runtime::{derive_seed, encode, to_json_string, Domain, Len, Rng, Shape, Value};
-use serde_json::value::RawValue;
-use serde_json::{json, Map, Value as Json};
+use resyn_runtime::env::Environment;
+pub use resyn_runtime::rows::{
+    canonical_params, oversized_row, parse_overrides, parse_param, read_row, verify_line, Format,
+    Plan, RowContext, RowError, MAX_ROW_BYTES,
+};
+use resyn_runtime::rows::{row_err, too_large};
+use resyn_runtime::{derive_seed, encode, Domain, Len, Rng, Shape, Value};
+use serde_json::{json, Value as Json};
 use sha2::{Digest, Sha256};
 
 pub const RESYN_VERSION: &str = env!("CARGO_PKG_VERSION");
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
-    Resyn,
-    ReasoningGym,
-    Verl,
-}
 
 /// SHA-256 (hex) of the source with CRLF normalised to LF: the provenance of every row.
 pub fn source_hash(text: &str) -> String {
@@ -54,91 +53,6 @@ pub fn ty_shape(ty: &Ty) -> Shape {
             variants: variants.clone(),
         },
     }
-}
-
-/// Parses a `--param name=value` value for a param of type `ty`.
-pub fn parse_param(text: &str, ty: &Ty) -> Result<Value, String> {
-    let t = text.trim();
-    match ty {
-        Ty::Int => t
-            .parse::<i64>()
-            .map(Value::Int)
-            .map_err(|_| format!("`{t}` is not an int")),
-        Ty::Float => match t.parse::<f64>() {
-            // -0.0 is normalised like every computed float (language.md §10.3).
-            Ok(f) if f.is_finite() => Ok(Value::Float(if f == 0.0 { 0.0 } else { f })),
-            _ => Err(format!("`{t}` is not a finite float")),
-        },
-        Ty::Bool => match t {
-            "true" => Ok(Value::Bool(true)),
-            "false" => Ok(Value::Bool(false)),
-            _ => Err(format!("`{t}` is not `true` or `false`")),
-        },
-        Ty::Str => Ok(Value::str(text)),
-        other => Err(format!("params of type `{other}` cannot be set")),
-    }
-}
-
-/// Parses `--param` overrides against the env's params (unknown names are errors).
-pub fn parse_overrides(
-    env: &Env,
-    raw: &[(String, String)],
-) -> Result<Vec<(String, Value)>, GenError> {
-    raw.iter()
-        .map(|(name, text)| {
-            let p = env
-                .params
-                .iter()
-                .find(|p| p.name == *name)
-                .ok_or_else(|| GenError::Param {
-                    name: name.clone(),
-                    level: None,
-                    message: format!(
-                        "no such param in env `{}` (params: {})",
-                        env.name,
-                        env.params
-                            .iter()
-                            .map(|p| p.name.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                })?;
-            parse_param(text, &p.ty)
-                .map(|v| (name.clone(), v))
-                .map_err(|message| GenError::Param {
-                    name: name.clone(),
-                    level: None,
-                    message,
-                })
-        })
-        .collect()
-}
-
-/// The canonical params text hashed into every instance's seed: `{"name":value,…}`, names
-/// sorted, values in the runtime's own JSON writer (`to_json_string`), so the seed never
-/// depends on a serialisation library's float formatting.
-pub fn canonical_params(env: &Env, params: &[Value]) -> String {
-    let mut pairs: Vec<(&str, String)> = env
-        .params
-        .iter()
-        .zip(params)
-        .map(|(p, v)| (p.name.as_str(), to_json_string(v)))
-        .collect();
-    pairs.sort();
-    let body: Vec<String> = pairs
-        .iter()
-        .map(|(k, v)| format!("{}:{v}", Json::String(k.to_string())))
-        .collect();
-    format!("{{{}}}", body.join(","))
-}
-
-/// The canonical JSON of the resolved params (keys sorted): part of the seed derivation.
-pub fn params_json(env: &Env, params: &[Value]) -> Map<String, Json> {
-    env.params
-        .iter()
-        .zip(params)
-        .map(|(p, v)| (p.name.clone(), encode(v)))
-        .collect()
 }
 
 pub struct GenRequest<'a> {
@@ -228,7 +142,7 @@ pub fn generate_with(
     // Params per level, validated once up front; workers keep their own `Rc` values.
     let compiled = compile(req.program);
     let resolve = |c: &crate::eval::Compiled| -> Result<Vec<Vec<Value>>, GenError> {
-        let overrides = parse_overrides(env, &req.overrides)?;
+        let overrides = parse_overrides(c.envs[req.env].meta(), &req.overrides)?;
         req.levels
             .iter()
             .map(|&l| c.envs[req.env].resolve_params(l, &overrides))
@@ -259,7 +173,7 @@ pub fn generate_with(
             )
             .map(|inst| {
                 let Some(cfg) = req.prove else {
-                    let row = row(req, env, plan, index, &inst, None).to_string();
+                    let row = row(req, cenv, plan, index, &inst, None).to_string();
                     return Produced {
                         level: *level,
                         row: Some(row),
@@ -279,7 +193,7 @@ pub fn generate_with(
                 let row = if cfg.proof_rows {
                     Some(proof_row(req, env, plan, index, &proof).to_string())
                 } else if outcome.meets {
-                    Some(row(req, env, plan, index, &inst, Some(&proof)).to_string())
+                    Some(row(req, cenv, plan, index, &inst, Some(&proof)).to_string())
                 } else {
                     None
                 };
@@ -342,113 +256,6 @@ pub fn generate_with(
     Ok(())
 }
 
-/// What every instance of one level shares: the level, its canonical params text (hashed
-/// into each seed) and the prefix of its ids.
-struct Plan {
-    level: u8,
-    params_json: String,
-    /// `ENV-LLEVEL`, plus `-pHASH` when the params differ from the level's own (`--param`),
-    /// so datasets made with different overrides never share an id.
-    id_prefix: String,
-}
-
-impl Plan {
-    fn new(cenv: &CEnv, level: u8, params: &[Value]) -> Plan {
-        let env = &cenv.ir;
-        let params_json = canonical_params(env, params);
-        let own = cenv.resolve_params(level, &[]).ok();
-        let id_prefix = if own.as_deref() == Some(params) {
-            format!("{}-L{level}", env.name)
-        } else {
-            let digest = Sha256::digest(params_json.as_bytes());
-            let short: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
-            format!("{}-L{level}-p{short}", env.name)
-        };
-        Plan {
-            level,
-            params_json,
-            id_prefix,
-        }
-    }
-
-    fn id(&self, seed: u64, index: u64) -> String {
-        format!("{}-s{seed}-{index}", self.id_prefix)
-    }
-}
-
-fn row(
-    req: &GenRequest<'_>,
-    env: &Env,
-    plan: &Plan,
-    index: u64,
-    inst: &Instance,
-    proof: Option<&Proof>,
-) -> Json {
-    let (level, params_json) = (plan.level, plan.params_json.as_str());
-    let mut shown = Map::new();
-    let mut hidden = Map::new();
-    for (f, v) in env.fields.iter().zip(&inst.fields) {
-        if f.shown {
-            shown.insert(f.name.clone(), encode(v));
-        } else {
-            hidden.insert(f.name.clone(), encode(v));
-        }
-    }
-    let params: Json = serde_json::from_str(params_json).unwrap_or(Json::Null);
-    let id = plan.id(req.seed, index);
-    let witness = inst.witness.as_ref().map(encode).unwrap_or(Json::Null);
-    let base = json!({
-        "id": id,
-        "env": env.name,
-        "level": level,
-        "seed": req.seed,
-        "index": index,
-        "params": params,
-        "instance": shown,
-        "hidden": hidden,
-        "question": inst.question,
-        "witness": witness,
-        "category": env.category,
-        "require": match env.requirement { crate::ir::Requirement::Solvable => "solvable", crate::ir::Requirement::Unique => "unique" },
-        "source_hash": req.source_hash,
-        "resyn_version": RESYN_VERSION,
-    });
-    let mut base = base;
-    if let Some(p) = proof {
-        base["proof"] = proof_json(p, false);
-    }
-    let witness_text = inst
-        .witness
-        .as_ref()
-        .map(to_json_string)
-        .unwrap_or_default();
-    match req.format {
-        Format::Resyn => base,
-        // Fixed column types across environments: nested per-env data travels as JSON text.
-        Format::ReasoningGym => json!({
-            "question": inst.question,
-            "answer": witness_text,
-            "metadata": {
-                "id": base["id"], "env": env.name, "level": level, "seed": req.seed, "index": index,
-                "source_hash": req.source_hash, "resyn_version": RESYN_VERSION,
-                "row_json": base.to_string(),
-            },
-        }),
-        Format::Verl => json!({
-            "data_source": format!("resyn/{}", env.name),
-            "prompt": [{"role": "user", "content": inst.question}],
-            "ability": if env.category.is_empty() { "reasoning".to_string() } else { env.category.clone() },
-            "reward_model": {"style": "rule", "ground_truth": witness_text},
-            "extra_info": {
-                "id": base["id"], "env": env.name, "level": level, "seed": req.seed, "index": index,
-                "source_hash": req.source_hash, "resyn_version": RESYN_VERSION,
-                "instance_json": Json::Object(shown_and_hidden(&base)).to_string(),
-                "row_json": base.to_string(),
-            },
-        }),
-    }
-}
-
 /// Does a proof meet (or refute) the env's requirement?
 fn outcome(env: &Env, proof: &Proof, unique_asked: bool) -> ProofOutcome {
     let need_unique = env.requirement == Requirement::Unique;
@@ -496,6 +303,31 @@ pub fn proof_json(p: &Proof, with_time: bool) -> Json {
     out
 }
 
+/// An instance row of this run (the runtime's form; a proof attached without wall time).
+fn row(
+    req: &GenRequest<'_>,
+    cenv: &CEnv,
+    plan: &Plan,
+    index: u64,
+    inst: &Instance,
+    proof: Option<&Proof>,
+) -> Json {
+    let ctx = RowContext {
+        seed: req.seed,
+        source_hash: &req.source_hash,
+        resyn_version: RESYN_VERSION,
+        format: req.format,
+    };
+    resyn_runtime::rows::instance_row(
+        &ctx,
+        cenv.meta(),
+        plan,
+        index,
+        inst,
+        proof.map(|p| proof_json(p, false)),
+    )
+}
+
 fn proof_row(req: &GenRequest<'_>, env: &Env, plan: &Plan, index: u64, p: &Proof) -> Json {
     let level = plan.level;
     let mut row = proof_json(p, true);
@@ -505,278 +337,6 @@ fn proof_row(req: &GenRequest<'_>, env: &Env, plan: &Plan, index: u64, p: &Proof
     row["seed"] = json!(req.seed);
     row["index"] = json!(index);
     row
-}
-
-fn shown_and_hidden(base: &Json) -> Map<String, Json> {
-    let mut m = Map::new();
-    m.insert("instance".into(), base["instance"].clone());
-    m.insert("hidden".into(), base["hidden"].clone());
-    m.insert("params".into(), base["params"].clone());
-    m
-}
-
-// ---------------------------------------------------------------------- verify
-
-/// A row-level error: a stable code and a message.
-#[derive(Clone, Debug, PartialEq)]
-pub struct RowError {
-    pub code: &'static str,
-    pub message: String,
-}
-
-fn row_err(code: &'static str, message: impl Into<String>) -> RowError {
-    RowError {
-        code,
-        message: message.into(),
-    }
-}
-
-/// Largest input row accepted.
-pub const MAX_ROW_BYTES: usize = 16 * 1024 * 1024;
-
-/// Verifies one input line. Never fails: problems become a row `error`.
-/// `extract` overrides the env's extraction mode for this run (`--extract`).
-pub fn verify_line(cenv: &CEnv, line: &str, extract: Option<resyn_runtime::ExtractMode>) -> Json {
-    // Only the top level is tokenised; values stay raw slices of `line` and are decoded
-    // once, against their types (no intermediate JSON tree, no re-serialisation).
-    let parsed: Result<RawMap<'_>, RowError> = if line.len() > MAX_ROW_BYTES {
-        Err(too_large(line.len()))
-    } else {
-        serde_json::from_str(line)
-            .map_err(|e| row_err("row.invalid", format!("not a JSON object: {e}")))
-    };
-    let id = parsed.as_ref().ok().map_or(Json::Null, row_id);
-    let outcome = parsed.and_then(|r| verify_row(cenv, &r, extract.unwrap_or(cenv.ir.extract)));
-    let mut out = Map::new();
-    let id = match id {
-        Json::Null => outcome
-            .as_ref()
-            .ok()
-            .map(|o| o.id.clone())
-            .unwrap_or(Json::Null),
-        other => other,
-    };
-    out.insert("id".into(), id);
-    match outcome {
-        Ok(o) => {
-            out.insert("score".into(), json!(o.score));
-            out.insert("valid".into(), json!(o.valid));
-            out.insert("failures".into(), Json::Array(o.failures));
-            out.insert("failure_count".into(), json!(o.failure_count));
-            out.insert(
-                "error".into(),
-                o.error.map_or(
-                    Json::Null,
-                    |e| json!({"code": e.code, "message": e.message}),
-                ),
-            );
-        }
-        Err(e) => return error_row(out.remove("id").unwrap_or(Json::Null), e),
-    }
-    Json::Object(out)
-}
-
-/// The output row of a row that could not be verified: score 0 and the error.
-fn error_row(id: Json, e: RowError) -> Json {
-    json!({
-        "id": id, "score": 0.0, "valid": false, "failures": [], "failure_count": 0,
-        "error": {"code": e.code, "message": e.message},
-    })
-}
-
-fn too_large(len: usize) -> RowError {
-    row_err(
-        "row.too_large",
-        format!("row of {len} bytes exceeds {MAX_ROW_BYTES}"),
-    )
-}
-
-/// The output row for an input line of `len` bytes that [`read_row`] refused to hold.
-pub fn oversized_row(len: usize) -> Json {
-    error_row(Json::Null, too_large(len))
-}
-
-/// Reads one `\n`-terminated line into `buf`, keeping at most `MAX_ROW_BYTES + 1` bytes of
-/// it (the rest is skipped, so a multi-gigabyte line costs no memory). Returns the line's
-/// full length, or `None` at the end of the input.
-pub fn read_row(
-    r: &mut impl std::io::BufRead,
-    buf: &mut Vec<u8>,
-) -> std::io::Result<Option<usize>> {
-    buf.clear();
-    let mut total = 0usize;
-    let mut any = false;
-    loop {
-        let chunk = r.fill_buf()?;
-        if chunk.is_empty() {
-            return Ok(any.then_some(total));
-        }
-        any = true;
-        let (take, done) = match chunk.iter().position(|b| *b == b'\n') {
-            Some(i) => (i, true),
-            None => (chunk.len(), false),
-        };
-        let room = (MAX_ROW_BYTES + 1).saturating_sub(buf.len());
-        buf.extend_from_slice(&chunk[..take.min(room)]);
-        total += take;
-        r.consume(take + usize::from(done));
-        if done {
-            return Ok(Some(total));
-        }
-    }
-}
-
-struct Outcome {
-    id: Json,
-    score: f64,
-    valid: bool,
-    failures: Vec<Json>,
-    failure_count: usize,
-    error: Option<RowError>,
-}
-
-/// A JSON object with its values left as raw text.
-type RawMap<'a> = std::collections::BTreeMap<String, &'a RawValue>;
-
-fn raw_map<'a>(raw: Option<&&'a RawValue>) -> Option<RawMap<'a>> {
-    raw.and_then(|r| serde_json::from_str(r.get()).ok())
-}
-
-fn raw_str(raw: Option<&&RawValue>) -> Option<String> {
-    raw.and_then(|r| serde_json::from_str(r.get()).ok())
-}
-
-/// The row's id: top-level, else `metadata.id` (Reasoning Gym), else `extra_info.id` (verl).
-fn row_id(row: &RawMap<'_>) -> Json {
-    let found = row.get("id").copied().or_else(|| {
-        ["metadata", "extra_info"]
-            .iter()
-            .find_map(|h| raw_map(row.get(*h)).and_then(|m| m.get("id").copied()))
-    });
-    found
-        .and_then(|r| serde_json::from_str(r.get()).ok())
-        .unwrap_or(Json::Null)
-}
-
-/// The resyn row text inside a Reasoning Gym (`metadata.row_json`) or verl
-/// (`extra_info.row_json`) row; `None` for a resyn row.
-fn wrapped_row_json(row: &RawMap<'_>) -> Result<Option<String>, RowError> {
-    if row.contains_key("instance") {
-        return Ok(None);
-    }
-    for holder in ["metadata", "extra_info"] {
-        if let Some(text) = raw_map(row.get(holder)).and_then(|m| raw_str(m.get("row_json"))) {
-            return Ok(Some(text));
-        }
-    }
-    Err(row_err(
-        "row.invalid",
-        "the row has no `instance` (nor `metadata.row_json` / `extra_info.row_json`)",
-    ))
-}
-
-fn verify_row(
-    cenv: &CEnv,
-    row: &RawMap<'_>,
-    mode: resyn_runtime::ExtractMode,
-) -> Result<Outcome, RowError> {
-    let env = &cenv.ir;
-    let owned = wrapped_row_json(row)?;
-    let unwrapped: RawMap<'_>;
-    let inner: &RawMap<'_> = match &owned {
-        None => row,
-        Some(text) => {
-            unwrapped = serde_json::from_str(text).map_err(|e| {
-                row_err("row.invalid", format!("row_json is not a JSON object: {e}"))
-            })?;
-            &unwrapped
-        }
-    };
-    if let Some(name) = raw_str(inner.get("env")) {
-        if name != env.name {
-            return Err(row_err(
-                "row.env",
-                format!("the row is for env `{name}`, not `{}`", env.name),
-            ));
-        }
-    }
-    // Params: as recorded, else the level's defaults.
-    let params = match raw_map(inner.get("params")) {
-        Some(obj) => env
-            .params
-            .iter()
-            .map(|p| {
-                let j = obj.get(&p.name).ok_or_else(|| {
-                    row_err("row.instance", format!("params has no `{}`", p.name))
-                })?;
-                resyn_runtime::decode(j.get(), &ty_shape(&p.ty))
-                    .map_err(|e| row_err("row.instance", format!("param `{}`: {e}", p.name)))
-            })
-            .collect::<Result<Vec<_>, _>>()?,
-        None => {
-            let level = inner
-                .get("level")
-                .and_then(|r| serde_json::from_str::<u64>(r.get()).ok())
-                .unwrap_or(1)
-                .clamp(1, 5) as u8;
-            cenv.resolve_params(level, &[])
-                .map_err(|e| row_err("row.instance", e.to_string()))?
-        }
-    };
-    let shown = raw_map(inner.get("instance"));
-    let hidden = raw_map(inner.get("hidden"));
-    let mut fields = Vec::new();
-    for f in &env.fields {
-        let j = shown
-            .as_ref()
-            .and_then(|m| m.get(&f.name))
-            .or_else(|| hidden.as_ref().and_then(|m| m.get(&f.name)))
-            .ok_or_else(|| row_err("row.instance", format!("the instance has no `{}`", f.name)))?;
-        let v = resyn_runtime::decode(j.get(), &ty_shape(&f.ty))
-            .map_err(|e| row_err("row.instance", format!("instance value `{}`: {e}", f.name)))?;
-        fields.push(v);
-    }
-    let shape = cenv
-        .answer_shape(&params, &fields)
-        .map_err(|e| row_err("row.instance", e.message))?;
-    let answer = if let Some(raw) = row.get("response") {
-        let text: String = serde_json::from_str(raw.get())
-            .map_err(|_| row_err("row.invalid", "`response` must be a string"))?;
-        let ex = resyn_runtime::extract(&text, mode)
-            .map_err(|e| row_err("answer.extract", e.to_string()))?;
-        resyn_runtime::decode_answer(ex.text, &shape)
-            .map_err(|e| row_err("answer.decode", e.to_string()))?
-    } else if owned.is_some()
-        && raw_map(row.get("metadata")).is_some_and(|m| m.contains_key("row_json"))
-    {
-        // A Reasoning Gym row's `answer` column is its ground truth, never a candidate:
-        // scoring it would grade the dataset against itself.
-        return Err(row_err(
-            "row.invalid",
-            "a Reasoning Gym row carries the model's text in `response`; its `answer` is the ground truth",
-        ));
-    } else if let Some(raw) = row.get("answer") {
-        resyn_runtime::decode(raw.get(), &shape)
-            .map_err(|e| row_err("answer.decode", e.to_string()))?
-    } else {
-        return Err(row_err(
-            "row.invalid",
-            "the row has neither `response` nor `answer`",
-        ));
-    };
-    let v = cenv.verify(&params, &fields, answer);
-    Ok(Outcome {
-        id: row_id(inner),
-        score: v.score,
-        valid: v.valid,
-        failures: v
-            .failures
-            .iter()
-            .map(|f| json!({"constraint": env.constraint_text.get(f.constraint).cloned().unwrap_or_default(), "message": f.message}))
-            .collect(),
-        failure_count: v.failure_count,
-        error: v.error.map(|m| row_err("verify.runtime", m)),
-    })
 }
 
 /// Audits one row of a dataset (`resyn audit`): provenance (the row regenerates
@@ -912,7 +472,7 @@ fn audit_row(
                 jobs: 1,
                 prove: None,
             };
-            let mut mine = row(&req, env, &plan, index, inst, None);
+            let mut mine = row(&req, cenv, &plan, index, inst, None);
             let mut theirs = given.clone();
             // The proof is checked below, not regenerated; `resyn_version` may differ.
             for r in [&mut mine, &mut theirs] {

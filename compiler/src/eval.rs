@@ -13,34 +13,11 @@ use resyn_runtime::value::RtResult;
 use resyn_runtime::{Rng, RtError, Value};
 use std::rc::Rc;
 
-/// Steps (loop iterations, comprehension elements, calls) one instance may take, across all
-/// its generator attempts; verify and the prompt get the same budget per run.
-pub const DEFAULT_FUEL: u64 = 50_000_000;
-/// Generator attempts before a `require` that keeps failing is reported.
-pub const DEFAULT_ATTEMPTS: u32 = 1_000;
-/// Failures kept in a verification report (all are counted).
-pub const MAX_REPORTED_FAILURES: usize = 20;
-
-/// Why a statement sequence stopped early.
-#[derive(Debug)]
-pub enum Stop {
-    Error(RtError),
-    /// A generator `require` failed (its rendered message).
-    Reject(String),
-}
-
-impl From<RtError> for Stop {
-    fn from(e: RtError) -> Stop {
-        Stop::Error(e)
-    }
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct Failure {
-    /// Constraint number (source order).
-    pub constraint: usize,
-    pub message: String,
-}
+pub use resyn_runtime::env::{
+    Attempt, Environment, Failure, GenError, Instance, Stop, Verdict, DEFAULT_ATTEMPTS,
+    DEFAULT_FUEL, MAX_REPORTED_FAILURES,
+};
+use resyn_runtime::env::{EnvMeta, FieldMeta, ParamMeta, Scorer};
 
 /// The state one run mutates.
 pub struct Machine {
@@ -49,10 +26,7 @@ pub struct Machine {
     pub fuel: u64,
     pub fields: Vec<Option<Value>>,
     pub witness: Option<Value>,
-    pub evaluations: usize,
-    pub passed: usize,
-    pub failures: Vec<Failure>,
-    pub failure_count: usize,
+    pub scorer: Scorer,
 }
 
 impl Machine {
@@ -63,10 +37,7 @@ impl Machine {
             fuel,
             fields: Vec::new(),
             witness: None,
-            evaluations: 0,
-            passed: 0,
-            failures: Vec::new(),
-            failure_count: 0,
+            scorer: Scorer::default(),
         }
     }
 
@@ -260,6 +231,7 @@ pub struct Compiled {
 
 pub struct CEnv {
     pub ir: Env,
+    meta: EnvMeta,
     params: Vec<(Vec<CExpr>, Option<CExpr>)>,
     gen: CBlock,
     verify: CBlock,
@@ -321,6 +293,7 @@ pub fn compile(p: &Program) -> Compiled {
             verify: c.block(&e.verify),
             prompt: c.parts(&e.prompt.parts),
             shape: c.shape(&e.answer),
+            meta: env_meta(e),
             ir: e.clone(),
         };
         c.envs.push(env);
@@ -529,41 +502,23 @@ impl Compiled {
                         };
                         if !ok {
                             failed = true;
-                            m.failure_count += 1;
-                            if m.failures.len() < MAX_REPORTED_FAILURES {
-                                let mut text = String::new();
-                                let rendered = match &msg {
-                                    Some(parts) => render(m, parts, &mut text).map(|_| text),
-                                    None => Ok(String::new()),
-                                };
-                                let message = match (rendered, why) {
-                                    (Ok(t), None) if !t.is_empty() => t,
-                                    (Ok(t), Some(w)) if !t.is_empty() => format!("{t} ({w})"),
-                                    (_, Some(w)) => w,
-                                    _ => format!("constraint {id} does not hold"),
-                                };
-                                m.failures.push(Failure {
-                                    constraint: id,
-                                    message,
+                            let mut scorer = std::mem::take(&mut m.scorer);
+                            scorer.fail(id, || {
+                                let rendered = msg.as_ref().map(|parts| {
+                                    let mut text = String::new();
+                                    render(m, parts, &mut text).map(|_| text)
                                 });
-                            }
+                                Scorer::message(id, rendered, why)
+                            });
+                            m.scorer = scorer;
                         }
                         Ok(true)
                     };
                     if let Err(e) = each(m, &binders, &mut check) {
                         failed = true;
-                        m.failure_count += 1;
-                        if m.failures.len() < MAX_REPORTED_FAILURES {
-                            m.failures.push(Failure {
-                                constraint: id,
-                                message: e.message,
-                            });
-                        }
+                        m.scorer.fail(id, || e.message);
                     }
-                    m.evaluations += 1;
-                    if !failed {
-                        m.passed += 1;
-                    }
+                    m.scorer.evaluated(failed);
                     Ok(())
                 })
             }
@@ -854,74 +809,6 @@ impl Compiled {
     }
 }
 
-/// One generated instance.
-#[derive(Clone, Debug)]
-pub struct Instance {
-    /// Resolved params, in declaration order.
-    pub params: Vec<Value>,
-    /// Instance fields, in `Env::fields` order.
-    pub fields: Vec<Value>,
-    pub witness: Option<Value>,
-    pub question: String,
-    /// Generator attempts used (1 when the first draw was accepted).
-    pub attempts: u32,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub enum GenError {
-    /// A param value is invalid (override out of its domain, or a runtime error); `level`
-    /// is the level being instantiated (`None` for an override that does not parse).
-    Param {
-        name: String,
-        level: Option<u8>,
-        message: String,
-    },
-    /// A runtime error in the generator or the prompt.
-    Runtime { message: String },
-    /// Every attempt was rejected by a `require`.
-    Exhausted { attempts: u32, last: String },
-    /// The planted witness does not fit the answer type or fails verify.
-    Witness { message: String },
-}
-
-impl std::fmt::Display for GenError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            GenError::Param {
-                name,
-                level: Some(level),
-                message,
-            } => write!(f, "param `{name}` at level {level}: {message}"),
-            GenError::Param {
-                name,
-                level: None,
-                message,
-            } => write!(f, "param `{name}`: {message}"),
-            GenError::Runtime { message } => write!(f, "runtime error: {message}"),
-            GenError::Exhausted { attempts, last } => {
-                write!(
-                    f,
-                    "no instance after {attempts} attempts; last rejected by: {last}"
-                )
-            }
-            GenError::Witness { message } => {
-                write!(f, "the planted witness is rejected: {message}")
-            }
-        }
-    }
-}
-
-/// The result of verifying one answer.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Verdict {
-    pub score: f64,
-    pub valid: bool,
-    pub failures: Vec<Failure>,
-    pub failure_count: usize,
-    /// A runtime error outside any constraint (the answer scores 0).
-    pub error: Option<String>,
-}
-
 impl CEnv {
     /// Params for a level (1..=5) with `name=value` overrides applied; each value must lie
     /// in its param's domain.
@@ -956,102 +843,15 @@ impl CEnv {
     }
 
     /// Runs the generator (resampling on `require`), renders the question, and checks the
-    /// planted witness against the answer type and verify.
+    /// planted witness against the answer type and verify (the runtime's shared driver).
     pub fn generate(
         &self,
         params: &[Value],
-        mut rng: Rng,
+        rng: Rng,
         fuel: u64,
         attempts: u32,
     ) -> Result<Instance, GenError> {
-        let mut last = String::new();
-        // One fuel budget for the whole instance, across attempts: a generator that
-        // rejects slowly cannot multiply its cost by the attempt limit.
-        let mut fuel_left = fuel;
-        for attempt in 1..=attempts.max(1) {
-            let mut m = Machine::new(self.ir.gen_slots, Some(rng), fuel_left);
-            m.slots[..params.len()].clone_from_slice(params);
-            let r = self.gen.run(&mut m);
-            fuel_left = m.fuel;
-            rng = m.rng.take().expect("the generator keeps its rng");
-            match r {
-                Ok(_) => {}
-                Err(Stop::Reject(msg)) => {
-                    last = msg;
-                    continue;
-                }
-                Err(Stop::Error(e)) => return Err(GenError::Runtime { message: e.message }),
-            }
-            let fields: Vec<Value> = m
-                .fields
-                .into_iter()
-                .map(|f| f.unwrap_or(Value::Unit))
-                .collect();
-            // The answer type must evaluate for every instance (verify needs it), witness
-            // or not; then the witness, then the question (spec §10.10).
-            let shape = self
-                .answer_shape(params, &fields)
-                .map_err(|e| GenError::Runtime {
-                    message: format!("in the answer's type: {}", e.message),
-                })?;
-            if let Some(w) = &m.witness {
-                self.check_witness(params, &fields, &shape, w)?;
-            }
-            let question = self
-                .question(params, &fields)
-                .map_err(|e| GenError::Runtime {
-                    message: format!("in the prompt: {}", e.message),
-                })?;
-            return Ok(Instance {
-                params: params.to_vec(),
-                fields,
-                witness: m.witness,
-                question,
-                attempts: attempt,
-            });
-        }
-        Err(GenError::Exhausted {
-            attempts,
-            last: if last.is_empty() {
-                "a `require`".into()
-            } else {
-                last
-            },
-        })
-    }
-
-    fn check_witness(
-        &self,
-        params: &[Value],
-        fields: &[Value],
-        shape: &resyn_runtime::Shape,
-        w: &Value,
-    ) -> Result<(), GenError> {
-        let json = resyn_runtime::to_json_string(w);
-        match resyn_runtime::decode(&json, shape) {
-            Ok(back) if back == *w => {}
-            Ok(_) => {
-                return Err(GenError::Witness {
-                    message: format!("{json} does not round-trip through the answer type"),
-                })
-            }
-            Err(e) => {
-                return Err(GenError::Witness {
-                    message: format!("{json} does not fit the answer type: {e}"),
-                })
-            }
-        }
-        let v = self.verify(params, fields, w.clone());
-        if !v.valid {
-            let why = v
-                .error
-                .or_else(|| v.failures.first().map(|f| f.message.clone()))
-                .unwrap_or_default();
-            return Err(GenError::Witness {
-                message: format!("verify fails: {why}"),
-            });
-        }
-        Ok(())
+        resyn_runtime::env::generate(self, params, rng, fuel, attempts)
     }
 
     pub fn question(&self, params: &[Value], fields: &[Value]) -> RtResult<String> {
@@ -1093,23 +893,81 @@ impl CEnv {
             Err(Stop::Error(e)) => Some(e.message),
             Err(Stop::Reject(_)) => Some("`require` in verify".into()),
         };
-        let all_pass = error.is_none() && m.passed == m.evaluations;
-        let score = if error.is_some() {
-            0.0
-        } else {
-            match self.ir.scoring {
-                Scoring::All => f64::from(u8::from(all_pass)),
-                Scoring::Partial if m.evaluations == 0 => 1.0,
-                Scoring::Partial => m.passed as f64 / m.evaluations as f64,
-            }
-        };
-        Verdict {
-            score,
-            valid: all_pass,
-            failures: m.failures,
-            failure_count: m.failure_count,
-            error,
-        }
+        m.scorer.verdict(error, self.ir.scoring)
+    }
+}
+
+impl Environment for CEnv {
+    fn meta(&self) -> &EnvMeta {
+        &self.meta
+    }
+
+    fn resolve_params(
+        &self,
+        level: u8,
+        overrides: &[(String, Value)],
+    ) -> Result<Vec<Value>, GenError> {
+        CEnv::resolve_params(self, level, overrides)
+    }
+
+    fn attempt(&self, params: &[Value], rng: Rng, fuel: &mut u64) -> (Rng, Result<Attempt, Stop>) {
+        let mut m = Machine::new(self.ir.gen_slots, Some(rng), *fuel);
+        m.slots[..params.len()].clone_from_slice(params);
+        let r = self.gen.run(&mut m);
+        *fuel = m.fuel;
+        let rng = m.rng.take().expect("the generator keeps its rng");
+        let r = r.map(|_| Attempt {
+            fields: m
+                .fields
+                .into_iter()
+                .map(|f| f.unwrap_or(Value::Unit))
+                .collect(),
+            witness: m.witness,
+        });
+        (rng, r)
+    }
+
+    fn answer_shape(&self, params: &[Value], fields: &[Value]) -> RtResult<resyn_runtime::Shape> {
+        CEnv::answer_shape(self, params, fields)
+    }
+
+    fn verify(&self, params: &[Value], fields: &[Value], answer: Value) -> Verdict {
+        CEnv::verify(self, params, fields, answer)
+    }
+
+    fn question(&self, params: &[Value], fields: &[Value]) -> RtResult<String> {
+        CEnv::question(self, params, fields)
+    }
+}
+
+/// What rows need to know about an env (names, shapes for decoding, requirement).
+pub fn env_meta(e: &Env) -> EnvMeta {
+    use crate::dataset::ty_shape;
+    EnvMeta {
+        name: e.name.clone(),
+        category: e.category.clone(),
+        requirement: e.requirement,
+        scoring: e.scoring,
+        params: e
+            .params
+            .iter()
+            .map(|p| ParamMeta {
+                name: p.name.clone(),
+                shape: ty_shape(&p.ty),
+                ty: p.ty.to_string(),
+            })
+            .collect(),
+        fields: e
+            .fields
+            .iter()
+            .map(|f| FieldMeta {
+                name: f.name.clone(),
+                shown: f.shown,
+                shape: ty_shape(&f.ty),
+            })
+            .collect(),
+        extract: e.extract,
+        constraint_text: e.constraint_text.clone(),
     }
 }
 

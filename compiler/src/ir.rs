@@ -25,17 +25,8 @@ pub struct Function {
     pub body: Block,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Requirement {
-    Solvable,
-    Unique,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Scoring {
-    All,
-    Partial,
-}
+/// Shared with the runtime, which writes them into rows.
+pub use resyn_runtime::env::{Requirement, Scoring};
 
 #[derive(Clone, Debug)]
 pub struct Param {

@@ -2,9 +2,11 @@
 //! the in-process evaluator uses. Everything here is deterministic and total: no panics
 //! on any input, errors are values.
 
+pub mod env;
 pub mod extract;
 pub mod ops;
 pub mod rng;
+pub mod rows;
 pub mod shape;
 pub mod value;
 
