@@ -75,6 +75,29 @@ enum Command {
         #[arg(short = 'o')]
         out: Option<std::path::PathBuf>,
     },
+    /// Compile envs to a native Rust crate (library + `gen`/`verify` binary) that needs
+    /// neither the compiler nor Z3 and writes the same rows as `resyn gen`/`resyn verify`.
+    Build {
+        /// The `.rsn` files whose envs go into the crate.
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
+        /// What to emit (only `rust`).
+        #[arg(long, value_enum, default_value = "rust")]
+        emit: Emit,
+        /// The crate's directory (created; files in it are overwritten).
+        #[arg(short = 'o')]
+        out: std::path::PathBuf,
+        /// The crate's name.
+        #[arg(long, default_value = "resyn-envs")]
+        name: String,
+        /// The runtime dependency: a path to the `runtime` directory of a resyn checkout
+        /// (default: this build's own, when it exists) …
+        #[arg(long, conflicts_with = "runtime_version")]
+        runtime_path: Option<std::path::PathBuf>,
+        /// … or a version of `resyn-runtime` from a registry.
+        #[arg(long)]
+        runtime_version: Option<String>,
+    },
     /// Score answers: rows with `instance` and `response` (raw text) or `answer` (JSON).
     Verify {
         file: std::path::PathBuf,
@@ -136,6 +159,11 @@ struct ProofArgs {
     /// Wall-clock limit per solver call in milliseconds (0 = none).
     #[arg(long, default_value_t = 0)]
     timeout_ms: u32,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Emit {
+    Rust,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -225,6 +253,14 @@ fn run(cli: Cli) -> ExitCode {
             reprove,
             out,
         } => audit(&file, env.as_deref(), &data, reprove, out.as_deref()),
+        Command::Build {
+            files,
+            emit: Emit::Rust,
+            out,
+            name,
+            runtime_path,
+            runtime_version,
+        } => build(&files, &out, &name, runtime_path, runtime_version),
         Command::Verify {
             file,
             env,
@@ -529,30 +565,134 @@ fn verify(
     };
     let compiled = resyn_compiler::eval::compile(&program);
     let cenv = &compiled.envs[idx];
-    let (mut rows, mut valid, mut errors, mut total_score) = (0usize, 0usize, 0usize, 0.0f64);
+    let mut tally = resyn_runtime::rows::VerifyTally::default();
     let streamed = map_rows(
         data,
         out,
         |text| dataset::verify_line(cenv, text, extract),
-        |r| {
-            rows += 1;
-            valid += usize::from(r["valid"] == true);
-            errors += usize::from(!r["error"].is_null());
-            total_score += r["score"].as_f64().unwrap_or(0.0);
-        },
+        |r| tally.add(r),
     );
     if let Err(code) = streamed {
         return code;
     }
-    eprintln!(
-        "verified {rows} row(s): {valid} valid, {errors} with errors, mean score {:.4}",
-        if rows == 0 {
-            0.0
-        } else {
-            total_score / rows as f64
+    eprintln!("{}", tally.summary());
+    ExitCode::SUCCESS
+}
+
+/// `resyn build --emit rust`: every file must check clean; env names must be unique
+/// across the files (the crate finds envs by name).
+fn build(
+    files: &[std::path::PathBuf],
+    out: &std::path::Path,
+    name: &str,
+    runtime_path: Option<std::path::PathBuf>,
+    runtime_version: Option<String>,
+) -> ExitCode {
+    let valid_name = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        && !name.starts_with(|c: char| c.is_ascii_digit());
+    if !valid_name {
+        eprintln!("error: `{name}` is not a crate name (letters, digits, `-` and `_`)");
+        return ExitCode::from(2);
+    }
+    let mut loaded = Vec::new();
+    for f in files {
+        let display = f.display().to_string();
+        let bytes = match std::fs::read(f) {
+            Ok(b) => b,
+            Err(e) => {
+                eprintln!("error[E0014]: cannot read `{display}`: {e}");
+                return ExitCode::from(1);
+            }
+        };
+        let (check, program) = build_bytes(&display, &bytes);
+        let color = std::io::stderr().is_terminal();
+        for d in &check.diagnostics {
+            eprint!("{}", render::human(d, &check.sources, color));
         }
+        let Some(program) = program else {
+            eprintln!("error: `{display}` has errors; fix them first (`resyn check {display}`)");
+            return ExitCode::from(1);
+        };
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let hash = dataset::source_hash(&text);
+        loaded.push((display, text, program, hash));
+    }
+    let mut seen = std::collections::BTreeMap::new();
+    for (file, _, program, _) in &loaded {
+        for env in &program.envs {
+            if let Some(first) = seen.insert(env.name.clone(), file.clone()) {
+                eprintln!(
+                    "error: env `{}` is declared in both `{first}` and `{file}`; the crate finds envs by name",
+                    env.name
+                );
+                return ExitCode::from(1);
+            }
+        }
+    }
+    let runtime_dep = match (runtime_path, runtime_version) {
+        (Some(p), _) => format!("path = {:?}", absolute(&p)),
+        (None, Some(v)) => format!("version = {v:?}"),
+        (None, None) => {
+            let own = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("runtime");
+            if own.join("Cargo.toml").is_file() {
+                format!("path = {:?}", own.display().to_string())
+            } else {
+                format!("version = {:?}", env!("CARGO_PKG_VERSION"))
+            }
+        }
+    };
+    let units: Vec<resyn_compiler::emit::Unit<'_>> = loaded
+        .iter()
+        .map(|(file, text, program, hash)| resyn_compiler::emit::Unit {
+            file,
+            text,
+            program,
+            source_hash: hash,
+        })
+        .collect();
+    let emitted = resyn_compiler::emit::emit(&units, name, &runtime_dep, env!("CARGO_PKG_VERSION"));
+    let mut rust_files = Vec::new();
+    for (rel, contents) in &emitted.files {
+        let path = out.join(rel);
+        let written = path
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|_| std::fs::write(&path, contents));
+        if let Err(e) = written {
+            eprintln!("error: cannot write `{}`: {e}", path.display());
+            return ExitCode::from(1);
+        }
+        if rel.ends_with(".rs") {
+            rust_files.push(path);
+        }
+    }
+    // Readable code: rustfmt when the toolchain has it (the code compiles either way).
+    let formatted = std::process::Command::new("rustfmt")
+        .arg("--edition")
+        .arg("2021")
+        .args(&rust_files)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !formatted {
+        eprintln!("warning: rustfmt did not run; the emitted code is not formatted");
+    }
+    let envs: usize = loaded.iter().map(|(_, _, p, _)| p.envs.len()).sum();
+    eprintln!(
+        "emitted {envs} env(s) into `{}` (crate `{name}`): cargo build --release --manifest-path {}",
+        out.display(),
+        out.join("Cargo.toml").display()
     );
     ExitCode::SUCCESS
+}
+
+fn absolute(p: &std::path::Path) -> String {
+    std::path::absolute(p)
+        .unwrap_or_else(|_| p.to_path_buf())
+        .display()
+        .to_string()
 }
 
 fn audit(
@@ -594,10 +734,9 @@ fn audit(
     ExitCode::from(if ok == rows { 0 } else { 1 })
 }
 
-/// Streams the JSONL rows of `data` through `per_row` into `out` (stdout by default), one
-/// output row per non-blank input line, and shows each output row to `tally`. Lines are
-/// read with a bounded reader: an oversized line becomes a `row.too_large` row without
-/// being held in memory; a bad row never stops the batch.
+/// Streams the JSONL rows of `data` through `per_row` into `out` (stdout by default) with
+/// the runtime's row loop (bounded lines, one output row per input row, never stopping on a
+/// bad row); `tally` sees every output row.
 fn map_rows(
     data: &std::path::Path,
     out: Option<&std::path::Path>,
@@ -612,34 +751,15 @@ fn map_rows(
         }
     };
     let mut w = open_out(out)?;
-    let mut line = Vec::new();
-    loop {
-        let len = match dataset::read_row(&mut input, &mut line) {
-            Ok(Some(len)) => len,
-            Ok(None) => break,
-            Err(e) => {
-                eprintln!("error: reading `{}` failed: {e}", data.display());
-                return Err(ExitCode::from(1));
-            }
-        };
-        let text = String::from_utf8_lossy(&line);
-        if len == text.len() && text.trim().is_empty() {
-            continue;
+    match resyn_runtime::rows::map_rows(&mut input, &mut w, &mut per_row, &mut tally) {
+        Ok(()) => Ok(()),
+        Err(resyn_runtime::rows::MapError::Read(e)) => {
+            eprintln!("error: reading `{}` failed: {e}", data.display());
+            Err(ExitCode::from(1))
         }
-        let r = if len > dataset::MAX_ROW_BYTES {
-            dataset::oversized_row(len)
-        } else {
-            per_row(&text)
-        };
-        tally(&r);
-        if writeln!(w, "{r}").is_err() {
+        Err(resyn_runtime::rows::MapError::Write(_)) => {
             eprintln!("error: cannot write the output");
-            return Err(ExitCode::from(1));
+            Err(ExitCode::from(1))
         }
     }
-    if w.flush().is_err() {
-        eprintln!("error: cannot write the output");
-        return Err(ExitCode::from(1));
-    }
-    Ok(())
 }

@@ -134,7 +134,10 @@ pub struct Checker<'u> {
 
 const PRIMITIVES: &[&str] = &["int", "bool", "float", "string"];
 
-pub fn check(unit: &Unit) -> (Vec<Diagnostic>, Vec<EnvSummary>) {
+/// The types of a function's parameters and of its result, as checked.
+pub type FnTypes = HashMap<FnId, (Vec<Ty>, Ty)>;
+
+pub fn check(unit: &Unit) -> (Vec<Diagnostic>, Vec<EnvSummary>, FnTypes) {
     let mut c = Checker {
         unit,
         diags: Vec::new(),
@@ -163,7 +166,12 @@ pub fn check(unit: &Unit) -> (Vec<Diagnostic>, Vec<EnvSummary>) {
     let passed_on = std::mem::take(&mut c.passed_on);
     c.diags
         .retain(|d| !(d.code == "W0002" && passed_on.contains(&d.span)));
-    (c.diags, c.envs)
+    let fns = c
+        .sigs
+        .iter()
+        .map(|(f, s)| (*f, (s.params.clone(), s.ret.clone())))
+        .collect();
+    (c.diags, c.envs, fns)
 }
 
 fn levenshtein(a: &str, b: &str) -> usize {

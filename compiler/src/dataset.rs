@@ -7,7 +7,6 @@ use crate::eval::{compile, CEnv, GenError, Instance, DEFAULT_ATTEMPTS, DEFAULT_F
 use crate::ir::{Env, Program, Requirement};
 use crate::prove::{prove, Limits, Proof, Status};
 use crate::types::Ty;
-use rayon::prelude::*;
 use resyn_runtime::env::Environment;
 pub use resyn_runtime::rows::{
     canonical_params, oversized_row, parse_overrides, parse_param, read_row, verify_line, Format,
@@ -126,10 +125,6 @@ pub fn generate(
     Ok((rows, failures))
 }
 
-/// Instances generated between two hand-overs to `emit`: bounds memory whatever `-n` is,
-/// while keeping every worker busy.
-const CHUNK: u64 = 4096;
-
 /// Generates rows in (level, index) order and hands each to `emit` (row text, or the failure)
 /// as soon as its chunk is done; `emit` returns false to stop early. Output does not depend
 /// on `jobs`.
@@ -211,48 +206,17 @@ pub fn generate_with(
         progress();
         r
     };
-    // Values are `Rc`-based, so each worker compiles the program for itself (cheap).
-    let pool = if req.jobs > 1 {
-        Some(
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(req.jobs)
-                .build()
-                .map_err(|e| GenError::Runtime {
-                    message: format!("thread pool: {e}"),
-                })?,
-        )
-    } else {
-        None
+    // Values are `Rc`-based, so each worker compiles the program for itself (cheap); the
+    // runtime's chunked driver keeps the output independent of `jobs`.
+    let init = || {
+        let c = compile(req.program);
+        let ps = resolve(&c).unwrap_or_default();
+        (c, ps)
     };
-    let mut state = (compiled, params);
-    for p in 0..plans.len() {
-        let mut start = 0u64;
-        while start < req.n {
-            let end = start.saturating_add(CHUNK).min(req.n);
-            let results: Vec<Result<Produced, GenFailure>> = match &pool {
-                None => (start..end).map(|i| run(&mut state, (p, i))).collect(),
-                Some(pool) => pool.install(|| {
-                    (start..end)
-                        .into_par_iter()
-                        .map_init(
-                            || {
-                                let c = compile(req.program);
-                                let ps = resolve(&c).unwrap_or_default();
-                                (c, ps)
-                            },
-                            |st, i| run(st, (p, i)),
-                        )
-                        .collect()
-                }),
-            };
-            for r in results {
-                if !emit(r) {
-                    return Ok(());
-                }
-            }
-            start = end;
-        }
-    }
+    let work =
+        |st: &mut (crate::eval::Compiled, Vec<Vec<Value>>), p: usize, i: u64| run(st, (p, i));
+    resyn_runtime::rows::run_chunked(plans.len(), req.n, req.jobs, &init, &work, emit)
+        .map_err(|message| GenError::Runtime { message })?;
     Ok(())
 }
 

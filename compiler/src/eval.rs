@@ -986,34 +986,7 @@ fn eval_shape(m: &mut Machine, s: &CShape) -> RtResult<resyn_runtime::Shape> {
         CShape::In(base, coll) => {
             let values: std::collections::BTreeSet<Value> =
                 coll(m)?.iter_elems()?.into_iter().collect();
-            match eval_shape(m, base)? {
-                Shape::Int { .. } => {
-                    // A contiguous run of ints is a range (cheap to check, clear messages).
-                    let (lo, hi) = (values.first().cloned(), values.last().cloned());
-                    match (lo, hi) {
-                        (Some(Value::Int(lo)), Some(Value::Int(hi)))
-                            if (hi as i128 - lo as i128 + 1) == values.len() as i128 =>
-                        {
-                            Shape::Int {
-                                domain: Domain::Range {
-                                    lo,
-                                    hi_exclusive: hi.saturating_add(1),
-                                },
-                            }
-                        }
-                        _ => Shape::Int {
-                            domain: Domain::Values(values),
-                        },
-                    }
-                }
-                Shape::Str { .. } => Shape::Str {
-                    domain: Domain::Values(values),
-                },
-                other => Shape::Member {
-                    base: Box::new(other),
-                    values,
-                },
-            }
+            Shape::within(eval_shape(m, base)?, values)
         }
         CShape::Tuple(v) => Shape::Tuple(
             v.iter()

@@ -19,10 +19,18 @@ pub struct Program {
 #[derive(Clone, Debug)]
 pub struct Function {
     pub name: String,
+    /// The module the function is defined in (`""` for the user's file, `grid` for
+    /// `std::grid`), for names in emitted code.
+    pub module: String,
     /// Parameters occupy slots `0..arity`.
     pub arity: u32,
     pub slots: u32,
+    /// Source names of the slots (for readable emitted code).
+    pub names: Vec<String>,
     pub body: Block,
+    /// Parameter and result types, as checked.
+    pub params: Vec<crate::types::Ty>,
+    pub ret: crate::types::Ty,
 }
 
 /// Shared with the runtime, which writes them into rows.
@@ -89,12 +97,16 @@ pub struct Env {
     pub answer_ty: crate::types::Ty,
     pub gen: Block,
     pub gen_slots: u32,
+    pub gen_names: Vec<String>,
     pub answer: ShapeExpr,
     pub answer_slots: u32,
+    pub answer_names: Vec<String>,
     pub verify: Block,
     pub verify_slots: u32,
+    pub verify_names: Vec<String>,
     pub prompt: Template,
     pub prompt_slots: u32,
+    pub prompt_names: Vec<String>,
     pub has_witness: bool,
     /// How answers are found in raw model text (`extract …`, default auto).
     pub extract: resyn_runtime::ExtractMode,

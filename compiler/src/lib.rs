@@ -7,6 +7,7 @@
 pub mod builtins;
 pub mod check;
 pub mod dataset;
+pub mod emit;
 pub mod eval;
 pub mod interval;
 pub mod ir;
@@ -118,7 +119,7 @@ fn run_front_end(name: &str, bytes: &[u8], lower: bool) -> (CheckOutput, Option<
         .iter()
         .any(|d| d.is_error() && d.span.file == root && !matches!(d.code, "E0004" | "E0005"));
     let unit = resolve::resolve(&mut sources, root, parsed.file, &mut diags);
-    let (mut check_diags, envs) = check::check(&unit);
+    let (mut check_diags, envs, fn_types) = check::check(&unit);
     if incomplete {
         check_diags.retain(|d| !ABSENCE_CODES.contains(&d.code));
     }
@@ -131,7 +132,7 @@ fn run_front_end(name: &str, bytes: &[u8], lower: bool) -> (CheckOutput, Option<
     let program = if !lower || diags.iter().any(Diagnostic::is_error) {
         None
     } else {
-        Some(lower::lower(&unit, &envs, &sources))
+        Some(lower::lower(&unit, &envs, &fn_types, &sources))
     };
     (
         CheckOutput {

@@ -26,6 +26,8 @@ struct Lowerer<'u> {
     scopes: Vec<Vec<(String, Slot)>>,
     next_slot: Slot,
     max_slot: Slot,
+    /// The source name of each slot of the frame being lowered.
+    names: Vec<String>,
     /// Generator: instance field index by name.
     field_index: HashMap<String, usize>,
     fields: Vec<Field>,
@@ -34,7 +36,12 @@ struct Lowerer<'u> {
     sources: &'u crate::source::SourceMap,
 }
 
-pub fn lower(unit: &Unit, summaries: &[EnvSummary], sources: &crate::source::SourceMap) -> Program {
+pub fn lower(
+    unit: &Unit,
+    summaries: &[EnvSummary],
+    fn_types: &crate::check::FnTypes,
+    sources: &crate::source::SourceMap,
+) -> Program {
     let mut l = Lowerer {
         unit,
         fn_index: HashMap::new(),
@@ -43,6 +50,7 @@ pub fn lower(unit: &Unit, summaries: &[EnvSummary], sources: &crate::source::Sou
         scopes: Vec::new(),
         next_slot: 0,
         max_slot: 0,
+        names: Vec::new(),
         field_index: HashMap::new(),
         fields: Vec::new(),
         constraints: 0,
@@ -54,7 +62,12 @@ pub fn lower(unit: &Unit, summaries: &[EnvSummary], sources: &crate::source::Sou
         l.fn_index.insert(*f, i);
     }
     for f in &unit.fn_order {
-        program.fns.push(l.lower_fn(*f));
+        let mut func = l.lower_fn(*f);
+        if let Some((params, ret)) = fn_types.get(f) {
+            func.params = params.clone();
+            func.ret = ret.clone();
+        }
+        program.fns.push(func);
     }
     let mut envs = Vec::new();
     for (mid, m) in unit.modules.iter().enumerate() {
@@ -73,16 +86,24 @@ pub fn lower(unit: &Unit, summaries: &[EnvSummary], sources: &crate::source::Sou
 }
 
 impl<'u> Lowerer<'u> {
+    /// `""` for the user's file, `grid` for `std::grid`.
+    fn module_name(&self, m: ModId) -> String {
+        let name = &self.unit.modules[m].name;
+        name.strip_prefix("std::").unwrap_or("").to_string()
+    }
+
     fn reset_frame(&mut self) {
         self.scopes = vec![Vec::new()];
         self.next_slot = 0;
         self.max_slot = 0;
+        self.names.clear();
     }
 
     fn alloc(&mut self, name: &str) -> Slot {
         let s = self.next_slot;
         self.next_slot += 1;
         self.max_slot = self.max_slot.max(self.next_slot);
+        self.names.push(name.to_string());
         self.scopes
             .last_mut()
             .expect("scope")
@@ -120,9 +141,13 @@ impl<'u> Lowerer<'u> {
         let body = self.block(&decl.body, Role::Plain, true);
         Function {
             name: decl.name.name.clone(),
+            module: self.module_name(f.module),
             arity: decl.params.len() as u32,
             slots: self.max_slot,
+            names: self.names.clone(),
             body,
+            params: Vec::new(),
+            ret: crate::types::Ty::Unknown,
         }
     }
 
@@ -212,6 +237,7 @@ impl<'u> Lowerer<'u> {
             None => Block::default(),
         };
         let gen_slots = self.max_slot;
+        let gen_names = self.names.clone();
         let fields: Vec<Field> = self
             .fields
             .iter()
@@ -234,6 +260,7 @@ impl<'u> Lowerer<'u> {
             None => (String::new(), ShapeExpr::Unit),
         };
         let answer_slots = self.max_slot;
+        let answer_names = self.names.clone();
 
         // Verify: params, fields, answer.
         with_params(self);
@@ -245,6 +272,7 @@ impl<'u> Lowerer<'u> {
         self.constraint_text.clear();
         let verify = verify_b.map_or_else(Block::default, |b| self.block(b, Role::Verify, false));
         let verify_slots = self.max_slot;
+        let verify_names = self.names.clone();
 
         // Prompt: params, shown fields.
         with_params(self);
@@ -253,6 +281,7 @@ impl<'u> Lowerer<'u> {
         }
         let prompt = prompt_t.map_or_else(Template::default, |t| self.template(&t.parts));
         let prompt_slots = self.max_slot;
+        let prompt_names = self.names.clone();
 
         Env {
             name: env.name.name.clone(),
@@ -269,12 +298,16 @@ impl<'u> Lowerer<'u> {
             answer_name,
             gen,
             gen_slots,
+            gen_names,
             answer: answer_shape,
             answer_slots,
+            answer_names,
             verify,
             verify_slots,
+            verify_names,
             prompt,
             prompt_slots,
+            prompt_names,
             has_witness,
             extract,
             constraint_text: std::mem::take(&mut self.constraint_text),

@@ -2,8 +2,11 @@
 //! the in-process evaluator uses. Everything here is deterministic and total: no panics
 //! on any input, errors are values.
 
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod env;
 pub mod extract;
+pub mod native;
 pub mod ops;
 pub mod rng;
 pub mod rows;
@@ -13,4 +16,4 @@ pub mod value;
 pub use extract::{extract, ExtractError, ExtractMode, Extracted, MAX_RESPONSE_BYTES};
 pub use rng::{derive_seed, Rng};
 pub use shape::{decode, decode_answer, encode, to_json_string, DecodeError, Domain, Len, Shape};
-pub use value::{RtError, Value};
+pub use value::{RtError, RtResult, Value};

@@ -482,3 +482,124 @@ fn verify_row(
         error: v.error.map(|m| row_err("verify.runtime", m)),
     })
 }
+
+// ------------------------------------------------------------------ batch drivers
+
+/// Instances generated between two hand-overs to `emit`: bounds memory whatever the count,
+/// while keeping every worker busy.
+pub const CHUNK: u64 = 4096;
+
+/// Runs `work(state, plan, index)` for every plan (`0..plans`) and index (`0..n`), in that
+/// order, in chunks of [`CHUNK`], on `jobs` threads, each with a state of its own made by
+/// `init` (values are not `Send`, so each worker builds its env itself); hands the results
+/// to `emit` in order, which returns false to stop. The output does not depend on `jobs`.
+pub fn run_chunked<S, T: Send>(
+    plans: usize,
+    n: u64,
+    jobs: usize,
+    init: &(dyn Fn() -> S + Sync),
+    work: &(dyn Fn(&mut S, usize, u64) -> T + Sync),
+    emit: &mut dyn FnMut(T) -> bool,
+) -> Result<(), String> {
+    use rayon::prelude::*;
+    let pool = if jobs > 1 {
+        Some(
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(jobs)
+                .build()
+                .map_err(|e| format!("thread pool: {e}"))?,
+        )
+    } else {
+        None
+    };
+    let mut state = if pool.is_none() { Some(init()) } else { None };
+    for p in 0..plans {
+        let mut start = 0u64;
+        while start < n {
+            let end = start.saturating_add(CHUNK).min(n);
+            let results: Vec<T> = match (&pool, &mut state) {
+                (Some(pool), _) => pool.install(|| {
+                    (start..end)
+                        .into_par_iter()
+                        .map_init(init, |st, i| work(st, p, i))
+                        .collect()
+                }),
+                (None, Some(st)) => (start..end).map(|i| work(st, p, i)).collect(),
+                (None, None) => Vec::new(),
+            };
+            for r in results {
+                if !emit(r) {
+                    return Ok(());
+                }
+            }
+            start = end;
+        }
+    }
+    Ok(())
+}
+
+/// Why [`map_rows`] stopped.
+#[derive(Debug)]
+pub enum MapError {
+    Read(std::io::Error),
+    Write(std::io::Error),
+}
+
+/// Streams the JSONL rows of `input` through `per_row` into `out`, one output row per
+/// non-blank input line, and shows each output row to `tally`. Lines are read with a
+/// bounded reader: an oversized line becomes a `row.too_large` row without being held in
+/// memory; a bad row never stops the batch.
+pub fn map_rows(
+    input: &mut impl std::io::BufRead,
+    out: &mut dyn std::io::Write,
+    per_row: &mut dyn FnMut(&str) -> Json,
+    tally: &mut dyn FnMut(&Json),
+) -> Result<(), MapError> {
+    let mut line = Vec::new();
+    while let Some(len) = read_row(input, &mut line).map_err(MapError::Read)? {
+        let text = String::from_utf8_lossy(&line);
+        if len == text.len() && text.trim().is_empty() {
+            continue;
+        }
+        let r = if len > MAX_ROW_BYTES {
+            oversized_row(len)
+        } else {
+            per_row(&text)
+        };
+        tally(&r);
+        writeln!(out, "{r}").map_err(MapError::Write)?;
+    }
+    out.flush().map_err(MapError::Write)
+}
+
+/// Counts of a `verify` run, for its summary line.
+#[derive(Default, Debug)]
+pub struct VerifyTally {
+    pub rows: usize,
+    pub valid: usize,
+    pub errors: usize,
+    pub total_score: f64,
+}
+
+impl VerifyTally {
+    pub fn add(&mut self, r: &Json) {
+        self.rows += 1;
+        self.valid += usize::from(r["valid"] == true);
+        self.errors += usize::from(!r["error"].is_null());
+        self.total_score += r["score"].as_f64().unwrap_or(0.0);
+    }
+
+    pub fn summary(&self) -> String {
+        format!(
+            "verified {} row(s): {} valid, {} with errors, mean score {:.4}",
+            self.rows,
+            self.valid,
+            self.errors,
+            if self.rows == 0 {
+                0.0
+            } else {
+                self.total_score / self.rows as f64
+            }
+        )
+    }
+}

@@ -81,6 +81,40 @@ pub enum Shape {
     },
 }
 
+impl Shape {
+    /// `base in values`: an int or string shape gets the domain (a contiguous run of ints
+    /// becomes a range: cheap to check, clear messages), any other base a membership check.
+    pub fn within(base: Shape, values: BTreeSet<Value>) -> Shape {
+        match base {
+            Shape::Int { .. } => {
+                let (lo, hi) = (values.first().cloned(), values.last().cloned());
+                match (lo, hi) {
+                    (Some(Value::Int(lo)), Some(Value::Int(hi)))
+                        if (hi as i128 - lo as i128 + 1) == values.len() as i128 =>
+                    {
+                        Shape::Int {
+                            domain: Domain::Range {
+                                lo,
+                                hi_exclusive: hi.saturating_add(1),
+                            },
+                        }
+                    }
+                    _ => Shape::Int {
+                        domain: Domain::Values(values),
+                    },
+                }
+            }
+            Shape::Str { .. } => Shape::Str {
+                domain: Domain::Values(values),
+            },
+            other => Shape::Member {
+                base: Box::new(other),
+                values,
+            },
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Len {
     Any,

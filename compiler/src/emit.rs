@@ -1,0 +1,1309 @@
+//! Lowering to native Rust (`resyn build --emit rust`): the IR of checked files becomes a
+//! Cargo crate that depends only on the runtime. Each env becomes one module implementing
+//! `resyn_runtime::env::Environment`, so the runtime's shared generation driver, scorer,
+//! row writers and command line give the same rows as the evaluator, byte for byte.
+//!
+//! The code is typed: language values become the Rust types of `resyn_runtime::native`
+//! (`i64`, `F64`, `Str`, `List<T>`, tuples, record structs…), so a constraint like
+//! `coloring[u] != coloring[v]` compiles to two bounds-checked reads and a comparison. Types
+//! are written where Rust needs them (function signatures, params, instance values, the
+//! answer); everywhere else rustc infers them, and the runtime's operators are generic
+//! over the few types they accept. Every construct mirrors the evaluator's closure for it
+//! (`eval.rs`): evaluation order, fuel ticks, runtime errors and their messages.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use resyn_grammar::ast::{BinOp, UnOp};
+
+use crate::ir::*;
+use crate::types::Ty;
+
+/// What an emitted generator that calls `unique_givens` reports: the call proves
+/// uniqueness with Z3, which emitted code does not link (its verify, prompt and decoding
+/// are emitted as usual).
+pub const UNIQUE_GIVENS_NEEDS_Z3: &str = "unique_givens needs the Z3 solver, which emitted code does not include: generate this env with `resyn gen`";
+
+/// One checked file to emit: its program and provenance.
+pub struct Unit<'a> {
+    /// The file name as given (comments and `source_file` of each env).
+    pub file: &'a str,
+    /// The file's text (constraint comments give their line).
+    pub text: &'a str,
+    pub program: &'a Program,
+    pub source_hash: &'a str,
+}
+
+/// The emitted crate: (path relative to the crate root, contents).
+pub struct Crate {
+    pub files: Vec<(String, String)>,
+}
+
+/// Why an env cannot be emitted in full (it still verifies, prompts and decodes).
+fn generator_needs_solver(env: &Env) -> bool {
+    fn block(b: &Block) -> bool {
+        b.stmts.iter().any(stmt) || b.value.as_deref().is_some_and(expr)
+    }
+    fn stmt(s: &Stmt) -> bool {
+        match s {
+            Stmt::Let(_, e) | Stmt::Assign(_, _, e) | Stmt::Eval(e) | Stmt::Witness(e) => expr(e),
+            Stmt::Set(_, e) => expr(e),
+            Stmt::If(c, t, e) => expr(c) || block(t) || e.as_ref().is_some_and(block),
+            Stmt::For(_, c, b) => expr(c) || block(b),
+            Stmt::Require { cond, .. } => expr(cond),
+            Stmt::Constraint { cond, .. } => expr(cond),
+        }
+    }
+    fn expr(e: &Expr) -> bool {
+        match e {
+            Expr::Call(Callee::Builtin("unique_givens"), _, _) => true,
+            Expr::Call(_, args, _) | Expr::Tuple(args) | Expr::List(args) => args.iter().any(expr),
+            Expr::Record(fs) => fs.iter().any(|(_, e)| expr(e)),
+            Expr::Comprehension(_, b) | Expr::Quant { body: b, .. } => expr(b),
+            Expr::Unary(_, x) | Expr::Field(x, _) | Expr::TupleField(x, _) => expr(x),
+            Expr::Binary(_, a, b, _) | Expr::Index(a, b, _) => expr(a) || expr(b),
+            Expr::Range { lo, hi, .. } => expr(lo) || expr(hi),
+            Expr::If(c, t, e) => expr(c) || block(t) || e.as_ref().is_some_and(block),
+            Expr::Lit(_) | Expr::Local(_) | Expr::Str(_) => false,
+        }
+    }
+    block(&env.gen)
+}
+
+/// Record structs of the crate: one per set of field names, generic over field types.
+#[derive(Default)]
+struct Records {
+    by_names: BTreeMap<Vec<String>, usize>,
+}
+
+impl Records {
+    fn id(&mut self, names: Vec<String>) -> usize {
+        let n = self.by_names.len();
+        *self.by_names.entry(names).or_insert(n)
+    }
+
+    fn source(&self) -> String {
+        let mut out = String::from(
+            "//! Record types: one struct per set of field names (fields in name order, as the\n\
+             //! language orders records), generic over the field types.\n\n\
+             #![allow(non_camel_case_types, unused_imports, clippy::all)]\n\n\
+             use resyn_runtime::native::*;\n\
+             use resyn_runtime::{RtResult, Value};\n\n",
+        );
+        let mut all: Vec<(&Vec<String>, &usize)> = self.by_names.iter().collect();
+        all.sort_by_key(|(_, id)| **id);
+        for (names, id) in all {
+            let tys: Vec<String> = (0..names.len()).map(|i| format!("T{i}")).collect();
+            let generics = tys.join(", ");
+            let bounds = tys
+                .iter()
+                .map(|t| format!("{t}: Val"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let _ = writeln!(out, "/// `{{{}}}`", names.join(", "));
+            let _ = writeln!(
+                out,
+                "#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]\npub struct Rec{id}<{generics}> {{"
+            );
+            for (n, t) in names.iter().zip(&tys) {
+                let _ = writeln!(out, "    pub {}: {t},", ident(n));
+            }
+            out.push_str("}\n\n");
+            let _ = writeln!(out, "impl<{bounds}> Val for Rec{id}<{generics}> {{");
+            out.push_str("    fn to_value(&self) -> Value {\n        Value::record(vec![\n");
+            for n in names {
+                let _ = writeln!(
+                    out,
+                    "            (std::rc::Rc::from({n:?}), self.{}.to_value()),",
+                    ident(n)
+                );
+            }
+            out.push_str("        ])\n    }\n");
+            out.push_str("    fn from_value(v: &Value) -> RtResult<Self> {\n");
+            let _ = writeln!(out, "        Ok(Rec{id} {{");
+            for n in names {
+                let _ = writeln!(out, "            {}: record_field(v, {n:?})?,", ident(n));
+            }
+            out.push_str("        })\n    }\n");
+            out.push_str(
+                "    fn show(&self, out: &mut String, _: bool) {\n        out.push('{');\n",
+            );
+            for (i, n) in names.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "        show_field(out, {}, {n:?}, &self.{});",
+                    i == 0,
+                    ident(n)
+                );
+            }
+            out.push_str("        out.push('}');\n    }\n}\n\n");
+        }
+        out
+    }
+}
+
+const KEYWORDS: &[&str] = &[
+    "as", "break", "const", "continue", "crate", "else", "enum", "extern", "false", "fn", "for",
+    "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut", "pub", "ref", "return",
+    "self", "Self", "static", "struct", "super", "trait", "true", "type", "unsafe", "use", "where",
+    "while", "async", "await", "dyn", "abstract", "become", "box", "do", "final", "macro",
+    "override", "priv", "typeof", "unsized", "virtual", "yield", "try", "gen",
+];
+
+/// A language identifier as a Rust identifier (keywords as raw identifiers).
+fn ident(name: &str) -> String {
+    if KEYWORDS.contains(&name) {
+        format!("r#{name}")
+    } else {
+        name.to_string()
+    }
+}
+
+/// A name safe to embed in longer identifiers.
+fn tidy(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect()
+}
+
+fn rust_ty(t: &Ty, recs: &mut Records) -> String {
+    match t {
+        Ty::Bool => "bool".into(),
+        Ty::Int => "i64".into(),
+        Ty::Float => "F64".into(),
+        Ty::Str => "Str".into(),
+        Ty::Unit | Ty::Unknown => "()".into(),
+        Ty::Tuple(ts) if ts.len() == 1 => format!("({},)", rust_ty(&ts[0], recs)),
+        Ty::Tuple(ts) => format!(
+            "({})",
+            ts.iter()
+                .map(|t| rust_ty(t, recs))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Ty::List(t) => format!("List<{}>", rust_ty(t, recs)),
+        Ty::Set(t) => format!("Set<{}>", rust_ty(t, recs)),
+        Ty::Map(k, v) => format!("Map<{}, {}>", rust_ty(k, recs), rust_ty(v, recs)),
+        Ty::Record(fs) => {
+            let id = recs.id(fs.iter().map(|(n, _)| n.clone()).collect());
+            format!(
+                "Rec{id}<{}>",
+                fs.iter()
+                    .map(|(_, t)| rust_ty(t, recs))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }
+        Ty::Enum(..) => "Enum".into(),
+    }
+}
+
+/// Rust code building the decoding shape of a type (no domains), like `dataset::ty_shape`.
+fn shape_code(t: &Ty) -> String {
+    match t {
+        Ty::Bool => "Shape::Bool".into(),
+        Ty::Int => "Shape::Int { domain: Domain::Any }".into(),
+        Ty::Float => "Shape::Float".into(),
+        Ty::Str => "Shape::Str { domain: Domain::Any }".into(),
+        Ty::Unit | Ty::Unknown => "Shape::Unit".into(),
+        Ty::Tuple(ts) => format!(
+            "Shape::Tuple(vec![{}])",
+            ts.iter().map(shape_code).collect::<Vec<_>>().join(", ")
+        ),
+        Ty::List(t) => format!(
+            "Shape::List {{ elem: Box::new({}), len: Len::Any }}",
+            shape_code(t)
+        ),
+        Ty::Set(t) => format!("Shape::Set(Box::new({}))", shape_code(t)),
+        Ty::Map(k, v) => format!(
+            "Shape::Map(Box::new({}), Box::new({}))",
+            shape_code(k),
+            shape_code(v)
+        ),
+        Ty::Record(fs) => format!(
+            "Shape::Record(vec![{}])",
+            fs.iter()
+                .map(|(n, t)| format!("({n:?}.to_string(), {})", shape_code(t)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Ty::Enum(_, _, vs) => format!(
+            "Shape::Enum {{ variants: vec![{}] }}",
+            vs.iter()
+                .map(|v| format!("{v:?}.to_string()"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+fn str_lit(text: &str) -> String {
+    format!("{text:?}")
+}
+
+/// Where the code being written runs: what a `require` does, and the names of the slots.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// The generator: `require` rejects the attempt.
+    Gen,
+    /// Anywhere else.
+    Plain,
+}
+
+/// Writes the code of one frame (a function or an env body).
+struct Writer<'a> {
+    program: &'a Program,
+    names: &'a [String],
+    recs: &'a mut Records,
+    role: Role,
+    /// Counter for fresh temporaries and labels.
+    fresh: usize,
+    /// Where constraints come from (verify only).
+    comment: Option<&'a Source<'a>>,
+}
+
+/// The source of an env's constraints, for comments in the emitted code.
+struct Source<'a> {
+    file: &'a str,
+    text: &'a str,
+    constraints: &'a [String],
+}
+
+impl Writer<'_> {
+    fn tmp(&mut self, what: &str) -> String {
+        self.fresh += 1;
+        format!("__{what}{}", self.fresh)
+    }
+
+    fn slot(&self, s: Slot) -> String {
+        let name = self.names.get(s as usize).map_or("v", |n| n.as_str());
+        format!("{}_{s}", tidy(name))
+    }
+
+    // ------------------------------------------------------------------ statements
+
+    fn block(&mut self, b: &Block, out: &mut String) {
+        for s in &b.stmts {
+            self.stmt(s, out);
+        }
+    }
+
+    /// A block as an expression (its statements, then its value or `()`).
+    fn block_value(&mut self, b: &Block) -> String {
+        let mut out = String::from("{\n");
+        self.block(b, &mut out);
+        match &b.value {
+            Some(v) => {
+                let v = self.value(v);
+                let _ = writeln!(out, "{v}");
+            }
+            None => out.push_str("()\n"),
+        }
+        out.push('}');
+        out
+    }
+
+    fn pattern(&self, p: &Pattern) -> String {
+        match p {
+            Pattern::Bind(s) => format!("mut {}", self.slot(*s)),
+            Pattern::Wild => "_".into(),
+            Pattern::Tuple(ps) if ps.len() == 1 => format!("({},)", self.pattern(&ps[0])),
+            Pattern::Tuple(ps) => format!(
+                "({})",
+                ps.iter()
+                    .map(|p| self.pattern(p))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    }
+
+    fn stmt(&mut self, s: &Stmt, out: &mut String) {
+        match s {
+            Stmt::Let(p, e) => {
+                let v = self.value(e);
+                let _ = writeln!(out, "let {} = {v};", self.pattern(p));
+            }
+            Stmt::Assign(slot, path, e) => {
+                // The value, then every index, then the store (spec §10.2).
+                let v = self.value(e);
+                let vt = self.tmp("v");
+                let _ = writeln!(out, "let {vt} = {v};");
+                let mut keys = Vec::new();
+                for a in path {
+                    if let Access::Index(i, _) = a {
+                        let k = self.value(i);
+                        let kt = self.tmp("k");
+                        let _ = writeln!(out, "let {kt} = {k};");
+                        keys.push(Some(kt));
+                    } else {
+                        keys.push(None);
+                    }
+                }
+                let mut target = self.slot(*slot);
+                let last = path.len().saturating_sub(1);
+                for (n, (a, k)) in path.iter().zip(&keys).enumerate() {
+                    match (a, k) {
+                        (Access::Index(..), Some(k)) if n == last => {
+                            let _ = writeln!(out, "AtMut::store(&mut {target}, {k}, {vt})?;");
+                            return;
+                        }
+                        (Access::Index(..), Some(k)) => {
+                            target = format!("(*AtMut::at_mut(&mut {target}, &{k})?)");
+                        }
+                        (Access::Field(f), _) => target = format!("{target}.{}", ident(f)),
+                        (Access::TupleField(i), _) => target = format!("{target}.{i}"),
+                        _ => {}
+                    }
+                }
+                let _ = writeln!(out, "{target} = {vt};");
+            }
+            Stmt::Eval(e) => {
+                let v = self.value(e);
+                let _ = writeln!(out, "let _ = {v};");
+            }
+            Stmt::If(c, t, e) => {
+                let c = self.value(c);
+                let _ = writeln!(out, "if {c} {{");
+                self.block(t, out);
+                out.push('}');
+                if let Some(e) = e {
+                    out.push_str(" else {\n");
+                    self.block(e, out);
+                    out.push('}');
+                }
+                out.push('\n');
+            }
+            Stmt::For(p, coll, body) => {
+                let mut inner = String::new();
+                self.block(body, &mut inner);
+                let pat = self.pattern(p);
+                self.for_each(&pat, coll, &inner, out);
+            }
+            Stmt::Require { cond, message, .. } => {
+                let c = self.value(cond);
+                let msg = match message {
+                    Some(t) => self.template(t),
+                    None => "String::new()".into(),
+                };
+                let stop = if self.role == Role::Gen {
+                    format!("return Err(Stop::Reject({msg}))")
+                } else {
+                    "return Err(RtError::new(\"`require` inside a function\").into())".into()
+                };
+                let _ = writeln!(out, "if !{c} {{ {stop}; }}");
+            }
+            Stmt::Witness(e) => {
+                let v = self.value(e);
+                let _ = writeln!(out, "__witness = Some({v});");
+            }
+            Stmt::Set(idx, e) => {
+                let v = self.value(e);
+                let _ = writeln!(out, "__field{idx} = Some({v});");
+            }
+            Stmt::Constraint {
+                id,
+                binders,
+                cond,
+                message,
+                span,
+            } => {
+                if let Some(c) = self.comment {
+                    let upto = (span.start as usize).min(c.text.len());
+                    let line = c.text.get(..upto).unwrap_or("").matches('\n').count() + 1;
+                    let src = c.constraints.get(*id).map_or("", |s| s.as_str());
+                    let _ = writeln!(out, "// constraint {id} ({}:{line}): {src}", c.file);
+                }
+                self.constraint(*id, binders, cond, message.as_ref(), out)
+            }
+        }
+    }
+
+    /// `for PAT in COLL { BODY }` with one fuel tick per element; the collection is
+    /// evaluated once, before the first iteration. Ranges are not built.
+    fn for_each(&mut self, pat: &str, coll: &Expr, body: &str, out: &mut String) {
+        if let Expr::Range { lo, hi, inclusive } = coll {
+            let (lo, hi) = (self.value(lo), self.value(hi));
+            let (a, b) = (self.tmp("lo"), self.tmp("hi"));
+            let _ = writeln!(
+                out,
+                "let ({a}, {b}) = range_bounds({lo}, {hi}, {inclusive})?;\nfor {pat} in {a}..{b} {{\nm.tick()?;\n{body}}}"
+            );
+        } else {
+            let c = self.value(coll);
+            let ct = self.tmp("c");
+            let _ = writeln!(
+                out,
+                "let {ct} = {c};\nfor {pat} in Iter::iter_items(&{ct}) {{\nm.tick()?;\n{body}}}"
+            );
+        }
+    }
+
+    /// Nested loops and filters of comprehension clauses around `inner`.
+    fn clauses(&mut self, cs: &[Clause], inner: &str) -> String {
+        let Some((first, rest)) = cs.split_first() else {
+            return inner.to_string();
+        };
+        let body = self.clauses(rest, inner);
+        let mut out = String::new();
+        match first {
+            Clause::If(c) => {
+                let c = self.value(c);
+                let _ = writeln!(out, "if {c} {{\n{body}}}");
+            }
+            Clause::For(p, coll) => {
+                let pat = self.pattern(p);
+                self.for_each(&pat, coll, &body, &mut out);
+            }
+        }
+        out
+    }
+
+    /// A constraint statement: every binding of its leading `forall`s is checked; a
+    /// failing one (false, or a runtime error) is reported with its rendered message.
+    fn constraint(
+        &mut self,
+        id: usize,
+        binders: &[Clause],
+        cond: &Expr,
+        message: Option<&Template>,
+        out: &mut String,
+    ) {
+        let c = self.value(cond);
+        let msg = match message {
+            Some(t) => format!(
+                "Some((|| -> RtResult<String> {{ Ok({}) }})())",
+                self.template(t)
+            ),
+            None => "None".into(),
+        };
+        // A binding fails when the condition is false or errs; its message is rendered
+        // only while the report has room.
+        let check = format!(
+            "let __res = (|| -> RtResult<bool> {{ Ok({c}) }})();\n\
+             if __res != Ok(true) {{\n\
+             let __why = __res.err().map(|e| e.message);\n\
+             __failed = true;\n\
+             sc.fail({id}, || Scorer::message({id}, {msg}, __why));\n\
+             }}\n"
+        );
+        let body = self.clauses(binders, &check);
+        let _ = writeln!(
+            out,
+            "{{\nlet mut __failed = false;\nlet __r = (|| -> RtResult<()> {{\n{body}Ok(())\n}})();\n\
+             if let Err(e) = __r {{ __failed = true; sc.fail({id}, || e.message); }}\n\
+             sc.evaluated(__failed);\n}}"
+        );
+    }
+
+    // ------------------------------------------------------------------ expressions
+
+    /// A place (an lvalue or a reference) for locals and chains of indexing and fields,
+    /// so reads borrow instead of copying whole values.
+    fn place(&mut self, e: &Expr) -> Option<String> {
+        Some(match e {
+            Expr::Local(s) => self.slot(*s),
+            Expr::Index(a, i, _) => {
+                let base = self.place_or_value(a);
+                let i = self.borrow(i);
+                format!("(*At::at_ref(&{base}, {i})?)")
+            }
+            Expr::Field(a, f) => format!("{}.{}", self.place_or_value(a), ident(f)),
+            Expr::TupleField(a, i) => format!("{}.{i}", self.place_or_value(a)),
+            _ => return None,
+        })
+    }
+
+    fn place_or_value(&mut self, e: &Expr) -> String {
+        match self.place(e) {
+            Some(p) => p,
+            None => format!("({})", self.value(e)),
+        }
+    }
+
+    /// A reference to the value of `e` (`&place` or `&(value)`).
+    fn borrow(&mut self, e: &Expr) -> String {
+        format!("&{}", self.place_or_value(e))
+    }
+
+    fn value(&mut self, e: &Expr) -> String {
+        if let Some(p) = self.place(e) {
+            return format!("{p}.clone()");
+        }
+        match e {
+            Expr::Lit(l) => lit(l),
+            Expr::Local(_) | Expr::Index(..) | Expr::Field(..) | Expr::TupleField(..) => {
+                unreachable!("places are handled above")
+            }
+            Expr::Tuple(v) if v.len() == 1 => format!("({},)", self.value(&v[0])),
+            Expr::Tuple(v) => format!(
+                "({})",
+                v.iter()
+                    .map(|x| self.value(x))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Expr::List(v) => format!(
+                "List::from_vec(vec![{}])",
+                v.iter()
+                    .map(|x| self.value(x))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Expr::Record(fs) => {
+                let id = self.recs.id(fs.iter().map(|(n, _)| n.clone()).collect());
+                let parts: Vec<String> = fs
+                    .iter()
+                    .map(|(n, x)| format!("{}: {}", ident(n), self.value(x)))
+                    .collect();
+                format!("Rec{id} {{ {} }}", parts.join(", "))
+            }
+            Expr::Comprehension(cs, elem) => {
+                let out = self.tmp("out");
+                let el = self.value(elem);
+                let inner = format!("{out}.push({el});\ncomprehension_limit({out}.len())?;\n");
+                let loops = self.clauses(cs, &inner);
+                format!("{{\nlet mut {out} = Vec::new();\n{loops}List::from_vec({out})\n}}")
+            }
+            Expr::Quant {
+                forall,
+                clauses,
+                body,
+            } => {
+                let label = self.tmp("q");
+                let b = self.value(body);
+                let inner = if *forall {
+                    format!("if !{b} {{ break '{label} false; }}\n")
+                } else {
+                    format!("if {b} {{ break '{label} true; }}\n")
+                };
+                let loops = self.clauses(clauses, &inner);
+                format!("'{label}: {{\n{loops}{forall}\n}}")
+            }
+            Expr::Range { lo, hi, inclusive } => {
+                format!(
+                    "range({}, {}, {inclusive})?",
+                    self.value(lo),
+                    self.value(hi)
+                )
+            }
+            Expr::Unary(UnOp::Neg, x) => format!("negate({})?", self.value(x)),
+            Expr::Unary(UnOp::Not, x) => format!("(!{})", self.value(x)),
+            Expr::Binary(op, a, b, _) => self.binary(*op, a, b),
+            Expr::Call(Callee::Fn(i), args, _) => {
+                let f = &self.program.fns[*i];
+                let name = fn_name(f, *i);
+                let mut out = String::from("{\nm.tick()?;\n");
+                let mut temps = Vec::new();
+                for a in args {
+                    let v = self.value(a);
+                    let t = self.tmp("a");
+                    let _ = writeln!(out, "let {t} = {v};");
+                    temps.push(t);
+                }
+                let _ = write!(out, "{name}(m, {})?\n}}", temps.join(", "));
+                out
+            }
+            Expr::Call(Callee::Builtin(name), args, _) => self.builtin(name, args),
+            Expr::If(c, t, e) => {
+                let c = self.value(c);
+                let t = self.block_value(t);
+                let e = match e {
+                    Some(b) => self.block_value(b),
+                    None => "()".into(),
+                };
+                format!("(if {c} {t} else {e})")
+            }
+            Expr::Str(t) => format!("Str::from({})", self.template(t)),
+        }
+    }
+
+    fn binary(&mut self, op: BinOp, a: &Expr, b: &Expr) -> String {
+        if op == BinOp::In {
+            // The element first, then the collection (left to right).
+            let x = self.value(a);
+            let xt = self.tmp("x");
+            if let Expr::Range { lo, hi, inclusive } = b {
+                let (lo, hi) = (self.value(lo), self.value(hi));
+                return format!(
+                    "{{ let {xt} = {x}; let (__a, __b) = range_bounds({lo}, {hi}, {inclusive})?; {xt} >= __a && {xt} < __b }}"
+                );
+            }
+            let c = self.borrow(b);
+            return format!("{{ let {xt} = {x}; Contains::has({c}, &{xt}) }}");
+        }
+        let (x, y) = (self.value(a), self.value(b));
+        match op {
+            BinOp::And => format!("({x} && {y})"),
+            BinOp::Or => format!("({x} || {y})"),
+            BinOp::Implies => format!("(!{x} || {y})"),
+            BinOp::Add => format!("plus({x}, {y})?"),
+            BinOp::Sub => format!("minus({x}, {y})?"),
+            BinOp::Mul => format!("times({x}, {y})?"),
+            BinOp::Div => format!("over({x}, {y})?"),
+            BinOp::Rem => format!("rem({x}, {y})?"),
+            BinOp::Eq => format!("({x} == {y})"),
+            BinOp::Ne => format!("({x} != {y})"),
+            BinOp::Lt => format!("({x} < {y})"),
+            BinOp::Le => format!("({x} <= {y})"),
+            BinOp::Gt => format!("({x} > {y})"),
+            BinOp::Ge => format!("({x} >= {y})"),
+            BinOp::In => unreachable!("handled above"),
+        }
+    }
+
+    fn builtin(&mut self, name: &str, args: &[Expr]) -> String {
+        // `all`, `any`, `sum` and `len` of a comprehension fold its elements as they come
+        // (every element still evaluated), as the evaluator does.
+        if let ("all" | "any" | "sum" | "len", [Expr::Comprehension(cs, elem)]) = (name, args) {
+            let acc = self.tmp("acc");
+            let el = self.value(elem);
+            let (init, step) = match name {
+                "all" => ("true".to_string(), format!("{acc} &= {el};\n")),
+                "any" => ("false".to_string(), format!("{acc} |= {el};\n")),
+                "sum" => (
+                    "zero()".to_string(),
+                    format!("{acc} = plus({acc}, {el})?;\n"),
+                ),
+                _ => ("0i64".to_string(), format!("let _ = {el};\n{acc} += 1;\n")),
+            };
+            let loops = self.clauses(cs, &step);
+            return format!("{{\nlet mut {acc} = {init};\n{loops}{acc}\n}}");
+        }
+        let random = crate::builtins::is_random(name);
+        if random {
+            // Arguments first (they may use the machine), then the draw.
+            let mut out = String::from("{\n");
+            let mut temps = Vec::new();
+            for a in args {
+                let v = self.value(a);
+                let t = self.tmp("a");
+                let _ = writeln!(out, "let {t} = {v};");
+                temps.push(t);
+            }
+            let call = match (name, temps.as_slice()) {
+                ("rand_int", [lo, hi]) => format!("rand_int(m, {lo}, {hi})?"),
+                ("rand_float", []) => "rand_float(m)?".into(),
+                ("bernoulli", [p]) => format!("bernoulli(m, {p})?"),
+                ("choice", [xs]) => format!("choice(m, &{xs})?"),
+                ("shuffle", [xs]) => format!("shuffle(m, &{xs})?"),
+                ("sample", [xs, k]) => format!("sample(m, &{xs}, {k})?"),
+                ("permutation", [n]) => format!("permutation(m, {n})?"),
+                // The kept givens are some of the givens: the same type, for rustc.
+                ("unique_givens", [_, givens, ..]) => format!(
+                    "if true {{ return Err(RtError::new({}).into()); }}\n{givens}",
+                    str_lit(UNIQUE_GIVENS_NEEDS_Z3)
+                ),
+                _ => format!(
+                    "return Err(RtError::new({}).into())",
+                    str_lit(&format!("unknown builtin `{name}`"))
+                ),
+            };
+            let _ = write!(out, "{call}\n}}");
+            return out;
+        }
+        let r = |w: &mut Self, i: usize| w.borrow(&args[i]);
+        let v = |w: &mut Self, i: usize| w.value(&args[i]);
+        match (name, args.len()) {
+            ("len", 1) => format!("len({})", r(self, 0)),
+            ("abs", 1) => format!("abs({})?", v(self, 0)),
+            ("min", 2) => format!("min2({}, {})", v(self, 0), v(self, 1)),
+            ("max", 2) => format!("max2({}, {})", v(self, 0), v(self, 1)),
+            ("min", 1) => format!("min_of({})?", r(self, 0)),
+            ("max", 1) => format!("max_of({})?", r(self, 0)),
+            ("sum", 1) => format!("sum({})?", r(self, 0)),
+            ("count", 2) => {
+                let xs = r(self, 0);
+                let x = r(self, 1);
+                format!("count({xs}, {x})")
+            }
+            ("all", 1) => format!("all({})", r(self, 0)),
+            ("any", 1) => format!("any({})", r(self, 0)),
+            ("all_different", 1) => format!("all_different({})", r(self, 0)),
+            ("is_permutation", 2) => {
+                let a = r(self, 0);
+                let b = r(self, 1);
+                format!("is_permutation({a}, {b})")
+            }
+            ("sorted", 1) => format!("sorted({})", r(self, 0)),
+            ("reversed", 1) => format!("reversed({})", r(self, 0)),
+            ("index_of", 2) => {
+                let a = r(self, 0);
+                let b = r(self, 1);
+                format!("index_of({a}, {b})")
+            }
+            ("keys", 1) => format!("keys({})", r(self, 0)),
+            ("values", 1) => format!("values({})", r(self, 0)),
+            ("set", 1) => format!("set({})", r(self, 0)),
+            ("map", 1) => format!("map({})", r(self, 0)),
+            ("get", 3) => {
+                let m = r(self, 0);
+                let k = r(self, 1);
+                let d = v(self, 2);
+                format!("get({m}, {k}, {d})")
+            }
+            ("zip", 2) => {
+                let a = r(self, 0);
+                let b = r(self, 1);
+                format!("zip({a}, {b})")
+            }
+            ("enumerate", 1) => format!("enumerate({})", r(self, 0)),
+            ("repeat", 2) => {
+                let x = v(self, 0);
+                let n = v(self, 1);
+                format!("repeat({x}, {n})?")
+            }
+            ("slice", 3) => {
+                let x = r(self, 0);
+                let lo = v(self, 1);
+                let hi = v(self, 2);
+                format!("slice({x}, {lo}, {hi})")
+            }
+            ("flatten", 1) => format!("flatten({})?", r(self, 0)),
+            ("str", 1) => format!("str_of({})", r(self, 0)),
+            ("join", 2) => {
+                let xs = r(self, 0);
+                let sep = r(self, 1);
+                format!("join({xs}, {sep})")
+            }
+            ("float", 1) => format!("to_float({})?", v(self, 0)),
+            ("int", 1) => format!("to_int({})?", v(self, 0)),
+            _ => format!(
+                "return Err(RtError::new({}).into())",
+                str_lit(&format!("unknown builtin `{name}`"))
+            ),
+        }
+    }
+
+    /// A string template as a Rust `String` expression.
+    fn template(&mut self, t: &Template) -> String {
+        let s = self.tmp("s");
+        let mut out = format!("{{\nlet mut {s} = String::new();\n");
+        self.parts(&t.parts, &s, &mut out);
+        let _ = write!(out, "{s}\n}}");
+        out
+    }
+
+    fn parts(&mut self, parts: &[TemplatePart], s: &str, out: &mut String) {
+        for p in parts {
+            match p {
+                TemplatePart::Text(t) => {
+                    let _ = writeln!(out, "{s}.push_str({});", str_lit(t));
+                }
+                TemplatePart::Expr(e) => {
+                    let r = self.borrow(e);
+                    let _ = writeln!(out, "Val::show({r}, &mut {s}, true);");
+                }
+                TemplatePart::For(pat, coll, body) => {
+                    let mut inner = String::new();
+                    self.parts(body, s, &mut inner);
+                    let pat = self.pattern(pat);
+                    self.for_each(&pat, coll, &inner, out);
+                }
+                TemplatePart::If(c, t, e) => {
+                    let c = self.value(c);
+                    let _ = writeln!(out, "if {c} {{");
+                    self.parts(t, s, out);
+                    out.push_str("} else {\n");
+                    self.parts(e, s, out);
+                    out.push_str("}\n");
+                }
+            }
+        }
+    }
+
+    /// Code evaluating an answer shape with its domains into a `Shape`, mirroring the
+    /// evaluator's `eval_shape` (collection before base, element before length).
+    fn shape(&mut self, s: &ShapeExpr) -> String {
+        match s {
+            ShapeExpr::Bool => "Shape::Bool".into(),
+            ShapeExpr::Int => "Shape::Int { domain: Domain::Any }".into(),
+            ShapeExpr::Float => "Shape::Float".into(),
+            ShapeExpr::Str => "Shape::Str { domain: Domain::Any }".into(),
+            ShapeExpr::Unit => "Shape::Unit".into(),
+            ShapeExpr::Enum(vs) => format!(
+                "Shape::Enum {{ variants: vec![{}] }}",
+                vs.iter()
+                    .map(|v| format!("{v:?}.to_string()"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            ShapeExpr::In(base, coll) => {
+                let c = self.value(coll);
+                let b = self.shape(base);
+                format!(
+                    "{{\nlet __dom = {c};\nlet __vals: std::collections::BTreeSet<Value> = Iter::iter_items(&__dom).map(|x| x.to_value()).collect();\nShape::within({b}, __vals)\n}}"
+                )
+            }
+            ShapeExpr::Tuple(v) => format!(
+                "Shape::Tuple(vec![{}])",
+                v.iter()
+                    .map(|s| self.shape(s))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            ShapeExpr::List(e, len) => {
+                let elem = self.shape(e);
+                let n = |w: &mut Self, x: &Expr| {
+                    let v = w.value(x);
+                    format!("{{ let __n: i64 = {v}; usize::try_from(__n).map_err(|_| RtError::new(format!(\"negative list length {{__n}} in the answer type\")))? }}")
+                };
+                let len = match len {
+                    LenExpr::Any => "Len::Any".to_string(),
+                    LenExpr::Exact(x) => format!("Len::Exact({})", n(self, x)),
+                    LenExpr::AtMost(x) => format!("Len::AtMost({})", n(self, x)),
+                };
+                format!("{{ let __elem = Box::new({elem}); Shape::List {{ elem: __elem, len: {len} }} }}")
+            }
+            ShapeExpr::Set(e) => format!("Shape::Set(Box::new({}))", self.shape(e)),
+            ShapeExpr::Map(k, v) => {
+                let (k, v) = (self.shape(k), self.shape(v));
+                format!("Shape::Map(Box::new({k}), Box::new({v}))")
+            }
+            ShapeExpr::Record(fs) => format!(
+                "Shape::Record(vec![{}])",
+                fs.iter()
+                    .map(|(n, s)| format!("({n:?}.to_string(), {})", self.shape(s)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    }
+}
+
+fn lit(l: &Lit) -> String {
+    match l {
+        Lit::Unit => "()".into(),
+        Lit::Bool(b) => b.to_string(),
+        Lit::Int(i) if *i == i64::MIN => "i64::MIN".into(),
+        Lit::Int(i) => format!("{i}i64"),
+        Lit::Float(f) => format!("F64({f:?}f64)"),
+        Lit::Str(s) => format!("s({})", str_lit(s)),
+        Lit::Enum(i, n) => format!("Enum({i}, s({}))", str_lit(n)),
+    }
+}
+
+fn fn_name(f: &Function, i: FnIdx) -> String {
+    if f.module.is_empty() {
+        format!("f{i}_{}", tidy(&f.name))
+    } else {
+        format!("f{i}_{}_{}", tidy(&f.module), tidy(&f.name))
+    }
+}
+
+/// Emits the crate for the given files. `runtime_dep` is the dependency line of
+/// `resyn-runtime` in the crate's manifest (a path inside this workspace, or a version).
+pub fn emit(units: &[Unit<'_>], crate_name: &str, runtime_dep: &str, version: &str) -> Crate {
+    let mut recs = Records::default();
+    let mut files = Vec::new();
+    let mut mods = Vec::new();
+    for u in units {
+        for (ei, env) in u.program.envs.iter().enumerate() {
+            let module = format!("env_{}", tidy(&env.name));
+            let code = emit_env(u, ei, &mut recs, version);
+            files.push((format!("src/{module}.rs"), code));
+            mods.push((module, env.name.clone(), generator_needs_solver(env)));
+        }
+    }
+    files.push(("src/records.rs".into(), recs.source()));
+    let mut lib = format!(
+        "//! Environments compiled by resyn {version} (`resyn build --emit rust`). Each module is\n\
+         //! one env implementing `resyn_runtime::env::Environment`; `find` looks one up by name.\n\
+         //! Generated code: edit the `.rsn` sources and rebuild instead.\n\n\
+         pub mod records;\n"
+    );
+    for (m, _, _) in &mods {
+        let _ = writeln!(lib, "pub mod {m};");
+    }
+    lib.push_str(
+        "\nuse resyn_runtime::env::Environment;\n\n\
+         /// The names of the envs of this crate, in build order.\n\
+         pub const NAMES: &[&str] = &[",
+    );
+    for (_, name, _) in &mods {
+        let _ = write!(lib, "{name:?}, ");
+    }
+    lib.push_str("];\n\n/// The env called `name`.\npub fn find(name: &str) -> Option<Box<dyn Environment>> {\n    match name {\n");
+    for (m, name, _) in &mods {
+        let _ = writeln!(lib, "        {name:?} => Some(Box::new({m}::Env::new())),");
+    }
+    lib.push_str("        _ => None,\n    }\n}\n\n/// Where each env came from: (name, source file, SHA-256 of the source).\npub const SOURCES: &[(&str, &str, &str)] = &[\n");
+    for u in units {
+        for env in &u.program.envs {
+            let _ = writeln!(
+                lib,
+                "    ({:?}, {:?}, {:?}),",
+                env.name, u.file, u.source_hash
+            );
+        }
+    }
+    lib.push_str("];\n");
+    files.push(("src/lib.rs".into(), lib));
+    files.push((
+        "src/main.rs".into(),
+        format!(
+            "//! `gen` and `verify` for the envs of this crate, with the rows of `resyn gen` and\n\
+             //! `resyn verify`.\n\n\
+             fn main() -> std::process::ExitCode {{\n    resyn_runtime::cli::main({crate_ident}::NAMES, {crate_ident}::find, {crate_ident}::SOURCES, {version:?})\n}}\n",
+            crate_ident = crate_name.replace('-', "_"),
+        ),
+    ));
+    files.push((
+        "Cargo.toml".into(),
+        format!(
+            "# Generated by resyn {version} (`resyn build --emit rust`).\n\
+             [package]\nname = {crate_name:?}\nversion = \"0.1.0\"\nedition = \"2021\"\npublish = false\n\n\
+             [dependencies]\nresyn-runtime = {{ {runtime_dep}, features = [\"cli\"] }}\n\n\
+             [profile.release]\ncodegen-units = 4\n\n\
+             # A crate of its own, not a member of an enclosing workspace.\n[workspace]\n"
+        ),
+    ));
+    Crate { files }
+}
+
+fn emit_env(u: &Unit<'_>, ei: usize, recs: &mut Records, version: &str) -> String {
+    let program = u.program;
+    let env = &program.envs[ei];
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "//! Env `{}` from `{}` (source SHA-256 {}), compiled by resyn {version}.\n//! Generated code: edit the source and rebuild.\n",
+        env.name, u.file, u.source_hash
+    );
+    out.push_str(
+        "#![allow(unused_imports, unused_mut, unused_variables, unused_parens, unused_braces, unused_labels, unreachable_code, dead_code, non_snake_case, clippy::all)]\n\n\
+         use crate::records::*;\n\
+         use resyn_runtime::env::*;\n\
+         use resyn_runtime::native::*;\n\
+         use resyn_runtime::{Domain, Len, Rng, RtError, RtResult, Shape, Value};\n\n",
+    );
+    // Functions: every function of the file (callees first).
+    for (i, f) in program.fns.iter().enumerate() {
+        let mut w = Writer {
+            program,
+            names: &f.names,
+            recs,
+            role: Role::Plain,
+            fresh: 0,
+            comment: None,
+        };
+        let params: Vec<String> = (0..f.arity as usize)
+            .map(|p| {
+                let ty = f.params.get(p).cloned().unwrap_or(Ty::Unknown);
+                format!("mut {}: {}", w.slot(p as Slot), rust_ty(&ty, w.recs))
+            })
+            .collect();
+        let ret = rust_ty(&f.ret, w.recs);
+        let body = w.block_value(&f.body);
+        let _ = writeln!(
+            out,
+            "/// `{}{}` (callees first: a function only calls earlier ones).\nfn {}(m: &mut Machine{}{}) -> RtResult<{ret}> {{\nOk({body})\n}}\n",
+            if f.module.is_empty() { String::new() } else { format!("std::{}::", f.module) },
+            f.name,
+            fn_name(f, i),
+            if params.is_empty() { "" } else { ", " },
+            params.join(", ")
+        );
+    }
+    // Params and instance values as structs.
+    let np = env.params.len();
+    out.push_str("/// The params of one level.\n#[derive(Clone, Debug)]\npub struct Params {\n");
+    for p in &env.params {
+        let _ = writeln!(out, "    pub {}: {},", ident(&p.name), rust_ty(&p.ty, recs));
+    }
+    out.push_str("}\n\n/// The instance values (shown and hidden).\n#[derive(Clone, Debug)]\npub struct Fields {\n");
+    for f in &env.fields {
+        let _ = writeln!(out, "    pub {}: {},", ident(&f.name), rust_ty(&f.ty, recs));
+    }
+    let answer_ty = rust_ty(&env.answer_ty, recs);
+    let _ = writeln!(
+        out,
+        "}}\n\n/// The answer.\npub type Answer = {answer_ty};\n"
+    );
+    // Conversions at the boundary with runtime values.
+    out.push_str("impl Params {\n    pub fn from_values(v: &[Value]) -> RtResult<Params> {\n        Ok(Params {\n");
+    for (i, p) in env.params.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "            {}: Val::from_value(v.get({i}).unwrap_or(&Value::Unit))?,",
+            ident(&p.name)
+        );
+    }
+    out.push_str("        })\n    }\n    pub fn to_values(&self) -> Vec<Value> {\n        vec![");
+    for p in &env.params {
+        let _ = write!(out, "self.{}.to_value(), ", ident(&p.name));
+    }
+    out.push_str("]\n    }\n}\n\nimpl Fields {\n    pub fn from_values(v: &[Value]) -> RtResult<Fields> {\n        Ok(Fields {\n");
+    for (i, f) in env.fields.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "            {}: Val::from_value(v.get({i}).unwrap_or(&Value::Unit))?,",
+            ident(&f.name)
+        );
+    }
+    out.push_str("        })\n    }\n    pub fn to_values(&self) -> Vec<Value> {\n        vec![");
+    for f in &env.fields {
+        let _ = write!(out, "self.{}.to_value(), ", ident(&f.name));
+    }
+    out.push_str("]\n    }\n}\n\n");
+
+    // Param values per level, each checked against its domain.
+    {
+        let mut w = Writer {
+            program,
+            names: &env.gen_names,
+            recs,
+            role: Role::Plain,
+            fresh: 0,
+            comment: None,
+        };
+        out.push_str("/// The params of a level (1..=5) with overrides, each in its domain.\npub fn resolve_params(level: u8, overrides: &[(String, Value)]) -> Result<Params, GenError> {\n");
+        out.push_str("let li = usize::from(level.clamp(1, 5) - 1);\nlet m = &mut Machine::new(DEFAULT_FUEL, None);\n");
+        for (i, p) in env.params.iter().enumerate() {
+            let slot = w.slot(i as Slot);
+            let ty = rust_ty(&p.ty, w.recs);
+            let perr = format!(
+                "|e: RtError| GenError::Param {{ name: {:?}.to_string(), level: Some(li as u8 + 1), message: e.message }}",
+                p.name
+            );
+            let mut arms = String::new();
+            for (l, x) in p.levels.iter().enumerate() {
+                let v = w.value(x);
+                let _ = writeln!(arms, "{l} => (|| -> RtResult<{ty}> {{ Ok({v}) }})(),");
+            }
+            let _ = writeln!(
+                out,
+                "let {slot}: {ty} = match overrides.iter().find(|(n, _)| n == {:?}) {{\n\
+                 Some((_, v)) => Val::from_value(v).map_err({perr})?,\n\
+                 None => match li {{\n{arms}_ => unreachable!(\"levels are 1..=5\"),\n}}.map_err({perr})?,\n}};",
+                p.name
+            );
+            if let Some(d) = &p.domain {
+                let dv = w.value(d);
+                let _ = writeln!(
+                    out,
+                    "{{\nlet __dom = (|| -> RtResult<_> {{ Ok({dv}) }})().map_err({perr})?;\n\
+                     if !Contains::has(&__dom, &{slot}) {{\nreturn Err(GenError::Param {{ name: {:?}.to_string(), level: Some(li as u8 + 1), message: format!(\"{{}} is outside its domain\", {slot}.display()) }});\n}}\n}}",
+                    p.name
+                );
+            }
+        }
+        out.push_str("Ok(Params {\n");
+        for (i, p) in env.params.iter().enumerate() {
+            let _ = writeln!(out, "{}: {},", ident(&p.name), w.slot(i as Slot));
+        }
+        out.push_str("})\n}\n\n");
+    }
+
+    // The frame prologue: params (and instance values) bound to their slots.
+    let bind_params = |w: &Writer<'_>| -> String {
+        let mut s = String::new();
+        for (i, p) in env.params.iter().enumerate() {
+            let _ = writeln!(
+                s,
+                "let mut {} = p.{}.clone();",
+                w.slot(i as Slot),
+                ident(&p.name)
+            );
+        }
+        s
+    };
+    let bind_fields = |w: &Writer<'_>, shown_only: bool| -> String {
+        let mut s = String::new();
+        let mut slot = np;
+        for f in &env.fields {
+            if shown_only && !f.shown {
+                continue;
+            }
+            let _ = writeln!(
+                s,
+                "let mut {} = f.{}.clone();",
+                w.slot(slot as Slot),
+                ident(&f.name)
+            );
+            slot += 1;
+        }
+        s
+    };
+
+    // The generator.
+    {
+        let mut w = Writer {
+            program,
+            names: &env.gen_names,
+            recs,
+            role: Role::Gen,
+            fresh: 0,
+            comment: None,
+        };
+        let prologue = bind_params(&w);
+        let mut body = String::new();
+        w.block(&env.gen, &mut body);
+        out.push_str("/// One attempt of the generator: the instance values and the witness.\npub fn gen(m: &mut Machine, p: &Params) -> Result<(Fields, Option<Answer>), Stop> {\n");
+        out.push_str(&prologue);
+        for (i, f) in env.fields.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "let mut __field{i}: Option<{}> = None;",
+                rust_ty(&f.ty, w.recs)
+            );
+        }
+        out.push_str("let mut __witness: Option<Answer> = None;\n");
+        out.push_str(&body);
+        out.push_str("Ok((Fields {\n");
+        for (i, f) in env.fields.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "{}: __field{i}.ok_or_else(|| RtError::new({:?}))?,",
+                ident(&f.name),
+                format!("instance value `{}` was not set", f.name)
+            );
+        }
+        out.push_str("}, __witness))\n}\n\n");
+    }
+
+    // The answer's type.
+    {
+        let mut w = Writer {
+            program,
+            names: &env.answer_names,
+            recs,
+            role: Role::Plain,
+            fresh: 0,
+            comment: None,
+        };
+        let prologue = format!("{}{}", bind_params(&w), bind_fields(&w, false));
+        let shape = w.shape(&env.answer);
+        let _ = writeln!(
+            out,
+            "/// The answer's type with its domains evaluated.\npub fn answer_shape(m: &mut Machine, p: &Params, f: &Fields) -> RtResult<Shape> {{\n{prologue}Ok({shape})\n}}\n"
+        );
+    }
+
+    // Verify.
+    {
+        let source = Source {
+            file: u.file,
+            text: u.text,
+            constraints: &env.constraint_text,
+        };
+        let mut w = Writer {
+            program,
+            names: &env.verify_names,
+            recs,
+            role: Role::Plain,
+            fresh: 0,
+            comment: Some(&source),
+        };
+        let prologue = format!(
+            "{}{}let mut {} = a;\n",
+            bind_params(&w),
+            bind_fields(&w, false),
+            w.slot((np + env.fields.len()) as Slot)
+        );
+        let mut body = String::new();
+        w.block(&env.verify, &mut body);
+        let scoring = match env.scoring {
+            Scoring::All => "Scoring::All",
+            Scoring::Partial => "Scoring::Partial",
+        };
+        let _ = writeln!(
+            out,
+            "/// Checks an answer: every constraint evaluated, failures reported.\npub fn verify(m: &mut Machine, p: &Params, f: &Fields, a: Answer) -> Verdict {{\n\
+             let mut sc = Scorer::default();\n\
+             let r = (|| -> RtResult<()> {{\n{prologue}{body}Ok(())\n}})();\n\
+             sc.verdict(r.err().map(|e| e.message), {scoring})\n}}\n"
+        );
+    }
+
+    // The prompt.
+    {
+        let mut w = Writer {
+            program,
+            names: &env.prompt_names,
+            recs,
+            role: Role::Plain,
+            fresh: 0,
+            comment: None,
+        };
+        let prologue = format!("{}{}", bind_params(&w), bind_fields(&w, true));
+        let t = w.template(&env.prompt);
+        let _ = writeln!(
+            out,
+            "/// The question.\npub fn question(m: &mut Machine, p: &Params, f: &Fields) -> RtResult<String> {{\n{prologue}Ok({t})\n}}\n"
+        );
+    }
+
+    // The protocol, over runtime values.
+    let requirement = match env.requirement {
+        Requirement::Solvable => "Requirement::Solvable",
+        Requirement::Unique => "Requirement::Unique",
+    };
+    let scoring = match env.scoring {
+        Scoring::All => "Scoring::All",
+        Scoring::Partial => "Scoring::Partial",
+    };
+    let mut meta = String::new();
+    let _ = writeln!(
+        meta,
+        "EnvMeta {{\nname: {:?}.to_string(),\ncategory: {:?}.to_string(),\nrequirement: {requirement},\nscoring: {scoring},\nparams: vec![",
+        env.name, env.category
+    );
+    for p in &env.params {
+        let _ = writeln!(
+            meta,
+            "ParamMeta {{ name: {:?}.to_string(), shape: {}, ty: {:?}.to_string() }},",
+            p.name,
+            shape_code(&p.ty),
+            p.ty.to_string()
+        );
+    }
+    meta.push_str("],\nfields: vec![");
+    for f in &env.fields {
+        let _ = writeln!(
+            meta,
+            "FieldMeta {{ name: {:?}.to_string(), shown: {}, shape: {} }},",
+            f.name,
+            f.shown,
+            shape_code(&f.ty)
+        );
+    }
+    let extract = format!("{:?}", env.extract);
+    let _ = write!(
+        meta,
+        "],\nextract: resyn_runtime::ExtractMode::{extract},\nconstraint_text: vec![{}],\n}}",
+        env.constraint_text
+            .iter()
+            .map(|t| format!("{t:?}.to_string()"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let _ = writeln!(
+        out,
+        "/// The env, as the runtime's protocol sees it.\npub struct Env {{\n    meta: EnvMeta,\n}}\n\n\
+impl Env {{\n    pub fn new() -> Env {{\n        Env {{ meta: {meta} }}\n    }}\n}}\n\n\
+impl Default for Env {{\n    fn default() -> Env {{\n        Env::new()\n    }}\n}}\n\n\
+impl Environment for Env {{\n\
+    fn meta(&self) -> &EnvMeta {{\n        &self.meta\n    }}\n\n\
+    fn resolve_params(&self, level: u8, overrides: &[(String, Value)]) -> Result<Vec<Value>, GenError> {{\n        resolve_params(level, overrides).map(|p| p.to_values())\n    }}\n\n\
+    fn attempt(&self, params: &[Value], rng: Rng, fuel: &mut u64) -> (Rng, Result<Attempt, Stop>) {{\n\
+        let mut m = Machine::new(*fuel, Some(rng));\n\
+        let r = Params::from_values(params).map_err(Stop::from).and_then(|p| gen(&mut m, &p));\n\
+        *fuel = m.fuel;\n\
+        let rng = m.rng.take().expect(\"the generator keeps its rng\");\n\
+        (rng, r.map(|(f, w)| Attempt {{ fields: f.to_values(), witness: w.map(|w| w.to_value()) }}))\n    }}\n\n\
+    fn answer_shape(&self, params: &[Value], fields: &[Value]) -> RtResult<Shape> {{\n\
+        let (p, f) = (Params::from_values(params)?, Fields::from_values(fields)?);\n\
+        answer_shape(&mut Machine::new(DEFAULT_FUEL, None), &p, &f)\n    }}\n\n\
+    fn verify(&self, params: &[Value], fields: &[Value], answer: Value) -> Verdict {{\n\
+        let typed = (|| Ok::<_, RtError>((Params::from_values(params)?, Fields::from_values(fields)?, <Answer as Val>::from_value(&answer)?)))();\n\
+        match typed {{\n\
+            Ok((p, f, a)) => verify(&mut Machine::new(DEFAULT_FUEL, None), &p, &f, a),\n\
+            Err(e) => Scorer::default().verdict(Some(e.message), {scoring}),\n\
+        }}\n    }}\n\n\
+    fn question(&self, params: &[Value], fields: &[Value]) -> RtResult<String> {{\n\
+        let (p, f) = (Params::from_values(params)?, Fields::from_values(fields)?);\n\
+        question(&mut Machine::new(DEFAULT_FUEL, None), &p, &f)\n    }}\n}}"
+    );
+    out
+}

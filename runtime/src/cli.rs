@@ -1,0 +1,357 @@
+//! The command line of an emitted crate's binary: `gen` and `verify` for its envs, with
+//! the flags and the rows of `resyn gen` / `resyn verify` (spec/cli.md §8). Rows are
+//! written by the same code as the compiler's (`rows`), so they are byte-identical.
+
+use crate::env::{generate, Environment, GenError, DEFAULT_ATTEMPTS, DEFAULT_FUEL};
+use crate::extract::ExtractMode;
+use crate::rng::{derive_seed, Rng};
+use crate::rows::{self, Format, Plan, RowContext, VerifyTally};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::io::Write;
+use std::process::ExitCode;
+
+/// Looks an env of the crate up by name.
+pub type Find = fn(&str) -> Option<Box<dyn Environment>>;
+
+#[derive(Parser)]
+#[command(about = "Generate instances and verify answers of compiled resyn environments")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List the envs of this crate.
+    List,
+    /// Generate instances as JSONL (the rows of `resyn gen`).
+    Gen {
+        /// The env to generate (required when the crate has several).
+        #[arg(long)]
+        env: Option<String>,
+        /// Instances per level.
+        #[arg(short = 'n', default_value_t = 10)]
+        n: u64,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// One level, 1..5.
+        #[arg(long, conflicts_with = "levels", value_parser = clap::value_parser!(u8).range(1..=5))]
+        level: Option<u8>,
+        /// A range of levels, `A..B` (inclusive), e.g. `1..5`.
+        #[arg(long, value_parser = parse_levels)]
+        levels: Option<(u8, u8)>,
+        /// Override a param: `--param name=value` (repeatable).
+        #[arg(long = "param", value_parser = parse_kv)]
+        params: Vec<(String, String)>,
+        #[arg(long, value_enum, default_value = "resyn")]
+        format: RowFormat,
+        /// Output file (default: stdout).
+        #[arg(short = 'o')]
+        out: Option<std::path::PathBuf>,
+        /// Worker threads; the output does not depend on it.
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
+    },
+    /// Score answers: rows with `instance` and `response` (raw text) or `answer` (JSON).
+    Verify {
+        #[arg(long)]
+        env: Option<String>,
+        /// JSONL rows to verify.
+        #[arg(long)]
+        data: std::path::PathBuf,
+        /// How to find the answer in `response` text (default: the env's setting).
+        #[arg(long)]
+        extract: Option<ExtractMode>,
+        /// Output file (default: stdout).
+        #[arg(short = 'o')]
+        out: Option<std::path::PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum RowFormat {
+    Resyn,
+    ReasoningGym,
+    Verl,
+}
+
+fn parse_levels(s: &str) -> Result<(u8, u8), String> {
+    let (a, b) = s
+        .split_once("..")
+        .ok_or("write levels as A..B, e.g. 1..5")?;
+    let p = |x: &str| {
+        x.trim_start_matches('=')
+            .parse::<u8>()
+            .ok()
+            .filter(|l| (1..=5).contains(l))
+    };
+    match (p(a), p(b)) {
+        (Some(a), Some(b)) if a <= b => Ok((a, b)),
+        _ => Err("levels are 1..5, low to high, e.g. 2..4".into()),
+    }
+}
+
+fn parse_kv(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s.split_once('=').ok_or("write params as name=value")?;
+    Ok((k.trim().to_string(), v.to_string()))
+}
+
+/// The binary's `main`: `names` are the crate's envs, `find` builds one, `sources` gives
+/// each env's (name, file, source hash), `version` the resyn that compiled them.
+pub fn main(names: &[&str], find: Find, sources: &[(&str, &str, &str)], version: &str) -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let pick = |env: Option<&str>| -> Result<&str, ExitCode> {
+        match env {
+            Some(want) => names.iter().copied().find(|n| *n == want).ok_or_else(|| {
+                eprintln!("error: no env `{want}` here (envs: {})", names.join(", "));
+                ExitCode::from(1)
+            }),
+            None if names.len() == 1 => Ok(names[0]),
+            None => {
+                eprintln!(
+                    "error: {} envs here; choose one with --env ({})",
+                    names.len(),
+                    names.join(", ")
+                );
+                Err(ExitCode::from(2))
+            }
+        }
+    };
+    match cli.command {
+        Command::List => {
+            for (name, file, hash) in sources {
+                println!("{name}\t{file}\t{hash}");
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Gen {
+            env,
+            n,
+            seed,
+            level,
+            levels,
+            params,
+            format,
+            out,
+            jobs,
+        } => {
+            let name = match pick(env.as_deref()) {
+                Ok(n) => n,
+                Err(code) => return code,
+            };
+            let hash = sources
+                .iter()
+                .find(|(n, _, _)| *n == name)
+                .map_or("", |(_, _, h)| *h);
+            let levels: Vec<u8> = match (level, levels) {
+                (Some(l), _) => vec![l],
+                (None, Some((a, b))) => (a..=b).collect(),
+                (None, None) => vec![1],
+            };
+            let format = match format {
+                RowFormat::Resyn => Format::Resyn,
+                RowFormat::ReasoningGym => Format::ReasoningGym,
+                RowFormat::Verl => Format::Verl,
+            };
+            let ctx = RowContext {
+                seed,
+                source_hash: hash,
+                resyn_version: version,
+                format,
+            };
+            gen(find, name, &levels, n, &params, ctx, out.as_deref(), jobs)
+        }
+        Command::Verify {
+            env,
+            data,
+            extract,
+            out,
+        } => {
+            let name = match pick(env.as_deref()) {
+                Ok(n) => n,
+                Err(code) => return code,
+            };
+            let Some(e) = find(name) else {
+                return ExitCode::from(1);
+            };
+            let mut input = match std::fs::File::open(&data) {
+                Ok(f) => std::io::BufReader::new(f),
+                Err(err) => {
+                    eprintln!("error: cannot read `{}`: {err}", data.display());
+                    return ExitCode::from(1);
+                }
+            };
+            let mut w = match open_out(out.as_deref()) {
+                Ok(w) => w,
+                Err(code) => return code,
+            };
+            let mut tally = VerifyTally::default();
+            let r = rows::map_rows(
+                &mut input,
+                &mut w,
+                &mut |text| rows::verify_line(e.as_ref(), text, extract),
+                &mut |row| tally.add(row),
+            );
+            if let Err(err) = r {
+                eprintln!("error: {err:?}");
+                return ExitCode::from(1);
+            }
+            eprintln!("{}", tally.summary());
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+fn open_out(out: Option<&std::path::Path>) -> Result<Box<dyn Write>, ExitCode> {
+    match out {
+        Some(p) => std::fs::File::create(p)
+            .map(|f| Box::new(std::io::BufWriter::new(f)) as Box<dyn Write>)
+            .map_err(|e| {
+                eprintln!("error: cannot write `{}`: {e}", p.display());
+                ExitCode::from(1)
+            }),
+        None => Ok(Box::new(std::io::BufWriter::new(std::io::stdout().lock()))),
+    }
+}
+
+/// What a generation worker holds: its env and the params of every level.
+type Worker = Option<(Box<dyn Environment>, Vec<Vec<crate::Value>>)>;
+
+#[allow(clippy::too_many_arguments)]
+fn gen(
+    find: Find,
+    name: &str,
+    levels: &[u8],
+    n: u64,
+    raw_params: &[(String, String)],
+    ctx: RowContext<'_>,
+    out: Option<&std::path::Path>,
+    jobs: usize,
+) -> ExitCode {
+    let Some(env) = find(name) else {
+        return ExitCode::from(1);
+    };
+    let resolved = (|| -> Result<Vec<Vec<crate::Value>>, GenError> {
+        let overrides = rows::parse_overrides(env.meta(), raw_params)?;
+        levels
+            .iter()
+            .map(|&l| env.resolve_params(l, &overrides))
+            .collect()
+    })();
+    let params = match resolved {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: env `{name}`: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let plans: Vec<Plan> = levels
+        .iter()
+        .zip(&params)
+        .map(|(&l, p)| Plan::new(env.as_ref(), l, p))
+        .collect();
+    // Each worker builds its env and params itself (runtime values are not `Send`).
+    let init = || -> Worker {
+        let env = find(name)?;
+        let overrides = rows::parse_overrides(env.meta(), raw_params).ok()?;
+        let params = levels
+            .iter()
+            .map(|&l| env.resolve_params(l, &overrides))
+            .collect::<Result<_, _>>()
+            .ok()?;
+        Some((env, params))
+    };
+    let work = |st: &mut Worker, p: usize, index: u64| {
+        let plan = &plans[p];
+        let Some((env, params)) = st.as_ref() else {
+            return Err(format!("level {}: the env could not be set up", plan.level));
+        };
+        let key = derive_seed(
+            &env.meta().name,
+            plan.level,
+            &plan.params_json,
+            ctx.seed,
+            index,
+        );
+        generate(
+            env.as_ref(),
+            &params[p],
+            Rng::from_key(key),
+            DEFAULT_FUEL,
+            DEFAULT_ATTEMPTS,
+        )
+        .map(|inst| rows::instance_row(&ctx, env.meta(), plan, index, &inst, None).to_string())
+        .map_err(|e| format!("level {} seed {} index {index}: {e}", plan.level, ctx.seed))
+    };
+    let mut w: Option<Box<dyn Write>> = None;
+    let (mut written, mut failed, mut write_error) = (0u64, 0u64, None);
+    let started = std::time::Instant::now();
+    let r = rows::run_chunked(
+        plans.len(),
+        n,
+        jobs.max(1),
+        &init,
+        &work,
+        &mut |r| match r {
+            Ok(row) => {
+                if w.is_none() {
+                    match open_out(out) {
+                        Ok(o) => w = Some(o),
+                        Err(code) => {
+                            write_error = Some(code);
+                            return false;
+                        }
+                    }
+                }
+                if !w.as_mut().is_some_and(|w| writeln!(w, "{row}").is_ok()) {
+                    eprintln!("error: cannot write the output");
+                    write_error = Some(ExitCode::from(1));
+                    return false;
+                }
+                written += 1;
+                true
+            }
+            Err(msg) => {
+                eprintln!("error: env `{name}` {msg}");
+                failed += 1;
+                true
+            }
+        },
+    );
+    if let Err(e) = r {
+        eprintln!("error: {e}");
+        return ExitCode::from(1);
+    }
+    if let Some(code) = write_error {
+        return code;
+    }
+    if let Some(mut w) = w {
+        if w.flush().is_err() {
+            eprintln!("error: cannot write the output");
+            return ExitCode::from(1);
+        }
+    } else if out.is_some() {
+        // Every instance failed: still leave an (empty) output file, as asked.
+        if let Err(code) = open_out(out) {
+            return code;
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "generated {written} of {} instance(s) of `{name}` in {secs:.2}s ({:.0}/s){}",
+        n.saturating_mul(plans.len() as u64),
+        written as f64 / secs.max(1e-9),
+        if failed > 0 {
+            format!(", {failed} failed")
+        } else {
+            String::new()
+        }
+    );
+    ExitCode::from(if failed == 0 { 0 } else { 1 })
+}
