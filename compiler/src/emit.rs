@@ -39,8 +39,9 @@ pub struct Crate {
     pub files: Vec<(String, String)>,
 }
 
-/// Why an env cannot be emitted in full (it still verifies, prompts and decodes).
-fn generator_needs_solver(env: &Env) -> bool {
+/// Does the env's generator need Z3 (`unique_givens`)? Its emitted generator then reports
+/// [`UNIQUE_GIVENS_NEEDS_Z3`]; verify, the prompt and decoding are emitted as usual.
+pub fn generator_needs_solver(env: &Env) -> bool {
     fn block(b: &Block) -> bool {
         b.stmts.iter().any(stmt) || b.value.as_deref().is_some_and(expr)
     }
