@@ -53,8 +53,11 @@ fn build_crate() -> PathBuf {
         .args(["build", "--release", "--quiet", "--manifest-path"])
         .arg(dir.join("Cargo.toml"))
         .env("CARGO_TARGET_DIR", root().join("target/emitted/target"))
-        // The emitted crate links no Z3: build it without the workspace's set-up.
+        // The emitted crate links no Z3: build it without the workspace's set-up, and
+        // without its whole-program optimisation (speed is benchmarked, not tested here).
         .env_remove("RUSTFLAGS")
+        .env("CARGO_PROFILE_RELEASE_LTO", "false")
+        .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "16")
         .output()
         .expect("run cargo build on the emitted crate");
     assert!(

@@ -24,10 +24,12 @@ use std::rc::Rc;
 pub type Str = Rc<str>;
 
 /// A string value from a literal.
+#[inline]
 pub fn s(text: &str) -> Str {
     Rc::from(text)
 }
 
+#[inline]
 fn err<T>(msg: impl Into<String>) -> RtResult<T> {
     Err(RtError::new(msg))
 }
@@ -40,6 +42,7 @@ pub struct Machine {
 }
 
 impl Machine {
+    #[inline]
     pub fn new(fuel: u64, rng: Option<Rng>) -> Machine {
         Machine { fuel, rng }
     }
@@ -71,23 +74,27 @@ impl Machine {
 pub struct F64(pub f64);
 
 impl PartialEq for F64 {
+    #[inline]
     fn eq(&self, o: &F64) -> bool {
         self.0.total_cmp(&o.0) == std::cmp::Ordering::Equal
     }
 }
 impl Eq for F64 {}
 impl PartialOrd for F64 {
+    #[inline]
     fn partial_cmp(&self, o: &F64) -> Option<std::cmp::Ordering> {
         Some(self.cmp(o))
     }
 }
 impl Ord for F64 {
+    #[inline]
     fn cmp(&self, o: &F64) -> std::cmp::Ordering {
         self.0.total_cmp(&o.0)
     }
 }
 
 /// A float result: an error when not finite, `-0.0` normalised (spec §10.3).
+#[inline]
 pub fn float(f: f64) -> RtResult<F64> {
     if f.is_finite() {
         Ok(F64(if f == 0.0 { 0.0 } else { f }))
@@ -102,17 +109,20 @@ pub fn float(f: f64) -> RtResult<F64> {
 pub struct Enum(pub u32, pub Str);
 
 impl PartialEq for Enum {
+    #[inline]
     fn eq(&self, o: &Enum) -> bool {
         self.0 == o.0
     }
 }
 impl Eq for Enum {}
 impl PartialOrd for Enum {
+    #[inline]
     fn partial_cmp(&self, o: &Enum) -> Option<std::cmp::Ordering> {
         Some(self.cmp(o))
     }
 }
 impl Ord for Enum {
+    #[inline]
     fn cmp(&self, o: &Enum) -> std::cmp::Ordering {
         self.0.cmp(&o.0)
     }
@@ -139,6 +149,7 @@ fn out_of_range(i: i64, len: usize) -> RtError {
     ))
 }
 
+#[inline]
 fn slot(i: i64, len: usize) -> RtResult<usize> {
     usize::try_from(i)
         .ok()
@@ -147,22 +158,27 @@ fn slot(i: i64, len: usize) -> RtResult<usize> {
 }
 
 impl<T: Clone> List<T> {
+    #[inline]
     pub fn new() -> List<T> {
         List::default()
     }
 
+    #[inline]
     pub fn from_vec(v: Vec<T>) -> List<T> {
         List(Rc::new(v))
     }
 
+    #[inline]
     pub fn len(&self) -> usize {
         self.0.len()
     }
 
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
+    #[inline]
     pub fn items(&self) -> impl Iterator<Item = T> + '_ {
         self.0.iter().cloned()
     }
@@ -172,6 +188,7 @@ impl<T: Clone> List<T> {
 pub trait At<K> {
     type Out;
     fn at_ref(&self, k: &K) -> RtResult<&Self::Out>;
+    #[inline]
     fn at(&self, k: &K) -> RtResult<Self::Out>
     where
         Self::Out: Clone,
@@ -189,6 +206,7 @@ pub trait AtMut<K>: At<K> {
 
 impl<T: Clone> At<i64> for List<T> {
     type Out = T;
+    #[inline]
     fn at_ref(&self, k: &i64) -> RtResult<&T> {
         let i = slot(*k, self.0.len())?;
         Ok(&self.0[i])
@@ -196,10 +214,12 @@ impl<T: Clone> At<i64> for List<T> {
 }
 
 impl<T: Clone> AtMut<i64> for List<T> {
+    #[inline]
     fn at_mut(&mut self, k: &i64) -> RtResult<&mut T> {
         let i = slot(*k, self.0.len())?;
         Ok(&mut Rc::make_mut(&mut self.0)[i])
     }
+    #[inline]
     fn store(&mut self, k: i64, v: T) -> RtResult<()> {
         *self.at_mut(&k)? = v;
         Ok(())
@@ -208,6 +228,7 @@ impl<T: Clone> AtMut<i64> for List<T> {
 
 impl<K: Val, V: Clone> At<K> for Map<K, V> {
     type Out = V;
+    #[inline]
     fn at_ref(&self, k: &K) -> RtResult<&V> {
         self.0
             .get(k)
@@ -216,6 +237,7 @@ impl<K: Val, V: Clone> At<K> for Map<K, V> {
 }
 
 impl<K: Val, V: Clone> AtMut<K> for Map<K, V> {
+    #[inline]
     fn at_mut(&mut self, k: &K) -> RtResult<&mut V> {
         if !self.0.contains_key(k) {
             return err(format!("key {} is not in the map", k.display()));
@@ -224,6 +246,7 @@ impl<K: Val, V: Clone> AtMut<K> for Map<K, V> {
             .get_mut(k)
             .expect("present: checked above"))
     }
+    #[inline]
     fn store(&mut self, k: K, v: V) -> RtResult<()> {
         Rc::make_mut(&mut self.0).insert(k, v);
         Ok(())
@@ -247,6 +270,7 @@ impl<T: Clone> Iter for List<T> {
         = std::iter::Cloned<std::slice::Iter<'a, T>>
     where
         T: 'a;
+    #[inline]
     fn iter_items(&self) -> Self::It<'_> {
         self.0.iter().cloned()
     }
@@ -258,6 +282,7 @@ impl<T: Clone> Iter for Set<T> {
         = std::iter::Cloned<std::collections::btree_set::Iter<'a, T>>
     where
         T: 'a;
+    #[inline]
     fn iter_items(&self) -> Self::It<'_> {
         self.0.iter().cloned()
     }
@@ -268,6 +293,7 @@ pub struct Pairs<'a, K, V>(std::collections::btree_map::Iter<'a, K, V>);
 
 impl<K: Clone, V: Clone> Iterator for Pairs<'_, K, V> {
     type Item = (K, V);
+    #[inline]
     fn next(&mut self) -> Option<(K, V)> {
         self.0.next().map(|(k, v)| (k.clone(), v.clone()))
     }
@@ -280,6 +306,7 @@ impl<K: Clone, V: Clone> Iter for Map<K, V> {
     where
         K: 'a,
         V: 'a;
+    #[inline]
     fn iter_items(&self) -> Self::It<'_> {
         Pairs(self.0.iter())
     }
@@ -291,12 +318,14 @@ pub trait Elems<T> {
 }
 
 impl<T> Elems<T> for List<T> {
+    #[inline]
     fn with<R>(&self, f: impl FnOnce(&[T]) -> R) -> R {
         f(&self.0)
     }
 }
 
 impl<T: Clone> Elems<T> for Set<T> {
+    #[inline]
     fn with<R>(&self, f: impl FnOnce(&[T]) -> R) -> R {
         let v: Vec<T> = self.0.iter().cloned().collect();
         f(&v)
@@ -575,24 +604,28 @@ pub trait Plus: Sized {
 }
 
 impl Plus for i64 {
+    #[inline]
     fn plus(self, o: i64) -> RtResult<i64> {
         crate::value::int::add(self, o)
     }
 }
 
 impl Plus for F64 {
+    #[inline]
     fn plus(self, o: F64) -> RtResult<F64> {
         float(self.0 + o.0)
     }
 }
 
 impl Plus for Str {
+    #[inline]
     fn plus(self, o: Str) -> RtResult<Str> {
         Ok(Rc::from(format!("{self}{o}")))
     }
 }
 
 impl<T: Clone> Plus for List<T> {
+    #[inline]
     fn plus(self, o: List<T>) -> RtResult<List<T>> {
         check_len(self.len() + o.len())?;
         let mut v = Vec::with_capacity(self.len() + o.len());
@@ -602,6 +635,7 @@ impl<T: Clone> Plus for List<T> {
     }
 }
 
+#[inline]
 pub fn plus<T: Plus>(a: T, b: T) -> RtResult<T> {
     a.plus(b)
 }
@@ -618,18 +652,23 @@ pub trait Num: Plus + Copy + Ord {
 
 impl Num for i64 {
     const ZERO: i64 = 0;
+    #[inline]
     fn minus(self, o: i64) -> RtResult<i64> {
         crate::value::int::sub(self, o)
     }
+    #[inline]
     fn times(self, o: i64) -> RtResult<i64> {
         crate::value::int::mul(self, o)
     }
+    #[inline]
     fn over(self, o: i64) -> RtResult<i64> {
         crate::value::int::div(self, o)
     }
+    #[inline]
     fn negate(self) -> RtResult<i64> {
         crate::value::int::neg(self)
     }
+    #[inline]
     fn absolute(self) -> RtResult<i64> {
         self.checked_abs()
             .ok_or_else(|| RtError::new("integer overflow in abs"))
@@ -638,44 +677,56 @@ impl Num for i64 {
 
 impl Num for F64 {
     const ZERO: F64 = F64(0.0);
+    #[inline]
     fn minus(self, o: F64) -> RtResult<F64> {
         float(self.0 - o.0)
     }
+    #[inline]
     fn times(self, o: F64) -> RtResult<F64> {
         float(self.0 * o.0)
     }
+    #[inline]
     fn over(self, o: F64) -> RtResult<F64> {
         float(self.0 / o.0)
     }
+    #[inline]
     fn negate(self) -> RtResult<F64> {
         float(-self.0)
     }
+    #[inline]
     fn absolute(self) -> RtResult<F64> {
         float(self.0.abs())
     }
 }
 
 /// The zero a `sum` starts from (`0` or `0.0`, by the elements' type).
+#[inline]
 pub fn zero<T: Num>() -> T {
     T::ZERO
 }
 
+#[inline]
 pub fn minus<T: Num>(a: T, b: T) -> RtResult<T> {
     a.minus(b)
 }
+#[inline]
 pub fn times<T: Num>(a: T, b: T) -> RtResult<T> {
     a.times(b)
 }
+#[inline]
 pub fn over<T: Num>(a: T, b: T) -> RtResult<T> {
     a.over(b)
 }
+#[inline]
 pub fn negate<T: Num>(a: T) -> RtResult<T> {
     a.negate()
 }
+#[inline]
 pub fn rem(a: i64, b: i64) -> RtResult<i64> {
     crate::value::int::rem(a, b)
 }
 
+#[inline]
 fn check_len(n: usize) -> RtResult<()> {
     if n > MAX_COLLECTION {
         err(format!(
@@ -687,6 +738,7 @@ fn check_len(n: usize) -> RtResult<()> {
 }
 
 /// The error of a comprehension that grew past the collection limit.
+#[inline]
 pub fn comprehension_limit(len: usize) -> RtResult<()> {
     if len > MAX_COLLECTION {
         err("comprehension exceeds the collection size limit")
@@ -697,6 +749,7 @@ pub fn comprehension_limit(len: usize) -> RtResult<()> {
 
 /// `lo..hi` / `lo..=hi` as a half-open pair, with the evaluator's size check (a range is a
 /// list of at most `MAX_COLLECTION` elements).
+#[inline]
 pub fn range_bounds(lo: i64, hi: i64, inclusive: bool) -> RtResult<(i64, i64)> {
     let end = if inclusive { hi.saturating_add(1) } else { hi };
     if end <= lo {
@@ -723,18 +776,21 @@ pub trait Contains<T> {
 }
 
 impl<T: Ord> Contains<T> for List<T> {
+    #[inline]
     fn has(&self, x: &T) -> bool {
         self.0.contains(x)
     }
 }
 
 impl<T: Ord> Contains<T> for Set<T> {
+    #[inline]
     fn has(&self, x: &T) -> bool {
         self.0.contains(x)
     }
 }
 
 impl<K: Ord, V> Contains<K> for Map<K, V> {
+    #[inline]
     fn has(&self, x: &K) -> bool {
         self.0.contains_key(x)
     }
@@ -748,35 +804,42 @@ pub trait Length {
 }
 
 impl<T> Length for List<T> {
+    #[inline]
     fn length(&self) -> i64 {
         self.0.len() as i64
     }
 }
 impl<T> Length for Set<T> {
+    #[inline]
     fn length(&self) -> i64 {
         self.0.len() as i64
     }
 }
 impl<K, V> Length for Map<K, V> {
+    #[inline]
     fn length(&self) -> i64 {
         self.0.len() as i64
     }
 }
 impl Length for Str {
+    #[inline]
     fn length(&self) -> i64 {
         self.chars().count() as i64
     }
 }
 
+#[inline]
 pub fn len(x: &impl Length) -> i64 {
     x.length()
 }
 
+#[inline]
 pub fn abs<T: Num>(x: T) -> RtResult<T> {
     x.absolute()
 }
 
 /// `min(a, b)`: `b` when smaller, else `a` (the evaluator's choice on ties).
+#[inline]
 pub fn min2<T: Ord>(a: T, b: T) -> T {
     if b < a {
         b
@@ -786,6 +849,7 @@ pub fn min2<T: Ord>(a: T, b: T) -> T {
 }
 
 /// `max(a, b)`: `b` unless smaller (the evaluator's choice on ties).
+#[inline]
 pub fn max2<T: Ord>(a: T, b: T) -> T {
     if b < a {
         a
@@ -967,16 +1031,19 @@ pub trait ToFloat {
     fn to_float(self) -> RtResult<F64>;
 }
 impl ToFloat for i64 {
+    #[inline]
     fn to_float(self) -> RtResult<F64> {
         float(self as f64)
     }
 }
 impl ToFloat for F64 {
+    #[inline]
     fn to_float(self) -> RtResult<F64> {
         float(self.0)
     }
 }
 
+#[inline]
 pub fn to_float(x: impl ToFloat) -> RtResult<F64> {
     x.to_float()
 }
@@ -986,11 +1053,13 @@ pub trait ToInt {
     fn to_int(self) -> RtResult<i64>;
 }
 impl ToInt for i64 {
+    #[inline]
     fn to_int(self) -> RtResult<i64> {
         Ok(self)
     }
 }
 impl ToInt for F64 {
+    #[inline]
     fn to_int(self) -> RtResult<i64> {
         let f = self.0;
         if f.is_finite()
@@ -1004,6 +1073,7 @@ impl ToInt for F64 {
     }
 }
 
+#[inline]
 pub fn to_int(x: impl ToInt) -> RtResult<i64> {
     x.to_int()
 }

@@ -258,23 +258,28 @@ impl Ord for Value {
 pub mod int {
     use super::{RtError, RtResult};
 
+    #[inline]
     pub fn add(a: i64, b: i64) -> RtResult<i64> {
         a.checked_add(b)
             .ok_or_else(|| RtError::new(format!("integer overflow in {a} + {b}")))
     }
+    #[inline]
     pub fn sub(a: i64, b: i64) -> RtResult<i64> {
         a.checked_sub(b)
             .ok_or_else(|| RtError::new(format!("integer overflow in {a} - {b}")))
     }
+    #[inline]
     pub fn mul(a: i64, b: i64) -> RtResult<i64> {
         a.checked_mul(b)
             .ok_or_else(|| RtError::new(format!("integer overflow in {a} * {b}")))
     }
+    #[inline]
     pub fn neg(a: i64) -> RtResult<i64> {
         a.checked_neg()
             .ok_or_else(|| RtError::new(format!("integer overflow in -({a})")))
     }
     /// Euclidean division: the remainder is never negative.
+    #[inline]
     pub fn div(a: i64, b: i64) -> RtResult<i64> {
         if b == 0 {
             return Err(RtError::new(format!("division by zero in {a} / 0")));
@@ -282,6 +287,7 @@ pub mod int {
         a.checked_div_euclid(b)
             .ok_or_else(|| RtError::new(format!("integer overflow in {a} / {b}")))
     }
+    #[inline]
     pub fn rem(a: i64, b: i64) -> RtResult<i64> {
         if b == 0 {
             return Err(RtError::new(format!("division by zero in {a} % 0")));

@@ -1,0 +1,193 @@
+//! Hand-written Rust for two of the examples, as a programmer would write them without
+//! resyn: plain `Vec`s and integers, the same algorithms and random draws (the runtime's
+//! `Rng`, so the instances are the same ones and the benchmark can check that), the same
+//! question text, and a verifier for typed answers. This is the yardstick of issue 5:
+//! emitted code should be within 2x of it.
+
+use resyn_runtime::Rng;
+
+/// What a generator hands over: the question and the planted answer (the instance data
+/// is in the env-specific struct).
+pub struct Made<I> {
+    pub instance: I,
+    pub witness: Vec<i64>,
+    pub question: String,
+}
+
+// ---------------------------------------------------------------------- graph coloring
+
+pub struct Coloring {
+    pub n: usize,
+    pub colors: i64,
+    pub edges: Vec<(usize, usize)>,
+}
+
+/// Plant a coloring, join differently colored vertices with probability `p`, resample
+/// until there are at least n - 1 edges; then check the planted answer and write the
+/// question.
+pub fn coloring_gen(rng: &mut Rng, n: usize, colors: i64, p: f64) -> Option<Made<Coloring>> {
+    for _ in 0..1000 {
+        let plant: Vec<i64> = (0..n).map(|_| rng.int_in(0, colors - 1).unwrap_or(0)).collect();
+        let mut edges = Vec::new();
+        for u in 0..n {
+            for v in u + 1..n {
+                if plant[u] != plant[v] && rng.bernoulli(p) {
+                    edges.push((u, v));
+                }
+            }
+        }
+        if edges.len() + 1 < n {
+            continue;
+        }
+        let instance = Coloring { n, colors, edges };
+        if !coloring_verify(&instance, &plant) {
+            return None;
+        }
+        let question = coloring_question(&instance);
+        return Some(Made {
+            instance,
+            witness: plant,
+            question,
+        });
+    }
+    None
+}
+
+pub fn coloring_question(g: &Coloring) -> String {
+    use std::fmt::Write;
+    let mut q = format!(
+        "A graph has {} vertices, numbered 0 to {}, and these edges:\n",
+        g.n,
+        g.n - 1
+    );
+    for (u, v) in &g.edges {
+        let _ = writeln!(q, "- {u} -- {v}");
+    }
+    let _ = write!(
+        q,
+        "Color each vertex with a color from 0 to {} so that no edge joins two\nvertices of the same color. Answer with a JSON list of {} integers: the color of\nvertex 0, then vertex 1, and so on.",
+        g.colors - 1,
+        g.n
+    );
+    q
+}
+
+pub fn coloring_verify(g: &Coloring, answer: &[i64]) -> bool {
+    answer.len() == g.n
+        && answer.iter().all(|c| (0..g.colors).contains(c))
+        && g.edges.iter().all(|&(u, v)| answer[u] != answer[v])
+}
+
+// ---------------------------------------------------------------------------- n queens
+
+pub struct Queens {
+    pub n: usize,
+    pub fixed: Vec<(usize, i64)>,
+    pub board: Vec<String>,
+}
+
+fn attackers(rows: &[i64], c: usize, r: i64) -> usize {
+    (0..rows.len())
+        .filter(|&d| d != c && (rows[d] == r || (rows[d] - r).abs() == (d as i64 - c as i64).abs()))
+        .count()
+}
+
+fn conflicts(rows: &[i64]) -> usize {
+    let n = rows.len();
+    let mut k = 0;
+    for i in 0..n {
+        for j in i + 1..n {
+            if rows[i] == rows[j] || (rows[i] - rows[j]).abs() == (j - i) as i64 {
+                k += 1;
+            }
+        }
+    }
+    k
+}
+
+/// Min-conflicts local search from a random permutation (as `examples/n_queens.rsn`).
+fn min_conflicts(rng: &mut Rng, n: usize, steps: usize, noise: f64) -> Vec<i64> {
+    let mut rows: Vec<i64> = (0..n as i64).collect();
+    rng.shuffle(&mut rows);
+    for _ in 0..steps {
+        let attacked: Vec<usize> = (0..n).filter(|&c| attackers(&rows, c, rows[c]) > 0).collect();
+        if attacked.is_empty() {
+            continue;
+        }
+        let c = attacked[rng.index(attacked.len()).unwrap_or(0)];
+        if rng.bernoulli(noise) {
+            rows[c] = rng.int_in(0, n as i64 - 1).unwrap_or(0);
+        } else {
+            let scores: Vec<usize> = (0..n as i64).map(|r| attackers(&rows, c, r)).collect();
+            let best = *scores.iter().min().unwrap_or(&0);
+            let options: Vec<i64> = (0..n as i64).filter(|&r| scores[r as usize] == best).collect();
+            rows[c] = options[rng.index(options.len()).unwrap_or(0)];
+        }
+    }
+    rows
+}
+
+pub fn queens_gen(rng: &mut Rng, n: usize, given: usize) -> Option<Made<Queens>> {
+    for _ in 0..1000 {
+        let plant = min_conflicts(rng, n, 50 * n, 0.15);
+        if conflicts(&plant) != 0 {
+            continue;
+        }
+        let all: Vec<usize> = (0..n).collect();
+        let mut cols = rng.sample(&all, given.min(n) as i64).ok()?;
+        cols.sort();
+        let fixed: Vec<(usize, i64)> = cols.iter().map(|&c| (c, plant[c])).collect();
+        let board = (0..n as i64)
+            .map(|r| {
+                (0..n)
+                    .map(|c| if fixed.contains(&(c, r)) { "Q" } else { "." })
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect();
+        let instance = Queens { n, fixed, board };
+        if !queens_verify(&instance, &plant) {
+            return None;
+        }
+        let question = queens_question(&instance);
+        return Some(Made {
+            instance,
+            witness: plant,
+            question,
+        });
+    }
+    None
+}
+
+pub fn queens_question(q: &Queens) -> String {
+    use std::fmt::Write;
+    let n = q.n;
+    let mut s = format!(
+        "Place {n} queens on a {n} x {n} chessboard so that no two queens attack each other:\nno two queens may share a row, a column or a diagonal. Rows and columns are numbered\n0 to {}, row 0 at the top and column 0 at the left.\n",
+        n - 1
+    );
+    if !q.fixed.is_empty() {
+        s.push_str("Some queens are already placed (Q), and they must stay where they are:\n\n");
+        for row in &q.board {
+            let _ = writeln!(s, "{row}");
+        }
+        s.push_str("\nThe fixed queens:\n");
+        for (c, r) in &q.fixed {
+            let _ = writeln!(s, "- column {c}, row {r}");
+        }
+    }
+    let _ = write!(
+        s,
+        "\nEvery column holds exactly one queen. Answer with a JSON list of {n} integers: the\nrow of the queen in column 0, then in column 1, and so on up to column {}.",
+        n - 1
+    );
+    s
+}
+
+pub fn queens_verify(q: &Queens, a: &[i64]) -> bool {
+    let n = q.n;
+    a.len() == n
+        && a.iter().all(|r| (0..n as i64).contains(r))
+        && q.fixed.iter().all(|&(c, r)| a[c] == r)
+        && (0..n).all(|i| (i + 1..n).all(|j| a[i] != a[j] && (a[i] - a[j]).abs() != (j - i) as i64))
+}
