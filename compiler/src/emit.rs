@@ -481,11 +481,13 @@ impl Writer<'_> {
         // A binding fails when the condition is false or errs; its message is rendered
         // only while the report has room.
         let check = format!(
-            "let __res = (|| -> RtResult<bool> {{ Ok({c}) }})();\n\
-             if __res != Ok(true) {{\n\
+            "match (|| -> RtResult<bool> {{ Ok({c}) }})() {{\n\
+             Ok(true) => {{}}\n\
+             __res => {{\n\
              let __why = __res.err().map(|e| e.message);\n\
              __failed = true;\n\
              sc.fail({id}, || Scorer::message({id}, {msg}, __why));\n\
+             }}\n\
              }}\n"
         );
         let body = self.clauses(binders, &check);

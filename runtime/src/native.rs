@@ -51,7 +51,7 @@ impl Machine {
     #[inline]
     pub fn tick(&mut self) -> RtResult<()> {
         if self.fuel == 0 {
-            return err("step limit exceeded (a loop or comprehension is too large)");
+            return Err(fuel_out());
         }
         self.fuel -= 1;
         Ok(())
@@ -65,6 +65,13 @@ impl Machine {
             )),
         }
     }
+}
+
+// Error constructors stay out of the hot paths they guard.
+#[cold]
+#[inline(never)]
+fn fuel_out() -> RtError {
+    RtError::new("step limit exceeded (a loop or comprehension is too large)")
 }
 
 // ---------------------------------------------------------------------------- values
@@ -143,6 +150,8 @@ impl<T> Default for List<T> {
     }
 }
 
+#[cold]
+#[inline(never)]
 fn out_of_range(i: i64, len: usize) -> RtError {
     RtError::new(format!(
         "index {i} is out of range for a list of {len} elements"
@@ -151,10 +160,12 @@ fn out_of_range(i: i64, len: usize) -> RtError {
 
 #[inline]
 fn slot(i: i64, len: usize) -> RtResult<usize> {
-    usize::try_from(i)
-        .ok()
-        .filter(|k| *k < len)
-        .ok_or_else(|| out_of_range(i, len))
+    // A negative index wraps to a huge one: one comparison checks both ends.
+    if (i as u64) < len as u64 {
+        Ok(i as usize)
+    } else {
+        Err(out_of_range(i, len))
+    }
 }
 
 impl<T: Clone> List<T> {
@@ -757,11 +768,17 @@ pub fn range_bounds(lo: i64, hi: i64, inclusive: bool) -> RtResult<(i64, i64)> {
     }
     let n = (end as i128 - lo as i128) as u128;
     if n > MAX_COLLECTION as u128 {
-        return err(format!(
-            "range {lo}..{end} has more than {MAX_COLLECTION} elements"
-        ));
+        return Err(range_too_long(lo, end));
     }
     Ok((lo, end))
+}
+
+#[cold]
+#[inline(never)]
+fn range_too_long(lo: i64, end: i64) -> RtError {
+    RtError::new(format!(
+        "range {lo}..{end} has more than {MAX_COLLECTION} elements"
+    ))
 }
 
 /// A range as a list value.

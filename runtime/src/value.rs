@@ -258,20 +258,24 @@ impl Ord for Value {
 pub mod int {
     use super::{RtError, RtResult};
 
+    /// The overflow error, built only when it happens (kept out of the hot path).
+    #[cold]
+    #[inline(never)]
+    fn overflow(op: &str, a: i64, b: i64) -> RtError {
+        RtError::new(format!("integer overflow in {a} {op} {b}"))
+    }
+
     #[inline]
     pub fn add(a: i64, b: i64) -> RtResult<i64> {
-        a.checked_add(b)
-            .ok_or_else(|| RtError::new(format!("integer overflow in {a} + {b}")))
+        a.checked_add(b).ok_or_else(|| overflow("+", a, b))
     }
     #[inline]
     pub fn sub(a: i64, b: i64) -> RtResult<i64> {
-        a.checked_sub(b)
-            .ok_or_else(|| RtError::new(format!("integer overflow in {a} - {b}")))
+        a.checked_sub(b).ok_or_else(|| overflow("-", a, b))
     }
     #[inline]
     pub fn mul(a: i64, b: i64) -> RtResult<i64> {
-        a.checked_mul(b)
-            .ok_or_else(|| RtError::new(format!("integer overflow in {a} * {b}")))
+        a.checked_mul(b).ok_or_else(|| overflow("*", a, b))
     }
     #[inline]
     pub fn neg(a: i64) -> RtResult<i64> {
@@ -284,8 +288,7 @@ pub mod int {
         if b == 0 {
             return Err(RtError::new(format!("division by zero in {a} / 0")));
         }
-        a.checked_div_euclid(b)
-            .ok_or_else(|| RtError::new(format!("integer overflow in {a} / {b}")))
+        a.checked_div_euclid(b).ok_or_else(|| overflow("/", a, b))
     }
     #[inline]
     pub fn rem(a: i64, b: i64) -> RtResult<i64> {
