@@ -202,6 +202,27 @@ def resyn_gen(binary, rsn, n, out):
     return elapsed, (float(m.group(1)) if m else float("nan")), p.stderr.strip()
 
 
+def native_gen(binary, env, n, out):
+    """The emitted crate's binary (`resyn build`): same rows as `resyn gen`."""
+    cmd = [binary, "gen", "--env", env, "-n", str(n), "--level", "3", "--jobs", "1", "-o", out]
+    t = time.perf_counter()
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    elapsed = time.perf_counter() - t
+    if p.returncode != 0:
+        return None
+    return elapsed
+
+
+def native_verify(binary, env, data, out):
+    cmd = [binary, "verify", "--env", env, "--data", data, "-o", out]
+    t = time.perf_counter()
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    elapsed = time.perf_counter() - t
+    if p.returncode != 0:
+        sys.exit(f"native verify failed ({' '.join(cmd)}):\n{p.stderr}")
+    return elapsed
+
+
 def resyn_verify(binary, rsn, data, out):
     cmd = [binary, "verify", rsn, "--data", data, "-o", out]
     t = time.perf_counter()
@@ -252,6 +273,8 @@ def fmt_rate(x):
 
 
 def fmt_ratio(x):
+    if x != x:  # nan
+        return "-"
     return f"{x:.2f}x" if x >= 0.1 else f"{x:.2g}x"
 
 
@@ -263,6 +286,7 @@ def main():
     ap.add_argument("--pilot", type=float, default=0.25, help="calibration run length in seconds")
     ap.add_argument("--only", default="", help="comma-separated RG dataset names to run")
     ap.add_argument("--keep", help="keep the generated files in this directory")
+    ap.add_argument("--native", help="the binary of the crate `resyn build` emits for the examples")
     args = ap.parse_args()
 
     t_start = time.perf_counter()
@@ -349,6 +373,22 @@ def main():
             print(f"   resyn ver  M={m_rs:>9,}  {vs:6.2f} s  {fmt_rate(rs_ver['rate']):>12}/s  "
                   f"all scores 1.0 over {len(rows):,} distinct instances; "
                   f"`gen -n 1` wall {one_s * 1000:.1f} ms", flush=True)
+            if args.native:
+                nat_out = os.path.join(work, f"{example}.native.jsonl")
+                if native_gen(args.native, example, 1, nat_out) is None:
+                    rs_gen["native"] = float("nan")
+                    print("   native gen  (the generator needs Z3: unique_givens)", flush=True)
+                else:
+                    n_nat = calibrate(lambda n: native_gen(args.native, example, n, nat_out),
+                                      args.target, args.pilot, 8, 2_000_000)
+                    ns = native_gen(args.native, example, n_nat, nat_out)
+                    rs_gen["native"] = n_nat / ns
+                    print(f"   native gen N={n_nat:>9,}  {ns:6.2f} s  {fmt_rate(rs_gen['native']):>12}/s", flush=True)
+                write_rows(rows, m_rs, data)
+                nv = native_verify(args.native, example, data, vout)
+                check_scores(vout, m_rs)
+                rs_ver["native"] = m_rs / nv
+                print(f"   native ver M={m_rs:>9,}  {nv:6.2f} s  {fmt_rate(rs_ver['native']):>12}/s", flush=True)
             resyn_cache[example] = (rs_gen, rs_ver)
             if not args.keep:
                 for p in (gen_out, data, vout):
@@ -365,6 +405,8 @@ def main():
     total_s = time.perf_counter() - t_start
     head = ["task pair (RG <-> resyn)", "RG gen/s", "resyn gen/s", "(printed)", "ratio",
             "RG verify/s", "resyn verify/s", "ratio"]
+    if args.native:
+        head += ["native gen/s", "ratio", "native verify/s", "ratio"]
     body = []
     for r in results:
         body.append([
@@ -376,7 +418,12 @@ def main():
             fmt_rate(r["rg_ver"]),
             fmt_rate(r["rs_ver"]["rate"]),
             fmt_ratio(r["rs_ver"]["rate"] / r["rg_ver"]),
-        ])
+        ] + ([
+            fmt_rate(r["rs_gen"].get("native", float("nan"))),
+            fmt_ratio(r["rs_gen"].get("native", float("nan")) / r["rg_gen"]),
+            fmt_rate(r["rs_ver"].get("native", float("nan"))),
+            fmt_ratio(r["rs_ver"].get("native", float("nan")) / r["rg_ver"]),
+        ] if args.native else []))
     widths = [max(len(h), *(len(row[i]) for row in body)) if body else len(h) for i, h in enumerate(head)]
 
     def line(cells):

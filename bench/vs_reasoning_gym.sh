@@ -20,6 +20,8 @@
 #                   .rsn compile included); the rate the binary prints is shown as "(printed)".
 #   resyn verify/s  wall time of `resyn verify FILE --data ROWS -o OUT`, rows built by Python
 #                   from the gen output: {instance, hidden, params, answer: witness}.
+#   native gen/s,   the same two commands with the binary of the crate `resyn build` emits for
+#   native verify/s the examples (same rows, byte for byte); "-" where the generator needs Z3.
 #   ratio           resyn rate / RG rate (> 1 means resyn is faster).
 #
 # Task pairs and RG configs (chosen to be close to resyn level 3; params of level 3 in []):
@@ -81,6 +83,14 @@ else
 fi
 [[ -x "$BIN" ]] || { echo "no resyn binary at $BIN" >&2; exit 1; }
 
+# The examples compiled to native code (`resyn build`): its binary is measured too.
+NATIVE_DIR="$ROOT/target/bench-emitted-all"
+echo "# resyn build examples/*.rsn -> $NATIVE_DIR" >&2
+"$BIN" build "$ROOT"/examples/*.rsn -o "$NATIVE_DIR" --name resyn-envs --runtime-path "$ROOT/runtime" >&2
+cp "$ROOT/Cargo.lock" "$NATIVE_DIR/Cargo.lock"
+env -u RUSTFLAGS CARGO_TARGET_DIR="$NATIVE_DIR/target" cargo build --release --quiet --manifest-path "$NATIVE_DIR/Cargo.toml"
+NATIVE="$NATIVE_DIR/target/release/resyn-envs"
+
 PIN=()
 if [[ "$BENCH_CPU" != "none" ]]; then
     command -v taskset >/dev/null || { echo "taskset not found (set BENCH_CPU=none to run unpinned)" >&2; exit 1; }
@@ -97,4 +107,4 @@ echo "# $("$BIN" --version) ($BIN, $ORIGIN), $(nproc) cores, $(date -u +%Y-%m-%d
 # One thread for numpy and friends (knights_knaves uses numpy); no BLAS work is involved.
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 exec "${PIN[@]}" "$VENV/bin/python" "$ROOT/bench/vs_reasoning_gym.py" \
-    --resyn "$BIN" --examples "$ROOT/examples" "$@"
+    --resyn "$BIN" --native "$NATIVE" --examples "$ROOT/examples" "$@"

@@ -4,6 +4,7 @@
 use clap::{Parser, Subcommand, ValueEnum};
 use resyn_compiler::dataset::{self, Format};
 use resyn_compiler::{build_bytes, check_bytes_with, render};
+use resyn_runtime::rows::{parse_kv, parse_levels};
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
@@ -171,27 +172,6 @@ enum RowFormat {
     Resyn,
     ReasoningGym,
     Verl,
-}
-
-fn parse_levels(s: &str) -> Result<(u8, u8), String> {
-    let (a, b) = s
-        .split_once("..")
-        .ok_or("write levels as A..B, e.g. 1..5")?;
-    let p = |x: &str| {
-        x.trim_start_matches('=')
-            .parse::<u8>()
-            .ok()
-            .filter(|l| (1..=5).contains(l))
-    };
-    match (p(a), p(b)) {
-        (Some(a), Some(b)) if a <= b => Ok((a, b)),
-        _ => Err("levels are 1..5, low to high, e.g. 2..4".into()),
-    }
-}
-
-fn parse_kv(s: &str) -> Result<(String, String), String> {
-    let (k, v) = s.split_once('=').ok_or("write params as name=value")?;
-    Ok((k.trim().to_string(), v.to_string()))
 }
 
 fn main() -> ExitCode {

@@ -705,77 +705,29 @@ impl Writer<'_> {
             let _ = write!(out, "{call}\n}}");
             return out;
         }
-        let r = |w: &mut Self, i: usize| w.borrow(&args[i]);
-        let v = |w: &mut Self, i: usize| w.value(&args[i]);
-        match (name, args.len()) {
-            ("len", 1) => format!("len({})", r(self, 0)),
-            ("abs", 1) => format!("abs({})?", v(self, 0)),
-            ("min", 2) => format!("min2({}, {})", v(self, 0), v(self, 1)),
-            ("max", 2) => format!("max2({}, {})", v(self, 0), v(self, 1)),
-            ("min", 1) => format!("min_of({})?", r(self, 0)),
-            ("max", 1) => format!("max_of({})?", r(self, 0)),
-            ("sum", 1) => format!("sum({})?", r(self, 0)),
-            ("count", 2) => {
-                let xs = r(self, 0);
-                let x = r(self, 1);
-                format!("count({xs}, {x})")
-            }
-            ("all", 1) => format!("all({})", r(self, 0)),
-            ("any", 1) => format!("any({})", r(self, 0)),
-            ("all_different", 1) => format!("all_different({})", r(self, 0)),
-            ("is_permutation", 2) => {
-                let a = r(self, 0);
-                let b = r(self, 1);
-                format!("is_permutation({a}, {b})")
-            }
-            ("sorted", 1) => format!("sorted({})", r(self, 0)),
-            ("reversed", 1) => format!("reversed({})", r(self, 0)),
-            ("index_of", 2) => {
-                let a = r(self, 0);
-                let b = r(self, 1);
-                format!("index_of({a}, {b})")
-            }
-            ("keys", 1) => format!("keys({})", r(self, 0)),
-            ("values", 1) => format!("values({})", r(self, 0)),
-            ("set", 1) => format!("set({})", r(self, 0)),
-            ("map", 1) => format!("map({})", r(self, 0)),
-            ("get", 3) => {
-                let m = r(self, 0);
-                let k = r(self, 1);
-                let d = v(self, 2);
-                format!("get({m}, {k}, {d})")
-            }
-            ("zip", 2) => {
-                let a = r(self, 0);
-                let b = r(self, 1);
-                format!("zip({a}, {b})")
-            }
-            ("enumerate", 1) => format!("enumerate({})", r(self, 0)),
-            ("repeat", 2) => {
-                let x = v(self, 0);
-                let n = v(self, 1);
-                format!("repeat({x}, {n})?")
-            }
-            ("slice", 3) => {
-                let x = r(self, 0);
-                let lo = v(self, 1);
-                let hi = v(self, 2);
-                format!("slice({x}, {lo}, {hi})")
-            }
-            ("flatten", 1) => format!("flatten({})?", r(self, 0)),
-            ("str", 1) => format!("str_of({})", r(self, 0)),
-            ("join", 2) => {
-                let xs = r(self, 0);
-                let sep = r(self, 1);
-                format!("join({xs}, {sep})")
-            }
-            ("float", 1) => format!("to_float({})?", v(self, 0)),
-            ("int", 1) => format!("to_int({})?", v(self, 0)),
-            _ => format!(
+        let Some((_, _, func, modes, fallible)) = PURE_CALLS
+            .iter()
+            .find(|(n, arity, ..)| *n == name && *arity == args.len())
+        else {
+            return format!(
                 "return Err(RtError::new({}).into())",
                 str_lit(&format!("unknown builtin `{name}`"))
-            ),
-        }
+            );
+        };
+        // Arguments left to right: borrowed where the runtime takes a reference.
+        let parts: Vec<String> = args
+            .iter()
+            .zip(modes.iter())
+            .map(|(a, m)| match m {
+                Arg::Ref => self.borrow(a),
+                Arg::Val => self.value(a),
+            })
+            .collect();
+        format!(
+            "{func}({}){}",
+            parts.join(", "),
+            if *fallible { "?" } else { "" }
+        )
     }
 
     /// A string template as a Rust `String` expression.
@@ -873,6 +825,51 @@ impl Writer<'_> {
         }
     }
 }
+
+/// How a builtin's argument is passed to its runtime function.
+#[derive(Clone, Copy)]
+enum Arg {
+    /// `&value` (collections, keys, separators).
+    Ref,
+    /// By value (numbers, elements stored, counts).
+    Val,
+}
+
+/// The pure builtins: (name, arity, runtime function, arguments, returns a `Result`).
+const PURE_CALLS: &[(&str, usize, &str, &[Arg], bool)] = {
+    use Arg::{Ref as R, Val as V};
+    &[
+        ("len", 1, "len", &[R], false),
+        ("abs", 1, "abs", &[V], true),
+        ("min", 2, "min2", &[V, V], false),
+        ("max", 2, "max2", &[V, V], false),
+        ("min", 1, "min_of", &[R], true),
+        ("max", 1, "max_of", &[R], true),
+        ("sum", 1, "sum", &[R], true),
+        ("count", 2, "count", &[R, R], false),
+        ("all", 1, "all", &[R], false),
+        ("any", 1, "any", &[R], false),
+        ("all_different", 1, "all_different", &[R], false),
+        ("is_permutation", 2, "is_permutation", &[R, R], false),
+        ("sorted", 1, "sorted", &[R], false),
+        ("reversed", 1, "reversed", &[R], false),
+        ("index_of", 2, "index_of", &[R, R], false),
+        ("keys", 1, "keys", &[R], false),
+        ("values", 1, "values", &[R], false),
+        ("set", 1, "set", &[R], false),
+        ("map", 1, "map", &[R], false),
+        ("get", 3, "get", &[R, R, V], false),
+        ("zip", 2, "zip", &[R, R], false),
+        ("enumerate", 1, "enumerate", &[R], false),
+        ("repeat", 2, "repeat", &[V, V], true),
+        ("slice", 3, "slice", &[R, V, V], false),
+        ("flatten", 1, "flatten", &[R], true),
+        ("str", 1, "str_of", &[R], false),
+        ("join", 2, "join", &[R, R], false),
+        ("float", 1, "to_float", &[V], true),
+        ("int", 1, "to_int", &[V], true),
+    ]
+};
 
 fn lit(l: &Lit) -> String {
     match l {

@@ -5,7 +5,7 @@
 use crate::env::{generate, Environment, GenError, DEFAULT_ATTEMPTS, DEFAULT_FUEL};
 use crate::extract::ExtractMode;
 use crate::rng::{derive_seed, Rng};
-use crate::rows::{self, Format, Plan, RowContext, VerifyTally};
+use crate::rows::{self, parse_kv, parse_levels, Format, Plan, RowContext, VerifyTally};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::Write;
 use std::process::ExitCode;
@@ -73,27 +73,6 @@ enum RowFormat {
     Resyn,
     ReasoningGym,
     Verl,
-}
-
-fn parse_levels(s: &str) -> Result<(u8, u8), String> {
-    let (a, b) = s
-        .split_once("..")
-        .ok_or("write levels as A..B, e.g. 1..5")?;
-    let p = |x: &str| {
-        x.trim_start_matches('=')
-            .parse::<u8>()
-            .ok()
-            .filter(|l| (1..=5).contains(l))
-    };
-    match (p(a), p(b)) {
-        (Some(a), Some(b)) if a <= b => Ok((a, b)),
-        _ => Err("levels are 1..5, low to high, e.g. 2..4".into()),
-    }
-}
-
-fn parse_kv(s: &str) -> Result<(String, String), String> {
-    let (k, v) = s.split_once('=').ok_or("write params as name=value")?;
-    Ok((k.trim().to_string(), v.to_string()))
 }
 
 /// The binary's `main`: `names` are the crate's envs, `find` builds one, `sources` gives

@@ -15,7 +15,7 @@
 //! Every type implements [`Val`]: conversion to and from runtime [`Value`]s (the boundary
 //! with rows, decoding and the row writers) and display.
 
-use crate::ops::MAX_COLLECTION;
+use crate::ops::{check_len, MAX_COLLECTION};
 use crate::rng::Rng;
 use crate::value::{write_float, write_json_string, RtError, RtResult, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -735,17 +735,6 @@ pub fn negate<T: Num>(a: T) -> RtResult<T> {
 #[inline]
 pub fn rem(a: i64, b: i64) -> RtResult<i64> {
     crate::value::int::rem(a, b)
-}
-
-#[inline]
-fn check_len(n: usize) -> RtResult<()> {
-    if n > MAX_COLLECTION {
-        err(format!(
-            "collection of {n} elements exceeds the limit of {MAX_COLLECTION}"
-        ))
-    } else {
-        Ok(())
-    }
 }
 
 /// The error of a comprehension that grew past the collection limit.

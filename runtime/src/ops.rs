@@ -23,7 +23,8 @@ fn float(f: f64) -> RtResult<Value> {
     }
 }
 
-fn check_len(n: usize) -> RtResult<()> {
+/// The error of a collection that would grow past [`MAX_COLLECTION`].
+pub fn check_len(n: usize) -> RtResult<()> {
     if n > MAX_COLLECTION {
         err(format!(
             "collection of {n} elements exceeds the limit of {MAX_COLLECTION}"

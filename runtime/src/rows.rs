@@ -18,6 +18,29 @@ pub enum Format {
     Verl,
 }
 
+/// `--levels A..B` (inclusive, within 1..5, low to high).
+pub fn parse_levels(s: &str) -> Result<(u8, u8), String> {
+    let (a, b) = s
+        .split_once("..")
+        .ok_or("write levels as A..B, e.g. 1..5")?;
+    let p = |x: &str| {
+        x.trim_start_matches('=')
+            .parse::<u8>()
+            .ok()
+            .filter(|l| (1..=5).contains(l))
+    };
+    match (p(a), p(b)) {
+        (Some(a), Some(b)) if a <= b => Ok((a, b)),
+        _ => Err("levels are 1..5, low to high, e.g. 2..4".into()),
+    }
+}
+
+/// `--param name=value`.
+pub fn parse_kv(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s.split_once('=').ok_or("write params as name=value")?;
+    Ok((k.trim().to_string(), v.to_string()))
+}
+
 /// Parses a `--param name=value` value for a param of shape `shape` (`ty` as written).
 pub fn parse_param(text: &str, shape: &Shape, ty: &str) -> Result<Value, String> {
     let t = text.trim();

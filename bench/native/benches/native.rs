@@ -148,65 +148,41 @@ fn bench_env(c: &mut Criterion, name: &str) {
             black_box(emitted.verify(&params, &inst.fields, inst.witness.clone().expect("w")).valid)
         })
     });
+    macro_rules! typed_and_hand {
+        ($m:ident, $hand_ty:ty, $hand_verify:path) => {{
+            use resyn_envs::$m::*;
+            let p = Params::from_values(&params).expect("params");
+            let typed: Vec<(Fields, Answer)> = insts
+                .iter()
+                .map(|inst| {
+                    let f = Fields::from_values(&inst.fields).expect("fields");
+                    let w = inst.witness.as_ref().expect("w");
+                    let a = <Answer as resyn_runtime::native::Val>::from_value(w).expect("answer");
+                    (f, a)
+                })
+                .collect();
+            g.bench_function("emitted (typed)", |b| {
+                b.iter(|| {
+                    k = (k + 1) % typed.len();
+                    let (f, a) = &typed[k];
+                    black_box(verify(&mut Machine::new(DEFAULT_FUEL, None), &p, f, a.clone()).valid)
+                })
+            });
+            let hs: Vec<(&$hand_ty, &Vec<i64>)> = hands
+                .iter()
+                .map(|h| (h.instance.downcast_ref::<$hand_ty>().expect("instance"), &h.witness))
+                .collect();
+            g.bench_function("hand-written", |b| {
+                b.iter(|| {
+                    k = (k + 1) % hs.len();
+                    black_box($hand_verify(hs[k].0, hs[k].1))
+                })
+            });
+        }};
+    }
     match name {
-        "graph_coloring" => {
-            use resyn_envs::env_graph_coloring::*;
-            let p = Params::from_values(&params).expect("params");
-            let typed: Vec<(Fields, Answer)> = insts
-                .iter()
-                .map(|inst| {
-                    let f = Fields::from_values(&inst.fields).expect("fields");
-                    let a = <Answer as resyn_runtime::native::Val>::from_value(inst.witness.as_ref().expect("w")).expect("answer");
-                    (f, a)
-                })
-                .collect();
-            g.bench_function("emitted (typed)", |b| {
-                b.iter(|| {
-                    k = (k + 1) % typed.len();
-                    let (f, a) = &typed[k];
-                    black_box(verify(&mut Machine::new(DEFAULT_FUEL, None), &p, f, a.clone()).valid)
-                })
-            });
-            let hs: Vec<(&hand::Coloring, &Vec<i64>)> = hands
-                .iter()
-                .map(|h| (h.instance.downcast_ref::<hand::Coloring>().expect("coloring"), &h.witness))
-                .collect();
-            g.bench_function("hand-written", |b| {
-                b.iter(|| {
-                    k = (k + 1) % hs.len();
-                    black_box(hand::coloring_verify(hs[k].0, hs[k].1))
-                })
-            });
-        }
-        _ => {
-            use resyn_envs::env_n_queens::*;
-            let p = Params::from_values(&params).expect("params");
-            let typed: Vec<(Fields, Answer)> = insts
-                .iter()
-                .map(|inst| {
-                    let f = Fields::from_values(&inst.fields).expect("fields");
-                    let a = <Answer as resyn_runtime::native::Val>::from_value(inst.witness.as_ref().expect("w")).expect("answer");
-                    (f, a)
-                })
-                .collect();
-            g.bench_function("emitted (typed)", |b| {
-                b.iter(|| {
-                    k = (k + 1) % typed.len();
-                    let (f, a) = &typed[k];
-                    black_box(verify(&mut Machine::new(DEFAULT_FUEL, None), &p, f, a.clone()).valid)
-                })
-            });
-            let hs: Vec<(&hand::Queens, &Vec<i64>)> = hands
-                .iter()
-                .map(|h| (h.instance.downcast_ref::<hand::Queens>().expect("queens"), &h.witness))
-                .collect();
-            g.bench_function("hand-written", |b| {
-                b.iter(|| {
-                    k = (k + 1) % hs.len();
-                    black_box(hand::queens_verify(hs[k].0, hs[k].1))
-                })
-            });
-        }
+        "graph_coloring" => typed_and_hand!(env_graph_coloring, hand::Coloring, hand::coloring_verify),
+        _ => typed_and_hand!(env_n_queens, hand::Queens, hand::queens_verify),
     }
     g.finish();
 }
