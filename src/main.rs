@@ -357,15 +357,10 @@ fn load(
 }
 
 fn open_out(out: Option<&std::path::Path>) -> Result<Box<dyn Write>, ExitCode> {
-    match out {
-        Some(p) => std::fs::File::create(p)
-            .map(|f| Box::new(std::io::BufWriter::new(f)) as Box<dyn Write>)
-            .map_err(|e| {
-                eprintln!("error: cannot write `{}`: {e}", p.display());
-                ExitCode::from(1)
-            }),
-        None => Ok(Box::new(std::io::BufWriter::new(std::io::stdout().lock()))),
-    }
+    resyn_runtime::rows::open_output(out).map_err(|msg| {
+        eprintln!("error: {msg}");
+        ExitCode::from(1)
+    })
 }
 
 impl ProofArgs {
@@ -429,9 +424,9 @@ fn gen(inst: &Instances, format: Format, prove: Option<dataset::ProveConfig>) ->
     let started = std::time::Instant::now();
     // Rows are written as their chunk finishes (bounded memory for any `-n`); the output
     // is opened on the first row, so a param error leaves no empty file behind.
-    let mut w: Option<Box<dyn Write>> = None;
-    let mut write_failed: Option<ExitCode> = None;
-    let (mut written, mut failed) = (0u64, 0u64);
+    let mut sink = resyn_runtime::rows::RowSink::new(out);
+    let mut write_failed: Option<String> = None;
+    let mut failed = 0u64;
     let result = dataset::generate_with(&req, &|| bar.inc(1), &mut |r| match r {
         Ok(produced) => {
             if let Some(p) = produced.proof {
@@ -443,23 +438,13 @@ fn gen(inst: &Instances, format: Format, prove: Option<dataset::ProveConfig>) ->
                 dropped += 1;
                 return true;
             };
-            if w.is_none() {
-                match open_out(out) {
-                    Ok(o) => w = Some(o),
-                    Err(code) => {
-                        write_failed = Some(code);
-                        return false;
-                    }
+            match sink.write(&row) {
+                Ok(()) => true,
+                Err(msg) => {
+                    write_failed = Some(msg);
+                    false
                 }
             }
-            let ok = w.as_mut().is_some_and(|w| writeln!(w, "{row}").is_ok());
-            if !ok {
-                eprintln!("error: cannot write the output");
-                write_failed = Some(ExitCode::from(1));
-                return false;
-            }
-            written += 1;
-            true
         }
         Err(f) => {
             bar.suspend(|| {
@@ -477,19 +462,10 @@ fn gen(inst: &Instances, format: Format, prove: Option<dataset::ProveConfig>) ->
         eprintln!("error: env `{env_name}`: {e}");
         return ExitCode::from(1);
     }
-    if let Some(code) = write_failed {
-        return code;
-    }
-    if let Some(mut w) = w {
-        if w.flush().is_err() {
-            eprintln!("error: cannot write the output");
-            return ExitCode::from(1);
-        }
-    } else if out.is_some() {
-        // Every instance failed: still leave an (empty) output file, as asked.
-        if let Err(code) = open_out(out) {
-            return code;
-        }
+    let written = sink.written;
+    if let Some(msg) = write_failed.or_else(|| sink.finish().err()) {
+        eprintln!("error: {msg}");
+        return ExitCode::from(1);
     }
     let secs = started.elapsed().as_secs_f64();
     let rate = |k: u64| k as f64 / secs.max(1e-9);

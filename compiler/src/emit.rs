@@ -167,6 +167,24 @@ fn tidy(name: &str) -> String {
         .collect()
 }
 
+/// `from_values`/`to_values` for a struct of named values (params or fields): the boundary
+/// with the runtime's untyped values, in declaration order.
+fn conversions(out: &mut String, ty: &str, names: &[&str]) {
+    let _ = writeln!(out, "impl {ty} {{\n    pub fn from_values(v: &[Value]) -> RtResult<{ty}> {{\n        Ok({ty} {{");
+    for (i, name) in names.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "            {}: Val::from_value(v.get({i}).unwrap_or(&Value::Unit))?,",
+            ident(name)
+        );
+    }
+    out.push_str("        })\n    }\n    pub fn to_values(&self) -> Vec<Value> {\n        vec![");
+    for name in names {
+        let _ = write!(out, "self.{}.to_value(), ", ident(name));
+    }
+    out.push_str("]\n    }\n}\n\n");
+}
+
 fn rust_ty(t: &Ty, recs: &mut Records) -> String {
     match t {
         Ty::Bool => "bool".into(),
@@ -1023,31 +1041,10 @@ fn emit_env(u: &Unit<'_>, ei: usize, recs: &mut Records, version: &str) -> Strin
         "}}\n\n/// The answer.\npub type Answer = {answer_ty};\n"
     );
     // Conversions at the boundary with runtime values.
-    out.push_str("impl Params {\n    pub fn from_values(v: &[Value]) -> RtResult<Params> {\n        Ok(Params {\n");
-    for (i, p) in env.params.iter().enumerate() {
-        let _ = writeln!(
-            out,
-            "            {}: Val::from_value(v.get({i}).unwrap_or(&Value::Unit))?,",
-            ident(&p.name)
-        );
-    }
-    out.push_str("        })\n    }\n    pub fn to_values(&self) -> Vec<Value> {\n        vec![");
-    for p in &env.params {
-        let _ = write!(out, "self.{}.to_value(), ", ident(&p.name));
-    }
-    out.push_str("]\n    }\n}\n\nimpl Fields {\n    pub fn from_values(v: &[Value]) -> RtResult<Fields> {\n        Ok(Fields {\n");
-    for (i, f) in env.fields.iter().enumerate() {
-        let _ = writeln!(
-            out,
-            "            {}: Val::from_value(v.get({i}).unwrap_or(&Value::Unit))?,",
-            ident(&f.name)
-        );
-    }
-    out.push_str("        })\n    }\n    pub fn to_values(&self) -> Vec<Value> {\n        vec![");
-    for f in &env.fields {
-        let _ = write!(out, "self.{}.to_value(), ", ident(&f.name));
-    }
-    out.push_str("]\n    }\n}\n\n");
+    let param_names: Vec<&str> = env.params.iter().map(|p| p.name.as_str()).collect();
+    let field_names: Vec<&str> = env.fields.iter().map(|f| f.name.as_str()).collect();
+    conversions(&mut out, "Params", &param_names);
+    conversions(&mut out, "Fields", &field_names);
 
     // Param values per level, each checked against its domain.
     {

@@ -7,7 +7,6 @@ use crate::extract::ExtractMode;
 use crate::rng::{derive_seed, Rng};
 use crate::rows::{self, parse_kv, parse_levels, Format, Plan, RowContext, VerifyTally};
 use clap::{Parser, Subcommand, ValueEnum};
-use std::io::Write;
 use std::process::ExitCode;
 
 /// Looks an env of the crate up by name.
@@ -166,9 +165,12 @@ pub fn main(names: &[&str], find: Find, sources: &[(&str, &str, &str)], version:
                     return ExitCode::from(1);
                 }
             };
-            let mut w = match open_out(out.as_deref()) {
+            let mut w = match rows::open_output(out.as_deref()) {
                 Ok(w) => w,
-                Err(code) => return code,
+                Err(msg) => {
+                    eprintln!("error: {msg}");
+                    return ExitCode::from(1);
+                }
             };
             let mut tally = VerifyTally::default();
             let r = rows::map_rows(
@@ -184,18 +186,6 @@ pub fn main(names: &[&str], find: Find, sources: &[(&str, &str, &str)], version:
             eprintln!("{}", tally.summary());
             ExitCode::SUCCESS
         }
-    }
-}
-
-fn open_out(out: Option<&std::path::Path>) -> Result<Box<dyn Write>, ExitCode> {
-    match out {
-        Some(p) => std::fs::File::create(p)
-            .map(|f| Box::new(std::io::BufWriter::new(f)) as Box<dyn Write>)
-            .map_err(|e| {
-                eprintln!("error: cannot write `{}`: {e}", p.display());
-                ExitCode::from(1)
-            }),
-        None => Ok(Box::new(std::io::BufWriter::new(std::io::stdout().lock()))),
     }
 }
 
@@ -268,8 +258,8 @@ fn gen(
         .map(|inst| rows::instance_row(&ctx, env.meta(), plan, index, &inst, None).to_string())
         .map_err(|e| format!("level {} seed {} index {index}: {e}", plan.level, ctx.seed))
     };
-    let mut w: Option<Box<dyn Write>> = None;
-    let (mut written, mut failed, mut write_error) = (0u64, 0u64, None);
+    let mut sink = rows::RowSink::new(out);
+    let (mut failed, mut write_error) = (0u64, None);
     let started = std::time::Instant::now();
     let r = rows::run_chunked(
         plans.len(),
@@ -278,24 +268,13 @@ fn gen(
         &init,
         &work,
         &mut |r| match r {
-            Ok(row) => {
-                if w.is_none() {
-                    match open_out(out) {
-                        Ok(o) => w = Some(o),
-                        Err(code) => {
-                            write_error = Some(code);
-                            return false;
-                        }
-                    }
+            Ok(row) => match sink.write(&row) {
+                Ok(()) => true,
+                Err(msg) => {
+                    write_error = Some(msg);
+                    false
                 }
-                if !w.as_mut().is_some_and(|w| writeln!(w, "{row}").is_ok()) {
-                    eprintln!("error: cannot write the output");
-                    write_error = Some(ExitCode::from(1));
-                    return false;
-                }
-                written += 1;
-                true
-            }
+            },
             Err(msg) => {
                 eprintln!("error: env `{name}` {msg}");
                 failed += 1;
@@ -307,19 +286,10 @@ fn gen(
         eprintln!("error: {e}");
         return ExitCode::from(1);
     }
-    if let Some(code) = write_error {
-        return code;
-    }
-    if let Some(mut w) = w {
-        if w.flush().is_err() {
-            eprintln!("error: cannot write the output");
-            return ExitCode::from(1);
-        }
-    } else if out.is_some() {
-        // Every instance failed: still leave an (empty) output file, as asked.
-        if let Err(code) = open_out(out) {
-            return code;
-        }
+    let written = sink.written;
+    if let Some(msg) = write_error.or_else(|| sink.finish().err()) {
+        eprintln!("error: {msg}");
+        return ExitCode::from(1);
     }
     let secs = started.elapsed().as_secs_f64();
     eprintln!(

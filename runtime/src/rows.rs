@@ -10,6 +10,7 @@ use crate::value::Value;
 use serde_json::value::RawValue;
 use serde_json::{json, Map, Value as Json};
 use sha2::{Digest, Sha256};
+use std::io::Write;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
@@ -574,7 +575,7 @@ pub enum MapError {
 /// memory; a bad row never stops the batch.
 pub fn map_rows(
     input: &mut impl std::io::BufRead,
-    out: &mut dyn std::io::Write,
+    out: &mut dyn Write,
     per_row: &mut dyn FnMut(&str) -> Json,
     tally: &mut dyn FnMut(&Json),
 ) -> Result<(), MapError> {
@@ -624,5 +625,55 @@ impl VerifyTally {
                 self.total_score / self.rows as f64
             }
         )
+    }
+}
+
+/// Opens where a driver writes JSONL: the file at `path`, or stdout.
+pub fn open_output(path: Option<&std::path::Path>) -> Result<Box<dyn Write>, String> {
+    match path {
+        Some(p) => std::fs::File::create(p)
+            .map(|f| Box::new(std::io::BufWriter::new(f)) as Box<dyn Write>)
+            .map_err(|e| format!("cannot write `{}`: {e}", p.display())),
+        None => Ok(Box::new(std::io::BufWriter::new(std::io::stdout().lock()))),
+    }
+}
+
+/// The output of a generation run. It is opened on the first row, so a run that fails
+/// before producing anything (a bad param, say) leaves no empty file behind; a run whose
+/// every instance failed still leaves the (empty) file it was asked for.
+pub struct RowSink<'p> {
+    path: Option<&'p std::path::Path>,
+    out: Option<Box<dyn Write>>,
+    /// Rows written so far.
+    pub written: u64,
+}
+
+impl<'p> RowSink<'p> {
+    pub fn new(path: Option<&'p std::path::Path>) -> Self {
+        RowSink {
+            path,
+            out: None,
+            written: 0,
+        }
+    }
+
+    /// Writes one row (a line); the error is a message for the user.
+    pub fn write(&mut self, row: &str) -> Result<(), String> {
+        if self.out.is_none() {
+            self.out = Some(open_output(self.path)?);
+        }
+        let w = self.out.as_mut().expect("opened above");
+        writeln!(w, "{row}").map_err(|_| "cannot write the output".to_string())?;
+        self.written += 1;
+        Ok(())
+    }
+
+    /// Flushes what was written, or creates the empty file when nothing was.
+    pub fn finish(self) -> Result<(), String> {
+        match self.out {
+            Some(mut w) => w.flush().map_err(|_| "cannot write the output".to_string()),
+            None if self.path.is_some() => open_output(self.path).map(drop),
+            None => Ok(()),
+        }
     }
 }
