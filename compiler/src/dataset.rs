@@ -492,7 +492,7 @@ fn audit_row(
             Some(w) => {
                 let shape = cenv
                     .answer_shape(&params, fields)
-                    .map_err(|e| row_err("row.instance", e.message))?;
+                    .map_err(|e| row_err("row.instance", *e.message))?;
                 match resyn_runtime::decode(&w.to_string(), &shape) {
                     Ok(v) => {
                         let verdict = cenv.verify(&params, fields, v);

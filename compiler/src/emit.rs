@@ -502,7 +502,7 @@ impl Writer<'_> {
             "match (|| -> RtResult<bool> {{ Ok({c}) }})() {{\n\
              Ok(true) => {{}}\n\
              __res => {{\n\
-             let __why = __res.err().map(|e| e.message);\n\
+             let __why = __res.err().map(|e| *e.message);\n\
              __failed = true;\n\
              sc.fail({id}, || Scorer::message({id}, {msg}, __why));\n\
              }}\n\
@@ -512,7 +512,7 @@ impl Writer<'_> {
         let _ = writeln!(
             out,
             "{{\nlet mut __failed = false;\nlet __r = (|| -> RtResult<()> {{\n{body}Ok(())\n}})();\n\
-             if let Err(e) = __r {{ __failed = true; sc.fail({id}, || e.message); }}\n\
+             if let Err(e) = __r {{ __failed = true; sc.fail({id}, || *e.message); }}\n\
              sc.evaluated(__failed);\n}}"
         );
     }
@@ -1062,7 +1062,7 @@ fn emit_env(u: &Unit<'_>, ei: usize, recs: &mut Records, version: &str) -> Strin
             let slot = w.slot(i as Slot);
             let ty = rust_ty(&p.ty, w.recs);
             let perr = format!(
-                "|e: RtError| GenError::Param {{ name: {:?}.to_string(), level: Some(li as u8 + 1), message: e.message }}",
+                "|e: RtError| GenError::Param {{ name: {:?}.to_string(), level: Some(li as u8 + 1), message: *e.message }}",
                 p.name
             );
             let mut arms = String::new();
@@ -1211,7 +1211,7 @@ fn emit_env(u: &Unit<'_>, ei: usize, recs: &mut Records, version: &str) -> Strin
             "/// Checks an answer: every constraint evaluated, failures reported.\npub fn verify(m: &mut Machine, p: &Params, f: &Fields, a: Answer) -> Verdict {{\n\
              let mut sc = Scorer::default();\n\
              let r = (|| -> RtResult<()> {{\n{prologue}{body}Ok(())\n}})();\n\
-             sc.verdict(r.err().map(|e| e.message), {scoring})\n}}\n"
+             sc.verdict(r.err().map(|e| *e.message), {scoring})\n}}\n"
         );
     }
 
@@ -1298,7 +1298,7 @@ impl Environment for Env {{\n\
         let typed = (|| Ok::<_, RtError>((Params::from_values(params)?, Fields::from_values(fields)?, <Answer as Val>::from_value(&answer)?)))();\n\
         match typed {{\n\
             Ok((p, f, a)) => verify(&mut Machine::new(DEFAULT_FUEL, None), &p, &f, a),\n\
-            Err(e) => Scorer::default().verdict(Some(e.message), {scoring}),\n\
+            Err(e) => Scorer::default().verdict(Some(*e.message), {scoring}),\n\
         }}\n    }}\n\n\
     fn question(&self, params: &[Value], fields: &[Value]) -> RtResult<String> {{\n\
         let (p, f) = (Params::from_values(params)?, Fields::from_values(fields)?);\n\

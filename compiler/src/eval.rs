@@ -498,7 +498,7 @@ impl Compiled {
                             Ok(other) => {
                                 (false, Some(format!("constraint gave {}", other.display())))
                             }
-                            Err(e) => (false, Some(e.message)),
+                            Err(e) => (false, Some(*e.message)),
                         };
                         if !ok {
                             failed = true;
@@ -516,7 +516,7 @@ impl Compiled {
                     };
                     if let Err(e) = each(m, &binders, &mut check) {
                         failed = true;
-                        m.scorer.fail(id, || e.message);
+                        m.scorer.fail(id, || *e.message);
                     }
                     m.scorer.evaluated(failed);
                     Ok(())
@@ -828,11 +828,11 @@ impl CEnv {
             };
             let v = match overrides.iter().find(|(n, _)| *n == p.name) {
                 Some((_, v)) => v.clone(),
-                None => levels[li](&mut m).map_err(|e| perr(e.message))?,
+                None => levels[li](&mut m).map_err(|e| perr(*e.message))?,
             };
             if let Some(d) = domain {
-                let dom = d(&mut m).map_err(|e| perr(e.message))?;
-                if !ops::contains(&dom, &v).map_err(|e| perr(e.message))? {
+                let dom = d(&mut m).map_err(|e| perr(*e.message))?;
+                if !ops::contains(&dom, &v).map_err(|e| perr(*e.message))? {
                     return Err(perr(format!("{} is outside its domain", v.display())));
                 }
             }
@@ -890,7 +890,7 @@ impl CEnv {
         m.slots[p + fields.len()] = answer;
         let error = match self.verify.run(&mut m) {
             Ok(_) => None,
-            Err(Stop::Error(e)) => Some(e.message),
+            Err(Stop::Error(e)) => Some(*e.message),
             Err(Stop::Reject(_)) => Some("`require` in verify".into()),
         };
         m.scorer.verdict(error, self.ir.scoring)

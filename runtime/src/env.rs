@@ -295,7 +295,11 @@ pub fn generate(
                 last = msg;
                 continue;
             }
-            Err(Stop::Error(e)) => return Err(GenError::Runtime { message: e.message }),
+            Err(Stop::Error(e)) => {
+                return Err(GenError::Runtime {
+                    message: *e.message,
+                })
+            }
         };
         // The answer type must evaluate for every instance (verify needs it), witness or
         // not; then the witness, then the question (spec §10.10).

@@ -468,7 +468,7 @@ fn verify_row(
     }
     let shape = env
         .answer_shape(&params, &fields)
-        .map_err(|e| row_err("row.instance", e.message))?;
+        .map_err(|e| row_err("row.instance", *e.message))?;
     let answer = if let Some(raw) = row.get("response") {
         let text: String = serde_json::from_str(raw.get())
             .map_err(|_| row_err("row.invalid", "`response` must be a string"))?;
