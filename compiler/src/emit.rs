@@ -438,7 +438,7 @@ impl Writer<'_> {
         }
     }
 
-    /// `for PAT in COLL { BODY }` with one fuel tick per element; the collection is
+    /// `for PAT in COLL { BODY }`, its steps paid on entry (one per element); the collection is
     /// evaluated once, before the first iteration. Ranges are not built.
     fn for_each(&mut self, pat: &str, coll: &Expr, body: &str, out: &mut String) {
         if let Expr::Range { lo, hi, inclusive } = coll {
@@ -446,14 +446,14 @@ impl Writer<'_> {
             let (a, b) = (self.tmp("lo"), self.tmp("hi"));
             let _ = writeln!(
                 out,
-                "let ({a}, {b}) = range_bounds({lo}, {hi}, {inclusive})?;\nfor {pat} in {a}..{b} {{\nm.tick()?;\n{body}}}"
+                "let ({a}, {b}) = range_bounds({lo}, {hi}, {inclusive})?;\nm.charge(({b} - {a}) as usize)?;\nfor {pat} in {a}..{b} {{\n{body}}}"
             );
         } else {
             let c = self.value(coll);
             let ct = self.tmp("c");
             let _ = writeln!(
                 out,
-                "let {ct} = {c};\nfor {pat} in Iter::iter_items(&{ct}) {{\nm.tick()?;\n{body}}}"
+                "let {ct} = {c};\nm.charge(len(&{ct}) as usize)?;\nfor {pat} in Iter::iter_items(&{ct}) {{\n{body}}}"
             );
         }
     }
@@ -572,7 +572,11 @@ impl Writer<'_> {
                     .join(", ")
             ),
             Expr::Record(fs) => {
-                let id = self.recs.id(fs.iter().map(|(n, _)| n.clone()).collect());
+                // The struct is the one of the sorted field names; a struct expression
+                // evaluates its fields in the order written, the source's order.
+                let mut names: Vec<String> = fs.iter().map(|(n, _)| n.clone()).collect();
+                names.sort();
+                let id = self.recs.id(names);
                 let parts: Vec<String> = fs
                     .iter()
                     .map(|(n, x)| format!("{}: {}", ident(n), self.value(x)))

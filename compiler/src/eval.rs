@@ -41,14 +41,14 @@ impl Machine {
         }
     }
 
+    /// One step: a call of a user function.
     fn tick(&mut self) -> RtResult<()> {
-        if self.fuel == 0 {
-            return Err(RtError::new(
-                "step limit exceeded (a loop or comprehension is too large)",
-            ));
-        }
-        self.fuel -= 1;
-        Ok(())
+        resyn_runtime::native::charge(&mut self.fuel, 1)
+    }
+
+    /// The steps of a loop over `n` elements, paid when it starts.
+    fn charge(&mut self, n: usize) -> RtResult<()> {
+        resyn_runtime::native::charge(&mut self.fuel, n as u64)
     }
 }
 
@@ -115,24 +115,24 @@ fn for_elems(
 ) -> RtResult<bool> {
     match coll {
         Value::List(v) => {
+            m.charge(v.len())?;
             for x in v.iter() {
-                m.tick()?;
                 if !f(m, x.clone())? {
                     return Ok(false);
                 }
             }
         }
         Value::Set(s) => {
+            m.charge(s.len())?;
             for x in s.iter() {
-                m.tick()?;
                 if !f(m, x.clone())? {
                     return Ok(false);
                 }
             }
         }
         Value::Map(mp) => {
+            m.charge(mp.len())?;
             for (k, v) in mp.iter() {
-                m.tick()?;
                 if !f(m, Value::tuple(vec![k.clone(), v.clone()]))? {
                     return Ok(false);
                 }
@@ -560,10 +560,15 @@ impl Compiled {
                     .iter()
                     .map(|(n, e)| (Rc::from(n.as_str()), self.expr(e)))
                     .collect();
+                // Fields are evaluated in written order, stored in name order.
+                let sorted = fs.windows(2).all(|w| w[0].0 <= w[1].0);
                 Box::new(move |m| {
                     let mut out = Vec::with_capacity(fs.len());
                     for (n, e) in &fs {
                         out.push((n.clone(), e(m)?));
+                    }
+                    if !sorted {
+                        out.sort_by(|a, b| a.0.cmp(&b.0));
                     }
                     Ok(Value::Record(Rc::new(out)))
                 })

@@ -47,14 +47,16 @@ impl Machine {
         Machine { fuel, rng }
     }
 
-    /// One step (a loop iteration, a comprehension element, a call), as the evaluator counts.
+    /// One step: a call of a user function.
     #[inline]
     pub fn tick(&mut self) -> RtResult<()> {
-        if self.fuel == 0 {
-            return Err(fuel_out());
-        }
-        self.fuel -= 1;
-        Ok(())
+        charge(&mut self.fuel, 1)
+    }
+
+    /// The steps of a loop over `n` elements, paid when the loop starts.
+    #[inline]
+    pub fn charge(&mut self, n: usize) -> RtResult<()> {
+        charge(&mut self.fuel, n as u64)
     }
 
     pub fn rng(&mut self, name: &str) -> RtResult<&mut Rng> {
@@ -63,6 +65,25 @@ impl Machine {
             None => err(format!(
                 "`{name}` is random and can only run in the generator"
             )),
+        }
+    }
+}
+
+/// Spends `n` steps of the budget `fuel` (spec/formats.md §6.4): one per call of a user
+/// function, and one per element of a loop, comprehension, quantifier or template `{for}`,
+/// paid all at once when it starts (so a huge loop fails before doing any work, and no
+/// iteration pays a check). When the budget cannot pay, it is emptied: everything after
+/// fails too. The evaluator and emitted code both count with this.
+#[inline]
+pub fn charge(fuel: &mut u64, n: u64) -> RtResult<()> {
+    match fuel.checked_sub(n) {
+        Some(left) => {
+            *fuel = left;
+            Ok(())
+        }
+        None => {
+            *fuel = 0;
+            Err(fuel_out())
         }
     }
 }

@@ -5,7 +5,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use resyn_native_bench as hand;
-use resyn_runtime::env::{generate, Environment as _, Stop, DEFAULT_ATTEMPTS, DEFAULT_FUEL};
+use resyn_runtime::env::{generate, Stop, DEFAULT_ATTEMPTS, DEFAULT_FUEL};
 use resyn_runtime::native::Machine;
 use resyn_runtime::{derive_seed, Rng, Value};
 use std::hint::black_box;
