@@ -353,3 +353,24 @@ fn assignment_evaluates_its_indices_before_storing() {
     let r: Json = serde_json::from_str(&rows[0]).unwrap();
     assert_eq!(r["instance"]["g"], json!([[5, 7], [1, 0]]), "{r}");
 }
+
+#[test]
+fn record_fields_are_evaluated_in_written_order() {
+    // Spec §10.2: record elements in written order. The same env name, level, params and
+    // seed give the same random stream, so the field written first must get the first draw
+    // whatever its name.
+    let first_draw = |gen: &str| -> Json {
+        let src = format!("/// t\nenv t {{\n category test\n param n: int = 3\n gen {{\n  {gen}\n  show n, x\n }}\n answer a: bool\n verify {{ a }}\n prompt \"{{n}} {{x}}\"\n}}\n");
+        let (out, program) = resyn_compiler::build_bytes("t", src.as_bytes());
+        assert!(!out.has_errors(), "{:?}", out.diagnostics);
+        let rows = rows(&program.unwrap(), 7, 1, Format::Resyn, 1);
+        let r: Json = serde_json::from_str(&rows[0]).unwrap();
+        r["instance"]["x"].clone()
+    };
+    let plain = first_draw("let x = [rand_int(0, 1000000000), rand_int(0, 1000000000)]");
+    let record = first_draw(
+        "let r = {zeta: rand_int(0, 1000000000), alpha: rand_int(0, 1000000000)}\n  let x = [r.zeta, r.alpha]",
+    );
+    assert_eq!(plain, record);
+    assert_ne!(plain[0], plain[1]);
+}

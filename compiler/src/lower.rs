@@ -651,12 +651,13 @@ impl<'u> Lowerer<'u> {
             ExprKind::Tuple(v) => Expr::Tuple(v.iter().map(|x| self.expr(x)).collect()),
             ExprKind::List(v) => Expr::List(v.iter().map(|x| self.expr(x)).collect()),
             ExprKind::Record(fs) => {
-                let mut v: Vec<(String, Expr)> = fs
-                    .iter()
-                    .map(|(n, x)| (n.name.clone(), self.expr(x)))
-                    .collect();
-                v.sort_by(|a, b| a.0.cmp(&b.0));
-                Expr::Record(v)
+                // Written order: the order of evaluation (spec §10.2). Each back end
+                // orders the built record by field name.
+                Expr::Record(
+                    fs.iter()
+                        .map(|(n, x)| (n.name.clone(), self.expr(x)))
+                        .collect(),
+                )
             }
             ExprKind::Comprehension { elem, clauses } => {
                 self.push();

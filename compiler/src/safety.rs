@@ -2057,6 +2057,8 @@ impl<'p> Analyzer<'p> {
                 for (n, x) in fs {
                     out.push((Rc::from(n.as_str()), self.expr(f, x)?));
                 }
+                // Evaluated in written order, stored in name order.
+                out.sort_by(|a: &(Rc<str>, _), b| a.0.cmp(&b.0));
                 A::Record(Rc::new(out))
             }
             Expr::Comprehension(cs, elem) => {

@@ -948,6 +948,8 @@ impl<'p> Lowering<'p> {
                 for (n, e) in fs {
                     out.push((Rc::<str>::from(n.as_str()), self.expr(slots, e)?));
                 }
+                // Evaluated in written order, stored in name order.
+                out.sort_by(|a, b| a.0.cmp(&b.0));
                 if out.iter().all(|(_, v)| matches!(v, S::C(_))) {
                     let vals = out
                         .into_iter()
