@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{examples, perturbations};
+use common::{examples, examples_in, perturbations};
 use resyn_compiler::dataset::{generate, verify_line, Format, GenRequest};
 use resyn_compiler::eval::compile;
 use serde_json::{json, Value as Json};
@@ -21,16 +21,29 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// What the crate holds: every example, and the cases of `tests/emit/` that drive the
+/// emitted code's fast paths into their fallbacks. (env name, path from the root, text)
+fn cases() -> Vec<(String, String, Vec<u8>)> {
+    let mut v: Vec<(String, String, Vec<u8>)> = examples()
+        .into_iter()
+        .map(|(n, b)| (n.clone(), format!("examples/{n}.rsn"), b))
+        .collect();
+    let dir = root().join("tests/emit");
+    v.extend(
+        examples_in(&dir.to_string_lossy())
+            .into_iter()
+            .map(|(n, b)| (n.clone(), format!("tests/emit/{n}.rsn"), b)),
+    );
+    v.sort();
+    v
+}
+
 /// Emits every example into one crate and builds its binary (release: the comparison runs
 /// 65,000 generations).
 fn build_crate() -> PathBuf {
     let dir = root().join("target/emitted/crate");
     let _ = std::fs::remove_dir_all(dir.join("src"));
-    let mut files: Vec<String> = examples()
-        .iter()
-        .map(|(n, _)| format!("examples/{n}.rsn"))
-        .collect();
-    files.sort();
+    let files: Vec<String> = cases().into_iter().map(|(_, path, _)| path).collect();
     let out = Command::new(env!("CARGO_BIN_EXE_resyn"))
         .arg("build")
         .args(&files)
@@ -141,11 +154,12 @@ fn emitted_code_generates_and_verifies_like_the_evaluator() {
     let tmp = std::env::temp_dir().join(format!("resyn-emit-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).unwrap();
     let (mut compared_gen, mut compared_verify) = (0usize, 0usize);
-    for (name, bytes) in examples() {
+    // Fallbacks from fast forms seen in `fast_paths` (reads out of range, overflow).
+    let (mut out_of_range, mut overflow) = (0usize, 0usize);
+    for (name, path, bytes) in cases() {
         let text = String::from_utf8(bytes).unwrap();
         let hash = resyn_compiler::dataset::source_hash(&text);
-        let (_, program) =
-            resyn_compiler::build_bytes(&format!("examples/{name}.rsn"), text.as_bytes());
+        let (_, program) = resyn_compiler::build_bytes(&path, text.as_bytes());
         let program = program.expect("the example builds");
         let solver = resyn_compiler::emit::generator_needs_solver(&program.envs[0]);
         let compiled = compile(&program);
@@ -200,12 +214,20 @@ fn emitted_code_generates_and_verifies_like_the_evaluator() {
             for (a, b) in expected.iter().zip(&theirs) {
                 assert_eq!(a, b, "{name} level {level}");
             }
+            if name == "fast_paths" {
+                out_of_range += theirs.iter().filter(|l| l.contains("out of range")).count();
+                overflow += theirs.iter().filter(|l| l.contains("overflow")).count();
+            }
             compared_verify += theirs.len();
         }
     }
     let _ = std::fs::remove_dir_all(&tmp);
     eprintln!("{compared_gen} generated rows and {compared_verify} verify rows identical");
     assert!(compared_gen >= 50_000 && compared_verify >= 20_000);
+    assert!(
+        out_of_range > 0 && overflow > 0,
+        "fast_paths must exercise both fallbacks: {out_of_range} rows out of range, {overflow} overflowing"
+    );
 }
 
 #[test]

@@ -9,7 +9,8 @@
 //! are written where Rust needs them (function signatures, params, instance values, the
 //! answer); everywhere else rustc infers them, and the runtime's operators are generic
 //! over the few types they accept. Every construct mirrors the evaluator's closure for it
-//! (`eval.rs`): evaluation order, fuel ticks, runtime errors and their messages.
+//! (`eval.rs`): evaluation order, fuel, runtime errors and their messages. Pure integer
+//! regions also get a fast form that falls back to the exact one (spec/emit.md §3.1).
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -279,6 +280,12 @@ struct Writer<'a> {
     fresh: usize,
     /// Where constraints come from (verify only).
     comment: Option<&'a Source<'a>>,
+    /// The type of each slot's current binding, where known: fast paths are written only
+    /// for values of known scalar types (`None` everywhere else keeps the exact form).
+    tys: Vec<Option<Ty>>,
+    /// Inside a fast form: the flag of each enclosing fast loop, innermost last (the
+    /// region's own flag `__bad` when empty).
+    flags: Vec<String>,
 }
 
 /// The source of an env's constraints, for comments in the emitted code.
@@ -341,6 +348,8 @@ impl Writer<'_> {
         match s {
             Stmt::Let(p, e) => {
                 let v = self.value(e);
+                let t = self.ty_of(e);
+                self.bind_ty(p, t);
                 let _ = writeln!(out, "let {} = {v};", self.pattern(p));
             }
             Stmt::Assign(slot, path, e) => {
@@ -394,6 +403,7 @@ impl Writer<'_> {
                 out.push('\n');
             }
             Stmt::For(p, coll, body) => {
+                self.bind_clauses(&[Clause::For(p.clone(), coll.clone())]);
                 let mut inner = String::new();
                 self.block(body, &mut inner);
                 let pat = self.pattern(p);
@@ -488,6 +498,8 @@ impl Writer<'_> {
         message: Option<&Template>,
         out: &mut String,
     ) {
+        self.bind_clauses(binders);
+        let fast = self.fast_all(binders, cond);
         let c = self.value(cond);
         let msg = match message {
             Some(t) => format!(
@@ -509,12 +521,366 @@ impl Writer<'_> {
              }}\n"
         );
         let body = self.clauses(binders, &check);
-        let _ = writeln!(
-            out,
+        let exact = format!(
             "{{\nlet mut __failed = false;\nlet __r = (|| -> RtResult<()> {{\n{body}Ok(())\n}})();\n\
              if let Err(e) = __r {{ __failed = true; sc.fail({id}, || *e.message); }}\n\
              sc.evaluated(__failed);\n}}"
         );
+        // Fast path: every binding holds, no error, so nothing to report.
+        match fast {
+            Some(f) => {
+                let _ = writeln!(
+                    out,
+                    "{{\nlet mut __fuel = m.fuel;\nlet mut __bad = false;\nif {f} && !__bad {{\nm.fuel = __fuel;\nsc.evaluated(false);\n}} else {{\n{exact}\n}}\n}}"
+                );
+            }
+            None => {
+                let _ = writeln!(out, "{exact}");
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ slot types
+
+    fn set_ty(&mut self, s: Slot, t: Option<Ty>) {
+        let i = s as usize;
+        if self.tys.len() <= i {
+            self.tys.resize(i + 1, None);
+        }
+        self.tys[i] = t.filter(|t| !matches!(t, Ty::Unknown));
+    }
+
+    /// Records the types a pattern binds from a value of type `t`.
+    fn bind_ty(&mut self, p: &Pattern, t: Option<Ty>) {
+        match p {
+            Pattern::Bind(s) => self.set_ty(*s, t),
+            Pattern::Wild => {}
+            Pattern::Tuple(ps) => {
+                let parts = match t {
+                    Some(Ty::Tuple(ts)) if ts.len() == ps.len() => {
+                        ts.into_iter().map(Some).collect()
+                    }
+                    _ => vec![None; ps.len()],
+                };
+                for (p, t) in ps.iter().zip(parts) {
+                    self.bind_ty(p, t);
+                }
+            }
+        }
+    }
+
+    /// Binds the loop variables of clauses, in order (a later collection may use an
+    /// earlier variable). Called before any code inside the clauses is written, since
+    /// slots are reused across scopes.
+    fn bind_clauses(&mut self, cs: &[Clause]) {
+        for c in cs {
+            if let Clause::For(p, coll) = c {
+                let t = self.ty_of(coll).and_then(|t| match t {
+                    Ty::List(e) | Ty::Set(e) => Some(*e),
+                    Ty::Map(k, v) => Some(Ty::Tuple(vec![*k, *v])),
+                    _ => None,
+                });
+                self.bind_ty(p, t);
+            }
+        }
+    }
+
+    /// The type of an expression where it follows from known slot types (`None` when in
+    /// doubt: only fast paths depend on it).
+    fn ty_of(&mut self, e: &Expr) -> Option<Ty> {
+        Some(match e {
+            Expr::Lit(Lit::Int(_)) => Ty::Int,
+            Expr::Lit(Lit::Bool(_)) => Ty::Bool,
+            Expr::Lit(Lit::Float(_)) => Ty::Float,
+            Expr::Lit(Lit::Str(_)) | Expr::Str(_) => Ty::Str,
+            Expr::Lit(Lit::Unit) => Ty::Unit,
+            Expr::Local(s) => return self.tys.get(*s as usize).cloned().flatten(),
+            Expr::Tuple(v) => Ty::Tuple(v.iter().map(|x| self.ty_of(x)).collect::<Option<_>>()?),
+            Expr::List(v) => Ty::list(self.ty_of(v.first()?)?),
+            Expr::Comprehension(cs, elem) => {
+                self.bind_clauses(cs);
+                Ty::list(self.ty_of(elem)?)
+            }
+            Expr::Quant { .. } => Ty::Bool,
+            Expr::Range { .. } => Ty::list(Ty::Int),
+            Expr::Unary(UnOp::Not, _) => Ty::Bool,
+            Expr::Unary(UnOp::Neg, x) => self.ty_of(x)?,
+            Expr::Binary(op, a, _, _) => match op {
+                BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Rem => self.ty_of(a)?,
+                _ => Ty::Bool,
+            },
+            Expr::Call(Callee::Fn(i), ..) => self.program.fns.get(*i)?.ret.clone(),
+            Expr::Call(Callee::Builtin(name), args, _) => {
+                let tys = args
+                    .iter()
+                    .map(|a| self.ty_of(a))
+                    .collect::<Option<Vec<_>>>()?;
+                crate::builtins::signature(name, &tys).ok()?
+            }
+            Expr::Index(a, _, _) => match self.ty_of(a)? {
+                Ty::List(t) => *t,
+                Ty::Map(_, v) => *v,
+                _ => return None,
+            },
+            Expr::Field(a, f) => match self.ty_of(a)? {
+                Ty::Record(fs) => fs.into_iter().find(|(n, _)| n == f)?.1,
+                _ => return None,
+            },
+            Expr::TupleField(a, i) => match self.ty_of(a)? {
+                Ty::Tuple(ts) => ts.into_iter().nth(*i)?,
+                _ => return None,
+            },
+            _ => return None,
+        })
+        .filter(|t| !matches!(t, Ty::Unknown))
+    }
+
+    fn is(&mut self, e: &Expr, t: &Ty) -> bool {
+        self.ty_of(e).as_ref() == Some(t)
+    }
+
+    // ------------------------------------------------------------------ fast paths
+    //
+    // A pure region over integers and booleans (a quantifier, `all`/`any`/`sum`/`len` of
+    // a comprehension, a verify constraint) is written twice: a fast form whose operations
+    // raise the flag `__bad` instead of returning an error (runtime `fast_*`), so its loops
+    // have no error exits, and the exact form. The fast form runs first; if it raised the
+    // flag, the fuel is restored and the exact form runs and fails exactly as the
+    // evaluator does. Pure means: no calls of user functions, no random draws, no
+    // collections built, so running it twice is unobservable.
+
+    /// `exact`, preceded by the fast form when there is one.
+    fn region(&mut self, fast: Option<String>, exact: String) -> String {
+        match fast {
+            Some(f) => format!(
+                "{{\nlet mut __fuel = m.fuel;\nlet mut __bad = false;\nlet __v = {f};\nif !__bad {{\nm.fuel = __fuel;\n__v\n}} else {{\n{exact}\n}}\n}}"
+            ),
+            None => exact,
+        }
+    }
+
+    /// The fast form of an int or bool expression, or `None`.
+    fn fast(&mut self, e: &Expr) -> Option<String> {
+        let int = Ty::Int;
+        Some(match e {
+            Expr::Lit(Lit::Int(i)) => format!("{i}i64"),
+            Expr::Lit(Lit::Bool(b)) => b.to_string(),
+            Expr::Local(s) => match self.tys.get(*s as usize).cloned().flatten()? {
+                Ty::Int | Ty::Bool => self.slot(*s),
+                _ => return None,
+            },
+            Expr::Tuple(v) if !v.is_empty() => {
+                let parts = v.iter().map(|x| self.fast(x)).collect::<Option<Vec<_>>>()?;
+                format!("({},)", parts.join(", "))
+            }
+            Expr::Index(a, i, _) => {
+                let Expr::Local(s) = &**a else { return None };
+                let Some(Ty::List(t)) = self.tys.get(*s as usize).cloned().flatten() else {
+                    return None;
+                };
+                if !matches!(*t, Ty::Int | Ty::Bool) || !self.is(i, &int) {
+                    return None;
+                }
+                let i = self.fast(i)?;
+                format!("fast_at(&{}, {i}, &mut {})", self.slot(*s), self.flag())
+            }
+            Expr::Unary(UnOp::Not, x) => format!("(!{})", self.fast(x)?),
+            Expr::Unary(UnOp::Neg, x) if self.is(x, &int) => {
+                format!("fast_neg({}, &mut {})", self.fast(x)?, self.flag())
+            }
+            Expr::Binary(op, a, b, _) => {
+                let (ta, tb) = (self.ty_of(a)?, self.ty_of(b)?);
+                let scalar = ta == tb && matches!(ta, Ty::Int | Ty::Bool);
+                let f = match op {
+                    BinOp::Add | BinOp::Sub | BinOp::Mul if ta == Ty::Int && tb == Ty::Int => {
+                        match op {
+                            BinOp::Add => "fast_add",
+                            BinOp::Sub => "fast_sub",
+                            _ => "fast_mul",
+                        }
+                    }
+                    BinOp::Eq | BinOp::Ne if scalar => "",
+                    BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge
+                        if ta == Ty::Int && tb == Ty::Int =>
+                    {
+                        ""
+                    }
+                    BinOp::And | BinOp::Or | BinOp::Implies if ta == Ty::Bool && tb == Ty::Bool => {
+                        ""
+                    }
+                    _ => return None,
+                };
+                let (x, y) = (self.fast(a)?, self.fast(b)?);
+                match op {
+                    BinOp::Add | BinOp::Sub | BinOp::Mul => {
+                        format!("{f}({x}, {y}, &mut {})", self.flag())
+                    }
+                    BinOp::And => format!("({x} && {y})"),
+                    BinOp::Or => format!("({x} || {y})"),
+                    BinOp::Implies => format!("(!{x} || {y})"),
+                    BinOp::Eq => format!("({x} == {y})"),
+                    BinOp::Ne => format!("({x} != {y})"),
+                    BinOp::Lt => format!("({x} < {y})"),
+                    BinOp::Le => format!("({x} <= {y})"),
+                    BinOp::Gt => format!("({x} > {y})"),
+                    BinOp::Ge => format!("({x} >= {y})"),
+                    _ => return None,
+                }
+            }
+            Expr::Call(Callee::Builtin("abs"), args, _)
+                if args.len() == 1 && self.is(&args[0], &int) =>
+            {
+                format!("fast_abs({}, &mut {})", self.fast(&args[0])?, self.flag())
+            }
+            Expr::Call(Callee::Builtin("len"), args, _) => match args.as_slice() {
+                [Expr::Local(s)] => match self.tys.get(*s as usize).cloned().flatten()? {
+                    Ty::List(_) | Ty::Set(_) | Ty::Map(..) => format!("len(&{})", self.slot(*s)),
+                    _ => return None,
+                },
+                [Expr::Comprehension(cs, elem)] => self.fast_fold("len", cs, elem)?,
+                _ => return None,
+            },
+            Expr::Call(Callee::Builtin(name @ ("all" | "any" | "sum")), args, _) => {
+                match args.as_slice() {
+                    [Expr::Comprehension(cs, elem)] => self.fast_fold(name, cs, elem)?,
+                    _ => return None,
+                }
+            }
+            Expr::Quant {
+                forall,
+                clauses,
+                body,
+            } => {
+                self.bind_clauses(clauses);
+                if !self.is(body, &Ty::Bool) {
+                    return None;
+                }
+                let label = self.tmp("fq");
+                let forall = *forall;
+                let loops = self.fast_clauses(clauses, &mut |w: &mut Self| {
+                    let b = w.fast(body)?;
+                    let merge = w.merge_flags();
+                    Some(if forall {
+                        format!("if !{b} {{ {merge}break '{label} false; }}\n")
+                    } else {
+                        format!("if {b} {{ {merge}break '{label} true; }}\n")
+                    })
+                })?;
+                format!("'{label}: {{\n{loops}{forall}\n}}")
+            }
+            _ => return None,
+        })
+    }
+
+    /// The flag fast operations raise here: the innermost fast loop's, else the region's.
+    fn flag(&self) -> String {
+        self.flags.last().cloned().unwrap_or_else(|| "__bad".into())
+    }
+
+    /// Before leaving fast loops early: the enclosing loops' flags into the region's.
+    fn merge_flags(&self) -> String {
+        if self.flags.is_empty() {
+            String::new()
+        } else {
+            format!("__bad |= {};\n", self.flags.join(" | "))
+        }
+    }
+
+    /// The fast form of `all`/`any`/`sum`/`len` over a comprehension.
+    fn fast_fold(&mut self, name: &str, cs: &[Clause], elem: &Expr) -> Option<String> {
+        self.bind_clauses(cs);
+        let t = self.ty_of(elem)?;
+        let acc = self.tmp("facc");
+        let init = match name {
+            "all" if t == Ty::Bool => "true",
+            "any" if t == Ty::Bool => "false",
+            "sum" if t == Ty::Int => "0i64",
+            "len" => "0i64",
+            _ => return None,
+        };
+        let loops = self.fast_clauses(cs, &mut |w: &mut Self| {
+            let el = w.fast(elem)?;
+            Some(match name {
+                "all" => format!("{acc} &= {el};\n"),
+                "any" => format!("{acc} |= {el};\n"),
+                "sum" => format!("{acc} = fast_add({acc}, {el}, &mut {});\n", w.flag()),
+                _ => format!("let _ = {el};\n{acc} += 1;\n"),
+            })
+        })?;
+        Some(format!("{{\nlet mut {acc} = {init};\n{loops}{acc}\n}}"))
+    }
+
+    /// The fast form of a constraint: does `cond` hold for every binding of `binders`?
+    fn fast_all(&mut self, binders: &[Clause], cond: &Expr) -> Option<String> {
+        if !self.is(cond, &Ty::Bool) {
+            return None;
+        }
+        let label = self.tmp("fc");
+        let loops = self.fast_clauses(binders, &mut |w: &mut Self| {
+            let c = w.fast(cond)?;
+            let merge = w.merge_flags();
+            Some(format!("if !{c} {{ {merge}break '{label} false; }}\n"))
+        })?;
+        Some(format!("('{label}: {{\n{loops}true\n}})"))
+    }
+
+    /// Loops and filters of clauses in fast form, around what `inner` writes: ranges with
+    /// int bounds and local lists of scalars (or tuples of them). Each loop gets its own
+    /// flag, merged into the region's at the end of every iteration, so the flag is not a
+    /// chain of dependent operations through the whole loop.
+    fn fast_clauses(
+        &mut self,
+        cs: &[Clause],
+        inner: &mut dyn FnMut(&mut Self) -> Option<String>,
+    ) -> Option<String> {
+        let Some((first, rest)) = cs.split_first() else {
+            return inner(self);
+        };
+        let head = match first {
+            Clause::If(c) => {
+                if !self.is(c, &Ty::Bool) {
+                    return None;
+                }
+                let c = self.fast(c)?;
+                let body = self.fast_clauses(rest, inner)?;
+                return Some(format!("if {c} {{\n{body}}}\n"));
+            }
+            Clause::For(p, Expr::Range { lo, hi, inclusive }) => {
+                if !self.is(lo, &Ty::Int) || !self.is(hi, &Ty::Int) {
+                    return None;
+                }
+                let (lo, hi) = (self.fast(lo)?, self.fast(hi)?);
+                let (a, b) = (self.tmp("flo"), self.tmp("fhi"));
+                format!(
+                    "let ({a}, {b}) = fast_range(&mut __fuel, {lo}, {hi}, {inclusive}, &mut {});\nfor {} in {a}..{b}",
+                    self.flag(),
+                    self.pattern(p)
+                )
+            }
+            Clause::For(p, Expr::Local(s)) => {
+                let scalar = |t: &Ty| matches!(t, Ty::Int | Ty::Bool);
+                match self.tys.get(*s as usize).cloned().flatten()? {
+                    Ty::List(t)
+                        if scalar(&t) || matches!(&*t, Ty::Tuple(ts) if ts.iter().all(scalar)) => {}
+                    _ => return None,
+                }
+                let (xs, n) = (self.slot(*s), self.tmp("fn"));
+                format!(
+                    "let {n} = fast_items(&mut __fuel, {xs}.len(), &mut {});\nfor {} in {xs}.0[..{n}].iter().copied()",
+                    self.flag(),
+                    self.pattern(p)
+                )
+            }
+            Clause::For(..) => return None,
+        };
+        let flag = self.tmp("b");
+        self.flags.push(flag.clone());
+        let body = self.fast_clauses(rest, inner);
+        self.flags.pop();
+        Some(format!(
+            "{head} {{\nlet mut {flag} = false;\n{}__bad |= {flag};\n}}\n",
+            body?
+        ))
     }
 
     // ------------------------------------------------------------------ expressions
@@ -584,6 +950,7 @@ impl Writer<'_> {
                 format!("Rec{id} {{ {} }}", parts.join(", "))
             }
             Expr::Comprehension(cs, elem) => {
+                self.bind_clauses(cs);
                 let out = self.tmp("out");
                 let el = self.value(elem);
                 let inner = format!("{out}.push({el});\ncomprehension_limit({out}.len())?;\n");
@@ -595,6 +962,8 @@ impl Writer<'_> {
                 clauses,
                 body,
             } => {
+                self.bind_clauses(clauses);
+                let fast = self.fast(e);
                 let label = self.tmp("q");
                 let b = self.value(body);
                 let inner = if *forall {
@@ -603,7 +972,8 @@ impl Writer<'_> {
                     format!("if {b} {{ break '{label} true; }}\n")
                 };
                 let loops = self.clauses(clauses, &inner);
-                format!("'{label}: {{\n{loops}{forall}\n}}")
+                let exact = format!("'{label}: {{\n{loops}{forall}\n}}");
+                self.region(fast, exact)
             }
             Expr::Range { lo, hi, inclusive } => {
                 format!(
@@ -681,6 +1051,8 @@ impl Writer<'_> {
         // `all`, `any`, `sum` and `len` of a comprehension fold its elements as they come
         // (every element still evaluated), as the evaluator does.
         if let ("all" | "any" | "sum" | "len", [Expr::Comprehension(cs, elem)]) = (name, args) {
+            self.bind_clauses(cs);
+            let fast = self.fast_fold(name, cs, elem);
             let acc = self.tmp("acc");
             let el = self.value(elem);
             let (init, step) = match name {
@@ -693,7 +1065,8 @@ impl Writer<'_> {
                 _ => ("0i64".to_string(), format!("let _ = {el};\n{acc} += 1;\n")),
             };
             let loops = self.clauses(cs, &step);
-            return format!("{{\nlet mut {acc} = {init};\n{loops}{acc}\n}}");
+            let exact = format!("{{\nlet mut {acc} = {init};\n{loops}{acc}\n}}");
+            return self.region(fast, exact);
         }
         let random = crate::builtins::is_random(name);
         if random {
@@ -772,6 +1145,7 @@ impl Writer<'_> {
                     let _ = writeln!(out, "Val::show({r}, &mut {s}, true);");
                 }
                 TemplatePart::For(pat, coll, body) => {
+                    self.bind_clauses(&[Clause::For(pat.clone(), coll.clone())]);
                     let mut inner = String::new();
                     self.parts(body, s, &mut inner);
                     let pat = self.pattern(pat);
@@ -1010,10 +1384,13 @@ fn emit_env(u: &Unit<'_>, ei: usize, recs: &mut Records, version: &str) -> Strin
             role: Role::Plain,
             fresh: 0,
             comment: None,
+            tys: Vec::new(),
+            flags: Vec::new(),
         };
         let params: Vec<String> = (0..f.arity as usize)
             .map(|p| {
                 let ty = f.params.get(p).cloned().unwrap_or(Ty::Unknown);
+                w.set_ty(p as Slot, Some(ty.clone()));
                 format!("mut {}: {}", w.slot(p as Slot), rust_ty(&ty, w.recs))
             })
             .collect();
@@ -1059,6 +1436,8 @@ fn emit_env(u: &Unit<'_>, ei: usize, recs: &mut Records, version: &str) -> Strin
             role: Role::Plain,
             fresh: 0,
             comment: None,
+            tys: Vec::new(),
+            flags: Vec::new(),
         };
         out.push_str("/// The params of a level (1..=5) with overrides, each in its domain.\npub fn resolve_params(level: u8, overrides: &[(String, Value)]) -> Result<Params, GenError> {\n");
         out.push_str("let li = usize::from(level.clamp(1, 5) - 1);\nlet m = &mut Machine::new(DEFAULT_FUEL, None);\n");
@@ -1099,9 +1478,10 @@ fn emit_env(u: &Unit<'_>, ei: usize, recs: &mut Records, version: &str) -> Strin
     }
 
     // The frame prologue: params (and instance values) bound to their slots.
-    let bind_params = |w: &Writer<'_>| -> String {
+    let bind_params = |w: &mut Writer<'_>| -> String {
         let mut s = String::new();
         for (i, p) in env.params.iter().enumerate() {
+            w.set_ty(i as Slot, Some(p.ty.clone()));
             let _ = writeln!(
                 s,
                 "let mut {} = p.{}.clone();",
@@ -1111,13 +1491,14 @@ fn emit_env(u: &Unit<'_>, ei: usize, recs: &mut Records, version: &str) -> Strin
         }
         s
     };
-    let bind_fields = |w: &Writer<'_>, shown_only: bool| -> String {
+    let bind_fields = |w: &mut Writer<'_>, shown_only: bool| -> String {
         let mut s = String::new();
         let mut slot = np;
         for f in &env.fields {
             if shown_only && !f.shown {
                 continue;
             }
+            w.set_ty(slot as Slot, Some(f.ty.clone()));
             let _ = writeln!(
                 s,
                 "let mut {} = f.{}.clone();",
@@ -1138,8 +1519,10 @@ fn emit_env(u: &Unit<'_>, ei: usize, recs: &mut Records, version: &str) -> Strin
             role: Role::Gen,
             fresh: 0,
             comment: None,
+            tys: Vec::new(),
+            flags: Vec::new(),
         };
-        let prologue = bind_params(&w);
+        let prologue = bind_params(&mut w);
         let mut body = String::new();
         w.block(&env.gen, &mut body);
         out.push_str("/// One attempt of the generator: the instance values and the witness.\npub fn gen(m: &mut Machine, p: &Params) -> Result<(Fields, Option<Answer>), Stop> {\n");
@@ -1174,8 +1557,10 @@ fn emit_env(u: &Unit<'_>, ei: usize, recs: &mut Records, version: &str) -> Strin
             role: Role::Plain,
             fresh: 0,
             comment: None,
+            tys: Vec::new(),
+            flags: Vec::new(),
         };
-        let prologue = format!("{}{}", bind_params(&w), bind_fields(&w, false));
+        let prologue = format!("{}{}", bind_params(&mut w), bind_fields(&mut w, false));
         let shape = w.shape(&env.answer);
         let _ = writeln!(
             out,
@@ -1197,12 +1582,16 @@ fn emit_env(u: &Unit<'_>, ei: usize, recs: &mut Records, version: &str) -> Strin
             role: Role::Plain,
             fresh: 0,
             comment: Some(&source),
+            tys: Vec::new(),
+            flags: Vec::new(),
         };
+        let answer_slot = (np + env.fields.len()) as Slot;
+        w.set_ty(answer_slot, Some(env.answer_ty.clone()));
         let prologue = format!(
             "{}{}let mut {} = a;\n",
-            bind_params(&w),
-            bind_fields(&w, false),
-            w.slot((np + env.fields.len()) as Slot)
+            bind_params(&mut w),
+            bind_fields(&mut w, false),
+            w.slot(answer_slot)
         );
         let mut body = String::new();
         w.block(&env.verify, &mut body);
@@ -1228,8 +1617,10 @@ fn emit_env(u: &Unit<'_>, ei: usize, recs: &mut Records, version: &str) -> Strin
             role: Role::Plain,
             fresh: 0,
             comment: None,
+            tys: Vec::new(),
+            flags: Vec::new(),
         };
-        let prologue = format!("{}{}", bind_params(&w), bind_fields(&w, true));
+        let prologue = format!("{}{}", bind_params(&mut w), bind_fields(&mut w, true));
         let t = w.template(&env.prompt);
         let _ = writeln!(
             out,

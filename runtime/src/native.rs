@@ -1146,3 +1146,97 @@ pub fn permutation(m: &mut Machine, n: i64) -> RtResult<List<i64>> {
     rng.shuffle(&mut v);
     Ok(List::from_vec(v))
 }
+
+// ------------------------------------------------------------------------- fast paths
+//
+// Emitted code may run a pure region (a quantifier, a count or sum over a comprehension, a
+// verify constraint over integer data) first in a *fast* form: instead of returning an
+// error, each operation below raises `bad` and yields a harmless value, so the loops carry
+// no error exits and the compiler can keep them tight. When the region ends with `bad`
+// raised, the emitted code runs the exact form instead, which reports the very error (or
+// fuel exhaustion) the evaluator would. The fast form pays its steps from a copy of the
+// fuel, kept only when it succeeds: a region without `bad` has done what the exact form
+// does, the same values and the same fuel. (spec/emit.md, "Fast paths")
+
+/// `xs[i]` of a list of copyable scalars; out of range raises `bad`.
+#[inline(always)]
+pub fn fast_at<T: Copy + Default>(xs: &List<T>, i: i64, bad: &mut bool) -> T {
+    match xs.0.get(i as usize) {
+        Some(v) => *v,
+        None => {
+            *bad = true;
+            T::default()
+        }
+    }
+}
+
+/// Checked `+`: overflow raises `bad`.
+#[inline(always)]
+pub fn fast_add(a: i64, b: i64, bad: &mut bool) -> i64 {
+    let (v, o) = a.overflowing_add(b);
+    *bad |= o;
+    v
+}
+
+/// Checked `-`: overflow raises `bad`.
+#[inline(always)]
+pub fn fast_sub(a: i64, b: i64, bad: &mut bool) -> i64 {
+    let (v, o) = a.overflowing_sub(b);
+    *bad |= o;
+    v
+}
+
+/// Checked `*`: overflow raises `bad`.
+#[inline(always)]
+pub fn fast_mul(a: i64, b: i64, bad: &mut bool) -> i64 {
+    let (v, o) = a.overflowing_mul(b);
+    *bad |= o;
+    v
+}
+
+/// Checked unary `-`: overflow raises `bad`.
+#[inline(always)]
+pub fn fast_neg(a: i64, bad: &mut bool) -> i64 {
+    let (v, o) = a.overflowing_neg();
+    *bad |= o;
+    v
+}
+
+/// Checked `abs`: overflow raises `bad`.
+#[inline(always)]
+pub fn fast_abs(a: i64, bad: &mut bool) -> i64 {
+    let (v, o) = a.overflowing_abs();
+    *bad |= o;
+    v
+}
+
+/// Entering a loop over `lo..hi` (`..=` when `inclusive`): its bounds, its steps paid
+/// from `fuel`. A range the exact form rejects, or steps the budget cannot pay, raise
+/// `bad` and give an empty loop, so a fast region stays as bounded as the exact one.
+#[inline(always)]
+pub fn fast_range(fuel: &mut u64, lo: i64, hi: i64, inclusive: bool, bad: &mut bool) -> (i64, i64) {
+    let end = if inclusive { hi.saturating_add(1) } else { hi };
+    let n = if end <= lo {
+        0
+    } else {
+        (end as i128 - lo as i128) as u128
+    };
+    if *bad || n > MAX_COLLECTION as u128 || n as u64 > *fuel {
+        *bad = true;
+        return (0, 0);
+    }
+    *fuel -= n as u64;
+    (lo, if n == 0 { lo } else { end })
+}
+
+/// Entering a loop over a whole collection of `n` elements: how many to visit (all of
+/// them, or none when the steps cannot be paid, which raises `bad`).
+#[inline(always)]
+pub fn fast_items(fuel: &mut u64, n: usize, bad: &mut bool) -> usize {
+    if *bad || n as u64 > *fuel {
+        *bad = true;
+        return 0;
+    }
+    *fuel -= n as u64;
+    n
+}
