@@ -866,7 +866,7 @@ impl Writer<'_> {
                 }
                 let (xs, n) = (self.slot(*s), self.tmp("fn"));
                 format!(
-                    "let {n} = fast_items(&mut __fuel, {xs}.len(), &mut {});\nfor {} in {xs}.0[..{n}].iter().copied()",
+                    "let {n} = fast_items(&mut __fuel, {xs}.len(), &mut {});\nfor {} in {xs}.as_slice()[..{n}].iter().copied()",
                     self.flag(),
                     self.pattern(p)
                 )

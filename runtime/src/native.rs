@@ -156,8 +156,44 @@ impl Ord for Enum {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct List<T>(pub Rc<Vec<T>>);
+/// A list: shared, copy on write. The empty list holds no allocation, so the many empty
+/// results of filtering comprehensions cost nothing (`None`; never `Some` of an empty
+/// vector, though comparisons would not mind).
+#[derive(Clone, Debug)]
+pub struct List<T>(Option<Rc<Vec<T>>>);
+
+impl<T> List<T> {
+    #[inline]
+    pub fn as_slice(&self) -> &[T] {
+        match &self.0 {
+            Some(v) => v.as_slice(),
+            None => &[],
+        }
+    }
+}
+
+impl<T: PartialEq> PartialEq for List<T> {
+    #[inline]
+    fn eq(&self, o: &List<T>) -> bool {
+        self.as_slice() == o.as_slice()
+    }
+}
+
+impl<T: Eq> Eq for List<T> {}
+
+impl<T: PartialOrd> PartialOrd for List<T> {
+    #[inline]
+    fn partial_cmp(&self, o: &List<T>) -> Option<std::cmp::Ordering> {
+        self.as_slice().partial_cmp(o.as_slice())
+    }
+}
+
+impl<T: Ord> Ord for List<T> {
+    #[inline]
+    fn cmp(&self, o: &List<T>) -> std::cmp::Ordering {
+        self.as_slice().cmp(o.as_slice())
+    }
+}
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Set<T>(pub Rc<BTreeSet<T>>);
@@ -167,7 +203,7 @@ pub struct Map<K, V>(pub Rc<BTreeMap<K, V>>);
 
 impl<T> Default for List<T> {
     fn default() -> Self {
-        List(Rc::new(Vec::new()))
+        List(None)
     }
 }
 
@@ -197,22 +233,22 @@ impl<T: Clone> List<T> {
 
     #[inline]
     pub fn from_vec(v: Vec<T>) -> List<T> {
-        List(Rc::new(v))
+        List(if v.is_empty() { None } else { Some(Rc::new(v)) })
     }
 
     #[inline]
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.as_slice().len()
     }
 
     #[inline]
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.as_slice().is_empty()
     }
 
     #[inline]
     pub fn items(&self) -> impl Iterator<Item = T> + '_ {
-        self.0.iter().cloned()
+        self.as_slice().iter().cloned()
     }
 }
 
@@ -240,16 +276,20 @@ impl<T: Clone> At<i64> for List<T> {
     type Out = T;
     #[inline]
     fn at_ref(&self, k: &i64) -> RtResult<&T> {
-        let i = slot(*k, self.0.len())?;
-        Ok(&self.0[i])
+        let s = self.as_slice();
+        let i = slot(*k, s.len())?;
+        Ok(&s[i])
     }
 }
 
 impl<T: Clone> AtMut<i64> for List<T> {
     #[inline]
     fn at_mut(&mut self, k: &i64) -> RtResult<&mut T> {
-        let i = slot(*k, self.0.len())?;
-        Ok(&mut Rc::make_mut(&mut self.0)[i])
+        let i = slot(*k, self.len())?;
+        match &mut self.0 {
+            Some(v) => Ok(&mut Rc::make_mut(v)[i]),
+            None => Err(out_of_range(*k, 0)),
+        }
     }
     #[inline]
     fn store(&mut self, k: i64, v: T) -> RtResult<()> {
@@ -304,7 +344,7 @@ impl<T: Clone> Iter for List<T> {
         T: 'a;
     #[inline]
     fn iter_items(&self) -> Self::It<'_> {
-        self.0.iter().cloned()
+        self.as_slice().iter().cloned()
     }
 }
 
@@ -352,7 +392,7 @@ pub trait Elems<T> {
 impl<T> Elems<T> for List<T> {
     #[inline]
     fn with<R>(&self, f: impl FnOnce(&[T]) -> R) -> R {
-        f(&self.0)
+        f(self.as_slice())
     }
 }
 
@@ -497,7 +537,7 @@ fn show_seq<'a, T: Val + 'a>(
 
 impl<T: Val> Val for List<T> {
     fn to_value(&self) -> Value {
-        Value::list(self.0.iter().map(Val::to_value).collect())
+        Value::list(self.as_slice().iter().map(Val::to_value).collect())
     }
     fn from_value(v: &Value) -> RtResult<List<T>> {
         match v {
@@ -508,7 +548,7 @@ impl<T: Val> Val for List<T> {
         }
     }
     fn show(&self, out: &mut String, _: bool) {
-        show_seq(out, "[", "]", self.0.iter());
+        show_seq(out, "[", "]", self.as_slice().iter());
     }
 }
 
@@ -661,8 +701,8 @@ impl<T: Clone> Plus for List<T> {
     fn plus(self, o: List<T>) -> RtResult<List<T>> {
         check_len(self.len() + o.len())?;
         let mut v = Vec::with_capacity(self.len() + o.len());
-        v.extend(self.0.iter().cloned());
-        v.extend(o.0.iter().cloned());
+        v.extend(self.as_slice().iter().cloned());
+        v.extend(o.as_slice().iter().cloned());
         Ok(List::from_vec(v))
     }
 }
@@ -805,7 +845,7 @@ pub trait Contains<T> {
 impl<T: Ord> Contains<T> for List<T> {
     #[inline]
     fn has(&self, x: &T) -> bool {
-        self.0.contains(x)
+        self.as_slice().contains(x)
     }
 }
 
@@ -833,7 +873,7 @@ pub trait Length {
 impl<T> Length for List<T> {
     #[inline]
     fn length(&self) -> i64 {
-        self.0.len() as i64
+        self.as_slice().len() as i64
     }
 }
 impl<T> Length for Set<T> {
@@ -1006,10 +1046,10 @@ pub trait Slice: Sized {
 
 impl<T: Clone> Slice for List<T> {
     fn slice(&self, lo: i64, hi: i64) -> List<T> {
-        let clamp = |i: i64| i.clamp(0, self.0.len() as i64) as usize;
+        let clamp = |i: i64| i.clamp(0, self.as_slice().len() as i64) as usize;
         let (l, h) = (clamp(lo), clamp(hi));
         List::from_vec(if l < h {
-            self.0[l..h].to_vec()
+            self.as_slice()[l..h].to_vec()
         } else {
             Vec::new()
         })
@@ -1037,7 +1077,7 @@ pub fn flatten<T: Clone>(xss: &impl Elems<List<T>>) -> RtResult<List<T>> {
     xss.with(|v| {
         let mut out = Vec::new();
         for xs in v {
-            out.extend(xs.0.iter().cloned());
+            out.extend(xs.as_slice().iter().cloned());
             check_len(out.len())?;
         }
         Ok(List::from_vec(out))
@@ -1161,7 +1201,7 @@ pub fn permutation(m: &mut Machine, n: i64) -> RtResult<List<i64>> {
 /// `xs[i]` of a list of copyable scalars; out of range raises `bad`.
 #[inline(always)]
 pub fn fast_at<T: Copy + Default>(xs: &List<T>, i: i64, bad: &mut bool) -> T {
-    match xs.0.get(i as usize) {
+    match xs.as_slice().get(i as usize) {
         Some(v) => *v,
         None => {
             *bad = true;
