@@ -715,16 +715,7 @@ impl Writer<'_> {
                     BinOp::Add | BinOp::Sub | BinOp::Mul => {
                         format!("{f}({x}, {y}, &mut {})", self.flag())
                     }
-                    BinOp::And => format!("({x} && {y})"),
-                    BinOp::Or => format!("({x} || {y})"),
-                    BinOp::Implies => format!("(!{x} || {y})"),
-                    BinOp::Eq => format!("({x} == {y})"),
-                    BinOp::Ne => format!("({x} != {y})"),
-                    BinOp::Lt => format!("({x} < {y})"),
-                    BinOp::Le => format!("({x} <= {y})"),
-                    BinOp::Gt => format!("({x} > {y})"),
-                    BinOp::Ge => format!("({x} >= {y})"),
-                    _ => return None,
+                    _ => infix(*op, &x, &y)?,
                 }
             }
             Expr::Call(Callee::Builtin("abs"), args, _)
@@ -1029,21 +1020,12 @@ impl Writer<'_> {
         }
         let (x, y) = (self.value(a), self.value(b));
         match op {
-            BinOp::And => format!("({x} && {y})"),
-            BinOp::Or => format!("({x} || {y})"),
-            BinOp::Implies => format!("(!{x} || {y})"),
             BinOp::Add => format!("plus({x}, {y})?"),
             BinOp::Sub => format!("minus({x}, {y})?"),
             BinOp::Mul => format!("times({x}, {y})?"),
             BinOp::Div => format!("over({x}, {y})?"),
             BinOp::Rem => format!("rem({x}, {y})?"),
-            BinOp::Eq => format!("({x} == {y})"),
-            BinOp::Ne => format!("({x} != {y})"),
-            BinOp::Lt => format!("({x} < {y})"),
-            BinOp::Le => format!("({x} <= {y})"),
-            BinOp::Gt => format!("({x} > {y})"),
-            BinOp::Ge => format!("({x} >= {y})"),
-            BinOp::In => unreachable!("handled above"),
+            _ => infix(op, &x, &y).unwrap_or_else(|| unreachable!("`in` is handled above")),
         }
     }
 
@@ -1266,6 +1248,22 @@ const PURE_CALLS: &[(&str, usize, &str, &[Arg], bool)] = {
         ("int", 1, "to_int", &[V], true),
     ]
 };
+
+/// Logic and comparisons, which cannot fail: the same Rust in exact and fast forms.
+fn infix(op: BinOp, x: &str, y: &str) -> Option<String> {
+    Some(match op {
+        BinOp::And => format!("({x} && {y})"),
+        BinOp::Or => format!("({x} || {y})"),
+        BinOp::Implies => format!("(!{x} || {y})"),
+        BinOp::Eq => format!("({x} == {y})"),
+        BinOp::Ne => format!("({x} != {y})"),
+        BinOp::Lt => format!("({x} < {y})"),
+        BinOp::Le => format!("({x} <= {y})"),
+        BinOp::Gt => format!("({x} > {y})"),
+        BinOp::Ge => format!("({x} >= {y})"),
+        _ => return None,
+    })
+}
 
 fn lit(l: &Lit) -> String {
     match l {
