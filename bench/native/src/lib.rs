@@ -105,14 +105,15 @@ fn conflicts(rows: &[i64]) -> usize {
     k
 }
 
-/// Min-conflicts local search from a random permutation (as `examples/n_queens.rsn`).
+/// Min-conflicts local search from a random permutation, stopping once solved (as
+/// `examples/n_queens.rsn`).
 fn min_conflicts(rng: &mut Rng, n: usize, steps: usize, noise: f64) -> Vec<i64> {
     let mut rows: Vec<i64> = (0..n as i64).collect();
     rng.shuffle(&mut rows);
     for _ in 0..steps {
         let attacked: Vec<usize> = (0..n).filter(|&c| attackers(&rows, c, rows[c]) > 0).collect();
         if attacked.is_empty() {
-            continue;
+            break; // solved: the example skips its remaining steps
         }
         let c = attacked[rng.index(attacked.len()).unwrap_or(0)];
         if rng.bernoulli(noise) {
