@@ -295,7 +295,26 @@ struct Source<'a> {
     constraints: &'a [String],
 }
 
-impl Writer<'_> {
+impl<'a> Writer<'a> {
+    fn new(
+        program: &'a Program,
+        names: &'a [String],
+        recs: &'a mut Records,
+        role: Role,
+        comment: Option<&'a Source<'a>>,
+    ) -> Writer<'a> {
+        Writer {
+            program,
+            names,
+            recs,
+            role,
+            fresh: 0,
+            comment,
+            tys: Vec::new(),
+            flags: Vec::new(),
+        }
+    }
+
     fn tmp(&mut self, what: &str) -> String {
         self.fresh += 1;
         format!("__{what}{}", self.fresh)
@@ -1375,16 +1394,7 @@ fn emit_env(u: &Unit<'_>, ei: usize, recs: &mut Records, version: &str) -> Strin
     );
     // Functions: every function of the file (callees first).
     for (i, f) in program.fns.iter().enumerate() {
-        let mut w = Writer {
-            program,
-            names: &f.names,
-            recs,
-            role: Role::Plain,
-            fresh: 0,
-            comment: None,
-            tys: Vec::new(),
-            flags: Vec::new(),
-        };
+        let mut w = Writer::new(program, &f.names, recs, Role::Plain, None);
         let params: Vec<String> = (0..f.arity as usize)
             .map(|p| {
                 let ty = f.params.get(p).cloned().unwrap_or(Ty::Unknown);
@@ -1427,16 +1437,7 @@ fn emit_env(u: &Unit<'_>, ei: usize, recs: &mut Records, version: &str) -> Strin
 
     // Param values per level, each checked against its domain.
     {
-        let mut w = Writer {
-            program,
-            names: &env.gen_names,
-            recs,
-            role: Role::Plain,
-            fresh: 0,
-            comment: None,
-            tys: Vec::new(),
-            flags: Vec::new(),
-        };
+        let mut w = Writer::new(program, &env.gen_names, recs, Role::Plain, None);
         out.push_str("/// The params of a level (1..=5) with overrides, each in its domain.\npub fn resolve_params(level: u8, overrides: &[(String, Value)]) -> Result<Params, GenError> {\n");
         out.push_str("let li = usize::from(level.clamp(1, 5) - 1);\nlet m = &mut Machine::new(DEFAULT_FUEL, None);\n");
         for (i, p) in env.params.iter().enumerate() {
@@ -1510,16 +1511,7 @@ fn emit_env(u: &Unit<'_>, ei: usize, recs: &mut Records, version: &str) -> Strin
 
     // The generator.
     {
-        let mut w = Writer {
-            program,
-            names: &env.gen_names,
-            recs,
-            role: Role::Gen,
-            fresh: 0,
-            comment: None,
-            tys: Vec::new(),
-            flags: Vec::new(),
-        };
+        let mut w = Writer::new(program, &env.gen_names, recs, Role::Gen, None);
         let prologue = bind_params(&mut w);
         let mut body = String::new();
         w.block(&env.gen, &mut body);
@@ -1548,16 +1540,7 @@ fn emit_env(u: &Unit<'_>, ei: usize, recs: &mut Records, version: &str) -> Strin
 
     // The answer's type.
     {
-        let mut w = Writer {
-            program,
-            names: &env.answer_names,
-            recs,
-            role: Role::Plain,
-            fresh: 0,
-            comment: None,
-            tys: Vec::new(),
-            flags: Vec::new(),
-        };
+        let mut w = Writer::new(program, &env.answer_names, recs, Role::Plain, None);
         let prologue = format!("{}{}", bind_params(&mut w), bind_fields(&mut w, false));
         let shape = w.shape(&env.answer);
         let _ = writeln!(
@@ -1566,6 +1549,11 @@ fn emit_env(u: &Unit<'_>, ei: usize, recs: &mut Records, version: &str) -> Strin
         );
     }
 
+    let scoring = match env.scoring {
+        Scoring::All => "Scoring::All",
+        Scoring::Partial => "Scoring::Partial",
+    };
+
     // Verify.
     {
         let source = Source {
@@ -1573,16 +1561,7 @@ fn emit_env(u: &Unit<'_>, ei: usize, recs: &mut Records, version: &str) -> Strin
             text: u.text,
             constraints: &env.constraint_text,
         };
-        let mut w = Writer {
-            program,
-            names: &env.verify_names,
-            recs,
-            role: Role::Plain,
-            fresh: 0,
-            comment: Some(&source),
-            tys: Vec::new(),
-            flags: Vec::new(),
-        };
+        let mut w = Writer::new(program, &env.verify_names, recs, Role::Plain, Some(&source));
         let answer_slot = (np + env.fields.len()) as Slot;
         w.set_ty(answer_slot, Some(env.answer_ty.clone()));
         let prologue = format!(
@@ -1593,10 +1572,6 @@ fn emit_env(u: &Unit<'_>, ei: usize, recs: &mut Records, version: &str) -> Strin
         );
         let mut body = String::new();
         w.block(&env.verify, &mut body);
-        let scoring = match env.scoring {
-            Scoring::All => "Scoring::All",
-            Scoring::Partial => "Scoring::Partial",
-        };
         let _ = writeln!(
             out,
             "/// Checks an answer: every constraint evaluated, failures reported.\npub fn verify(m: &mut Machine, p: &Params, f: &Fields, a: Answer) -> Verdict {{\n\
@@ -1608,16 +1583,7 @@ fn emit_env(u: &Unit<'_>, ei: usize, recs: &mut Records, version: &str) -> Strin
 
     // The prompt.
     {
-        let mut w = Writer {
-            program,
-            names: &env.prompt_names,
-            recs,
-            role: Role::Plain,
-            fresh: 0,
-            comment: None,
-            tys: Vec::new(),
-            flags: Vec::new(),
-        };
+        let mut w = Writer::new(program, &env.prompt_names, recs, Role::Plain, None);
         let prologue = format!("{}{}", bind_params(&mut w), bind_fields(&mut w, true));
         let t = w.template(&env.prompt);
         let _ = writeln!(
@@ -1630,10 +1596,6 @@ fn emit_env(u: &Unit<'_>, ei: usize, recs: &mut Records, version: &str) -> Strin
     let requirement = match env.requirement {
         Requirement::Solvable => "Requirement::Solvable",
         Requirement::Unique => "Requirement::Unique",
-    };
-    let scoring = match env.scoring {
-        Scoring::All => "Scoring::All",
-        Scoring::Partial => "Scoring::Partial",
     };
     let mut meta = String::new();
     let _ = writeln!(
