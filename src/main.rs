@@ -4,7 +4,7 @@
 use clap::{Parser, Subcommand, ValueEnum};
 use resyn_compiler::dataset::{self, Format};
 use resyn_compiler::{build_bytes, check_bytes_with, render};
-use resyn_runtime::rows::{parse_kv, parse_levels};
+use resyn_runtime::cli::{RowFormat, Selection};
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
@@ -117,33 +117,12 @@ enum Command {
     },
 }
 
-/// Which instances: shared by `gen` and `prove`.
+/// Which instances: shared by `gen` and `prove` (the flags are the emitted binaries' too).
 #[derive(clap::Args)]
 struct Instances {
     file: std::path::PathBuf,
-    /// The env to generate (required when the file has several).
-    #[arg(long)]
-    env: Option<String>,
-    /// Instances per level.
-    #[arg(short = 'n', default_value_t = 10)]
-    n: u64,
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// One level, 1..5.
-    #[arg(long, conflicts_with = "levels", value_parser = clap::value_parser!(u8).range(1..=5))]
-    level: Option<u8>,
-    /// A range of levels, `A..B` (inclusive), e.g. `1..5`.
-    #[arg(long, value_parser = parse_levels)]
-    levels: Option<(u8, u8)>,
-    /// Override a param: `--param name=value` (repeatable).
-    #[arg(long = "param", value_parser = parse_kv)]
-    params: Vec<(String, String)>,
-    /// Output file (default: stdout).
-    #[arg(short = 'o')]
-    out: Option<std::path::PathBuf>,
-    /// Worker threads; the output does not depend on it.
-    #[arg(long, default_value_t = 1)]
-    jobs: usize,
+    #[command(flatten)]
+    which: Selection,
 }
 
 /// Solver settings: shared by `gen --prove` and `prove`.
@@ -165,13 +144,6 @@ struct ProofArgs {
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
 enum Emit {
     Rust,
-}
-
-#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
-enum RowFormat {
-    Resyn,
-    ReasoningGym,
-    Verl,
 }
 
 fn main() -> ExitCode {
@@ -216,11 +188,7 @@ fn run(cli: Cli) -> ExitCode {
             prove,
             proof,
         } => {
-            let format = match format {
-                RowFormat::Resyn => Format::Resyn,
-                RowFormat::ReasoningGym => Format::ReasoningGym,
-                RowFormat::Verl => Format::Verl,
-            };
+            let format = Format::from(format);
             let prove = prove || proof.unique || proof.rlimit.is_some() || proof.timeout_ms > 0;
             let cfg = prove.then(|| proof.config(false));
             gen(&inst, format, cfg)
@@ -310,11 +278,9 @@ fn check(files: &[std::path::PathBuf], format: MessageFormat, safety: bool) -> E
     ExitCode::from(if errors > 0 { 1 } else { 0 })
 }
 
-/// Compiles a file for `gen`/`verify`; diagnostics go to stderr.
-fn load(
-    file: &std::path::Path,
-    env: Option<&str>,
-) -> Result<(resyn_compiler::ir::Program, usize, String), ExitCode> {
+/// Reads and compiles a file whose program is needed (`gen`, `verify`, `build`, …);
+/// diagnostics go to stderr. Returns the program and the source text.
+fn compile_file(file: &std::path::Path) -> Result<(resyn_compiler::ir::Program, String), ExitCode> {
     let name = file.display().to_string();
     let bytes = std::fs::read(file).map_err(|e| {
         eprintln!("error[E0014]: cannot read `{name}`: {e}");
@@ -329,6 +295,17 @@ fn load(
         eprintln!("error: `{name}` has errors; fix them first (`resyn check {name}`)");
         return Err(ExitCode::from(1));
     };
+    Ok((program, String::from_utf8_lossy(&bytes).into_owned()))
+}
+
+/// Compiles a file and picks one of its envs; returns the program, the env's index and
+/// the source hash.
+fn load(
+    file: &std::path::Path,
+    env: Option<&str>,
+) -> Result<(resyn_compiler::ir::Program, usize, String), ExitCode> {
+    let name = file.display().to_string();
+    let (program, text) = compile_file(file)?;
     let names: Vec<&str> = program.envs.iter().map(|e| e.name.as_str()).collect();
     let idx = match env {
         Some(want) => names.iter().position(|n| *n == want).ok_or_else(|| {
@@ -352,8 +329,7 @@ fn load(
             return Err(ExitCode::from(2));
         }
     };
-    let hash = dataset::source_hash(&String::from_utf8_lossy(&bytes));
-    Ok((program, idx, hash))
+    Ok((program, idx, dataset::source_hash(&text)))
 }
 
 fn open_out(out: Option<&std::path::Path>) -> Result<Box<dyn Write>, ExitCode> {
@@ -378,17 +354,14 @@ impl ProofArgs {
 
 /// `gen` (with or without `--prove`) and `prove`: the same instance stream, different rows.
 fn gen(inst: &Instances, format: Format, prove: Option<dataset::ProveConfig>) -> ExitCode {
-    let levels: Vec<u8> = match (inst.level, inst.levels) {
-        (Some(l), _) => vec![l],
-        (None, Some((a, b))) => (a..=b).collect(),
-        (None, None) => vec![1],
-    };
-    let (n, seed, out) = (inst.n, inst.seed, inst.out.as_deref());
+    let which = &inst.which;
+    let levels = which.level_list();
+    let (n, seed, out) = (which.n, which.seed, which.out.as_deref());
     if let (Some(_), Err(e)) = (prove, resyn_compiler::prove::check_z3()) {
         eprintln!("error: {e}");
         return ExitCode::from(1);
     }
-    let (program, idx, source_hash) = match load(&inst.file, inst.env.as_deref()) {
+    let (program, idx, source_hash) = match load(&inst.file, which.env.as_deref()) {
         Ok(x) => x,
         Err(code) => return code,
     };
@@ -412,10 +385,10 @@ fn gen(inst: &Instances, format: Format, prove: Option<dataset::ProveConfig>) ->
         levels: levels.clone(),
         n,
         seed,
-        overrides: inst.params.clone(),
+        overrides: which.params.clone(),
         format,
         source_hash,
-        jobs: inst.jobs.max(1),
+        jobs: which.jobs.max(1),
         prove,
     };
     // Per level: instances by proof status (in `Status` order), for the summary.
@@ -556,23 +529,10 @@ fn build(
     let mut loaded = Vec::new();
     for f in files {
         let display = f.display().to_string();
-        let bytes = match std::fs::read(f) {
-            Ok(b) => b,
-            Err(e) => {
-                eprintln!("error[E0014]: cannot read `{display}`: {e}");
-                return ExitCode::from(1);
-            }
+        let (program, text) = match compile_file(f) {
+            Ok(x) => x,
+            Err(code) => return code,
         };
-        let (check, program) = build_bytes(&display, &bytes);
-        let color = std::io::stderr().is_terminal();
-        for d in &check.diagnostics {
-            eprint!("{}", render::human(d, &check.sources, color));
-        }
-        let Some(program) = program else {
-            eprintln!("error: `{display}` has errors; fix them first (`resyn check {display}`)");
-            return ExitCode::from(1);
-        };
-        let text = String::from_utf8_lossy(&bytes).into_owned();
         let hash = dataset::source_hash(&text);
         loaded.push((display, text, program, hash));
     }

@@ -25,31 +25,10 @@ enum Command {
     List,
     /// Generate instances as JSONL (the rows of `resyn gen`).
     Gen {
-        /// The env to generate (required when the crate has several).
-        #[arg(long)]
-        env: Option<String>,
-        /// Instances per level.
-        #[arg(short = 'n', default_value_t = 10)]
-        n: u64,
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-        /// One level, 1..5.
-        #[arg(long, conflicts_with = "levels", value_parser = clap::value_parser!(u8).range(1..=5))]
-        level: Option<u8>,
-        /// A range of levels, `A..B` (inclusive), e.g. `1..5`.
-        #[arg(long, value_parser = parse_levels)]
-        levels: Option<(u8, u8)>,
-        /// Override a param: `--param name=value` (repeatable).
-        #[arg(long = "param", value_parser = parse_kv)]
-        params: Vec<(String, String)>,
+        #[command(flatten)]
+        which: Selection,
         #[arg(long, value_enum, default_value = "resyn")]
         format: RowFormat,
-        /// Output file (default: stdout).
-        #[arg(short = 'o')]
-        out: Option<std::path::PathBuf>,
-        /// Worker threads; the output does not depend on it.
-        #[arg(long, default_value_t = 1)]
-        jobs: usize,
     },
     /// Score answers: rows with `instance` and `response` (raw text) or `answer` (JSON).
     Verify {
@@ -67,11 +46,62 @@ enum Command {
     },
 }
 
+/// Which instances `gen` makes and where it writes them: the flags `resyn gen`,
+/// `resyn prove` and the emitted binaries share (spec/cli.md).
+#[derive(clap::Args, Clone)]
+pub struct Selection {
+    /// The env to generate (required when there are several).
+    #[arg(long)]
+    pub env: Option<String>,
+    /// Instances per level.
+    #[arg(short = 'n', default_value_t = 10)]
+    pub n: u64,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// One level, 1..5.
+    #[arg(long, conflicts_with = "levels", value_parser = clap::value_parser!(u8).range(1..=5))]
+    pub level: Option<u8>,
+    /// A range of levels, `A..B` (inclusive), e.g. `1..5`.
+    #[arg(long, value_parser = parse_levels)]
+    pub levels: Option<(u8, u8)>,
+    /// Override a param: `--param name=value` (repeatable).
+    #[arg(long = "param", value_parser = parse_kv)]
+    pub params: Vec<(String, String)>,
+    /// Output file (default: stdout).
+    #[arg(short = 'o')]
+    pub out: Option<std::path::PathBuf>,
+    /// Worker threads; the output does not depend on it.
+    #[arg(long, default_value_t = 1)]
+    pub jobs: usize,
+}
+
+impl Selection {
+    /// The levels asked for, in order (level 1 when none is).
+    pub fn level_list(&self) -> Vec<u8> {
+        match (self.level, self.levels) {
+            (Some(l), _) => vec![l],
+            (None, Some((a, b))) => (a..=b).collect(),
+            (None, None) => vec![1],
+        }
+    }
+}
+
+/// The `--format` of `gen`.
 #[derive(Clone, Copy, ValueEnum)]
-enum RowFormat {
+pub enum RowFormat {
     Resyn,
     ReasoningGym,
     Verl,
+}
+
+impl From<RowFormat> for Format {
+    fn from(f: RowFormat) -> Format {
+        match f {
+            RowFormat::Resyn => Format::Resyn,
+            RowFormat::ReasoningGym => Format::ReasoningGym,
+            RowFormat::Verl => Format::Verl,
+        }
+    }
 }
 
 /// The binary's `main`: `names` are the crate's envs, `find` builds one, `sources` gives
@@ -108,18 +138,8 @@ pub fn main(names: &[&str], find: Find, sources: &[(&str, &str, &str)], version:
             }
             ExitCode::SUCCESS
         }
-        Command::Gen {
-            env,
-            n,
-            seed,
-            level,
-            levels,
-            params,
-            format,
-            out,
-            jobs,
-        } => {
-            let name = match pick(env.as_deref()) {
+        Command::Gen { which, format } => {
+            let name = match pick(which.env.as_deref()) {
                 Ok(n) => n,
                 Err(code) => return code,
             };
@@ -127,23 +147,22 @@ pub fn main(names: &[&str], find: Find, sources: &[(&str, &str, &str)], version:
                 .iter()
                 .find(|(n, _, _)| *n == name)
                 .map_or("", |(_, _, h)| *h);
-            let levels: Vec<u8> = match (level, levels) {
-                (Some(l), _) => vec![l],
-                (None, Some((a, b))) => (a..=b).collect(),
-                (None, None) => vec![1],
-            };
-            let format = match format {
-                RowFormat::Resyn => Format::Resyn,
-                RowFormat::ReasoningGym => Format::ReasoningGym,
-                RowFormat::Verl => Format::Verl,
-            };
             let ctx = RowContext {
-                seed,
+                seed: which.seed,
                 source_hash: hash,
                 resyn_version: version,
-                format,
+                format: format.into(),
             };
-            gen(find, name, &levels, n, &params, ctx, out.as_deref(), jobs)
+            gen(
+                find,
+                name,
+                &which.level_list(),
+                which.n,
+                &which.params,
+                ctx,
+                which.out.as_deref(),
+                which.jobs,
+            )
         }
         Command::Verify {
             env,
