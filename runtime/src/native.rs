@@ -525,14 +525,7 @@ fn show_seq<'a, T: Val + 'a>(
     close: &str,
     items: impl Iterator<Item = &'a T>,
 ) {
-    out.push_str(open);
-    for (i, v) in items.enumerate() {
-        if i > 0 {
-            out.push_str(", ");
-        }
-        v.show(out, false);
-    }
-    out.push_str(close);
+    crate::value::write_items(out, open, close, items, |v, out| v.show(out, false));
 }
 
 impl<T: Val> Val for List<T> {

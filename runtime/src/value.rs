@@ -185,12 +185,26 @@ fn write_seq<'a>(
     close: &str,
     items: impl Iterator<Item = &'a Value>,
 ) {
+    write_items(out, open, close, items, |v, out| {
+        v.write_display(out, false)
+    });
+}
+
+/// `open`, the items separated by `, `, `close`: the display of every sequence, for runtime
+/// values and for the typed values of emitted code alike.
+pub(crate) fn write_items<T>(
+    out: &mut String,
+    open: &str,
+    close: &str,
+    items: impl Iterator<Item = T>,
+    mut each: impl FnMut(T, &mut String),
+) {
     out.push_str(open);
     for (i, v) in items.enumerate() {
         if i > 0 {
             out.push_str(", ");
         }
-        v.write_display(out, false);
+        each(v, out);
     }
     out.push_str(close);
 }
