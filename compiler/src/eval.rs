@@ -230,6 +230,9 @@ pub struct Compiled {
 }
 
 pub struct CEnv {
+    /// Unique per compilation in this process: the key of per-thread caches that hold
+    /// solver state for this env (`givens`).
+    pub id: u64,
     pub ir: Env,
     meta: EnvMeta,
     params: Vec<(Vec<CExpr>, Option<CExpr>)>,
@@ -287,7 +290,9 @@ pub fn compile(p: &Program) -> Compiled {
                 )
             })
             .collect();
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let env = CEnv {
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             params,
             gen: c.block(&e.gen),
             verify: c.block(&e.verify),
@@ -678,14 +683,14 @@ impl Compiled {
                     let cenv = &compiled.envs[env];
                     let nparams = cenv.ir.params.len();
                     let params = m.slots[..nparams].to_vec();
-                    let call = crate::prove::Givens {
+                    let call = crate::givens::Givens {
                         field,
                         givens,
                         solution,
                         min_keep: usize::try_from(*keep).unwrap_or(0),
                     };
                     let kept =
-                        crate::prove::reduce_givens(&program, cenv, &params, &m.fields, &call)
+                        crate::givens::reduce_givens(&program, cenv, &params, &m.fields, &call)
                             .map_err(|e| RtError::new(format!("unique_givens: {e}")))?;
                     Ok(Value::list(kept))
                 })

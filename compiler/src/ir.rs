@@ -248,3 +248,251 @@ pub enum TemplatePart {
     For(Pattern, Expr, Vec<TemplatePart>),
     If(Expr, Vec<TemplatePart>, Vec<TemplatePart>),
 }
+
+impl Expr {
+    /// Calls `f` with every local slot the expression reads, at any depth (blocks,
+    /// clauses, templates and index paths included; callees' bodies excluded: a function
+    /// reads only its arguments).
+    pub fn each_local(&self, f: &mut impl FnMut(Slot)) {
+        match self {
+            Expr::Lit(_) => {}
+            Expr::Local(s) => f(*s),
+            Expr::Tuple(xs) | Expr::List(xs) | Expr::Call(_, xs, _) => {
+                xs.iter().for_each(|x| x.each_local(f))
+            }
+            Expr::Record(fs) => fs.iter().for_each(|(_, x)| x.each_local(f)),
+            Expr::Comprehension(cs, body)
+            | Expr::Quant {
+                clauses: cs, body, ..
+            } => {
+                Clause::each_local(cs, f);
+                body.each_local(f);
+            }
+            Expr::Range { lo, hi, .. } => {
+                lo.each_local(f);
+                hi.each_local(f);
+            }
+            Expr::Unary(_, x) | Expr::Field(x, _) | Expr::TupleField(x, _) => x.each_local(f),
+            Expr::Binary(_, a, b, _) | Expr::Index(a, b, _) => {
+                a.each_local(f);
+                b.each_local(f);
+            }
+            Expr::If(c, t, e) => {
+                c.each_local(f);
+                t.each_local(f);
+                if let Some(e) = e {
+                    e.each_local(f);
+                }
+            }
+            Expr::Str(t) => t.each_local(f),
+        }
+    }
+}
+
+impl Clause {
+    pub fn each_local(cs: &[Clause], f: &mut impl FnMut(Slot)) {
+        for c in cs {
+            match c {
+                Clause::For(_, x) | Clause::If(x) => x.each_local(f),
+            }
+        }
+    }
+}
+
+impl Template {
+    pub fn each_local(&self, f: &mut impl FnMut(Slot)) {
+        TemplatePart::each_local(&self.parts, f);
+    }
+}
+
+impl TemplatePart {
+    fn each_local(parts: &[TemplatePart], f: &mut impl FnMut(Slot)) {
+        for p in parts {
+            match p {
+                TemplatePart::Text(_) => {}
+                TemplatePart::Expr(x) => x.each_local(f),
+                TemplatePart::For(_, x, body) => {
+                    x.each_local(f);
+                    TemplatePart::each_local(body, f);
+                }
+                TemplatePart::If(c, t, e) => {
+                    c.each_local(f);
+                    TemplatePart::each_local(t, f);
+                    TemplatePart::each_local(e, f);
+                }
+            }
+        }
+    }
+}
+
+impl Block {
+    /// Every local slot read by the block's statements and value (see [`Expr::each_local`]).
+    pub fn each_local(&self, f: &mut impl FnMut(Slot)) {
+        for s in &self.stmts {
+            s.each_local(f);
+        }
+        if let Some(v) = &self.value {
+            v.each_local(f);
+        }
+    }
+}
+
+impl Stmt {
+    /// Every local slot the statement reads, at any depth. An assignment `x[i] = v` reads
+    /// `x` too (the rest of `x` is kept).
+    pub fn each_local(&self, f: &mut impl FnMut(Slot)) {
+        match self {
+            Stmt::Let(_, x) | Stmt::Eval(x) | Stmt::Witness(x) | Stmt::Set(_, x) => x.each_local(f),
+            Stmt::Assign(s, path, x) => {
+                f(*s);
+                for a in path {
+                    if let Access::Index(i, _) = a {
+                        i.each_local(f);
+                    }
+                }
+                x.each_local(f);
+            }
+            Stmt::If(c, t, e) => {
+                c.each_local(f);
+                t.each_local(f);
+                if let Some(e) = e {
+                    e.each_local(f);
+                }
+            }
+            Stmt::For(_, x, body) => {
+                x.each_local(f);
+                body.each_local(f);
+            }
+            Stmt::Require { cond, message, .. } => {
+                cond.each_local(f);
+                if let Some(t) = message {
+                    t.each_local(f);
+                }
+            }
+            Stmt::Constraint {
+                binders,
+                cond,
+                message,
+                ..
+            } => {
+                Clause::each_local(binders, f);
+                cond.each_local(f);
+                if let Some(t) = message {
+                    t.each_local(f);
+                }
+            }
+        }
+    }
+}
+
+impl Pattern {
+    pub fn each_slot(&self, f: &mut impl FnMut(Slot)) {
+        match self {
+            Pattern::Bind(s) => f(*s),
+            Pattern::Wild => {}
+            Pattern::Tuple(ps) => ps.iter().for_each(|p| p.each_slot(f)),
+        }
+    }
+}
+
+impl Stmt {
+    /// Every local slot the statement binds or assigns, at any depth (blocks inside
+    /// expressions included).
+    pub fn each_write(&self, f: &mut impl FnMut(Slot)) {
+        match self {
+            Stmt::Let(p, x) => {
+                p.each_slot(f);
+                x.each_write(f);
+            }
+            Stmt::Assign(s, path, x) => {
+                f(*s);
+                for a in path {
+                    if let Access::Index(i, _) = a {
+                        i.each_write(f);
+                    }
+                }
+                x.each_write(f);
+            }
+            Stmt::Eval(x) | Stmt::Witness(x) | Stmt::Set(_, x) => x.each_write(f),
+            Stmt::If(c, t, e) => {
+                c.each_write(f);
+                t.each_write(f);
+                if let Some(e) = e {
+                    e.each_write(f);
+                }
+            }
+            Stmt::For(p, x, body) => {
+                p.each_slot(f);
+                x.each_write(f);
+                body.each_write(f);
+            }
+            Stmt::Require { cond, .. } => cond.each_write(f),
+            Stmt::Constraint { binders, cond, .. } => {
+                Clause::each_write(binders, f);
+                cond.each_write(f);
+            }
+        }
+    }
+}
+
+impl Block {
+    pub fn each_write(&self, f: &mut impl FnMut(Slot)) {
+        for s in &self.stmts {
+            s.each_write(f);
+        }
+        if let Some(v) = &self.value {
+            v.each_write(f);
+        }
+    }
+}
+
+impl Clause {
+    fn each_write(cs: &[Clause], f: &mut impl FnMut(Slot)) {
+        for c in cs {
+            match c {
+                Clause::For(p, x) => {
+                    p.each_slot(f);
+                    x.each_write(f);
+                }
+                Clause::If(x) => x.each_write(f),
+            }
+        }
+    }
+}
+
+impl Expr {
+    /// Every local slot bound or assigned inside the expression (comprehension variables,
+    /// statements of `if` blocks).
+    pub fn each_write(&self, f: &mut impl FnMut(Slot)) {
+        match self {
+            Expr::Lit(_) | Expr::Local(_) | Expr::Str(_) => {}
+            Expr::Tuple(xs) | Expr::List(xs) | Expr::Call(_, xs, _) => {
+                xs.iter().for_each(|x| x.each_write(f))
+            }
+            Expr::Record(fs) => fs.iter().for_each(|(_, x)| x.each_write(f)),
+            Expr::Comprehension(cs, body)
+            | Expr::Quant {
+                clauses: cs, body, ..
+            } => {
+                Clause::each_write(cs, f);
+                body.each_write(f);
+            }
+            Expr::Range { lo, hi, .. } => {
+                lo.each_write(f);
+                hi.each_write(f);
+            }
+            Expr::Unary(_, x) | Expr::Field(x, _) | Expr::TupleField(x, _) => x.each_write(f),
+            Expr::Binary(_, a, b, _) | Expr::Index(a, b, _) => {
+                a.each_write(f);
+                b.each_write(f);
+            }
+            Expr::If(c, t, e) => {
+                c.each_write(f);
+                t.each_write(f);
+                if let Some(e) = e {
+                    e.each_write(f);
+                }
+            }
+        }
+    }
+}

@@ -9,6 +9,7 @@ pub mod check;
 pub mod dataset;
 pub mod emit;
 pub mod eval;
+pub mod givens;
 pub mod interval;
 pub mod ir;
 pub mod lower;

@@ -179,24 +179,39 @@ pub fn prove(
 /// how much effort) depend on the context's history (fresh-name counters, hash-consed term
 /// ids), so sharing one context per worker would make `gen --prove` output depend on which
 /// instances a worker proved before, i.e. on `--jobs`. A context per instance costs well
-/// under a millisecond here.
+/// under a millisecond here. (`givens` does share one: its results are SAT/UNSAT answers
+/// only, which do not depend on history.)
 pub fn in_fresh_context<R>(f: impl FnOnce() -> R) -> R {
-    /// `with_z3_config` demands `Send + Sync` so Z3 objects of different contexts are not
-    /// mixed across threads. It runs the callback synchronously on *this* thread, so
-    /// nothing crosses a thread here; the wrapper only carries the (`Rc`-based) closure and
-    /// result through the bound. No Z3 object escapes: proofs hold runtime values only.
-    struct SameThread<T>(T);
-    // SAFETY: see above: the value is created, used and unwrapped on one thread.
-    unsafe impl<T> Send for SameThread<T> {}
-    // SAFETY: as above; it is never shared.
-    unsafe impl<T> Sync for SameThread<T> {}
-    impl<T> SameThread<T> {
-        fn into_inner(self) -> T {
-            self.0
-        }
-    }
+    in_context(&new_context(), f)
+}
+
+/// A new Z3 context with the default configuration.
+pub fn new_context() -> z3::Context {
+    z3::with_z3_config(&z3::Config::new(), || {
+        SameThread(z3::Context::thread_local())
+    })
+    .into_inner()
+}
+
+/// Runs `f` with `ctx` as the thread's Z3 context.
+pub fn in_context<R>(ctx: &z3::Context, f: impl FnOnce() -> R) -> R {
     let f = SameThread(f);
-    z3::with_z3_config(&z3::Config::new(), move || SameThread(f.into_inner()())).into_inner()
+    z3::with_z3_context(ctx, move || SameThread(f.into_inner()())).into_inner()
+}
+
+/// `with_z3_context` demands `Send + Sync` so Z3 objects of different contexts are not
+/// mixed across threads. It runs the callback synchronously on *this* thread, so nothing
+/// crosses a thread here; the wrapper only carries the (`Rc`-based) closure and result
+/// through the bound.
+struct SameThread<T>(T);
+// SAFETY: see above: the value is created, used and unwrapped on one thread.
+unsafe impl<T> Send for SameThread<T> {}
+// SAFETY: as above; it is never shared.
+unsafe impl<T> Sync for SameThread<T> {}
+impl<T> SameThread<T> {
+    fn into_inner(self) -> T {
+        self.0
+    }
 }
 
 /// [`prove`] with one engine (the differential tests compare the two).
@@ -363,7 +378,7 @@ fn prove_in_context(
 /// indexing): 2x faster on sudoku, 1.6x on graph coloring. When verify does arithmetic or
 /// order on them (sums, `<`, `abs`), the plain `Int` encoding is 1.6-3x faster, so the
 /// lowering is redone with it; lowering costs far less than solving.
-fn lower_verify<'p>(
+pub(crate) fn lower_verify<'p>(
     program: &'p Program,
     env: &CEnv,
     shape: &resyn_runtime::Shape,
@@ -389,7 +404,7 @@ fn lower_verify<'p>(
     Ok(first)
 }
 
-fn reason_unknown(solver: &Solver, limits: Limits) -> (String, bool) {
+pub(crate) fn reason_unknown(solver: &Solver, limits: Limits) -> (String, bool) {
     let r = solver
         .get_reason_unknown()
         .unwrap_or_else(|| "unknown".into());
@@ -417,160 +432,10 @@ fn stat(stats: &z3::Statistics, key: &str) -> u64 {
     }
 }
 
-fn halt_reason(h: &Halt) -> String {
+pub(crate) fn halt_reason(h: &Halt) -> String {
     match h {
         Halt::Unsupported(what) => format!("not expressible in the SMT lowering: {what}"),
         Halt::Budget => "the instance is too large to lower (step budget)".into(),
         Halt::Dead => "verify fails on every answer".into(),
     }
-}
-
-/// `unique_givens`: which of `givens` (the future value of instance field `field`) to
-/// keep so that `solution` stays the only valid answer. Givens are tried for removal in
-/// list order (shuffle first for a random puzzle); one stays removed when the answer is
-/// still unique without it; removal stops at `min_keep` kept. Returns the kept givens in
-/// list order.
-///
-/// One incremental solver per call: every given gets a selector literal (verify sees the
-/// field as a list whose elements are present when their selector is true), the formula
-/// and "the answer differs from `solution`" are asserted once, and each removal is one
-/// check under assumptions. UNSAT means unique. Fields the generator sets later are
-/// unknown here: verify must not read them.
-/// What `unique_givens` was called with.
-pub struct Givens<'a> {
-    /// The instance value that will hold the kept givens.
-    pub field: &'a str,
-    /// Candidates, in removal order.
-    pub givens: &'a [Value],
-    /// The planted answer that must stay the only one.
-    pub solution: &'a Value,
-    /// Stop removing when this many are left.
-    pub min_keep: usize,
-}
-
-pub fn reduce_givens(
-    program: &Program,
-    env: &CEnv,
-    params: &[Value],
-    fields: &[Option<Value>],
-    call: &Givens<'_>,
-) -> Result<Vec<Value>, String> {
-    check_z3()?;
-    in_fresh_context(|| reduce_in_context(program, env, params, fields, call))
-}
-
-fn reduce_in_context(
-    program: &Program,
-    env: &CEnv,
-    params: &[Value],
-    fields: &[Option<Value>],
-    call: &Givens<'_>,
-) -> Result<Vec<Value>, String> {
-    let Givens {
-        field,
-        givens,
-        solution,
-        min_keep,
-    } = *call;
-    use crate::smt::Guard;
-    use std::rc::Rc;
-    use z3::ast::Bool;
-
-    let ir = &env.ir;
-    let target = ir
-        .fields
-        .iter()
-        .position(|f| f.name == field)
-        .ok_or_else(|| format!("the env has no instance value `{field}`"))?;
-    let nfields = ir.fields.len();
-    // The instance as known now: the target field holds every given.
-    let mut known: Vec<Value> = (0..nfields)
-        .map(|i| fields.get(i).cloned().flatten().unwrap_or(Value::Unit))
-        .collect();
-    known[target] = Value::list(givens.to_vec());
-    let shape = env
-        .answer_shape(params, &known)
-        .map_err(|e| format!("the answer type: {e}"))?;
-
-    let selectors: Vec<Bool> = (0..givens.len())
-        .map(|i| Bool::fresh_const(&format!("given{i}")))
-        .collect();
-    let mut frame: Vec<S> = params.iter().cloned().map(S::C).collect();
-    for i in 0..nfields {
-        frame.push(if i == target {
-            S::List(
-                Rc::new(givens.iter().cloned().map(S::C).collect()),
-                Guard::Each(Rc::new(selectors.clone())),
-            )
-        } else {
-            match fields.get(i).cloned().flatten() {
-                Some(v) => S::C(v),
-                None => S::Poison(Rc::from(
-                    format!(
-                        "verify reads `{}`, which the generator sets after unique_givens",
-                        ir.fields[i].name
-                    )
-                    .as_str(),
-                )),
-            }
-        });
-    }
-    let (mut lowering, answer) =
-        lower_verify(program, env, &shape, &frame).map_err(|h| halt_reason(&h))?;
-    let solver = Solver::new_for_logic("QF_FD").unwrap_or_default();
-    let limits = Limits {
-        rlimit: DEFAULT_RLIMIT,
-        timeout_ms: 0,
-    };
-    let mut p = Params::new();
-    p.set_u32("rlimit", limits.rlimit);
-    solver.set_params(&p);
-    for f in &lowering.facts {
-        solver.assert(f);
-    }
-    let same = lowering
-        .eq(&answer, &S::C(solution.clone()))
-        .map_err(|h| halt_reason(&h))?;
-    solver.assert(same.not());
-
-    let mut kept = vec![true; givens.len()];
-    let assumptions = |kept: &[bool]| -> Vec<Bool> {
-        selectors
-            .iter()
-            .zip(kept)
-            .map(|(s, k)| if *k { s.clone() } else { s.not() })
-            .collect()
-    };
-    match solver.check_assumptions(&assumptions(&kept)) {
-        SatResult::Unsat => {}
-        SatResult::Sat => {
-            let other = solver
-                .get_model()
-                .and_then(|m| read_model(&m, &shape, &answer))
-                .map(|v| v.display())
-                .unwrap_or_default();
-            return Err(format!(
-                "even with every given kept the answer is not unique (another answer: {other})"
-            ));
-        }
-        SatResult::Unknown => return Err(reason_unknown(&solver, limits).0),
-    }
-    let mut left = givens.len();
-    for i in 0..givens.len() {
-        if left <= min_keep {
-            break;
-        }
-        kept[i] = false;
-        match solver.check_assumptions(&assumptions(&kept)) {
-            SatResult::Unsat => left -= 1,
-            SatResult::Sat => kept[i] = true,
-            SatResult::Unknown => return Err(reason_unknown(&solver, limits).0),
-        }
-    }
-    Ok(givens
-        .iter()
-        .zip(&kept)
-        .filter(|(_, k)| **k)
-        .map(|(g, _)| g.clone())
-        .collect())
 }

@@ -1859,6 +1859,17 @@ fn concrete_or(
 // ---------------------------------------------------------------------- the answer
 
 impl Lowering<'_> {
+    /// The known ranges of the unknowns declared so far, for a later lowering over the
+    /// same declared answer (a cached solver lowers verify again per instance).
+    pub fn declared_bounds(&self) -> HashMap<Int, (i128, i128)> {
+        self.iv.vars.clone()
+    }
+
+    /// Starts from the ranges [`Lowering::declared_bounds`] gave.
+    pub fn assume_bounds(&mut self, vars: HashMap<Int, (i128, i128)>) {
+        self.iv.vars = vars;
+    }
+
     /// The answer's unknowns, built from its shape; their domains become facts.
     pub fn declare(&mut self, shape: &Shape, path: &str) -> R<S> {
         let mut facts = std::mem::take(&mut self.facts);

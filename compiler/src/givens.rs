@@ -1,0 +1,552 @@
+//! `unique_givens`: unique-by-construction generation. Given a full solution and candidate
+//! givens in removal order, keep removing givens while the solution stays the only answer
+//! of the env's own verify, proved by Z3 (spec/proofs.md §5).
+//!
+//! Every removal is one incremental query under assumptions: every given has a selector
+//! literal (verify sees the instance field as a list whose elements are present when their
+//! selector is true), "the answer differs from the solution" is asserted, and the query
+//! assumes the selectors of the givens still kept. UNSAT means unique.
+//!
+//! Speed comes from reusing solver state across instances of one shape. A fresh Z3
+//! context costs more than the whole 4×4 sudoku reduction (measured: 40% of generation
+//! time was `ast_manager` construction), so each worker thread keeps one context and one
+//! solver per (env, params, answer shape, field). Per instance, verify is lowered again
+//! into that context, where identical terms are hash-consed to the same AST; each
+//! top-level conjunct of the lowered formula ("fact") is asserted once behind its own guard
+//! literal (`guard → fact`), and a query assumes the guards of this instance's facts. A
+//! fact of an earlier instance is thus switched off (its guard may be false), never
+//! asserted, so reuse cannot over-constrain: the answers (SAT / UNSAT) are exactly those of
+//! a fresh solver. Facts that recur (the rules of the puzzle, clue literals) are
+//! internalized by the solver once.
+//!
+//! Determinism: the result depends only on the SAT/UNSAT answers, which are facts about
+//! the formula, not about solver history. The two history-dependent outcomes are redone in
+//! a fresh context, whose answer is the result: a query out of budget (`unknown`), and the
+//! error "not unique even with every given", whose message names another answer (a model).
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
+
+use resyn_runtime::{Shape, Value};
+use z3::ast::{Ast, Bool, Int};
+use z3::{Context, DeclKind, Params, SatResult, Solver};
+
+use crate::eval::CEnv;
+use crate::ir::{Block, Program, Stmt};
+use crate::prove::{
+    check_z3, halt_reason, in_context, in_fresh_context, new_context, reason_unknown, Limits,
+    DEFAULT_RLIMIT,
+};
+use crate::smt::{read_model, Guard, Halt, Lowering, DEFAULT_BUDGET, S};
+
+/// What `unique_givens` was called with.
+pub struct Givens<'a> {
+    /// The instance value that will hold the kept givens.
+    pub field: &'a str,
+    /// Candidates, in removal order.
+    pub givens: &'a [Value],
+    /// The planted answer that must stay the only one.
+    pub solution: &'a Value,
+    /// Stop removing when this many are left.
+    pub min_keep: usize,
+}
+
+/// How many solver shapes a worker keeps (a `gen --levels` run alternates between a few).
+const CACHED_SHAPES: usize = 4;
+
+/// A cached solver is dropped once it holds this many guarded facts: facts that never
+/// recur (a fresh name per instance) would otherwise grow it without bound.
+const MAX_GUARDED_FACTS: usize = 1 << 15;
+
+thread_local! {
+    static SOLVERS: RefCell<Vec<Cached>> = const { RefCell::new(Vec::new()) };
+    static REUSE: std::cell::Cell<bool> = const { std::cell::Cell::new(true) };
+}
+
+/// Whether this thread's `unique_givens` calls reuse cached solvers (the default) or take
+/// the fresh path every time: the two must give the same results, which the differential
+/// tests check, and the benchmark compares their speed.
+pub fn set_solver_reuse(on: bool) {
+    REUSE.with(|r| r.set(on));
+    if !on {
+        SOLVERS.with(|s| s.borrow_mut().clear());
+    }
+}
+
+/// Which of `call.givens` (the future value of instance field `call.field`) to keep so
+/// that `call.solution` stays the only valid answer. Givens are tried for removal in list
+/// order (shuffle first for a random puzzle); one stays removed when the answer is still
+/// unique without it; removal stops at `min_keep` kept. Returns the kept givens in list
+/// order. Fields the generator sets later are unknown here: verify must not read them.
+pub fn reduce_givens(
+    program: &Program,
+    env: &CEnv,
+    params: &[Value],
+    fields: &[Option<Value>],
+    call: &Givens<'_>,
+) -> Result<Vec<Value>, String> {
+    check_z3()?;
+    let setup = Setup::new(env, params, fields, call)?;
+    if REUSE.with(|r| r.get()) {
+        if let Some(kept) = reduce_cached(program, &setup, call) {
+            return Ok(kept);
+        }
+    }
+    in_fresh_context(|| reduce_fresh(program, &setup, call))
+}
+
+/// What both paths need: the instance as known now and the answer's shape.
+struct Setup<'a> {
+    env: &'a CEnv,
+    params: &'a [Value],
+    fields: &'a [Option<Value>],
+    /// The index of the instance field the givens go to.
+    target: usize,
+    shape: Shape,
+}
+
+impl<'a> Setup<'a> {
+    fn new(
+        env: &'a CEnv,
+        params: &'a [Value],
+        fields: &'a [Option<Value>],
+        call: &Givens<'_>,
+    ) -> Result<Setup<'a>, String> {
+        let ir = &env.ir;
+        let target = ir
+            .fields
+            .iter()
+            .position(|f| f.name == call.field)
+            .ok_or_else(|| format!("the env has no instance value `{}`", call.field))?;
+        // The instance as known now: the target field holds every given.
+        let mut known: Vec<Value> = (0..ir.fields.len())
+            .map(|i| fields.get(i).cloned().flatten().unwrap_or(Value::Unit))
+            .collect();
+        known[target] = Value::list(call.givens.to_vec());
+        let shape = env
+            .answer_shape(params, &known)
+            .map_err(|e| format!("the answer type: {e}"))?;
+        Ok(Setup {
+            env,
+            params,
+            fields,
+            target,
+            shape,
+        })
+    }
+
+    /// Verify's frame (params, then instance fields): the target field is the list of
+    /// givens, element `i` present when `selectors[i]` holds.
+    fn frame(&self, givens: &[Value], selectors: &[Bool]) -> Vec<S> {
+        let ir = &self.env.ir;
+        let mut frame: Vec<S> = self.params.iter().cloned().map(S::C).collect();
+        for i in 0..ir.fields.len() {
+            frame.push(if i == self.target {
+                S::List(
+                    Rc::new(givens.iter().cloned().map(S::C).collect()),
+                    Guard::Each(Rc::new(selectors.to_vec())),
+                )
+            } else {
+                match self.fields.get(i).cloned().flatten() {
+                    Some(v) => S::C(v),
+                    None => S::Poison(Rc::from(
+                        format!(
+                            "verify reads `{}`, which the generator sets after unique_givens",
+                            ir.fields[i].name
+                        )
+                        .as_str(),
+                    )),
+                }
+            });
+        }
+        frame
+    }
+
+    /// Lowers `block` (verify or a part of it) with `frame` and `answer` into `lowering`.
+    fn lower(
+        &self,
+        lowering: &mut Lowering<'_>,
+        block: &Block,
+        frame: &[S],
+        answer: &S,
+    ) -> Result<(), Halt> {
+        let ir = &self.env.ir;
+        let mut slots = vec![S::C(Value::Unit); ir.verify_slots as usize];
+        slots[..frame.len()].clone_from_slice(frame);
+        slots[frame.len()] = answer.clone();
+        match lowering.block(&mut slots, block) {
+            Ok(_) | Err(Halt::Dead) => Ok(()),
+            Err(h) => Err(h),
+        }
+    }
+}
+
+fn limits() -> Limits {
+    Limits {
+        rlimit: DEFAULT_RLIMIT,
+        timeout_ms: 0,
+    }
+}
+
+fn limited_solver() -> Solver {
+    let solver = Solver::new_for_logic("QF_FD").unwrap_or_default();
+    let mut p = Params::new();
+    p.set_u32("rlimit", limits().rlimit);
+    solver.set_params(&p);
+    solver
+}
+
+/// The removal loop shared by both paths: `check(kept)` answers "is the solution still
+/// the only answer with these givens kept?". `None` from `check` stops the loop.
+fn remove_while_unique<E>(
+    n: usize,
+    min_keep: usize,
+    mut check: impl FnMut(&[bool]) -> Result<SatResult, E>,
+) -> Result<Vec<bool>, E> {
+    let mut kept = vec![true; n];
+    let mut left = n;
+    for i in 0..n {
+        if left <= min_keep {
+            break;
+        }
+        kept[i] = false;
+        match check(&kept)? {
+            SatResult::Unsat => left -= 1,
+            _ => kept[i] = true,
+        }
+    }
+    Ok(kept)
+}
+
+fn select(givens: &[Value], kept: &[bool]) -> Vec<Value> {
+    givens
+        .iter()
+        .zip(kept)
+        .filter(|(_, k)| **k)
+        .map(|(g, _)| g.clone())
+        .collect()
+}
+
+fn assumptions<'a>(selectors: &'a [Bool], kept: &'a [bool]) -> impl Iterator<Item = Bool> + 'a {
+    selectors
+        .iter()
+        .zip(kept)
+        .map(|(s, k)| if *k { s.clone() } else { s.not() })
+}
+
+/// The reference path: a fresh context and solver for this one call. Its answers and
+/// error messages are what the cached path must reproduce.
+fn reduce_fresh(
+    program: &Program,
+    setup: &Setup<'_>,
+    call: &Givens<'_>,
+) -> Result<Vec<Value>, String> {
+    let selectors: Vec<Bool> = (0..call.givens.len())
+        .map(|i| Bool::fresh_const(&format!("given{i}")))
+        .collect();
+    let frame = setup.frame(call.givens, &selectors);
+    let (mut lowering, answer) =
+        crate::prove::lower_verify(program, setup.env, &setup.shape, &frame)
+            .map_err(|h| halt_reason(&h))?;
+    let solver = limited_solver();
+    for f in &lowering.facts {
+        solver.assert(f);
+    }
+    let same = lowering
+        .eq(&answer, &S::C(call.solution.clone()))
+        .map_err(|h| halt_reason(&h))?;
+    solver.assert(same.not());
+
+    let check = |kept: &[bool]| -> Result<SatResult, String> {
+        let a: Vec<Bool> = assumptions(&selectors, kept).collect();
+        match solver.check_assumptions(&a) {
+            SatResult::Unknown => Err(reason_unknown(&solver, limits()).0),
+            r => Ok(r),
+        }
+    };
+    if check(&vec![true; call.givens.len()])? == SatResult::Sat {
+        let other = solver
+            .get_model()
+            .and_then(|m| read_model(&m, &setup.shape, &answer))
+            .map(|v| v.display())
+            .unwrap_or_default();
+        return Err(format!(
+            "even with every given kept the answer is not unique (another answer: {other})"
+        ));
+    }
+    let kept = remove_while_unique(call.givens.len(), call.min_keep, check)?;
+    Ok(select(call.givens, &kept))
+}
+
+/// The cached path; `None` means "redo it fresh" (see the module comment).
+fn reduce_cached(program: &Program, setup: &Setup<'_>, call: &Givens<'_>) -> Option<Vec<Value>> {
+    SOLVERS.with(|solvers| {
+        let mut solvers = solvers.borrow_mut();
+        let key = Key {
+            env: setup.env.id,
+            params: setup.params.to_vec(),
+            shape: setup.shape.clone(),
+            target: setup.target,
+        };
+        let at = match solvers.iter().position(|c| c.key == key) {
+            Some(i) => i,
+            None => {
+                if solvers.len() >= CACHED_SHAPES {
+                    solvers.remove(0);
+                }
+                solvers.push(Cached::new(program, setup, &key)?);
+                solvers.len() - 1
+            }
+        };
+        let mut outcome = solvers[at].reduce(program, setup, call);
+        if let Attempt::NeedsInt = outcome {
+            // Verify does arithmetic on the answer: the plain Int encoding (as in
+            // `lower_verify`), for this and every later instance of the shape.
+            solvers[at] = Cached::with_encoding(program, setup, &key, false)??;
+            outcome = solvers[at].reduce(program, setup, call);
+        }
+        match outcome {
+            Attempt::Done(kept) => {
+                if solvers[at].guards.len() > MAX_GUARDED_FACTS {
+                    solvers.remove(at);
+                }
+                Some(kept)
+            }
+            Attempt::NeedsInt | Attempt::Redo => {
+                // A solver that has seen a budget run-out is not kept either.
+                solvers.remove(at);
+                None
+            }
+        }
+    })
+}
+
+#[derive(Clone, PartialEq)]
+struct Key {
+    env: u64,
+    params: Vec<Value>,
+    shape: Shape,
+    target: usize,
+}
+
+/// One worker's solver for one shape, with everything it has been told.
+struct Cached {
+    key: Key,
+    /// Its own context: the terms below live in it.
+    ctx: Context,
+    solver: Solver,
+    /// Whether the answer's small ints are one-hot (see `prove::lower_verify`).
+    one_hot: bool,
+    /// The part of verify lowered per instance (see [`split_verify`]).
+    own: Block,
+    /// The answer's unknowns and their ranges; their domain facts are asserted.
+    answer: S,
+    bounds: HashMap<Int, (i128, i128)>,
+    /// Selector literals by given value and occurrence (see [`Cached::selectors_of`]).
+    selectors: BTreeMap<(Value, usize), Bool>,
+    /// Every fact asserted so far, with the literal that switches it on.
+    guards: HashMap<Bool, Bool>,
+}
+
+enum Attempt {
+    Done(Vec<Value>),
+    /// The one-hot lowering met arithmetic on the answer.
+    NeedsInt,
+    /// An outcome that depends on solver history: redo it fresh.
+    Redo,
+}
+
+impl Cached {
+    /// A solver for `key`, told the answer's domain and the shared part of verify; one-hot
+    /// small ints unless that part does arithmetic on them (as `prove::lower_verify`).
+    fn new(program: &Program, setup: &Setup<'_>, key: &Key) -> Option<Cached> {
+        match Cached::with_encoding(program, setup, key, true)? {
+            Some(c) => Some(c),
+            None => Cached::with_encoding(program, setup, key, false)?,
+        }
+    }
+
+    /// `None`: the shared part cannot be lowered (the call goes the fresh way);
+    /// `Some(None)`: it does arithmetic on one-hot ints.
+    fn with_encoding(
+        program: &Program,
+        setup: &Setup<'_>,
+        key: &Key,
+        one_hot: bool,
+    ) -> Option<Option<Cached>> {
+        let split = split_verify(&setup.env.ir);
+        let ctx = new_context();
+        let told = in_context(&ctx, || {
+            let solver = limited_solver();
+            let mut lowering = Lowering::new(program, DEFAULT_BUDGET);
+            lowering.one_hot = one_hot;
+            let answer = lowering.declare(&key.shape, "answer").ok()?;
+            let bounds = lowering.declared_bounds();
+            // No instance value is known here: reading one fails the lowering (and the
+            // call goes the fresh way) instead of baking one instance's data in.
+            let poison = S::Poison(Rc::from("an instance value, in the shared part of verify"));
+            let frame: Vec<S> = (setup.params.iter().cloned().map(S::C))
+                .chain(setup.env.ir.fields.iter().map(|_| poison.clone()))
+                .collect();
+            setup
+                .lower(&mut lowering, &split.shared, &frame, &answer)
+                .ok()?;
+            if one_hot && lowering.one_hot_arith.get() {
+                return Some(None);
+            }
+            // The domain and the shared constraints hold for every instance: unguarded.
+            for f in &lowering.facts {
+                solver.assert(f);
+            }
+            Some(Some((solver, answer, bounds)))
+        })?;
+        Some(told.map(|(solver, answer, bounds)| Cached {
+            key: key.clone(),
+            ctx,
+            solver,
+            one_hot,
+            answer,
+            bounds,
+            own: split.own,
+            selectors: BTreeMap::new(),
+            guards: HashMap::new(),
+        }))
+    }
+
+    fn reduce(&mut self, program: &Program, setup: &Setup<'_>, call: &Givens<'_>) -> Attempt {
+        let ctx = self.ctx.clone();
+        in_context(&ctx, || self.reduce_here(program, setup, call))
+    }
+
+    fn reduce_here(&mut self, program: &Program, setup: &Setup<'_>, call: &Givens<'_>) -> Attempt {
+        let n = call.givens.len();
+        let selectors = self.selectors_of(call.givens);
+        let mut lowering = Lowering::new(program, DEFAULT_BUDGET);
+        lowering.one_hot = self.one_hot;
+        lowering.assume_bounds(self.bounds.clone());
+        let frame = setup.frame(call.givens, &selectors);
+        if setup
+            .lower(&mut lowering, &self.own, &frame, &self.answer)
+            .is_err()
+        {
+            return Attempt::Redo;
+        }
+        if self.one_hot && lowering.one_hot_arith.get() {
+            return Attempt::NeedsInt;
+        }
+        let Ok(same) = lowering.eq(&self.answer, &S::C(call.solution.clone())) else {
+            return Attempt::Redo;
+        };
+        let mut on = Vec::new();
+        for fact in lowering.facts.iter().chain([&same.not()]) {
+            self.switch_on(fact, &mut on);
+        }
+        let solver = &self.solver;
+        let check = |kept: &[bool]| -> Result<SatResult, ()> {
+            let a: Vec<Bool> = on
+                .iter()
+                .cloned()
+                .chain(assumptions(&selectors, kept))
+                .collect();
+            match solver.check_assumptions(&a) {
+                SatResult::Unknown => Err(()),
+                r => Ok(r),
+            }
+        };
+        match check(&vec![true; n]) {
+            Ok(SatResult::Unsat) => {}
+            _ => return Attempt::Redo,
+        }
+        match remove_while_unique(n, call.min_keep, check) {
+            Ok(kept) => Attempt::Done(select(call.givens, &kept)),
+            Err(()) => Attempt::Redo,
+        }
+    }
+
+    /// The selector literal of each given. A selector belongs to the given's value (and
+    /// its occurrence, for repeated values), not to its position in the list: the facts
+    /// "selector → clue" then recur across instances whatever order the givens come in.
+    fn selectors_of(&mut self, givens: &[Value]) -> Vec<Bool> {
+        let mut seen: BTreeMap<&Value, usize> = BTreeMap::new();
+        givens
+            .iter()
+            .map(|g| {
+                let occurrence = seen.entry(g).or_default();
+                *occurrence += 1;
+                self.selectors
+                    .entry((g.clone(), *occurrence))
+                    .or_insert_with(|| Bool::fresh_const("given"))
+                    .clone()
+            })
+            .collect()
+    }
+
+    /// Adds to `on` the guard literals of `fact`'s conjuncts, asserting `guard → conjunct`
+    /// for a conjunct not seen before. Splitting conjunctions is what makes facts recur:
+    /// a constraint over instance data is one conjunction whose parts (one clue, one rule)
+    /// are shared with other instances.
+    fn switch_on(&mut self, fact: &Bool, on: &mut Vec<Bool>) {
+        if fact.as_bool() == Some(true) {
+            return;
+        }
+        if fact.safe_decl().is_ok_and(|d| d.kind() == DeclKind::And) {
+            for part in fact.children() {
+                if let Some(b) = part.as_bool() {
+                    self.switch_on(&b, on);
+                }
+            }
+            return;
+        }
+        let guard = match self.guards.get(fact) {
+            Some(g) => g.clone(),
+            None => {
+                let g = Bool::fresh_const("fact");
+                self.solver.assert(g.implies(fact));
+                self.guards.insert(fact.clone(), g.clone());
+                g
+            }
+        };
+        on.push(guard);
+    }
+}
+
+/// Splits verify for a cached solver. `shared`: the statements that read no instance value
+/// (directly or through locals set from one), lowered once per solver and asserted as they
+/// are. `own`: what must be lowered per instance: every statement that reads instance
+/// data, plus the shared statements other than constraints (locals they set may be read).
+/// The analysis is conservative: a statement that reads a dependent local anywhere inside
+/// is dependent, and so is every local it binds or assigns.
+fn split_verify(ir: &crate::ir::Env) -> Split {
+    let first_field = ir.params.len();
+    let mut dependent = vec![false; ir.verify_slots as usize];
+    for d in dependent.iter_mut().skip(first_field).take(ir.fields.len()) {
+        *d = true;
+    }
+    let mut split = Split::default();
+    for stmt in &ir.verify.stmts {
+        let mut reads = false;
+        stmt.each_local(&mut |s| reads |= dependent.get(s as usize).copied().unwrap_or(true));
+        if reads {
+            stmt.each_write(&mut |s| {
+                if let Some(d) = dependent.get_mut(s as usize) {
+                    *d = true;
+                }
+            });
+            split.own.stmts.push(stmt.clone());
+        } else {
+            if !matches!(stmt, Stmt::Constraint { .. }) {
+                split.own.stmts.push(stmt.clone());
+            }
+            split.shared.stmts.push(stmt.clone());
+        }
+    }
+    split.own.value = ir.verify.value.clone();
+    split
+}
+
+#[derive(Default)]
+struct Split {
+    shared: Block,
+    own: Block,
+}
