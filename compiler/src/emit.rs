@@ -283,9 +283,6 @@ struct Writer<'a> {
     /// The type of each slot's current binding, where known: fast paths are written only
     /// for values of known scalar types (`None` everywhere else keeps the exact form).
     tys: Vec<Option<Ty>>,
-    /// Inside a fast form: the flag of each enclosing fast loop, innermost last (the
-    /// region's own flag `__bad` when empty).
-    flags: Vec<String>,
 }
 
 /// The source of an env's constraints, for comments in the emitted code.
@@ -311,7 +308,6 @@ impl<'a> Writer<'a> {
             fresh: 0,
             comment,
             tys: Vec::new(),
-            flags: Vec::new(),
         }
     }
 
@@ -328,8 +324,31 @@ impl<'a> Writer<'a> {
     // ------------------------------------------------------------------ statements
 
     fn block(&mut self, b: &Block, out: &mut String) {
-        for s in &b.stmts {
-            self.stmt(s, out);
+        let mut i = 0;
+        while i < b.stmts.len() {
+            // Consecutive constraints (verify) with fast forms: one fast form for them all
+            // first, which only decides that every one holds; otherwise each runs as usual.
+            let run = b.stmts[i..]
+                .iter()
+                .take_while(|s| matches!(s, Stmt::Constraint { .. }))
+                .count();
+            if run >= 2 {
+                if let Some(f) = self.fast_constraints(&b.stmts[i..i + run]) {
+                    let _ = writeln!(
+                        out,
+                        "{{\nlet mut __fuel = m.fuel;\nlet __held = (|| -> Option<bool> {{ Some({f}) }})();\nif __held == Some(true) {{\nm.fuel = __fuel;\n{}}} else {{",
+                        "sc.evaluated(false);\n".repeat(run)
+                    );
+                    for s in &b.stmts[i..i + run] {
+                        self.stmt(s, out);
+                    }
+                    out.push_str("}\n}\n");
+                    i += run;
+                    continue;
+                }
+            }
+            self.stmt(&b.stmts[i], out);
+            i += 1;
         }
     }
 
@@ -550,7 +569,7 @@ impl<'a> Writer<'a> {
             Some(f) => {
                 let _ = writeln!(
                     out,
-                    "{{\nlet mut __fuel = m.fuel;\nlet mut __bad = false;\nif {f} && !__bad {{\nm.fuel = __fuel;\nsc.evaluated(false);\n}} else {{\n{exact}\n}}\n}}"
+                    "{{\nlet mut __fuel = m.fuel;\nlet __held = (|| -> Option<bool> {{ Some({f}) }})();\nif __held == Some(true) {{\nm.fuel = __fuel;\nsc.evaluated(false);\n}} else {{\n{exact}\n}}\n}}"
                 );
             }
             None => {
@@ -661,18 +680,18 @@ impl<'a> Writer<'a> {
     // ------------------------------------------------------------------ fast paths
     //
     // A pure region over integers and booleans (a quantifier, `all`/`any`/`sum`/`len` of
-    // a comprehension, a verify constraint) is written twice: a fast form whose operations
-    // raise the flag `__bad` instead of returning an error (runtime `fast_*`), so its loops
-    // have no error exits, and the exact form. The fast form runs first; if it raised the
-    // flag, the fuel is restored and the exact form runs and fails exactly as the
-    // evaluator does. Pure means: no calls of user functions, no random draws, no
-    // collections built, so running it twice is unobservable.
+    // a comprehension, a verify constraint) is written twice: a fast form, a closure
+    // returning an `Option` whose operations yield `None` instead of an error (runtime
+    // `fast_*`) and leave it with `?`, and the exact form. The fast form runs first; if it
+    // gave `None`, its copy of the fuel is dropped and the exact form runs and fails
+    // exactly as the evaluator does. Pure means: no calls of user functions, no random
+    // draws, no collections built, so running it twice is unobservable.
 
     /// `exact`, preceded by the fast form when there is one.
     fn region(&mut self, fast: Option<String>, exact: String) -> String {
         match fast {
             Some(f) => format!(
-                "{{\nlet mut __fuel = m.fuel;\nlet mut __bad = false;\nlet __v = {f};\nif !__bad {{\nm.fuel = __fuel;\n__v\n}} else {{\n{exact}\n}}\n}}"
+                "{{\nlet mut __fuel = m.fuel;\nlet __fast = (|| -> Option<_> {{ Some({f}) }})();\nmatch __fast {{\nSome(__v) => {{\nm.fuel = __fuel;\n__v\n}}\nNone => {exact}\n}}\n}}"
             ),
             None => exact,
         }
@@ -701,11 +720,11 @@ impl<'a> Writer<'a> {
                     return None;
                 }
                 let i = self.fast(i)?;
-                format!("fast_at(&{}, {i}, &mut {})", self.slot(*s), self.flag())
+                format!("fast_at(&{}, {i})?", self.slot(*s))
             }
             Expr::Unary(UnOp::Not, x) => format!("(!{})", self.fast(x)?),
             Expr::Unary(UnOp::Neg, x) if self.is(x, &int) => {
-                format!("fast_neg({}, &mut {})", self.fast(x)?, self.flag())
+                format!("fast_neg({})?", self.fast(x)?)
             }
             Expr::Binary(op, a, b, _) => {
                 let (ta, tb) = (self.ty_of(a)?, self.ty_of(b)?);
@@ -731,16 +750,14 @@ impl<'a> Writer<'a> {
                 };
                 let (x, y) = (self.fast(a)?, self.fast(b)?);
                 match op {
-                    BinOp::Add | BinOp::Sub | BinOp::Mul => {
-                        format!("{f}({x}, {y}, &mut {})", self.flag())
-                    }
+                    BinOp::Add | BinOp::Sub | BinOp::Mul => format!("{f}({x}, {y})?"),
                     _ => infix(*op, &x, &y)?,
                 }
             }
             Expr::Call(Callee::Builtin("abs"), args, _)
                 if args.len() == 1 && self.is(&args[0], &int) =>
             {
-                format!("fast_abs({}, &mut {})", self.fast(&args[0])?, self.flag())
+                format!("fast_abs({})?", self.fast(&args[0])?)
             }
             Expr::Call(Callee::Builtin("len"), args, _) => match args.as_slice() {
                 [Expr::Local(s)] => match self.tys.get(*s as usize).cloned().flatten()? {
@@ -767,33 +784,18 @@ impl<'a> Writer<'a> {
                 }
                 let label = self.tmp("fq");
                 let forall = *forall;
-                let loops = self.fast_clauses(clauses, &mut |w: &mut Self| {
+                let loops = self.fast_clauses(clauses, 1, &mut |w: &mut Self| {
                     let b = w.fast(body)?;
-                    let merge = w.merge_flags();
                     Some(if forall {
-                        format!("if !{b} {{ {merge}break '{label} false; }}\n")
+                        format!("if !{b} {{ break '{label} false; }}\n")
                     } else {
-                        format!("if {b} {{ {merge}break '{label} true; }}\n")
+                        format!("if {b} {{ break '{label} true; }}\n")
                     })
                 })?;
                 format!("'{label}: {{\n{loops}{forall}\n}}")
             }
             _ => return None,
         })
-    }
-
-    /// The flag fast operations raise here: the innermost fast loop's, else the region's.
-    fn flag(&self) -> String {
-        self.flags.last().cloned().unwrap_or_else(|| "__bad".into())
-    }
-
-    /// Before leaving fast loops early: the enclosing loops' flags into the region's.
-    fn merge_flags(&self) -> String {
-        if self.flags.is_empty() {
-            String::new()
-        } else {
-            format!("__bad |= {};\n", self.flags.join(" | "))
-        }
     }
 
     /// The fast form of `all`/`any`/`sum`/`len` over a comprehension.
@@ -808,12 +810,12 @@ impl<'a> Writer<'a> {
             "len" => "0i64",
             _ => return None,
         };
-        let loops = self.fast_clauses(cs, &mut |w: &mut Self| {
+        let loops = self.fast_clauses(cs, 1, &mut |w: &mut Self| {
             let el = w.fast(elem)?;
             Some(match name {
                 "all" => format!("{acc} &= {el};\n"),
                 "any" => format!("{acc} |= {el};\n"),
-                "sum" => format!("{acc} = fast_add({acc}, {el}, &mut {});\n", w.flag()),
+                "sum" => format!("{acc} = fast_add({acc}, {el})?;\n"),
                 _ => format!("let _ = {el};\n{acc} += 1;\n"),
             })
         })?;
@@ -822,25 +824,81 @@ impl<'a> Writer<'a> {
 
     /// The fast form of a constraint: does `cond` hold for every binding of `binders`?
     fn fast_all(&mut self, binders: &[Clause], cond: &Expr) -> Option<String> {
-        if !self.is(cond, &Ty::Bool) {
-            return None;
+        self.fast_all_of(binders, &[(cond, Vec::new())])
+    }
+
+    /// The fast form of constraints that share their binders (up to the slots they bind):
+    /// does every condition hold for every binding? The loops run once; each condition
+    /// after the first binds its own slots from the first's (`renames`: (its slot, the
+    /// first's)), and every loop pays the steps of all of them, as they would one by one.
+    fn fast_all_of(
+        &mut self,
+        binders: &[Clause],
+        conds: &[(&Expr, Vec<(Slot, Slot)>)],
+    ) -> Option<String> {
+        for (c, renames) in conds {
+            for (mine, first) in renames {
+                let t = self.tys.get(*first as usize).cloned().flatten();
+                self.set_ty(*mine, t);
+            }
+            if !self.is(c, &Ty::Bool) {
+                return None;
+            }
         }
         let label = self.tmp("fc");
-        let loops = self.fast_clauses(binders, &mut |w: &mut Self| {
-            let c = w.fast(cond)?;
-            let merge = w.merge_flags();
-            Some(format!("if !{c} {{ {merge}break '{label} false; }}\n"))
+        let loops = self.fast_clauses(binders, conds.len(), &mut |w: &mut Self| {
+            let mut checks = String::new();
+            for (c, renames) in conds {
+                for (mine, first) in renames {
+                    let _ = writeln!(checks, "let {} = {};", w.slot(*mine), w.slot(*first));
+                }
+                let c = w.fast(c)?;
+                let _ = writeln!(checks, "if !{c} {{ break '{label} false; }}");
+            }
+            Some(checks)
         })?;
         Some(format!("('{label}: {{\n{loops}true\n}})"))
     }
 
+    /// The fast form of consecutive constraints (all must have one): do they all hold?
+    /// Constraints whose binders are the same (up to the slots they bind) share loops.
+    fn fast_constraints(&mut self, stmts: &[Stmt]) -> Option<String> {
+        let parts: Vec<(&[Clause], &Expr)> = stmts
+            .iter()
+            .filter_map(|s| match s {
+                Stmt::Constraint { binders, cond, .. } => Some((binders.as_slice(), cond)),
+                _ => None,
+            })
+            .collect();
+        let mut forms = Vec::new();
+        let mut i = 0;
+        while i < parts.len() {
+            let (binders, cond) = parts[i];
+            self.bind_clauses(binders);
+            let mut group = vec![(cond, Vec::new())];
+            let mut j = i + 1;
+            while let Some((other, c)) = parts.get(j) {
+                let mut renames = Vec::new();
+                if !same_clauses(binders, other, &mut renames) {
+                    break;
+                }
+                group.push((*c, renames));
+                j += 1;
+            }
+            forms.push(self.fast_all_of(binders, &group)?);
+            i = j;
+        }
+        Some(forms.join(" && "))
+    }
+
     /// Loops and filters of clauses in fast form, around what `inner` writes: ranges with
-    /// int bounds and local lists of scalars (or tuples of them). Each loop gets its own
-    /// flag, merged into the region's at the end of every iteration, so the flag is not a
-    /// chain of dependent operations through the whole loop.
+    /// int bounds and local lists of scalars (or tuples of them), their steps paid on entry
+    /// from the fast form's copy of the fuel, `times` over (loops shared by as many
+    /// constraints).
     fn fast_clauses(
         &mut self,
         cs: &[Clause],
+        times: usize,
         inner: &mut dyn FnMut(&mut Self) -> Option<String>,
     ) -> Option<String> {
         let Some((first, rest)) = cs.split_first() else {
@@ -852,7 +910,7 @@ impl<'a> Writer<'a> {
                     return None;
                 }
                 let c = self.fast(c)?;
-                let body = self.fast_clauses(rest, inner)?;
+                let body = self.fast_clauses(rest, times, inner)?;
                 return Some(format!("if {c} {{\n{body}}}\n"));
             }
             Clause::For(p, Expr::Range { lo, hi, inclusive }) => {
@@ -862,8 +920,8 @@ impl<'a> Writer<'a> {
                 let (lo, hi) = (self.fast(lo)?, self.fast(hi)?);
                 let (a, b) = (self.tmp("flo"), self.tmp("fhi"));
                 format!(
-                    "let ({a}, {b}) = fast_range(&mut __fuel, {lo}, {hi}, {inclusive}, &mut {});\nfor {} in {a}..{b}",
-                    self.flag(),
+                    "let ({a}, {b}) = fast_range(&mut __fuel, {lo}, {hi}, {inclusive})?;\n{}for {} in {a}..{b}",
+                    format!("fast_items(&mut __fuel, ({b} - {a}) as usize)?;\n").repeat(times - 1),
                     self.pattern(p)
                 )
             }
@@ -874,23 +932,17 @@ impl<'a> Writer<'a> {
                         if scalar(&t) || matches!(&*t, Ty::Tuple(ts) if ts.iter().all(scalar)) => {}
                     _ => return None,
                 }
-                let (xs, n) = (self.slot(*s), self.tmp("fn"));
+                let xs = self.slot(*s);
                 format!(
-                    "let {n} = fast_items(&mut __fuel, {xs}.len(), &mut {});\nfor {} in {xs}.as_slice()[..{n}].iter().copied()",
-                    self.flag(),
+                    "{}for {} in {xs}.as_slice().iter().copied()",
+                    format!("fast_items(&mut __fuel, {xs}.len())?;\n").repeat(times),
                     self.pattern(p)
                 )
             }
             Clause::For(..) => return None,
         };
-        let flag = self.tmp("b");
-        self.flags.push(flag.clone());
-        let body = self.fast_clauses(rest, inner);
-        self.flags.pop();
-        Some(format!(
-            "{head} {{\nlet mut {flag} = false;\n{}__bad |= {flag};\n}}\n",
-            body?
-        ))
+        let body = self.fast_clauses(rest, times, inner)?;
+        Some(format!("{head} {{\n{body}}}\n"))
     }
 
     // ------------------------------------------------------------------ expressions
@@ -1267,6 +1319,75 @@ const PURE_CALLS: &[(&str, usize, &str, &[Arg], bool)] = {
         ("int", 1, "to_int", &[V], true),
     ]
 };
+
+/// Are two lists of clauses the same up to the slots they bind? `renames` collects, for
+/// each slot `b` binds, the slot `a` binds in its place. Only the expressions fast forms
+/// can loop over are compared; anything else counts as different.
+fn same_clauses(a: &[Clause], b: &[Clause], renames: &mut Vec<(Slot, Slot)>) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(x, y)| match (x, y) {
+            (Clause::If(x), Clause::If(y)) => same_expr(x, y, renames),
+            // The collection first: it is evaluated before the pattern binds.
+            (Clause::For(p, x), Clause::For(q, y)) => {
+                same_expr(x, y, renames) && same_pattern(p, q, renames)
+            }
+            _ => false,
+        })
+}
+
+fn same_pattern(a: &Pattern, b: &Pattern, renames: &mut Vec<(Slot, Slot)>) -> bool {
+    match (a, b) {
+        (Pattern::Bind(x), Pattern::Bind(y)) => {
+            renames.push((*y, *x));
+            true
+        }
+        (Pattern::Wild, Pattern::Wild) => true,
+        (Pattern::Tuple(xs), Pattern::Tuple(ys)) => {
+            xs.len() == ys.len() && xs.iter().zip(ys).all(|(x, y)| same_pattern(x, y, renames))
+        }
+        _ => false,
+    }
+}
+
+fn same_expr(a: &Expr, b: &Expr, renames: &[(Slot, Slot)]) -> bool {
+    let all = |xs: &[Expr], ys: &[Expr]| {
+        xs.len() == ys.len() && xs.iter().zip(ys).all(|(x, y)| same_expr(x, y, renames))
+    };
+    match (a, b) {
+        (Expr::Lit(Lit::Int(x)), Expr::Lit(Lit::Int(y))) => x == y,
+        (Expr::Lit(Lit::Bool(x)), Expr::Lit(Lit::Bool(y))) => x == y,
+        // A slot bound by the clauses is the one bound in its place; any other is the same
+        // slot, and not one that `a` binds.
+        (Expr::Local(x), Expr::Local(y)) => match renames.iter().find(|(mine, _)| mine == y) {
+            Some((_, first)) => first == x,
+            None => x == y && !renames.iter().any(|(_, first)| first == x),
+        },
+        (Expr::Tuple(xs), Expr::Tuple(ys)) => all(xs, ys),
+        (Expr::Unary(o, x), Expr::Unary(p, y)) => o == p && same_expr(x, y, renames),
+        (Expr::Binary(o, x, u, _), Expr::Binary(p, y, v, _)) => {
+            o == p && same_expr(x, y, renames) && same_expr(u, v, renames)
+        }
+        (Expr::Index(x, u, _), Expr::Index(y, v, _)) => {
+            same_expr(x, y, renames) && same_expr(u, v, renames)
+        }
+        (Expr::Call(Callee::Builtin(f), xs, _), Expr::Call(Callee::Builtin(g), ys, _)) => {
+            f == g && all(xs, ys)
+        }
+        (
+            Expr::Range {
+                lo: x,
+                hi: u,
+                inclusive: i,
+            },
+            Expr::Range {
+                lo: y,
+                hi: v,
+                inclusive: j,
+            },
+        ) => i == j && same_expr(x, y, renames) && same_expr(u, v, renames),
+        _ => false,
+    }
+}
 
 /// Logic and comparisons, which cannot fail: the same Rust in exact and fast forms.
 fn infix(op: BinOp, x: &str, y: &str) -> Option<String> {
