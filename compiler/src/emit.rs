@@ -72,6 +72,184 @@ pub fn generator_needs_solver(env: &Env) -> bool {
     block(&env.gen)
 }
 
+/// Every expression of a block (statements, clauses, nested blocks and templates), in
+/// pre-order, and every pattern bound or slot assigned in it.
+fn walk_block(b: &Block, f: &mut dyn FnMut(Walked<'_>)) {
+    for s in &b.stmts {
+        match s {
+            Stmt::Let(p, e) => {
+                f(Walked::Binds(p));
+                walk_expr(e, f);
+            }
+            Stmt::Assign(slot, path, e) => {
+                f(Walked::Assigns(*slot));
+                for a in path {
+                    if let Access::Index(i, _) = a {
+                        walk_expr(i, f);
+                    }
+                }
+                walk_expr(e, f);
+            }
+            Stmt::Eval(e) | Stmt::Witness(e) | Stmt::Set(_, e) => walk_expr(e, f),
+            Stmt::If(c, t, e) => {
+                walk_expr(c, f);
+                walk_block(t, f);
+                if let Some(e) = e {
+                    walk_block(e, f);
+                }
+            }
+            Stmt::For(p, c, b) => {
+                f(Walked::Binds(p));
+                walk_expr(c, f);
+                walk_block(b, f);
+            }
+            Stmt::Require { cond, message, .. } => {
+                walk_expr(cond, f);
+                if let Some(t) = message {
+                    walk_parts(&t.parts, f);
+                }
+            }
+            Stmt::Constraint {
+                binders,
+                cond,
+                message,
+                ..
+            } => {
+                walk_clauses(binders, f);
+                walk_expr(cond, f);
+                if let Some(t) = message {
+                    walk_parts(&t.parts, f);
+                }
+            }
+        }
+    }
+    if let Some(v) = &b.value {
+        walk_expr(v, f);
+    }
+}
+
+/// What [`walk_block`] reports.
+enum Walked<'e> {
+    Expr(&'e Expr),
+    Binds(&'e Pattern),
+    Assigns(Slot),
+}
+
+fn walk_clauses(cs: &[Clause], f: &mut dyn FnMut(Walked<'_>)) {
+    for c in cs {
+        match c {
+            Clause::For(p, e) => {
+                f(Walked::Binds(p));
+                walk_expr(e, f);
+            }
+            Clause::If(e) => walk_expr(e, f),
+        }
+    }
+}
+
+fn walk_parts(parts: &[TemplatePart], f: &mut dyn FnMut(Walked<'_>)) {
+    for p in parts {
+        match p {
+            TemplatePart::Text(_) => {}
+            TemplatePart::Expr(e) => walk_expr(e, f),
+            TemplatePart::For(p, e, body) => {
+                f(Walked::Binds(p));
+                walk_expr(e, f);
+                walk_parts(body, f);
+            }
+            TemplatePart::If(c, t, e) => {
+                walk_expr(c, f);
+                walk_parts(t, f);
+                walk_parts(e, f);
+            }
+        }
+    }
+}
+
+fn walk_expr(e: &Expr, f: &mut dyn FnMut(Walked<'_>)) {
+    f(Walked::Expr(e));
+    match e {
+        Expr::Lit(_) | Expr::Local(_) => {}
+        Expr::Tuple(v) | Expr::List(v) | Expr::Call(_, v, _) => {
+            for x in v {
+                walk_expr(x, f);
+            }
+        }
+        Expr::Record(fs) => {
+            for (_, x) in fs {
+                walk_expr(x, f);
+            }
+        }
+        Expr::Comprehension(cs, x)
+        | Expr::Quant {
+            clauses: cs,
+            body: x,
+            ..
+        } => {
+            walk_clauses(cs, f);
+            walk_expr(x, f);
+        }
+        Expr::Range { lo: a, hi: b, .. } | Expr::Binary(_, a, b, _) | Expr::Index(a, b, _) => {
+            walk_expr(a, f);
+            walk_expr(b, f);
+        }
+        Expr::Unary(_, x) | Expr::Field(x, _) | Expr::TupleField(x, _) => walk_expr(x, f),
+        Expr::If(c, t, e) => {
+            walk_expr(c, f);
+            walk_block(t, f);
+            if let Some(e) = e {
+                walk_block(e, f);
+            }
+        }
+        Expr::Str(t) => walk_parts(&t.parts, f),
+    }
+}
+
+/// Which parameters of a function are passed by reference: those of a type that is not a
+/// plain scalar (so passing it by value would copy a shared pointer, counting a reference
+/// in and out) that the body never assigns or rebinds. The body reads them through the
+/// reference; the caller lends its local or a temporary.
+fn ref_params(f: &Function) -> Vec<bool> {
+    let mut written = std::collections::BTreeSet::new();
+    fn binds(p: &Pattern, out: &mut std::collections::BTreeSet<Slot>) {
+        match p {
+            Pattern::Bind(s) => {
+                out.insert(*s);
+            }
+            Pattern::Wild => {}
+            Pattern::Tuple(ps) => ps.iter().for_each(|p| binds(p, out)),
+        }
+    }
+    walk_block(&f.body, &mut |w| match w {
+        Walked::Binds(p) => binds(p, &mut written),
+        Walked::Assigns(s) => {
+            written.insert(s);
+        }
+        Walked::Expr(_) => {}
+    });
+    (0..f.arity as usize)
+        .map(|p| {
+            let scalar = matches!(
+                f.params.get(p),
+                None | Some(Ty::Bool | Ty::Int | Ty::Float | Ty::Unit | Ty::Unknown)
+            );
+            !scalar && !written.contains(&(p as Slot))
+        })
+        .collect()
+}
+
+/// Does evaluating `e` run statements (an `if` expression's blocks), which could assign
+/// a local that an earlier argument lent by reference?
+fn runs_statements(e: &Expr) -> bool {
+    let mut found = false;
+    walk_expr(e, &mut |w| {
+        if let Walked::Expr(Expr::If(..)) = w {
+            found = true;
+        }
+    });
+    found
+}
+
 /// Record structs of the crate: one per set of field names, generic over field types.
 #[derive(Default)]
 struct Records {
@@ -283,6 +461,9 @@ struct Writer<'a> {
     /// The type of each slot's current binding, where known: fast paths are written only
     /// for values of known scalar types (`None` everywhere else keeps the exact form).
     tys: Vec<Option<Ty>>,
+    /// The slots that hold a reference (a function's parameters passed by reference):
+    /// every use goes through `(*name)`.
+    refs: Vec<Slot>,
 }
 
 /// The source of an env's constraints, for comments in the emitted code.
@@ -308,6 +489,7 @@ impl<'a> Writer<'a> {
             fresh: 0,
             comment,
             tys: Vec::new(),
+            refs: Vec::new(),
         }
     }
 
@@ -317,6 +499,15 @@ impl<'a> Writer<'a> {
     }
 
     fn slot(&self, s: Slot) -> String {
+        if self.refs.contains(&s) {
+            format!("(*{})", self.slot_name(s))
+        } else {
+            self.slot_name(s)
+        }
+    }
+
+    /// The Rust name of a slot (for a parameter passed by reference: the reference).
+    fn slot_name(&self, s: Slot) -> String {
         let name = self.names.get(s as usize).map_or("v", |n| n.as_str());
         format!("{}_{s}", tidy(name))
     }
@@ -1050,12 +1241,25 @@ impl<'a> Writer<'a> {
             Expr::Call(Callee::Fn(i), args, _) => {
                 let f = &self.program.fns[*i];
                 let name = fn_name(f, *i);
+                let by_ref = ref_params(f);
                 let mut out = String::from("{\nm.tick()?;\n");
                 let mut temps = Vec::new();
-                for a in args {
-                    let v = self.value(a);
+                for (k, a) in args.iter().enumerate() {
                     let t = self.tmp("a");
-                    let _ = writeln!(out, "let {t} = {v};");
+                    if by_ref.get(k).copied().unwrap_or(false) {
+                        // A place (a local, an element…) is lent as it is, unless a later
+                        // argument could assign it; anything else is lent from a temporary.
+                        let lent = if args[k + 1..].iter().any(runs_statements) {
+                            None
+                        } else {
+                            self.place(a)
+                        };
+                        let v = lent.unwrap_or_else(|| format!("({})", self.value(a)));
+                        let _ = writeln!(out, "let {t} = &{v};");
+                    } else {
+                        let v = self.value(a);
+                        let _ = writeln!(out, "let {t} = {v};");
+                    }
                     temps.push(t);
                 }
                 let _ = write!(out, "{name}(m, {})?\n}}", temps.join(", "));
@@ -1516,11 +1720,18 @@ fn emit_env(u: &Unit<'_>, ei: usize, recs: &mut Records, version: &str) -> Strin
     // Functions: every function of the file (callees first).
     for (i, f) in program.fns.iter().enumerate() {
         let mut w = Writer::new(program, &f.names, recs, Role::Plain, None);
+        let by_ref = ref_params(f);
         let params: Vec<String> = (0..f.arity as usize)
             .map(|p| {
                 let ty = f.params.get(p).cloned().unwrap_or(Ty::Unknown);
                 w.set_ty(p as Slot, Some(ty.clone()));
-                format!("mut {}: {}", w.slot(p as Slot), rust_ty(&ty, w.recs))
+                let rty = rust_ty(&ty, w.recs);
+                if by_ref[p] {
+                    w.refs.push(p as Slot);
+                    format!("{}: &{rty}", w.slot_name(p as Slot))
+                } else {
+                    format!("mut {}: {rty}", w.slot(p as Slot))
+                }
             })
             .collect();
         let ret = rust_ty(&f.ret, w.recs);
