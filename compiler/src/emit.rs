@@ -72,6 +72,184 @@ pub fn generator_needs_solver(env: &Env) -> bool {
     block(&env.gen)
 }
 
+/// Every expression of a block (statements, clauses, nested blocks and templates), in
+/// pre-order, and every pattern bound or slot assigned in it.
+fn walk_block(b: &Block, f: &mut dyn FnMut(Walked<'_>)) {
+    for s in &b.stmts {
+        match s {
+            Stmt::Let(p, e) => {
+                f(Walked::Binds(p));
+                walk_expr(e, f);
+            }
+            Stmt::Assign(slot, path, e) => {
+                f(Walked::Assigns(*slot));
+                for a in path {
+                    if let Access::Index(i, _) = a {
+                        walk_expr(i, f);
+                    }
+                }
+                walk_expr(e, f);
+            }
+            Stmt::Eval(e) | Stmt::Witness(e) | Stmt::Set(_, e) => walk_expr(e, f),
+            Stmt::If(c, t, e) => {
+                walk_expr(c, f);
+                walk_block(t, f);
+                if let Some(e) = e {
+                    walk_block(e, f);
+                }
+            }
+            Stmt::For(p, c, b) => {
+                f(Walked::Binds(p));
+                walk_expr(c, f);
+                walk_block(b, f);
+            }
+            Stmt::Require { cond, message, .. } => {
+                walk_expr(cond, f);
+                if let Some(t) = message {
+                    walk_parts(&t.parts, f);
+                }
+            }
+            Stmt::Constraint {
+                binders,
+                cond,
+                message,
+                ..
+            } => {
+                walk_clauses(binders, f);
+                walk_expr(cond, f);
+                if let Some(t) = message {
+                    walk_parts(&t.parts, f);
+                }
+            }
+        }
+    }
+    if let Some(v) = &b.value {
+        walk_expr(v, f);
+    }
+}
+
+/// What [`walk_block`] reports.
+enum Walked<'e> {
+    Expr(&'e Expr),
+    Binds(&'e Pattern),
+    Assigns(Slot),
+}
+
+fn walk_clauses(cs: &[Clause], f: &mut dyn FnMut(Walked<'_>)) {
+    for c in cs {
+        match c {
+            Clause::For(p, e) => {
+                f(Walked::Binds(p));
+                walk_expr(e, f);
+            }
+            Clause::If(e) => walk_expr(e, f),
+        }
+    }
+}
+
+fn walk_parts(parts: &[TemplatePart], f: &mut dyn FnMut(Walked<'_>)) {
+    for p in parts {
+        match p {
+            TemplatePart::Text(_) => {}
+            TemplatePart::Expr(e) => walk_expr(e, f),
+            TemplatePart::For(p, e, body) => {
+                f(Walked::Binds(p));
+                walk_expr(e, f);
+                walk_parts(body, f);
+            }
+            TemplatePart::If(c, t, e) => {
+                walk_expr(c, f);
+                walk_parts(t, f);
+                walk_parts(e, f);
+            }
+        }
+    }
+}
+
+fn walk_expr(e: &Expr, f: &mut dyn FnMut(Walked<'_>)) {
+    f(Walked::Expr(e));
+    match e {
+        Expr::Lit(_) | Expr::Local(_) => {}
+        Expr::Tuple(v) | Expr::List(v) | Expr::Call(_, v, _) => {
+            for x in v {
+                walk_expr(x, f);
+            }
+        }
+        Expr::Record(fs) => {
+            for (_, x) in fs {
+                walk_expr(x, f);
+            }
+        }
+        Expr::Comprehension(cs, x)
+        | Expr::Quant {
+            clauses: cs,
+            body: x,
+            ..
+        } => {
+            walk_clauses(cs, f);
+            walk_expr(x, f);
+        }
+        Expr::Range { lo: a, hi: b, .. } | Expr::Binary(_, a, b, _) | Expr::Index(a, b, _) => {
+            walk_expr(a, f);
+            walk_expr(b, f);
+        }
+        Expr::Unary(_, x) | Expr::Field(x, _) | Expr::TupleField(x, _) => walk_expr(x, f),
+        Expr::If(c, t, e) => {
+            walk_expr(c, f);
+            walk_block(t, f);
+            if let Some(e) = e {
+                walk_block(e, f);
+            }
+        }
+        Expr::Str(t) => walk_parts(&t.parts, f),
+    }
+}
+
+/// Which parameters of a function are passed by reference: those of a type that is not a
+/// plain scalar (so passing it by value would copy a shared pointer, counting a reference
+/// in and out) that the body never assigns or rebinds. The body reads them through the
+/// reference; the caller lends its local or a temporary.
+fn ref_params(f: &Function) -> Vec<bool> {
+    let mut written = std::collections::BTreeSet::new();
+    fn binds(p: &Pattern, out: &mut std::collections::BTreeSet<Slot>) {
+        match p {
+            Pattern::Bind(s) => {
+                out.insert(*s);
+            }
+            Pattern::Wild => {}
+            Pattern::Tuple(ps) => ps.iter().for_each(|p| binds(p, out)),
+        }
+    }
+    walk_block(&f.body, &mut |w| match w {
+        Walked::Binds(p) => binds(p, &mut written),
+        Walked::Assigns(s) => {
+            written.insert(s);
+        }
+        Walked::Expr(_) => {}
+    });
+    (0..f.arity as usize)
+        .map(|p| {
+            let scalar = matches!(
+                f.params.get(p),
+                None | Some(Ty::Bool | Ty::Int | Ty::Float | Ty::Unit | Ty::Unknown)
+            );
+            !scalar && !written.contains(&(p as Slot))
+        })
+        .collect()
+}
+
+/// Does evaluating `e` run statements (an `if` expression's blocks), which could assign
+/// a local that an earlier argument lent by reference?
+fn runs_statements(e: &Expr) -> bool {
+    let mut found = false;
+    walk_expr(e, &mut |w| {
+        if let Walked::Expr(Expr::If(..)) = w {
+            found = true;
+        }
+    });
+    found
+}
+
 /// Record structs of the crate: one per set of field names, generic over field types.
 #[derive(Default)]
 struct Records {
@@ -283,9 +461,9 @@ struct Writer<'a> {
     /// The type of each slot's current binding, where known: fast paths are written only
     /// for values of known scalar types (`None` everywhere else keeps the exact form).
     tys: Vec<Option<Ty>>,
-    /// Inside a fast form: the flag of each enclosing fast loop, innermost last (the
-    /// region's own flag `__bad` when empty).
-    flags: Vec<String>,
+    /// The slots that hold a reference (a function's parameters passed by reference):
+    /// every use goes through `(*name)`.
+    refs: Vec<Slot>,
 }
 
 /// The source of an env's constraints, for comments in the emitted code.
@@ -311,7 +489,7 @@ impl<'a> Writer<'a> {
             fresh: 0,
             comment,
             tys: Vec::new(),
-            flags: Vec::new(),
+            refs: Vec::new(),
         }
     }
 
@@ -321,6 +499,15 @@ impl<'a> Writer<'a> {
     }
 
     fn slot(&self, s: Slot) -> String {
+        if self.refs.contains(&s) {
+            format!("(*{})", self.slot_name(s))
+        } else {
+            self.slot_name(s)
+        }
+    }
+
+    /// The Rust name of a slot (for a parameter passed by reference: the reference).
+    fn slot_name(&self, s: Slot) -> String {
         let name = self.names.get(s as usize).map_or("v", |n| n.as_str());
         format!("{}_{s}", tidy(name))
     }
@@ -328,8 +515,31 @@ impl<'a> Writer<'a> {
     // ------------------------------------------------------------------ statements
 
     fn block(&mut self, b: &Block, out: &mut String) {
-        for s in &b.stmts {
-            self.stmt(s, out);
+        let mut i = 0;
+        while i < b.stmts.len() {
+            // Consecutive constraints (verify) with fast forms: one fast form for them all
+            // first, which only decides that every one holds; otherwise each runs as usual.
+            let run = b.stmts[i..]
+                .iter()
+                .take_while(|s| matches!(s, Stmt::Constraint { .. }))
+                .count();
+            if run >= 2 {
+                if let Some(f) = self.fast_constraints(&b.stmts[i..i + run]) {
+                    let _ = writeln!(
+                        out,
+                        "{{\nlet mut __fuel = m.fuel;\nlet __held = (|| -> Option<bool> {{ Some({f}) }})();\nif __held == Some(true) {{\nm.fuel = __fuel;\n{}}} else {{",
+                        "sc.evaluated(false);\n".repeat(run)
+                    );
+                    for s in &b.stmts[i..i + run] {
+                        self.stmt(s, out);
+                    }
+                    out.push_str("}\n}\n");
+                    i += run;
+                    continue;
+                }
+            }
+            self.stmt(&b.stmts[i], out);
+            i += 1;
         }
     }
 
@@ -550,7 +760,7 @@ impl<'a> Writer<'a> {
             Some(f) => {
                 let _ = writeln!(
                     out,
-                    "{{\nlet mut __fuel = m.fuel;\nlet mut __bad = false;\nif {f} && !__bad {{\nm.fuel = __fuel;\nsc.evaluated(false);\n}} else {{\n{exact}\n}}\n}}"
+                    "{{\nlet mut __fuel = m.fuel;\nlet __held = (|| -> Option<bool> {{ Some({f}) }})();\nif __held == Some(true) {{\nm.fuel = __fuel;\nsc.evaluated(false);\n}} else {{\n{exact}\n}}\n}}"
                 );
             }
             None => {
@@ -661,18 +871,18 @@ impl<'a> Writer<'a> {
     // ------------------------------------------------------------------ fast paths
     //
     // A pure region over integers and booleans (a quantifier, `all`/`any`/`sum`/`len` of
-    // a comprehension, a verify constraint) is written twice: a fast form whose operations
-    // raise the flag `__bad` instead of returning an error (runtime `fast_*`), so its loops
-    // have no error exits, and the exact form. The fast form runs first; if it raised the
-    // flag, the fuel is restored and the exact form runs and fails exactly as the
-    // evaluator does. Pure means: no calls of user functions, no random draws, no
-    // collections built, so running it twice is unobservable.
+    // a comprehension, a verify constraint) is written twice: a fast form, a closure
+    // returning an `Option` whose operations yield `None` instead of an error (runtime
+    // `fast_*`) and leave it with `?`, and the exact form. The fast form runs first; if it
+    // gave `None`, its copy of the fuel is dropped and the exact form runs and fails
+    // exactly as the evaluator does. Pure means: no calls of user functions, no random
+    // draws, no collections built, so running it twice is unobservable.
 
     /// `exact`, preceded by the fast form when there is one.
     fn region(&mut self, fast: Option<String>, exact: String) -> String {
         match fast {
             Some(f) => format!(
-                "{{\nlet mut __fuel = m.fuel;\nlet mut __bad = false;\nlet __v = {f};\nif !__bad {{\nm.fuel = __fuel;\n__v\n}} else {{\n{exact}\n}}\n}}"
+                "{{\nlet mut __fuel = m.fuel;\nlet __fast = (|| -> Option<_> {{ Some({f}) }})();\nmatch __fast {{\nSome(__v) => {{\nm.fuel = __fuel;\n__v\n}}\nNone => {exact}\n}}\n}}"
             ),
             None => exact,
         }
@@ -701,11 +911,11 @@ impl<'a> Writer<'a> {
                     return None;
                 }
                 let i = self.fast(i)?;
-                format!("fast_at(&{}, {i}, &mut {})", self.slot(*s), self.flag())
+                format!("fast_at(&{}, {i})?", self.slot(*s))
             }
             Expr::Unary(UnOp::Not, x) => format!("(!{})", self.fast(x)?),
             Expr::Unary(UnOp::Neg, x) if self.is(x, &int) => {
-                format!("fast_neg({}, &mut {})", self.fast(x)?, self.flag())
+                format!("fast_neg({})?", self.fast(x)?)
             }
             Expr::Binary(op, a, b, _) => {
                 let (ta, tb) = (self.ty_of(a)?, self.ty_of(b)?);
@@ -731,16 +941,14 @@ impl<'a> Writer<'a> {
                 };
                 let (x, y) = (self.fast(a)?, self.fast(b)?);
                 match op {
-                    BinOp::Add | BinOp::Sub | BinOp::Mul => {
-                        format!("{f}({x}, {y}, &mut {})", self.flag())
-                    }
+                    BinOp::Add | BinOp::Sub | BinOp::Mul => format!("{f}({x}, {y})?"),
                     _ => infix(*op, &x, &y)?,
                 }
             }
             Expr::Call(Callee::Builtin("abs"), args, _)
                 if args.len() == 1 && self.is(&args[0], &int) =>
             {
-                format!("fast_abs({}, &mut {})", self.fast(&args[0])?, self.flag())
+                format!("fast_abs({})?", self.fast(&args[0])?)
             }
             Expr::Call(Callee::Builtin("len"), args, _) => match args.as_slice() {
                 [Expr::Local(s)] => match self.tys.get(*s as usize).cloned().flatten()? {
@@ -767,33 +975,18 @@ impl<'a> Writer<'a> {
                 }
                 let label = self.tmp("fq");
                 let forall = *forall;
-                let loops = self.fast_clauses(clauses, &mut |w: &mut Self| {
+                let loops = self.fast_clauses(clauses, 1, &mut |w: &mut Self| {
                     let b = w.fast(body)?;
-                    let merge = w.merge_flags();
                     Some(if forall {
-                        format!("if !{b} {{ {merge}break '{label} false; }}\n")
+                        format!("if !{b} {{ break '{label} false; }}\n")
                     } else {
-                        format!("if {b} {{ {merge}break '{label} true; }}\n")
+                        format!("if {b} {{ break '{label} true; }}\n")
                     })
                 })?;
                 format!("'{label}: {{\n{loops}{forall}\n}}")
             }
             _ => return None,
         })
-    }
-
-    /// The flag fast operations raise here: the innermost fast loop's, else the region's.
-    fn flag(&self) -> String {
-        self.flags.last().cloned().unwrap_or_else(|| "__bad".into())
-    }
-
-    /// Before leaving fast loops early: the enclosing loops' flags into the region's.
-    fn merge_flags(&self) -> String {
-        if self.flags.is_empty() {
-            String::new()
-        } else {
-            format!("__bad |= {};\n", self.flags.join(" | "))
-        }
     }
 
     /// The fast form of `all`/`any`/`sum`/`len` over a comprehension.
@@ -808,12 +1001,12 @@ impl<'a> Writer<'a> {
             "len" => "0i64",
             _ => return None,
         };
-        let loops = self.fast_clauses(cs, &mut |w: &mut Self| {
+        let loops = self.fast_clauses(cs, 1, &mut |w: &mut Self| {
             let el = w.fast(elem)?;
             Some(match name {
                 "all" => format!("{acc} &= {el};\n"),
                 "any" => format!("{acc} |= {el};\n"),
-                "sum" => format!("{acc} = fast_add({acc}, {el}, &mut {});\n", w.flag()),
+                "sum" => format!("{acc} = fast_add({acc}, {el})?;\n"),
                 _ => format!("let _ = {el};\n{acc} += 1;\n"),
             })
         })?;
@@ -822,25 +1015,81 @@ impl<'a> Writer<'a> {
 
     /// The fast form of a constraint: does `cond` hold for every binding of `binders`?
     fn fast_all(&mut self, binders: &[Clause], cond: &Expr) -> Option<String> {
-        if !self.is(cond, &Ty::Bool) {
-            return None;
+        self.fast_all_of(binders, &[(cond, Vec::new())])
+    }
+
+    /// The fast form of constraints that share their binders (up to the slots they bind):
+    /// does every condition hold for every binding? The loops run once; each condition
+    /// after the first binds its own slots from the first's (`renames`: (its slot, the
+    /// first's)), and every loop pays the steps of all of them, as they would one by one.
+    fn fast_all_of(
+        &mut self,
+        binders: &[Clause],
+        conds: &[(&Expr, Vec<(Slot, Slot)>)],
+    ) -> Option<String> {
+        for (c, renames) in conds {
+            for (mine, first) in renames {
+                let t = self.tys.get(*first as usize).cloned().flatten();
+                self.set_ty(*mine, t);
+            }
+            if !self.is(c, &Ty::Bool) {
+                return None;
+            }
         }
         let label = self.tmp("fc");
-        let loops = self.fast_clauses(binders, &mut |w: &mut Self| {
-            let c = w.fast(cond)?;
-            let merge = w.merge_flags();
-            Some(format!("if !{c} {{ {merge}break '{label} false; }}\n"))
+        let loops = self.fast_clauses(binders, conds.len(), &mut |w: &mut Self| {
+            let mut checks = String::new();
+            for (c, renames) in conds {
+                for (mine, first) in renames {
+                    let _ = writeln!(checks, "let {} = {};", w.slot(*mine), w.slot(*first));
+                }
+                let c = w.fast(c)?;
+                let _ = writeln!(checks, "if !{c} {{ break '{label} false; }}");
+            }
+            Some(checks)
         })?;
         Some(format!("('{label}: {{\n{loops}true\n}})"))
     }
 
+    /// The fast form of consecutive constraints (all must have one): do they all hold?
+    /// Constraints whose binders are the same (up to the slots they bind) share loops.
+    fn fast_constraints(&mut self, stmts: &[Stmt]) -> Option<String> {
+        let parts: Vec<(&[Clause], &Expr)> = stmts
+            .iter()
+            .filter_map(|s| match s {
+                Stmt::Constraint { binders, cond, .. } => Some((binders.as_slice(), cond)),
+                _ => None,
+            })
+            .collect();
+        let mut forms = Vec::new();
+        let mut i = 0;
+        while i < parts.len() {
+            let (binders, cond) = parts[i];
+            self.bind_clauses(binders);
+            let mut group = vec![(cond, Vec::new())];
+            let mut j = i + 1;
+            while let Some((other, c)) = parts.get(j) {
+                let mut renames = Vec::new();
+                if !same_clauses(binders, other, &mut renames) {
+                    break;
+                }
+                group.push((*c, renames));
+                j += 1;
+            }
+            forms.push(self.fast_all_of(binders, &group)?);
+            i = j;
+        }
+        Some(forms.join(" && "))
+    }
+
     /// Loops and filters of clauses in fast form, around what `inner` writes: ranges with
-    /// int bounds and local lists of scalars (or tuples of them). Each loop gets its own
-    /// flag, merged into the region's at the end of every iteration, so the flag is not a
-    /// chain of dependent operations through the whole loop.
+    /// int bounds and local lists of scalars (or tuples of them), their steps paid on entry
+    /// from the fast form's copy of the fuel, `times` over (loops shared by as many
+    /// constraints).
     fn fast_clauses(
         &mut self,
         cs: &[Clause],
+        times: usize,
         inner: &mut dyn FnMut(&mut Self) -> Option<String>,
     ) -> Option<String> {
         let Some((first, rest)) = cs.split_first() else {
@@ -852,7 +1101,7 @@ impl<'a> Writer<'a> {
                     return None;
                 }
                 let c = self.fast(c)?;
-                let body = self.fast_clauses(rest, inner)?;
+                let body = self.fast_clauses(rest, times, inner)?;
                 return Some(format!("if {c} {{\n{body}}}\n"));
             }
             Clause::For(p, Expr::Range { lo, hi, inclusive }) => {
@@ -862,8 +1111,8 @@ impl<'a> Writer<'a> {
                 let (lo, hi) = (self.fast(lo)?, self.fast(hi)?);
                 let (a, b) = (self.tmp("flo"), self.tmp("fhi"));
                 format!(
-                    "let ({a}, {b}) = fast_range(&mut __fuel, {lo}, {hi}, {inclusive}, &mut {});\nfor {} in {a}..{b}",
-                    self.flag(),
+                    "let ({a}, {b}) = fast_range(&mut __fuel, {lo}, {hi}, {inclusive})?;\n{}for {} in {a}..{b}",
+                    format!("fast_items(&mut __fuel, ({b} - {a}) as usize)?;\n").repeat(times - 1),
                     self.pattern(p)
                 )
             }
@@ -874,23 +1123,17 @@ impl<'a> Writer<'a> {
                         if scalar(&t) || matches!(&*t, Ty::Tuple(ts) if ts.iter().all(scalar)) => {}
                     _ => return None,
                 }
-                let (xs, n) = (self.slot(*s), self.tmp("fn"));
+                let xs = self.slot(*s);
                 format!(
-                    "let {n} = fast_items(&mut __fuel, {xs}.len(), &mut {});\nfor {} in {xs}.as_slice()[..{n}].iter().copied()",
-                    self.flag(),
+                    "{}for {} in {xs}.as_slice().iter().copied()",
+                    format!("fast_items(&mut __fuel, {xs}.len())?;\n").repeat(times),
                     self.pattern(p)
                 )
             }
             Clause::For(..) => return None,
         };
-        let flag = self.tmp("b");
-        self.flags.push(flag.clone());
-        let body = self.fast_clauses(rest, inner);
-        self.flags.pop();
-        Some(format!(
-            "{head} {{\nlet mut {flag} = false;\n{}__bad |= {flag};\n}}\n",
-            body?
-        ))
+        let body = self.fast_clauses(rest, times, inner)?;
+        Some(format!("{head} {{\n{body}}}\n"))
     }
 
     // ------------------------------------------------------------------ expressions
@@ -998,12 +1241,25 @@ impl<'a> Writer<'a> {
             Expr::Call(Callee::Fn(i), args, _) => {
                 let f = &self.program.fns[*i];
                 let name = fn_name(f, *i);
+                let by_ref = ref_params(f);
                 let mut out = String::from("{\nm.tick()?;\n");
                 let mut temps = Vec::new();
-                for a in args {
-                    let v = self.value(a);
+                for (k, a) in args.iter().enumerate() {
                     let t = self.tmp("a");
-                    let _ = writeln!(out, "let {t} = {v};");
+                    if by_ref.get(k).copied().unwrap_or(false) {
+                        // A place (a local, an element…) is lent as it is, unless a later
+                        // argument could assign it; anything else is lent from a temporary.
+                        let lent = if args[k + 1..].iter().any(runs_statements) {
+                            None
+                        } else {
+                            self.place(a)
+                        };
+                        let v = lent.unwrap_or_else(|| format!("({})", self.value(a)));
+                        let _ = writeln!(out, "let {t} = &{v};");
+                    } else {
+                        let v = self.value(a);
+                        let _ = writeln!(out, "let {t} = {v};");
+                    }
                     temps.push(t);
                 }
                 let _ = write!(out, "{name}(m, {})?\n}}", temps.join(", "));
@@ -1268,6 +1524,75 @@ const PURE_CALLS: &[(&str, usize, &str, &[Arg], bool)] = {
     ]
 };
 
+/// Are two lists of clauses the same up to the slots they bind? `renames` collects, for
+/// each slot `b` binds, the slot `a` binds in its place. Only the expressions fast forms
+/// can loop over are compared; anything else counts as different.
+fn same_clauses(a: &[Clause], b: &[Clause], renames: &mut Vec<(Slot, Slot)>) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(x, y)| match (x, y) {
+            (Clause::If(x), Clause::If(y)) => same_expr(x, y, renames),
+            // The collection first: it is evaluated before the pattern binds.
+            (Clause::For(p, x), Clause::For(q, y)) => {
+                same_expr(x, y, renames) && same_pattern(p, q, renames)
+            }
+            _ => false,
+        })
+}
+
+fn same_pattern(a: &Pattern, b: &Pattern, renames: &mut Vec<(Slot, Slot)>) -> bool {
+    match (a, b) {
+        (Pattern::Bind(x), Pattern::Bind(y)) => {
+            renames.push((*y, *x));
+            true
+        }
+        (Pattern::Wild, Pattern::Wild) => true,
+        (Pattern::Tuple(xs), Pattern::Tuple(ys)) => {
+            xs.len() == ys.len() && xs.iter().zip(ys).all(|(x, y)| same_pattern(x, y, renames))
+        }
+        _ => false,
+    }
+}
+
+fn same_expr(a: &Expr, b: &Expr, renames: &[(Slot, Slot)]) -> bool {
+    let all = |xs: &[Expr], ys: &[Expr]| {
+        xs.len() == ys.len() && xs.iter().zip(ys).all(|(x, y)| same_expr(x, y, renames))
+    };
+    match (a, b) {
+        (Expr::Lit(Lit::Int(x)), Expr::Lit(Lit::Int(y))) => x == y,
+        (Expr::Lit(Lit::Bool(x)), Expr::Lit(Lit::Bool(y))) => x == y,
+        // A slot bound by the clauses is the one bound in its place; any other is the same
+        // slot, and not one that `a` binds.
+        (Expr::Local(x), Expr::Local(y)) => match renames.iter().find(|(mine, _)| mine == y) {
+            Some((_, first)) => first == x,
+            None => x == y && !renames.iter().any(|(_, first)| first == x),
+        },
+        (Expr::Tuple(xs), Expr::Tuple(ys)) => all(xs, ys),
+        (Expr::Unary(o, x), Expr::Unary(p, y)) => o == p && same_expr(x, y, renames),
+        (Expr::Binary(o, x, u, _), Expr::Binary(p, y, v, _)) => {
+            o == p && same_expr(x, y, renames) && same_expr(u, v, renames)
+        }
+        (Expr::Index(x, u, _), Expr::Index(y, v, _)) => {
+            same_expr(x, y, renames) && same_expr(u, v, renames)
+        }
+        (Expr::Call(Callee::Builtin(f), xs, _), Expr::Call(Callee::Builtin(g), ys, _)) => {
+            f == g && all(xs, ys)
+        }
+        (
+            Expr::Range {
+                lo: x,
+                hi: u,
+                inclusive: i,
+            },
+            Expr::Range {
+                lo: y,
+                hi: v,
+                inclusive: j,
+            },
+        ) => i == j && same_expr(x, y, renames) && same_expr(u, v, renames),
+        _ => false,
+    }
+}
+
 /// Logic and comparisons, which cannot fail: the same Rust in exact and fast forms.
 fn infix(op: BinOp, x: &str, y: &str) -> Option<String> {
     Some(match op {
@@ -1395,11 +1720,18 @@ fn emit_env(u: &Unit<'_>, ei: usize, recs: &mut Records, version: &str) -> Strin
     // Functions: every function of the file (callees first).
     for (i, f) in program.fns.iter().enumerate() {
         let mut w = Writer::new(program, &f.names, recs, Role::Plain, None);
+        let by_ref = ref_params(f);
         let params: Vec<String> = (0..f.arity as usize)
             .map(|p| {
                 let ty = f.params.get(p).cloned().unwrap_or(Ty::Unknown);
                 w.set_ty(p as Slot, Some(ty.clone()));
-                format!("mut {}: {}", w.slot(p as Slot), rust_ty(&ty, w.recs))
+                let rty = rust_ty(&ty, w.recs);
+                if by_ref[p] {
+                    w.refs.push(p as Slot);
+                    format!("{}: &{rty}", w.slot_name(p as Slot))
+                } else {
+                    format!("mut {}: {rty}", w.slot(p as Slot))
+                }
             })
             .collect();
         let ret = rust_ty(&f.ret, w.recs);

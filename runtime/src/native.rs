@@ -1183,93 +1183,82 @@ pub fn permutation(m: &mut Machine, n: i64) -> RtResult<List<i64>> {
 // ------------------------------------------------------------------------- fast paths
 //
 // Emitted code may run a pure region (a quantifier, a count or sum over a comprehension, a
-// verify constraint over integer data) first in a *fast* form: instead of returning an
-// error, each operation below raises `bad` and yields a harmless value, so the loops carry
-// no error exits and the compiler can keep them tight. When the region ends with `bad`
-// raised, the emitted code runs the exact form instead, which reports the very error (or
-// fuel exhaustion) the evaluator would. The fast form pays its steps from a copy of the
-// fuel, kept only when it succeeds: a region without `bad` has done what the exact form
-// does, the same values and the same fuel. (spec/emit.md, "Fast paths")
+// verify constraint over integer data) first in a *fast* form: a closure returning an
+// `Option` in which each operation below yields `None` instead of an error, and `?` leaves
+// the whole fast form at the first one. The fast form's result is then discarded and the
+// emitted code runs the exact form instead, which reports the very error (or fuel
+// exhaustion) the evaluator would. Leaving at once is what makes the fast form cheap: an
+// operation costs its check and a branch that is never taken, with no state carried
+// through the loops (raising and merging flags instead cost a third of a verify). The fast
+// form pays its steps from a copy of the fuel, kept only when it succeeds: a fast form
+// that returns `Some` has done what the exact form does, the same value and the same
+// fuel. (spec/emit.md, "Fast paths")
 
-/// `xs[i]` of a list of copyable scalars; out of range raises `bad`.
+/// `xs[i]` of a list of copyable scalars; `None` out of range.
 #[inline(always)]
-pub fn fast_at<T: Copy + Default>(xs: &List<T>, i: i64, bad: &mut bool) -> T {
-    match xs.as_slice().get(i as usize) {
-        Some(v) => *v,
-        None => {
-            *bad = true;
-            T::default()
-        }
+pub fn fast_at<T: Copy>(xs: &List<T>, i: i64) -> Option<T> {
+    // A negative index wraps to a huge one, out of range like the exact form's.
+    xs.as_slice().get(i as usize).copied()
+}
+
+/// Checked `+`: `None` on overflow.
+#[inline(always)]
+pub fn fast_add(a: i64, b: i64) -> Option<i64> {
+    a.checked_add(b)
+}
+
+/// Checked `-`: `None` on overflow.
+#[inline(always)]
+pub fn fast_sub(a: i64, b: i64) -> Option<i64> {
+    a.checked_sub(b)
+}
+
+/// Checked `*`: `None` on overflow.
+#[inline(always)]
+pub fn fast_mul(a: i64, b: i64) -> Option<i64> {
+    a.checked_mul(b)
+}
+
+/// Checked unary `-`: `None` on overflow.
+#[inline(always)]
+pub fn fast_neg(a: i64) -> Option<i64> {
+    a.checked_neg()
+}
+
+/// Checked `abs`: `None` on overflow.
+#[inline(always)]
+pub fn fast_abs(a: i64) -> Option<i64> {
+    // Not `checked_abs`, which compiles to a branch on the sign: with the operands of a
+    // search that branch is unpredictable. Only the (never taken) overflow branch is left.
+    let (v, overflow) = a.overflowing_abs();
+    if overflow {
+        None
+    } else {
+        Some(v)
     }
-}
-
-/// Checked `+`: overflow raises `bad`.
-#[inline(always)]
-pub fn fast_add(a: i64, b: i64, bad: &mut bool) -> i64 {
-    let (v, o) = a.overflowing_add(b);
-    *bad |= o;
-    v
-}
-
-/// Checked `-`: overflow raises `bad`.
-#[inline(always)]
-pub fn fast_sub(a: i64, b: i64, bad: &mut bool) -> i64 {
-    let (v, o) = a.overflowing_sub(b);
-    *bad |= o;
-    v
-}
-
-/// Checked `*`: overflow raises `bad`.
-#[inline(always)]
-pub fn fast_mul(a: i64, b: i64, bad: &mut bool) -> i64 {
-    let (v, o) = a.overflowing_mul(b);
-    *bad |= o;
-    v
-}
-
-/// Checked unary `-`: overflow raises `bad`.
-#[inline(always)]
-pub fn fast_neg(a: i64, bad: &mut bool) -> i64 {
-    let (v, o) = a.overflowing_neg();
-    *bad |= o;
-    v
-}
-
-/// Checked `abs`: overflow raises `bad`.
-#[inline(always)]
-pub fn fast_abs(a: i64, bad: &mut bool) -> i64 {
-    let (v, o) = a.overflowing_abs();
-    *bad |= o;
-    v
 }
 
 /// Entering a loop over `lo..hi` (`..=` when `inclusive`): its bounds, its steps paid
-/// from `fuel`. A range the exact form rejects, or steps the budget cannot pay, raise
-/// `bad` and give an empty loop, so a fast region stays as bounded as the exact one.
+/// from `fuel`; `None` for a range the exact form rejects or steps the budget cannot pay.
 #[inline(always)]
-pub fn fast_range(fuel: &mut u64, lo: i64, hi: i64, inclusive: bool, bad: &mut bool) -> (i64, i64) {
+pub fn fast_range(fuel: &mut u64, lo: i64, hi: i64, inclusive: bool) -> Option<(i64, i64)> {
     let end = if inclusive { hi.saturating_add(1) } else { hi };
-    let n = if end <= lo {
-        0
-    } else {
-        (end as i128 - lo as i128) as u128
-    };
-    if *bad || n > MAX_COLLECTION as u128 || n as u64 > *fuel {
-        *bad = true;
-        return (0, 0);
+    if end <= lo {
+        return Some((lo, lo));
     }
-    *fuel -= n as u64;
-    (lo, if n == 0 { lo } else { end })
+    // end > lo, so the difference is exact as a u64.
+    let n = (end as u64).wrapping_sub(lo as u64);
+    if n > MAX_COLLECTION as u64 || n > *fuel {
+        return None;
+    }
+    *fuel -= n;
+    Some((lo, end))
 }
 
-/// Entering a loop over a whole collection of `n` elements: how many to visit (all of
-/// them, or none when the steps cannot be paid, which raises `bad`).
+/// Entering a loop over a whole collection of `n` elements: its steps paid from `fuel`;
+/// `None` when the budget cannot pay.
 #[inline(always)]
-pub fn fast_items(fuel: &mut u64, n: usize, bad: &mut bool) -> usize {
-    if *bad || n as u64 > *fuel {
-        *bad = true;
-        return 0;
-    }
-    *fuel -= n as u64;
-    n
+pub fn fast_items(fuel: &mut u64, n: usize) -> Option<()> {
+    *fuel = fuel.checked_sub(n as u64)?;
+    Some(())
 }
