@@ -5,7 +5,7 @@
 
 use crate::eval::{compile, CEnv, GenError, Instance, DEFAULT_ATTEMPTS, DEFAULT_FUEL};
 use crate::ir::{Env, Program, Requirement};
-use crate::prove::{prove, Limits, Proof, Status};
+use crate::prove::{prove, BatchProver, Limits, Proof, Status};
 use crate::types::Ty;
 use resyn_runtime::env::Environment;
 pub use resyn_runtime::rows::{
@@ -125,6 +125,10 @@ pub fn generate(
     Ok((rows, failures))
 }
 
+/// A generating worker's state: its own compiled program (values are `Rc`-based), the
+/// params of each plan, and the Z3 context of its current batch of proofs.
+type Worker = (crate::eval::Compiled, Vec<Vec<Value>>, BatchProver);
+
 /// Generates rows in (level, index) order and hands each to `emit` (row text, or the failure)
 /// as soon as its chunk is done; `emit` returns false to stop early. Output does not depend
 /// on `jobs`.
@@ -151,12 +155,10 @@ pub fn generate_with(
         .zip(&params)
         .map(|(&l, p)| Plan::new(cenv, l, p))
         .collect();
-    let run = |state: &mut (crate::eval::Compiled, Vec<Vec<Value>>),
-               (p, index): (usize, u64)|
-     -> Result<Produced, GenFailure> {
+    let run = |state: &mut Worker, (p, index): (usize, u64)| -> Result<Produced, GenFailure> {
         let plan = &plans[p];
         let (level, pj) = (&plan.level, &plan.params_json);
-        let (c, params) = state;
+        let (c, params, prover) = state;
         let cenv = &c.envs[req.env];
         let key = derive_seed(&env.name, *level, pj, req.seed, index);
         let r = cenv
@@ -176,7 +178,9 @@ pub fn generate_with(
                     };
                 };
                 let unique = cfg.unique || env.requirement == Requirement::Unique;
-                let proof = prove(
+                let batch = (p, index / resyn_runtime::rows::BATCH);
+                let proof = prover.prove(
+                    batch,
                     req.program,
                     cenv,
                     &params[p],
@@ -211,10 +215,9 @@ pub fn generate_with(
     let init = || {
         let c = compile(req.program);
         let ps = resolve(&c).unwrap_or_default();
-        (c, ps)
+        (c, ps, BatchProver::default())
     };
-    let work =
-        |st: &mut (crate::eval::Compiled, Vec<Vec<Value>>), p: usize, i: u64| run(st, (p, i));
+    let work = |st: &mut Worker, p: usize, i: u64| run(st, (p, i));
     resyn_runtime::rows::run_chunked(plans.len(), req.n, req.jobs, &init, &work, emit)
         .map_err(|message| GenError::Runtime { message })?;
     Ok(())

@@ -141,7 +141,8 @@ pub fn check_z3() -> Result<(), String> {
 }
 
 /// Proves one instance: is there an answer that passes verify, and (when `unique`) is it
-/// the only one? Tries the finite-domain engine, then the general one if it gave up.
+/// the only one? Tries the finite-domain engine, then the general one if it gave up. Runs
+/// in fresh Z3 contexts (see [`BatchProver`] for proofs that share one).
 pub fn prove(
     program: &Program,
     env: &CEnv,
@@ -150,29 +151,80 @@ pub fn prove(
     unique: bool,
     limits: Limits,
 ) -> Proof {
-    let first = prove_with(
+    let query = Query {
         program,
         env,
         params,
         fields,
         unique,
         limits,
-        Engine::FiniteDomain,
-    );
+    };
+    prove_using(None, &query)
+}
+
+/// What one proof is asked.
+struct Query<'a> {
+    program: &'a Program,
+    env: &'a CEnv,
+    params: &'a [Value],
+    fields: &'a [Value],
+    unique: bool,
+    limits: Limits,
+}
+
+fn prove_using(ctx: Option<&z3::Context>, q: &Query<'_>) -> Proof {
+    let first = prove_engine(ctx, q, Engine::FiniteDomain);
     if !first.engine_gave_up {
         return first;
     }
-    let mut second = prove_with(
-        program,
-        env,
-        params,
-        fields,
-        unique,
-        limits,
-        Engine::General,
-    );
+    let mut second = prove_engine(ctx, q, Engine::General);
     second.effort.time_us += first.effort.time_us;
     second
+}
+
+/// Proofs of a batch of consecutive instances (`resyn_runtime::rows::BATCH`) in one Z3
+/// context. A fresh context costs about a millisecond here, more than a whole proof of the
+/// smaller examples. Z3's models and effort depend on the context's history, so a context
+/// is never shared beyond its batch: the driver hands a batch to one worker, in index
+/// order, and a proof then depends only on its batch's earlier instances, never on
+/// `--jobs`.
+#[derive(Default)]
+pub struct BatchProver {
+    /// The batch (plan, batch number) the context belongs to.
+    current: Option<((usize, u64), z3::Context)>,
+}
+
+impl BatchProver {
+    /// [`prove`] for an instance of batch `batch`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn prove(
+        &mut self,
+        batch: (usize, u64),
+        program: &Program,
+        env: &CEnv,
+        params: &[Value],
+        fields: &[Value],
+        unique: bool,
+        limits: Limits,
+    ) -> Proof {
+        let ctx = match &self.current {
+            Some((b, ctx)) if *b == batch => ctx.clone(),
+            _ => {
+                let ctx = new_context();
+                self.current = Some((batch, ctx.clone()));
+                ctx
+            }
+        };
+        let query = Query {
+            program,
+            env,
+            params,
+            fields,
+            unique,
+            limits,
+        };
+        prove_using(Some(&ctx), &query)
+    }
 }
 
 /// Runs `f` with a fresh Z3 context as the thread's context. Z3's answers (which model,
@@ -224,7 +276,28 @@ pub fn prove_with(
     limits: Limits,
     engine: Engine,
 ) -> Proof {
-    in_fresh_context(|| prove_in_context(program, env, params, fields, unique, limits, engine))
+    let query = Query {
+        program,
+        env,
+        params,
+        fields,
+        unique,
+        limits,
+    };
+    prove_engine(None, &query, engine)
+}
+
+/// One engine, in `ctx` or in a fresh context.
+fn prove_engine(ctx: Option<&z3::Context>, q: &Query<'_>, engine: Engine) -> Proof {
+    let run = || {
+        prove_in_context(
+            q.program, q.env, q.params, q.fields, q.unique, q.limits, engine,
+        )
+    };
+    match ctx {
+        Some(ctx) => in_context(ctx, run),
+        None => in_fresh_context(run),
+    }
 }
 
 fn prove_in_context(

@@ -513,10 +513,18 @@ fn verify_row(
 /// while keeping every worker busy.
 pub const CHUNK: u64 = 4096;
 
+/// Instances a worker handles in a row, in index order, with one state: batch `b` of a plan
+/// is the indices `b * BATCH .. (b + 1) * BATCH`. A worker may thus reuse costly state
+/// within a batch (the prover's Z3 context) and still give output that does not depend on
+/// `jobs`: what a batch sees depends only on the batch. Divides [`CHUNK`].
+pub const BATCH: u64 = 32;
+const _: () = assert!(CHUNK.is_multiple_of(BATCH), "a batch never straddles two chunks");
+
 /// Runs `work(state, plan, index)` for every plan (`0..plans`) and index (`0..n`), in that
 /// order, in chunks of [`CHUNK`], on `jobs` threads, each with a state of its own made by
 /// `init` (values are not `Send`, so each worker builds its env itself); hands the results
 /// to `emit` in order, which returns false to stop. The output does not depend on `jobs`.
+/// The indices of one [`BATCH`] go to one worker, one after the other, in order.
 pub fn run_chunked<S, T: Send>(
     plans: usize,
     n: u64,
@@ -543,10 +551,16 @@ pub fn run_chunked<S, T: Send>(
             let end = start.saturating_add(CHUNK).min(n);
             let results: Vec<T> = match (&pool, &mut state) {
                 (Some(pool), _) => pool.install(|| {
-                    (start..end)
+                    let batches: Vec<Vec<T>> = (start / BATCH..end.div_ceil(BATCH))
                         .into_par_iter()
-                        .map_init(init, |st, i| work(st, p, i))
-                        .collect()
+                        .map_init(init, |st, b| {
+                            let first = b * BATCH;
+                            (first..(first + BATCH).min(end))
+                                .map(|i| work(st, p, i))
+                                .collect()
+                        })
+                        .collect();
+                    batches.into_iter().flatten().collect()
                 }),
                 (None, Some(st)) => (start..end).map(|i| work(st, p, i)).collect(),
                 (None, None) => Vec::new(),
