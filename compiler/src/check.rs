@@ -130,6 +130,8 @@ pub struct Checker<'u> {
     /// Generator locals that verify or the prompt tried to use (E0111): their W0002 goes.
     passed_on: HashSet<Span>,
     pub envs: Vec<EnvSummary>,
+    /// Calls of `sum` over floats (see [`Typed::float_sums`]).
+    float_sums: HashSet<Span>,
 }
 
 const PRIMITIVES: &[&str] = &["int", "bool", "float", "string"];
@@ -137,7 +139,16 @@ const PRIMITIVES: &[&str] = &["int", "bool", "float", "string"];
 /// The types of a function's parameters and of its result, as checked.
 pub type FnTypes = HashMap<FnId, (Vec<Ty>, Ty)>;
 
-pub fn check(unit: &Unit) -> (Vec<Diagnostic>, Vec<EnvSummary>, FnTypes) {
+/// What the lowering needs from the checker's types.
+pub struct Typed {
+    pub fn_types: FnTypes,
+    /// The spans of the `sum` calls over floats. The evaluator's values carry no static
+    /// type, so `sum([])` would be the int 0 there while emitted code (typed) gives 0.0;
+    /// the lowering makes these calls `float(sum(…))`, exact for every float sum.
+    pub float_sums: HashSet<Span>,
+}
+
+pub fn check(unit: &Unit) -> (Vec<Diagnostic>, Vec<EnvSummary>, Typed) {
     let mut c = Checker {
         unit,
         diags: Vec::new(),
@@ -160,6 +171,7 @@ pub fn check(unit: &Unit) -> (Vec<Diagnostic>, Vec<EnvSummary>, FnTypes) {
         instance_used: HashSet::new(),
         passed_on: HashSet::new(),
         envs: Vec::new(),
+        float_sums: HashSet::new(),
     };
     c.run();
     // A generator local used outside the generator is not "unused": the fix is to pass it on.
@@ -171,7 +183,11 @@ pub fn check(unit: &Unit) -> (Vec<Diagnostic>, Vec<EnvSummary>, FnTypes) {
         .iter()
         .map(|(f, s)| (*f, (s.params.clone(), s.ret.clone())))
         .collect();
-    (c.diags, c.envs, fns)
+    let typed = Typed {
+        fn_types: fns,
+        float_sums: std::mem::take(&mut c.float_sums),
+    };
+    (c.diags, c.envs, typed)
 }
 
 fn levenshtein(a: &str, b: &str) -> usize {
@@ -2222,6 +2238,10 @@ impl<'u> Checker<'u> {
                     self.random_call(span, &name, None);
                 }
                 return match builtins::signature(&name, &arg_tys) {
+                    Ok(Ty::Float) if name == "sum" => {
+                        self.float_sums.insert(span);
+                        Ty::Float
+                    }
                     Ok(t) => t,
                     Err(e) => {
                         let d = match e.arg.and_then(|i| Some((i, args.get(i)?, arg_tys.get(i)?))) {

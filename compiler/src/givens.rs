@@ -33,7 +33,7 @@ use z3::ast::{Ast, Bool, Int};
 use z3::{Context, DeclKind, Params, SatResult, Solver};
 
 use crate::eval::CEnv;
-use crate::ir::{Block, Program, Stmt};
+use crate::ir::{Block, Program, SlotUse, Stmt};
 use crate::prove::{
     check_z3, halt_reason, in_context, in_fresh_context, new_context, reason_unknown, Limits,
     DEFAULT_RLIMIT,
@@ -526,11 +526,17 @@ fn split_verify(ir: &crate::ir::Env) -> Split {
     let mut split = Split::default();
     for stmt in &ir.verify.stmts {
         let mut reads = false;
-        stmt.each_local(&mut |s| reads |= dependent.get(s as usize).copied().unwrap_or(true));
+        stmt.each_use(&mut |u| {
+            if let SlotUse::Read(s) = u {
+                reads |= dependent.get(s as usize).copied().unwrap_or(true);
+            }
+        });
         if reads {
-            stmt.each_write(&mut |s| {
-                if let Some(d) = dependent.get_mut(s as usize) {
-                    *d = true;
+            stmt.each_use(&mut |u| {
+                if let SlotUse::Write(s) = u {
+                    if let Some(d) = dependent.get_mut(s as usize) {
+                        *d = true;
+                    }
                 }
             });
             split.own.stmts.push(stmt.clone());

@@ -249,124 +249,143 @@ pub enum TemplatePart {
     If(Expr, Vec<TemplatePart>, Vec<TemplatePart>),
 }
 
+/// How a statement or expression uses a local slot (see [`Stmt::each_use`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SlotUse {
+    Read(Slot),
+    /// Bound (`let`, loop and comprehension variables) or assigned.
+    Write(Slot),
+}
+
 impl Expr {
-    /// Calls `f` with every local slot the expression reads, at any depth (blocks,
+    /// Calls `f` with every use of a local slot in the expression, at any depth (blocks,
     /// clauses, templates and index paths included; callees' bodies excluded: a function
     /// reads only its arguments).
-    pub fn each_local(&self, f: &mut impl FnMut(Slot)) {
+    pub fn each_use(&self, f: &mut impl FnMut(SlotUse)) {
         match self {
             Expr::Lit(_) => {}
-            Expr::Local(s) => f(*s),
+            Expr::Local(s) => f(SlotUse::Read(*s)),
             Expr::Tuple(xs) | Expr::List(xs) | Expr::Call(_, xs, _) => {
-                xs.iter().for_each(|x| x.each_local(f))
+                xs.iter().for_each(|x| x.each_use(f))
             }
-            Expr::Record(fs) => fs.iter().for_each(|(_, x)| x.each_local(f)),
+            Expr::Record(fs) => fs.iter().for_each(|(_, x)| x.each_use(f)),
             Expr::Comprehension(cs, body)
             | Expr::Quant {
                 clauses: cs, body, ..
             } => {
-                Clause::each_local(cs, f);
-                body.each_local(f);
+                Clause::each_use(cs, f);
+                body.each_use(f);
             }
-            Expr::Range { lo, hi, .. } => {
-                lo.each_local(f);
-                hi.each_local(f);
+            Expr::Range { lo, hi, .. } | Expr::Binary(_, lo, hi, _) | Expr::Index(lo, hi, _) => {
+                lo.each_use(f);
+                hi.each_use(f);
             }
-            Expr::Unary(_, x) | Expr::Field(x, _) | Expr::TupleField(x, _) => x.each_local(f),
-            Expr::Binary(_, a, b, _) | Expr::Index(a, b, _) => {
-                a.each_local(f);
-                b.each_local(f);
-            }
+            Expr::Unary(_, x) | Expr::Field(x, _) | Expr::TupleField(x, _) => x.each_use(f),
             Expr::If(c, t, e) => {
-                c.each_local(f);
-                t.each_local(f);
+                c.each_use(f);
+                t.each_use(f);
                 if let Some(e) = e {
-                    e.each_local(f);
+                    e.each_use(f);
                 }
             }
-            Expr::Str(t) => t.each_local(f),
+            Expr::Str(t) => TemplatePart::each_use(&t.parts, f),
         }
     }
 }
 
 impl Clause {
-    pub fn each_local(cs: &[Clause], f: &mut impl FnMut(Slot)) {
+    fn each_use(cs: &[Clause], f: &mut impl FnMut(SlotUse)) {
         for c in cs {
             match c {
-                Clause::For(_, x) | Clause::If(x) => x.each_local(f),
+                Clause::For(p, x) => {
+                    x.each_use(f);
+                    p.each_write(f);
+                }
+                Clause::If(x) => x.each_use(f),
             }
         }
     }
 }
 
-impl Template {
-    pub fn each_local(&self, f: &mut impl FnMut(Slot)) {
-        TemplatePart::each_local(&self.parts, f);
-    }
-}
-
 impl TemplatePart {
-    fn each_local(parts: &[TemplatePart], f: &mut impl FnMut(Slot)) {
+    fn each_use(parts: &[TemplatePart], f: &mut impl FnMut(SlotUse)) {
         for p in parts {
             match p {
                 TemplatePart::Text(_) => {}
-                TemplatePart::Expr(x) => x.each_local(f),
-                TemplatePart::For(_, x, body) => {
-                    x.each_local(f);
-                    TemplatePart::each_local(body, f);
+                TemplatePart::Expr(x) => x.each_use(f),
+                TemplatePart::For(p, x, body) => {
+                    x.each_use(f);
+                    p.each_write(f);
+                    TemplatePart::each_use(body, f);
                 }
                 TemplatePart::If(c, t, e) => {
-                    c.each_local(f);
-                    TemplatePart::each_local(t, f);
-                    TemplatePart::each_local(e, f);
+                    c.each_use(f);
+                    TemplatePart::each_use(t, f);
+                    TemplatePart::each_use(e, f);
                 }
             }
+        }
+    }
+}
+
+impl Pattern {
+    fn each_write(&self, f: &mut impl FnMut(SlotUse)) {
+        match self {
+            Pattern::Bind(s) => f(SlotUse::Write(*s)),
+            Pattern::Wild => {}
+            Pattern::Tuple(ps) => ps.iter().for_each(|p| p.each_write(f)),
         }
     }
 }
 
 impl Block {
-    /// Every local slot read by the block's statements and value (see [`Expr::each_local`]).
-    pub fn each_local(&self, f: &mut impl FnMut(Slot)) {
+    pub fn each_use(&self, f: &mut impl FnMut(SlotUse)) {
         for s in &self.stmts {
-            s.each_local(f);
+            s.each_use(f);
         }
         if let Some(v) = &self.value {
-            v.each_local(f);
+            v.each_use(f);
         }
     }
 }
 
 impl Stmt {
-    /// Every local slot the statement reads, at any depth. An assignment `x[i] = v` reads
-    /// `x` too (the rest of `x` is kept).
-    pub fn each_local(&self, f: &mut impl FnMut(Slot)) {
+    /// Calls `f` with every use of a local slot in the statement, at any depth (blocks
+    /// inside expressions included). An assignment `x[i] = v` reads `x` too (the rest of
+    /// `x` is kept) and writes it.
+    pub fn each_use(&self, f: &mut impl FnMut(SlotUse)) {
         match self {
-            Stmt::Let(_, x) | Stmt::Eval(x) | Stmt::Witness(x) | Stmt::Set(_, x) => x.each_local(f),
+            Stmt::Let(p, x) => {
+                x.each_use(f);
+                p.each_write(f);
+            }
+            Stmt::Eval(x) | Stmt::Witness(x) | Stmt::Set(_, x) => x.each_use(f),
             Stmt::Assign(s, path, x) => {
-                f(*s);
+                f(SlotUse::Read(*s));
                 for a in path {
                     if let Access::Index(i, _) = a {
-                        i.each_local(f);
+                        i.each_use(f);
                     }
                 }
-                x.each_local(f);
+                x.each_use(f);
+                f(SlotUse::Write(*s));
             }
             Stmt::If(c, t, e) => {
-                c.each_local(f);
-                t.each_local(f);
+                c.each_use(f);
+                t.each_use(f);
                 if let Some(e) = e {
-                    e.each_local(f);
+                    e.each_use(f);
                 }
             }
-            Stmt::For(_, x, body) => {
-                x.each_local(f);
-                body.each_local(f);
+            Stmt::For(p, x, body) => {
+                x.each_use(f);
+                p.each_write(f);
+                body.each_use(f);
             }
             Stmt::Require { cond, message, .. } => {
-                cond.each_local(f);
+                cond.each_use(f);
                 if let Some(t) = message {
-                    t.each_local(f);
+                    TemplatePart::each_use(&t.parts, f);
                 }
             }
             Stmt::Constraint {
@@ -375,122 +394,10 @@ impl Stmt {
                 message,
                 ..
             } => {
-                Clause::each_local(binders, f);
-                cond.each_local(f);
+                Clause::each_use(binders, f);
+                cond.each_use(f);
                 if let Some(t) = message {
-                    t.each_local(f);
-                }
-            }
-        }
-    }
-}
-
-impl Pattern {
-    pub fn each_slot(&self, f: &mut impl FnMut(Slot)) {
-        match self {
-            Pattern::Bind(s) => f(*s),
-            Pattern::Wild => {}
-            Pattern::Tuple(ps) => ps.iter().for_each(|p| p.each_slot(f)),
-        }
-    }
-}
-
-impl Stmt {
-    /// Every local slot the statement binds or assigns, at any depth (blocks inside
-    /// expressions included).
-    pub fn each_write(&self, f: &mut impl FnMut(Slot)) {
-        match self {
-            Stmt::Let(p, x) => {
-                p.each_slot(f);
-                x.each_write(f);
-            }
-            Stmt::Assign(s, path, x) => {
-                f(*s);
-                for a in path {
-                    if let Access::Index(i, _) = a {
-                        i.each_write(f);
-                    }
-                }
-                x.each_write(f);
-            }
-            Stmt::Eval(x) | Stmt::Witness(x) | Stmt::Set(_, x) => x.each_write(f),
-            Stmt::If(c, t, e) => {
-                c.each_write(f);
-                t.each_write(f);
-                if let Some(e) = e {
-                    e.each_write(f);
-                }
-            }
-            Stmt::For(p, x, body) => {
-                p.each_slot(f);
-                x.each_write(f);
-                body.each_write(f);
-            }
-            Stmt::Require { cond, .. } => cond.each_write(f),
-            Stmt::Constraint { binders, cond, .. } => {
-                Clause::each_write(binders, f);
-                cond.each_write(f);
-            }
-        }
-    }
-}
-
-impl Block {
-    pub fn each_write(&self, f: &mut impl FnMut(Slot)) {
-        for s in &self.stmts {
-            s.each_write(f);
-        }
-        if let Some(v) = &self.value {
-            v.each_write(f);
-        }
-    }
-}
-
-impl Clause {
-    fn each_write(cs: &[Clause], f: &mut impl FnMut(Slot)) {
-        for c in cs {
-            match c {
-                Clause::For(p, x) => {
-                    p.each_slot(f);
-                    x.each_write(f);
-                }
-                Clause::If(x) => x.each_write(f),
-            }
-        }
-    }
-}
-
-impl Expr {
-    /// Every local slot bound or assigned inside the expression (comprehension variables,
-    /// statements of `if` blocks).
-    pub fn each_write(&self, f: &mut impl FnMut(Slot)) {
-        match self {
-            Expr::Lit(_) | Expr::Local(_) | Expr::Str(_) => {}
-            Expr::Tuple(xs) | Expr::List(xs) | Expr::Call(_, xs, _) => {
-                xs.iter().for_each(|x| x.each_write(f))
-            }
-            Expr::Record(fs) => fs.iter().for_each(|(_, x)| x.each_write(f)),
-            Expr::Comprehension(cs, body)
-            | Expr::Quant {
-                clauses: cs, body, ..
-            } => {
-                Clause::each_write(cs, f);
-                body.each_write(f);
-            }
-            Expr::Range { lo, hi, .. } => {
-                lo.each_write(f);
-                hi.each_write(f);
-            }
-            Expr::Unary(_, x) | Expr::Field(x, _) | Expr::TupleField(x, _) => x.each_write(f),
-            Expr::Binary(_, a, b, _) | Expr::Index(a, b, _) => {
-                a.each_write(f);
-                b.each_write(f);
-            }
-            Expr::If(c, t, e) => {
-                c.each_write(f);
-                t.each_write(f);
-                if let Some(e) = e {
-                    e.each_write(f);
+                    TemplatePart::each_use(&t.parts, f);
                 }
             }
         }

@@ -120,7 +120,7 @@ fn run_front_end(name: &str, bytes: &[u8], lower: bool) -> (CheckOutput, Option<
         .iter()
         .any(|d| d.is_error() && d.span.file == root && !matches!(d.code, "E0004" | "E0005"));
     let unit = resolve::resolve(&mut sources, root, parsed.file, &mut diags);
-    let (mut check_diags, envs, fn_types) = check::check(&unit);
+    let (mut check_diags, envs, typed) = check::check(&unit);
     if incomplete {
         check_diags.retain(|d| !ABSENCE_CODES.contains(&d.code));
     }
@@ -133,7 +133,7 @@ fn run_front_end(name: &str, bytes: &[u8], lower: bool) -> (CheckOutput, Option<
     let program = if !lower || diags.iter().any(Diagnostic::is_error) {
         None
     } else {
-        Some(lower::lower(&unit, &envs, &fn_types, &sources))
+        Some(lower::lower(&unit, &envs, &typed, &sources))
     };
     (
         CheckOutput {

@@ -34,14 +34,17 @@ struct Lowerer<'u> {
     constraints: usize,
     constraint_text: Vec<String>,
     sources: &'u crate::source::SourceMap,
+    /// `sum` calls over floats, lowered as `float(sum(…))` (see `check::Typed`).
+    float_sums: &'u std::collections::HashSet<resyn_grammar::span::Span>,
 }
 
 pub fn lower(
     unit: &Unit,
     summaries: &[EnvSummary],
-    fn_types: &crate::check::FnTypes,
+    typed: &crate::check::Typed,
     sources: &crate::source::SourceMap,
 ) -> Program {
+    let fn_types = &typed.fn_types;
     let mut l = Lowerer {
         unit,
         fn_index: HashMap::new(),
@@ -56,6 +59,7 @@ pub fn lower(
         constraints: 0,
         constraint_text: Vec::new(),
         sources,
+        float_sums: &typed.float_sums,
     };
     let mut program = Program::default();
     for (i, f) in unit.fn_order.iter().enumerate() {
@@ -696,7 +700,12 @@ impl<'u> Lowerer<'u> {
                             .find(|b| **b == name)
                             .copied()
                             .unwrap_or("len");
-                        Expr::Call(Callee::Builtin(b), args, e.span)
+                        let call = Expr::Call(Callee::Builtin(b), args, e.span);
+                        if self.float_sums.contains(&e.span) {
+                            Expr::Call(Callee::Builtin("float"), vec![call], e.span)
+                        } else {
+                            call
+                        }
                     }
                 }
             }

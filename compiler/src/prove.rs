@@ -151,14 +151,7 @@ pub fn prove(
     unique: bool,
     limits: Limits,
 ) -> Proof {
-    let query = Query {
-        program,
-        env,
-        params,
-        fields,
-        unique,
-        limits,
-    };
+    let query = Query::new(program, env, params, fields, unique, limits);
     prove_using(None, &query)
 }
 
@@ -170,6 +163,26 @@ struct Query<'a> {
     fields: &'a [Value],
     unique: bool,
     limits: Limits,
+}
+
+impl<'a> Query<'a> {
+    fn new(
+        program: &'a Program,
+        env: &'a CEnv,
+        params: &'a [Value],
+        fields: &'a [Value],
+        unique: bool,
+        limits: Limits,
+    ) -> Query<'a> {
+        Query {
+            program,
+            env,
+            params,
+            fields,
+            unique,
+            limits,
+        }
+    }
 }
 
 fn prove_using(ctx: Option<&z3::Context>, q: &Query<'_>) -> Proof {
@@ -215,14 +228,7 @@ impl BatchProver {
                 ctx
             }
         };
-        let query = Query {
-            program,
-            env,
-            params,
-            fields,
-            unique,
-            limits,
-        };
+        let query = Query::new(program, env, params, fields, unique, limits);
         prove_using(Some(&ctx), &query)
     }
 }
@@ -276,14 +282,7 @@ pub fn prove_with(
     limits: Limits,
     engine: Engine,
 ) -> Proof {
-    let query = Query {
-        program,
-        env,
-        params,
-        fields,
-        unique,
-        limits,
-    };
+    let query = Query::new(program, env, params, fields, unique, limits);
     prove_engine(None, &query, engine)
 }
 

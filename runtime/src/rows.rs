@@ -518,7 +518,10 @@ pub const CHUNK: u64 = 4096;
 /// within a batch (the prover's Z3 context) and still give output that does not depend on
 /// `jobs`: what a batch sees depends only on the batch. Divides [`CHUNK`].
 pub const BATCH: u64 = 32;
-const _: () = assert!(CHUNK.is_multiple_of(BATCH), "a batch never straddles two chunks");
+const _: () = assert!(
+    CHUNK.is_multiple_of(BATCH),
+    "a batch never straddles two chunks"
+);
 
 /// Runs `work(state, plan, index)` for every plan (`0..plans`) and index (`0..n`), in that
 /// order, in chunks of [`CHUNK`], on `jobs` threads, each with a state of its own made by
