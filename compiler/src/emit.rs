@@ -205,6 +205,27 @@ fn walk_expr(e: &Expr, f: &mut dyn FnMut(Walked<'_>)) {
     }
 }
 
+/// The most expressions a function may have to be inlined into its callers.
+const INLINE_MAX_EXPRS: usize = 32;
+
+/// Whether a function is emitted `#[inline(always)]`: a leaf (it calls no user function,
+/// so inlining it cannot cascade) whose body has at most [`INLINE_MAX_EXPRS`] expressions.
+/// Such functions are typically helpers called inside the loops of their callers, where a
+/// call costs a good part of the work it does. Their emitted body is several times the
+/// source (each pure region is written twice, §3.1 of spec/emit.md), which LLVM's size
+/// estimate counts against inlining; the bound on the source keeps the growth of each
+/// caller small.
+fn inline_always(f: &Function) -> bool {
+    let (mut exprs, mut calls) = (0usize, false);
+    walk_block(&f.body, &mut |w| {
+        if let Walked::Expr(e) = w {
+            exprs += 1;
+            calls |= matches!(e, Expr::Call(Callee::Fn(_), ..));
+        }
+    });
+    !calls && exprs <= INLINE_MAX_EXPRS
+}
+
 /// Which parameters of a function are passed by reference: those of a type that is not a
 /// plain scalar (so passing it by value would copy a shared pointer, counting a reference
 /// in and out) that the body never assigns or rebinds. The body reads them through the
@@ -1772,9 +1793,10 @@ fn emit_env(u: &Unit<'_>, ei: usize, recs: &mut Records, version: &str) -> Strin
         let decls = w.scratch_decls();
         let _ = writeln!(
             out,
-            "/// `{}{}` (callees first: a function only calls earlier ones).\nfn {}(m: &mut Machine{}{}) -> RtResult<{ret}> {{\n{decls}Ok({body})\n}}\n",
+            "/// `{}{}` (callees first: a function only calls earlier ones).\n{}fn {}(m: &mut Machine{}{}) -> RtResult<{ret}> {{\n{decls}Ok({body})\n}}\n",
             if f.module.is_empty() { String::new() } else { format!("std::{}::", f.module) },
             f.name,
+            if inline_always(f) { "#[inline(always)]\n" } else { "" },
             fn_name(f, i),
             if params.is_empty() { "" } else { ", " },
             params.join(", ")
