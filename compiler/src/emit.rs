@@ -205,6 +205,27 @@ fn walk_expr(e: &Expr, f: &mut dyn FnMut(Walked<'_>)) {
     }
 }
 
+/// The most expressions a function may have to be inlined into its callers.
+const INLINE_MAX_EXPRS: usize = 32;
+
+/// Whether a function is emitted `#[inline(always)]`: a leaf (it calls no user function,
+/// so inlining it cannot cascade) whose body has at most [`INLINE_MAX_EXPRS`] expressions.
+/// Such functions are typically helpers called inside the loops of their callers, where a
+/// call costs a good part of the work it does. Their emitted body is several times the
+/// source (each pure region is written twice, §3.1 of spec/emit.md), which LLVM's size
+/// estimate counts against inlining; the bound on the source keeps the growth of each
+/// caller small.
+fn inline_always(f: &Function) -> bool {
+    let (mut exprs, mut calls) = (0usize, false);
+    walk_block(&f.body, &mut |w| {
+        if let Walked::Expr(e) = w {
+            exprs += 1;
+            calls |= matches!(e, Expr::Call(Callee::Fn(_), ..));
+        }
+    });
+    !calls && exprs <= INLINE_MAX_EXPRS
+}
+
 /// Which parameters of a function are passed by reference: those of a type that is not a
 /// plain scalar (so passing it by value would copy a shared pointer, counting a reference
 /// in and out) that the body never assigns or rebinds. The body reads them through the
@@ -464,6 +485,12 @@ struct Writer<'a> {
     /// The slots that hold a reference (a function's parameters passed by reference):
     /// every use goes through `(*name)`.
     refs: Vec<Slot>,
+    /// The comprehension buffers of the Rust function being written, declared at its top
+    /// by the caller (`None`: this body has no such place, so comprehensions build their
+    /// own vector). A buffer keeps its capacity from one run of its comprehension to the
+    /// next (a comprehension inside a loop stops reallocating once it has grown), and
+    /// the list is then allocated once at its exact size (`List::take`).
+    scratch: Option<Vec<String>>,
 }
 
 /// The source of an env's constraints, for comments in the emitted code.
@@ -490,7 +517,24 @@ impl<'a> Writer<'a> {
             comment,
             tys: Vec::new(),
             refs: Vec::new(),
+            scratch: None,
         }
+    }
+
+    /// Gives this body comprehension buffers: they are declared by the code that
+    /// [`Writer::scratch_decls`] returns, placed at the top of the Rust function, outside
+    /// every loop and closure of the body.
+    fn with_scratch(&mut self) {
+        self.scratch = Some(Vec::new());
+    }
+
+    fn scratch_decls(&mut self) -> String {
+        self.scratch
+            .take()
+            .unwrap_or_default()
+            .iter()
+            .map(|b| format!("let mut {b} = Vec::new();\n"))
+            .collect()
     }
 
     fn tmp(&mut self, what: &str) -> String {
@@ -1208,7 +1252,16 @@ impl<'a> Writer<'a> {
                 let el = self.value(elem);
                 let inner = format!("{out}.push({el});\ncomprehension_limit({out}.len())?;\n");
                 let loops = self.clauses(cs, &inner);
-                format!("{{\nlet mut {out} = Vec::new();\n{loops}List::from_vec({out})\n}}")
+                match &mut self.scratch {
+                    // Cleared first: a run that failed midway may have left elements.
+                    Some(bufs) => {
+                        bufs.push(out.clone());
+                        format!("{{\n{out}.clear();\n{loops}List::take(&mut {out})\n}}")
+                    }
+                    None => {
+                        format!("{{\nlet mut {out} = Vec::new();\n{loops}List::from_vec({out})\n}}")
+                    }
+                }
             }
             Expr::Quant {
                 forall,
@@ -1735,12 +1788,15 @@ fn emit_env(u: &Unit<'_>, ei: usize, recs: &mut Records, version: &str) -> Strin
             })
             .collect();
         let ret = rust_ty(&f.ret, w.recs);
+        w.with_scratch();
         let body = w.block_value(&f.body);
+        let decls = w.scratch_decls();
         let _ = writeln!(
             out,
-            "/// `{}{}` (callees first: a function only calls earlier ones).\nfn {}(m: &mut Machine{}{}) -> RtResult<{ret}> {{\nOk({body})\n}}\n",
+            "/// `{}{}` (callees first: a function only calls earlier ones).\n{}fn {}(m: &mut Machine{}{}) -> RtResult<{ret}> {{\n{decls}Ok({body})\n}}\n",
             if f.module.is_empty() { String::new() } else { format!("std::{}::", f.module) },
             f.name,
+            if inline_always(f) { "#[inline(always)]\n" } else { "" },
             fn_name(f, i),
             if params.is_empty() { "" } else { ", " },
             params.join(", ")
@@ -1846,9 +1902,11 @@ fn emit_env(u: &Unit<'_>, ei: usize, recs: &mut Records, version: &str) -> Strin
         let mut w = Writer::new(program, &env.gen_names, recs, Role::Gen, None);
         let prologue = bind_params(&mut w);
         let mut body = String::new();
+        w.with_scratch();
         w.block(&env.gen, &mut body);
         out.push_str("/// One attempt of the generator: the instance values and the witness.\npub fn gen(m: &mut Machine, p: &Params) -> Result<(Fields, Option<Answer>), Stop> {\n");
         out.push_str(&prologue);
+        out.push_str(&w.scratch_decls());
         for (i, f) in env.fields.iter().enumerate() {
             let _ = writeln!(
                 out,

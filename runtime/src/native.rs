@@ -158,15 +158,17 @@ impl Ord for Enum {
 
 /// A list: shared, copy on write. The empty list holds no allocation, so the many empty
 /// results of filtering comprehensions cost nothing (`None`; never `Some` of an empty
-/// vector, though comparisons would not mind).
+/// slice, though comparisons would not mind). The elements live in the `Rc`'s own
+/// allocation (`Rc<[T]>`, not `Rc<Vec<T>>`): a list costs one allocation, exactly sized,
+/// and reading an element follows one pointer.
 #[derive(Clone, Debug)]
-pub struct List<T>(Option<Rc<Vec<T>>>);
+pub struct List<T>(Option<Rc<[T]>>);
 
 impl<T> List<T> {
     #[inline]
     pub fn as_slice(&self) -> &[T] {
         match &self.0 {
-            Some(v) => v.as_slice(),
+            Some(v) => v,
             None => &[],
         }
     }
@@ -233,7 +235,25 @@ impl<T: Clone> List<T> {
 
     #[inline]
     pub fn from_vec(v: Vec<T>) -> List<T> {
-        List(if v.is_empty() { None } else { Some(Rc::new(v)) })
+        List(if v.is_empty() {
+            None
+        } else {
+            Some(Rc::from(v))
+        })
+    }
+
+    /// The list of the elements of `buf`, which is left empty with its capacity: emitted
+    /// comprehensions collect into a buffer reused across their runs (spec/emit.md §3),
+    /// so building a list costs one allocation of its exact size and no growth.
+    #[inline]
+    pub fn take(buf: &mut Vec<T>) -> List<T> {
+        // `Drain` has an exact length: the `Rc<[T]>` is allocated once and the elements
+        // are moved into it.
+        List(if buf.is_empty() {
+            None
+        } else {
+            Some(buf.drain(..).collect())
+        })
     }
 
     #[inline]
