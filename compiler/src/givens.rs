@@ -10,13 +10,14 @@
 //! Speed comes from reusing solver state across instances of one shape. A fresh Z3
 //! context costs more than the whole 4×4 sudoku reduction (measured: 40% of generation
 //! time was `ast_manager` construction), so each worker thread keeps one context and one
-//! solver per (env, params, answer shape, field). Per instance, verify is lowered again
-//! into that context, where identical terms are hash-consed to the same AST; each
-//! top-level conjunct of the lowered formula ("fact") is asserted once behind its own guard
-//! literal (`guard → fact`), and a query assumes the guards of this instance's facts. A
-//! fact of an earlier instance is thus switched off (its guard may be false), never
-//! asserted, so reuse cannot over-constrain: the answers (SAT / UNSAT) are exactly those of
-//! a fresh solver. Facts that recur (the rules of the puzzle, clue literals) are
+//! solver per (env, params, answer shape, field). The part of verify that reads no
+//! instance value (the rules of the puzzle) is lowered and asserted once, when the solver
+//! is made ([`split_verify`]). The rest is lowered per instance into the same context,
+//! where identical terms are hash-consed to the same AST; each of its conjuncts ("fact") is
+//! asserted once behind its own guard literal (`guard → fact`), and a query assumes the
+//! guards of this instance's facts. A fact of an earlier instance is thus switched off (its
+//! guard may be false), never asserted, so reuse cannot over-constrain: the answers
+//! (SAT / UNSAT) are exactly those of a fresh solver. Facts that recur (clue literals) are
 //! internalized by the solver once.
 //!
 //! Determinism: the result depends only on the SAT/UNSAT answers, which are facts about
@@ -55,9 +56,10 @@ pub struct Givens<'a> {
 /// How many solver shapes a worker keeps (a `gen --levels` run alternates between a few).
 const CACHED_SHAPES: usize = 4;
 
-/// A cached solver is dropped once it holds this many guarded facts: facts that never
-/// recur (a fresh name per instance) would otherwise grow it without bound.
-const MAX_GUARDED_FACTS: usize = 1 << 15;
+/// A cached solver is dropped once it holds this many guarded facts and selectors: facts
+/// and given values that never recur (fresh names, random values per instance) would
+/// otherwise grow it without bound.
+const MAX_REMEMBERED: usize = 1 << 15;
 
 thread_local! {
     static SOLVERS: RefCell<Vec<Cached>> = const { RefCell::new(Vec::new()) };
@@ -197,8 +199,9 @@ fn limited_solver() -> Solver {
     solver
 }
 
-/// The removal loop shared by both paths: `check(kept)` answers "is the solution still
-/// the only answer with these givens kept?". `None` from `check` stops the loop.
+/// The removal loop shared by both paths: `check(kept)` answers "is there another answer
+/// with these givens kept?" (UNSAT: the solution is still the only one); an error from
+/// `check` stops the loop.
 fn remove_while_unique<E>(
     n: usize,
     min_keep: usize,
@@ -303,18 +306,25 @@ fn reduce_cached(program: &Program, setup: &Setup<'_>, call: &Givens<'_>) -> Opt
         if let Attempt::NeedsInt = outcome {
             // Verify does arithmetic on the answer: the plain Int encoding (as in
             // `lower_verify`), for this and every later instance of the shape.
-            solvers[at] = Cached::with_encoding(program, setup, &key, false)??;
-            outcome = solvers[at].reduce(program, setup, call);
+            match Cached::with_encoding(program, setup, &key, false).flatten() {
+                Some(plain) => {
+                    solvers[at] = plain;
+                    outcome = solvers[at].reduce(program, setup, call);
+                }
+                None => outcome = Attempt::Redo,
+            }
         }
         match outcome {
             Attempt::Done(kept) => {
-                if solvers[at].guards.len() > MAX_GUARDED_FACTS {
+                let c = &solvers[at];
+                if c.guards.len() + c.selectors.len() > MAX_REMEMBERED {
                     solvers.remove(at);
                 }
                 Some(kept)
             }
             Attempt::NeedsInt | Attempt::Redo => {
-                // A solver that has seen a budget run-out is not kept either.
+                // A solver that has seen a budget run-out (or cannot be made in the plain
+                // encoding) is not kept either.
                 solvers.remove(at);
                 None
             }
