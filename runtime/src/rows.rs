@@ -558,7 +558,7 @@ pub fn run_chunked<S, T: Send>(
                         .into_par_iter()
                         .map_init(init, |st, b| {
                             let first = b * BATCH;
-                            (first..(first + BATCH).min(end))
+                            (first..first.saturating_add(BATCH).min(end))
                                 .map(|i| work(st, p, i))
                                 .collect()
                         })
