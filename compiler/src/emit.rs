@@ -1021,11 +1021,7 @@ impl<'a> Writer<'a> {
                 let forall = *forall;
                 let loops = self.fast_clauses(clauses, 1, &mut |w: &mut Self| {
                     let b = w.fast(body)?;
-                    Some(if forall {
-                        format!("if !{b} {{ break '{label} false; }}\n")
-                    } else {
-                        format!("if {b} {{ break '{label} true; }}\n")
-                    })
+                    Some(quantifier_step(forall, &b, &label))
                 })?;
                 format!("'{label}: {{\n{loops}{forall}\n}}")
             }
@@ -1272,11 +1268,7 @@ impl<'a> Writer<'a> {
                 let fast = self.fast(e);
                 let label = self.tmp("q");
                 let b = self.value(body);
-                let inner = if *forall {
-                    format!("if !{b} {{ break '{label} false; }}\n")
-                } else {
-                    format!("if {b} {{ break '{label} true; }}\n")
-                };
+                let inner = quantifier_step(*forall, &b, &label);
                 let loops = self.clauses(clauses, &inner);
                 let exact = format!("'{label}: {{\n{loops}{forall}\n}}");
                 self.region(fast, exact)
@@ -2050,4 +2042,15 @@ impl Environment for Env {{\n\
         question(&mut Machine::new(DEFAULT_FUEL, None), &p, &f)\n    }}\n}}"
     );
     out
+}
+
+/// One binding of a quantifier inside its labelled block (exact and fast forms alike):
+/// `forall` leaves with false at the first binding whose body is false, `exists` with true
+/// at the first that is true; the block's last value is the answer when none does.
+fn quantifier_step(forall: bool, body: &str, label: &str) -> String {
+    if forall {
+        format!("if !{body} {{ break '{label} false; }}\n")
+    } else {
+        format!("if {body} {{ break '{label} true; }}\n")
+    }
 }
