@@ -181,8 +181,20 @@ pub struct Lowering<'p> {
     /// Path conditions, each entry the conjunction of everything below it.
     pc: Vec<Bool>,
     pub facts: Vec<Bool>,
+    /// Int terms known to be `constant + Σ coefficient·[literal]` (sums of numbers picked
+    /// by answer bools, counts): compared with a constant they become pseudo-Boolean
+    /// constraints, which the finite-domain engine handles natively instead of
+    /// bit-blasting adders (spec/proofs.md §2). Only with the one-hot encoding.
+    linear: HashMap<Int, Rc<Linear>>,
     steps: u64,
     budget: u64,
+}
+
+/// `constant + Σ c·[b]`.
+#[derive(Debug)]
+struct Linear {
+    constant: i64,
+    terms: Vec<(Bool, i64)>,
 }
 
 /// The default step budget: far beyond any example, small enough to stop in a second.
@@ -197,6 +209,7 @@ impl<'p> Lowering<'p> {
             one_hot: true,
             pc: Vec::new(),
             facts: Vec::new(),
+            linear: HashMap::new(),
             steps: 0,
             budget,
         }
@@ -372,6 +385,160 @@ impl<'p> Lowering<'p> {
         }
     }
 
+    /// A finite int: a one-hot value or a constant, as `(value, condition)` pairs.
+    fn finite_int(s: &S) -> Option<Vec<(i64, Bool)>> {
+        match s {
+            S::OneHot(alts) => Some(alts.as_ref().clone()),
+            S::C(Value::Int(k)) => Some(vec![(*k, tt())]),
+            _ => None,
+        }
+    }
+
+    /// `Σ c·[b]` as an int term registered as linear ([`Lowering::linear`]); `None` when
+    /// the encoding is not one-hot or the sum may leave i64 (the caller's general path
+    /// checks that).
+    fn linear_sum(&mut self, terms: Vec<(Bool, i64)>) -> Option<S> {
+        if !self.one_hot {
+            return None;
+        }
+        let (mut constant, mut sym) = (0i64, Vec::new());
+        let mut reach = 0i64;
+        for (b, c) in terms {
+            reach = reach.checked_add(c.checked_abs()?)?;
+            match b.as_bool() {
+                Some(true) => constant += c,
+                Some(false) => {}
+                None if c == 0 => {}
+                None => sym.push((b, c)),
+            }
+        }
+        if sym.is_empty() {
+            return Some(S::C(Value::Int(constant)));
+        }
+        let mut parts: Vec<Int> = sym.iter().map(|(b, c)| b.ite(&int(*c), &int(0))).collect();
+        if constant != 0 {
+            parts.push(int(constant));
+        }
+        let term = Int::add(&parts);
+        let s = self.int_result(term.clone());
+        self.linear.insert(
+            term,
+            Rc::new(Linear {
+                constant,
+                terms: sym,
+            }),
+        );
+        Some(s)
+    }
+
+    /// `x op y` as one pseudo-Boolean constraint when one side is a registered linear
+    /// term and the other a constant. Coefficients are made positive (`c·[b]` with c < 0
+    /// is `c + |c|·[¬b]`), and everything must fit Z3's i32 coefficients.
+    fn pb_compare(&self, op: BinOp, x: &S, y: &S) -> Option<Bool> {
+        let (lin, k, op) = match (x, y) {
+            (S::I(t), S::C(Value::Int(k))) => (self.linear.get(t)?, *k, op),
+            (S::C(Value::Int(k)), S::I(t)) => {
+                let mirrored = match op {
+                    BinOp::Lt => BinOp::Gt,
+                    BinOp::Le => BinOp::Ge,
+                    BinOp::Gt => BinOp::Lt,
+                    BinOp::Ge => BinOp::Le,
+                    other => other,
+                };
+                (self.linear.get(t)?, *k, mirrored)
+            }
+            _ => return None,
+        };
+        let mut bound = i64::from(i32::try_from(k).ok()?) - lin.constant;
+        let mut lits: Vec<(Bool, i32)> = Vec::with_capacity(lin.terms.len());
+        let mut total = 0i64;
+        for (b, c) in &lin.terms {
+            let c32 = i32::try_from(c.checked_abs()?).ok()?;
+            total += i64::from(c32);
+            if *c < 0 {
+                bound += i64::from(c32);
+                lits.push((not(b), c32));
+            } else {
+                lits.push((b.clone(), c32));
+            }
+        }
+        i32::try_from(total).ok()?;
+        let bound = i32::try_from(bound).ok()?;
+        let refs: Vec<(&Bool, i32)> = lits.iter().map(|(b, c)| (b, *c)).collect();
+        Some(match op {
+            BinOp::Eq => Bool::pb_eq(&refs, bound),
+            BinOp::Ne => Bool::pb_eq(&refs, bound).not(),
+            BinOp::Le => Bool::pb_le(&refs, bound),
+            BinOp::Lt => Bool::pb_le(&refs, bound.checked_sub(1)?),
+            BinOp::Ge => Bool::pb_ge(&refs, bound),
+            BinOp::Gt => Bool::pb_ge(&refs, bound.checked_add(1)?),
+            _ => return None,
+        })
+    }
+
+    /// `f` applied case by case to two finite ints, at least one of them one-hot: the
+    /// result is again one-hot (or a bool), because the conditions of the pairs of two
+    /// partitions of the models partition them too. This keeps arithmetic and order on
+    /// small-domain answer ints Boolean (`abs(q[i] - q[j]) != d` becomes clauses over the
+    /// queens' literals) instead of forcing the `Int` encoding, which bit-blasts adders
+    /// and comparators (spec/proofs.md §2). A pair on which `f` fails (overflow, division
+    /// by zero) is an error path, as natively. `None` when neither operand is one-hot, an
+    /// operand is not finite, or the case split exceeds [`ONE_HOT_PAIRS`] pairs or
+    /// [`ONE_HOT_VALUES`] result values: then the caller takes the `Int` path.
+    fn one_hot_op(
+        &mut self,
+        x: &S,
+        y: &S,
+        f: impl Fn(i64, i64) -> resyn_runtime::RtResult<Value>,
+    ) -> R<Option<S>> {
+        if !matches!(x, S::OneHot(_)) && !matches!(y, S::OneHot(_)) {
+            return Ok(None);
+        }
+        let (Some(xs), Some(ys)) = (Self::finite_int(x), Self::finite_int(y)) else {
+            return Ok(None);
+        };
+        if xs.len() * ys.len() > ONE_HOT_PAIRS {
+            return Ok(None);
+        }
+        let mut ints: std::collections::BTreeMap<i64, Vec<Bool>> = Default::default();
+        let (mut yes, mut no, mut failing) = (Vec::new(), Vec::new(), Vec::new());
+        for (a, p) in &xs {
+            for (b, q) in &ys {
+                let both = and2(p, q);
+                match f(*a, *b) {
+                    Ok(Value::Int(v)) => ints.entry(v).or_default().push(both),
+                    Ok(Value::Bool(true)) => yes.push(both),
+                    Ok(Value::Bool(false)) => no.push(both),
+                    Ok(_) => return Ok(None),
+                    Err(_) => failing.push(both),
+                }
+            }
+        }
+        // Ints and bools mixed cannot come from one operator; stay safe regardless.
+        let mixed = !ints.is_empty() && yes.len() + no.len() > 0;
+        if ints.len() > ONE_HOT_VALUES || mixed {
+            return Ok(None);
+        }
+        if !failing.is_empty() {
+            self.require(not(&or_all(failing)));
+        }
+        if ints.is_empty() {
+            // The smaller side, so `a < b` over n values costs about n*n/2 conjunctions.
+            return Ok(Some(bool_s(if yes.len() <= no.len() {
+                or_all(yes)
+            } else {
+                not(&or_all(no))
+            })));
+        }
+        if ints.len() == 1 {
+            let v = *ints.keys().next().expect("one value");
+            return Ok(Some(S::C(Value::Int(v))));
+        }
+        Ok(Some(S::OneHot(Rc::new(
+            ints.into_iter().map(|(v, cs)| (v, or_all(cs))).collect(),
+        ))))
+    }
+
     // ------------------------------------------------------------------ merge / eq
 
     /// `if c then a else b` as one value.
@@ -389,6 +556,27 @@ impl<'p> Lowering<'p> {
         if is_boolish(&a) && is_boolish(&b) {
             let (x, y) = (self.to_bool(&a)?, self.to_bool(&b)?);
             return Ok(S::B(c.ite(&x, &y)));
+        }
+        if matches!(a, S::OneHot(_)) || matches!(b, S::OneHot(_)) {
+            if let (Some(x), Some(y)) = (Self::finite_int(&a), Self::finite_int(&b)) {
+                // Still one-hot: each value under the branch that gives it.
+                let nc = not(c);
+                let mut by_value: std::collections::BTreeMap<i64, Vec<Bool>> = Default::default();
+                for (v, g) in x {
+                    by_value.entry(v).or_default().push(and2(c, &g));
+                }
+                for (v, g) in y {
+                    by_value.entry(v).or_default().push(and2(&nc, &g));
+                }
+                if by_value.len() <= ONE_HOT_VALUES {
+                    return Ok(S::OneHot(Rc::new(
+                        by_value
+                            .into_iter()
+                            .map(|(v, gs)| (v, or_all(gs)))
+                            .collect(),
+                    )));
+                }
+            }
         }
         if let (Some(x), Some(y)) = (self.to_int(&a)?, self.to_int(&b)?) {
             return Ok(S::I(ite_int(c, &x, &y)));
@@ -1027,6 +1215,11 @@ impl<'p> Lowering<'p> {
                     }
                     (UnOp::Neg, S::I(x)) => Ok(self.int_result(x.unary_minus())),
                     (UnOp::Neg, v @ S::OneHot(_)) => {
+                        let zero = S::C(Value::Int(0));
+                        let sub = |a: i64, b: i64| ops::arith('-', &Value::Int(a), &Value::Int(b));
+                        if let Some(r) = self.one_hot_op(&zero, &v, sub)? {
+                            return Ok(r);
+                        }
                         let x = self.to_int(&v)?.expect("one-hot is an int");
                         Ok(self.int_result(x.unary_minus()))
                     }
@@ -1168,6 +1361,9 @@ impl<'p> Lowering<'p> {
             };
             return Ok(S::C(self.rt(r)?));
         }
+        if let Some(b) = self.pb_compare(op, &x, &y) {
+            return Ok(bool_s(b));
+        }
         match op {
             BinOp::Eq => Ok(bool_s(self.eq(&x, &y)?)),
             BinOp::Ne => Ok(bool_s(not(&self.eq(&x, &y)?))),
@@ -1184,6 +1380,24 @@ impl<'p> Lowering<'p> {
                 Ok(S::List(Rc::new(p), Guard::All))
             }
             _ => {
+                let case = |a: i64, b: i64| -> resyn_runtime::RtResult<Value> {
+                    let (a, b) = (Value::Int(a), Value::Int(b));
+                    match op {
+                        BinOp::Add => ops::add(&a, &b),
+                        BinOp::Sub => ops::arith('-', &a, &b),
+                        BinOp::Mul => ops::arith('*', &a, &b),
+                        BinOp::Div => ops::arith('/', &a, &b),
+                        BinOp::Rem => ops::arith('%', &a, &b),
+                        BinOp::Lt => Ok(Value::Bool(a < b)),
+                        BinOp::Le => Ok(Value::Bool(a <= b)),
+                        BinOp::Gt => Ok(Value::Bool(a > b)),
+                        BinOp::Ge => Ok(Value::Bool(a >= b)),
+                        _ => Ok(Value::Unit),
+                    }
+                };
+                if let Some(r) = self.one_hot_op(&x, &y, case)? {
+                    return Ok(r);
+                }
                 let (Some(p), Some(q)) = (self.to_int(&x)?, self.to_int(&y)?) else {
                     return unsupported(format!("`{op:?}` on {} and {}", kind(&x), kind(&y)));
                 };
@@ -1372,6 +1586,12 @@ impl<'p> Lowering<'p> {
                 })
             }
             Builtin::Abs => {
+                let zero = S::C(Value::Int(0));
+                if let Some(r) = self.one_hot_op(&arg(0), &zero, |a, _| {
+                    ops::call_builtin(Builtin::Abs, &[Value::Int(a)], None)
+                })? {
+                    return Ok(r);
+                }
                 let Some(x) = self.to_int(&arg(0))? else {
                     return unsupported("abs of a non-int");
                 };
@@ -1394,6 +1614,17 @@ impl<'p> Lowering<'p> {
                 };
                 let mut acc = items[0].clone();
                 for x in &items[1..] {
+                    let pick = |a: i64, c: i64| {
+                        Ok(Value::Int(if b == Builtin::Min {
+                            a.min(c)
+                        } else {
+                            a.max(c)
+                        }))
+                    };
+                    if let Some(r) = self.one_hot_op(&acc, x, pick)? {
+                        acc = r;
+                        continue;
+                    }
                     let (Some(p), Some(q)) = (self.to_int(&acc)?, self.to_int(x)?) else {
                         return unsupported("min/max of non-ints over the answer");
                     };
@@ -1408,6 +1639,22 @@ impl<'p> Lowering<'p> {
             }
             Builtin::Sum => {
                 let (items, guard) = self.elems(&arg(0))?;
+                // Numbers picked by answer bools (a subset sum): a linear sum. One-hot
+                // items stay on the Int path: as PB terms they made magic squares
+                // slower (spec/proofs.md §2).
+                let terms: Option<Vec<(Bool, i64)>> = items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, x)| match x {
+                        S::C(Value::Int(v)) => Some((guard_at(&guard, i).unwrap_or_else(tt), *v)),
+                        _ => None,
+                    })
+                    .collect();
+                if let (Some(terms), false) = (terms, matches!(guard, Guard::All)) {
+                    if let Some(r) = self.linear_sum(terms) {
+                        return Ok(r);
+                    }
+                }
                 let mut acc = int(0);
                 for (i, x) in items.iter().enumerate() {
                     let Some(v) = self.to_int(x)? else {
@@ -1434,6 +1681,10 @@ impl<'p> Lowering<'p> {
                         None => e,
                         Some(g) => and2(&g, &e),
                     });
+                }
+                let terms = hits.iter().map(|h| (h.clone(), 1)).collect();
+                if let Some(r) = self.linear_sum(terms) {
+                    return Ok(r);
                 }
                 Ok(S::I(count_true(&hits)))
             }
@@ -1687,6 +1938,11 @@ enum Key {
 /// Answer ints whose domain has at most this many values are one-hot encoded (a literal
 /// per value) rather than an `Int`; see spec/proofs.md §2 for the measurement.
 pub const ONE_HOT_MAX: usize = 16;
+
+/// Most value pairs a case split of arithmetic or order on one-hot ints may have
+/// ([`Lowering::one_hot_op`]), and most values its result may take.
+const ONE_HOT_PAIRS: usize = 1024;
+const ONE_HOT_VALUES: usize = 64;
 
 fn small_domain(d: &Domain) -> Option<Vec<i64>> {
     let values: Vec<i64> = match d {
