@@ -158,7 +158,31 @@ fn engines_agree_map_answers() {
     ))
     .unwrap();
     let (_, program) = resyn_compiler::build_bytes("map_answer", &src);
-    differential_on("map_answer", &program.expect("compiles"), 100, 1..=5);
+    let statuses = differential_on("map_answer", &program.expect("compiles"), 100, 1..=5);
+    assert_all_statuses(&statuses);
+}
+
+/// Arithmetic, order and division on one-hot answer ints (case splits) and signed sums
+/// and counts of answer bools (pseudo-Boolean constraints): the Boolean encoding against
+/// the plain-Int one and against enumeration of all 4,000 answers.
+#[test]
+fn engines_agree_on_one_hot_arithmetic_and_pseudo_boolean_sums() {
+    let src = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/prove/encodings.rsn"
+    ))
+    .unwrap();
+    let (_, program) = resyn_compiler::build_bytes("encodings.rsn", &src);
+    let statuses = differential_on("encodings", &program.expect("compiles"), 300, 1..=5);
+    assert_all_statuses(&statuses);
+}
+
+/// A differential run proves little unless each kind of answer occurs.
+fn assert_all_statuses(statuses: &[Status]) {
+    for want in [Status::Unique, Status::Solvable, Status::Unsolvable] {
+        let n = statuses.iter().filter(|s| **s == want).count();
+        assert!(n >= 10, "only {n} instance(s) are {want:?}");
+    }
 }
 
 /// Runs the differential check on `n` instances per level of one example.
@@ -170,10 +194,17 @@ fn differential(name: &str, n: u64, levels: std::ops::RangeInclusive<u8>) {
     differential_on(name, &program, n, levels);
 }
 
-fn differential_on(name: &str, program: &Program, n: u64, levels: std::ops::RangeInclusive<u8>) {
+/// Returns the status of every instance compared.
+fn differential_on(
+    name: &str,
+    program: &Program,
+    n: u64,
+    levels: std::ops::RangeInclusive<u8>,
+) -> Vec<Status> {
     let compiled = compile(program);
     let cenv = &compiled.envs[0];
     let (mut compared, mut enumerated) = (0usize, 0usize);
+    let mut statuses = Vec::new();
     let started = std::time::Instant::now();
     for level in levels {
         let params = cenv.resolve_params(level, &[]).expect("params");
@@ -195,6 +226,7 @@ fn differential_on(name: &str, program: &Program, n: u64, levels: std::ops::Rang
             assert_ne!(gen.status, Status::Unknown, "{at}: {:?}", gen.reason);
             assert_eq!(fd.status, gen.status, "{at}: the engines disagree");
             compared += 1;
+            statuses.push(fd.status);
             let shape = cenv.answer_shape(&params, &fields).expect("shape");
             if let Some(all) = enumerate(&shape, 20_000) {
                 let valid = all
@@ -216,6 +248,7 @@ fn differential_on(name: &str, program: &Program, n: u64, levels: std::ops::Rang
         "{name}: {compared} compared, {enumerated} enumerated in {:.1}s",
         started.elapsed().as_secs_f64()
     );
+    statuses
 }
 
 /// One test per example (the harness runs them in parallel). Counts: thousands where a

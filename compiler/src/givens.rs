@@ -249,9 +249,14 @@ fn reduce_fresh(
         .map(|i| Bool::fresh_const(&format!("given{i}")))
         .collect();
     let frame = setup.frame(call.givens, &selectors);
-    let (mut lowering, answer) =
-        crate::prove::lower_verify(program, setup.env, &setup.shape, &frame)
-            .map_err(|h| halt_reason(&h))?;
+    let (mut lowering, answer) = crate::prove::lower_verify(
+        program,
+        setup.env,
+        &setup.shape,
+        &frame,
+        crate::prove::Encoding::Boolean,
+    )
+    .map_err(|h| halt_reason(&h))?;
     let solver = limited_solver();
     for f in &lowering.facts {
         solver.assert(f);

@@ -316,7 +316,11 @@ fn prove_in_context(
     };
     // Verify over the instance's fields; see `lower_verify` for the encoding choice.
     let frame: Vec<S> = params.iter().chain(fields).cloned().map(S::C).collect();
-    let (mut lowering, answer) = match lower_verify(program, env, &shape, &frame) {
+    let encoding = match engine {
+        Engine::FiniteDomain => Encoding::Boolean,
+        Engine::General => Encoding::Arithmetic,
+    };
+    let (mut lowering, answer) = match lower_verify(program, env, &shape, &frame, encoding) {
         Ok(x) => x,
         Err(h) => return Proof::unknown(halt_reason(&h), effort),
     };
@@ -442,19 +446,30 @@ fn prove_in_context(
     proof
 }
 
-/// Why the solver answered unknown, and whether it gave up on its own (rather than
-/// running into a limit the user set).
+/// How the answer's small ints are encoded (spec/proofs.md §2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encoding {
+    /// One-hot, with arithmetic and order on them split case by case while the splits stay
+    /// small; plain `Int`s when they do not. For the bit-blasting engine.
+    Boolean,
+    /// Plain `Int`s throughout: for Z3's arithmetic solver, and the second encoding the
+    /// differential tests compare the first with.
+    Arithmetic,
+}
+
 /// Lowers `env`'s verify with `frame` (params, then instance fields) and the answer's
 /// unknowns. Encoding choice (measured, spec/proofs.md §2): answer ints of small domains
-/// are one-hot when verify only compares them for equality (eq, `all_different`,
-/// indexing): 2x faster on sudoku, 1.6x on graph coloring. When verify does arithmetic or
-/// order on them (sums, `<`, `abs`), the plain `Int` encoding is 1.6-3x faster, so the
-/// lowering is redone with it; lowering costs far less than solving.
+/// are one-hot, and so stay comparisons, `all_different`, indexing and arithmetic or
+/// order split case by case (`Lowering::one_hot_op`). When a split would be too large
+/// (cryptarithm's column sums), the plain `Int` encoding is 1.6-3x faster than one-hot
+/// terms converted to `Int`, so the lowering is redone with it; lowering costs far less
+/// than solving.
 pub(crate) fn lower_verify<'p>(
     program: &'p Program,
     env: &CEnv,
     shape: &resyn_runtime::Shape,
     frame: &[S],
+    encoding: Encoding,
 ) -> Result<(Lowering<'p>, S), Halt> {
     let ir = &env.ir;
     let run = |one_hot: bool| -> Result<(Lowering<'p>, S), Halt> {
@@ -469,6 +484,9 @@ pub(crate) fn lower_verify<'p>(
             Err(h) => Err(h),
         }
     };
+    if encoding == Encoding::Arithmetic {
+        return run(false);
+    }
     let first = run(true)?;
     if first.0.one_hot_arith.get() {
         return run(false);
@@ -476,6 +494,8 @@ pub(crate) fn lower_verify<'p>(
     Ok(first)
 }
 
+/// Why the solver answered unknown, and whether it gave up on its own (rather than
+/// running into a limit the user set).
 pub(crate) fn reason_unknown(solver: &Solver, limits: Limits) -> (String, bool) {
     let r = solver
         .get_reason_unknown()
