@@ -8,7 +8,7 @@ mod common;
 
 use resyn_compiler::eval::{compile, CEnv, DEFAULT_ATTEMPTS, DEFAULT_FUEL};
 use resyn_compiler::ir::{Program, Requirement};
-use resyn_compiler::prove::{prove, prove_with, Engine, Limits, Status};
+use resyn_compiler::prove::{prove, prove_with, BatchProver, Engine, Limits, Status};
 use resyn_runtime::{derive_seed, Domain, Len, Rng, Shape, Value};
 
 fn instance(cenv: &CEnv, params: &[Value], level: u8, index: u64) -> Vec<Value> {
@@ -48,6 +48,44 @@ fn every_example_instance_is_proved_with_a_checked_witness() {
                     assert!(p.witness_checked, "{name} L{level} #{index}");
                     let v = cenv.verify(&params, &fields, p.witness.clone().unwrap());
                     assert!(v.valid, "{name} L{level} #{index}: {:?}", v.failures);
+                }
+            }
+        }
+    }
+}
+
+/// `gen --prove` and `prove` lower the rules of the puzzle once per batch and answer shape
+/// and each instance only its own part (prove.rs, `BatchRules`). The SAT/UNSAT answers
+/// must be the fresh path's: same status on every instance, across two batches per level
+/// (the second starts from a new context), with uniqueness asked so both answers of the
+/// pair are compared.
+#[test]
+fn kept_solvers_answer_as_fresh_ones() {
+    for (name, program) in programs() {
+        let compiled = compile(&program);
+        let cenv = &compiled.envs[0];
+        // Bounded model checking proofs take 0.1 s each: fewer of them.
+        let (levels, n) = match name.as_str() {
+            "maze_path" | "water_jugs" => (1..=2u8, 40u64),
+            _ => (1..=5u8, 70u64),
+        };
+        let mut batch = BatchProver::default();
+        for level in levels {
+            let params = cenv.resolve_params(level, &[]).expect("params");
+            for index in 0..n {
+                let fields = instance(cenv, &params, level, index);
+                let lim = Limits::default();
+                let id = (usize::from(level), index / 32);
+                let kept = batch.prove(id, &program, cenv, &params, &fields, true, lim);
+                let fresh = prove(&program, cenv, &params, &fields, true, lim);
+                let at = format!("{name} L{level} #{index}");
+                assert_ne!(kept.status, Status::Unknown, "{at}: {:?}", kept.reason);
+                assert_eq!(
+                    kept.status, fresh.status,
+                    "{at}: kept and fresh solvers disagree"
+                );
+                if kept.status != Status::Unsolvable {
+                    assert!(kept.witness_checked, "{at}");
                 }
             }
         }

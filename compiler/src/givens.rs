@@ -173,14 +173,7 @@ impl<'a> Setup<'a> {
         frame: &[S],
         answer: &S,
     ) -> Result<(), Halt> {
-        let ir = &self.env.ir;
-        let mut slots = vec![S::C(Value::Unit); ir.verify_slots as usize];
-        slots[..frame.len()].clone_from_slice(frame);
-        slots[frame.len()] = answer.clone();
-        match lowering.block(&mut slots, block) {
-            Ok(_) | Err(Halt::Dead) => Ok(()),
-            Err(h) => Err(h),
-        }
+        crate::prove::lower_block(lowering, &self.env.ir, block, frame, answer)
     }
 }
 
@@ -532,7 +525,7 @@ impl Cached {
 /// data, plus the shared statements other than constraints (locals they set may be read).
 /// The analysis is conservative: a statement that reads a dependent local anywhere inside
 /// is dependent, and so is every local it binds or assigns.
-fn split_verify(ir: &crate::ir::Env) -> Split {
+pub(crate) fn split_verify(ir: &crate::ir::Env) -> Split {
     let first_field = ir.params.len();
     let mut dependent = vec![false; ir.verify_slots as usize];
     for d in dependent.iter_mut().skip(first_field).take(ir.fields.len()) {
@@ -567,7 +560,7 @@ fn split_verify(ir: &crate::ir::Env) -> Split {
 }
 
 #[derive(Default)]
-struct Split {
-    shared: Block,
-    own: Block,
+pub(crate) struct Split {
+    pub(crate) shared: Block,
+    pub(crate) own: Block,
 }

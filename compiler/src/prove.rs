@@ -6,17 +6,21 @@
 //! uniqueness claim (UNSAT after blocking the witness) cannot be cross-checked that way,
 //! so tests guard it with native enumeration and a second encoding.
 //!
-//! Z3's context is thread-local in the `z3` crate, so each worker thread has its own; a
-//! solver is made per instance (the formula differs per instance; `Solver::new` is cheap
-//! next to the check).
+//! Z3's context is thread-local in the `z3` crate, so each worker thread has its own. A
+//! proof makes a solver for its instance (the formula differs per instance; a `QF_FD`
+//! solver is cheap to make); within a batch ([`BatchProver`]) the rules of the puzzle are
+//! lowered once and reused as terms ([`BatchRules`]).
 
+use std::collections::HashMap;
+use std::rc::Rc;
 use std::time::Instant;
 
-use resyn_runtime::Value;
+use resyn_runtime::{Shape, Value};
+use z3::ast::Int;
 use z3::{Params, SatResult, Solver};
 
 use crate::eval::CEnv;
-use crate::ir::Program;
+use crate::ir::{Block, Program};
 use crate::smt::{read_model, Halt, Lowering, DEFAULT_BUDGET, S};
 
 /// The `--rlimit` of the command line when none is given, and the limit of every
@@ -152,7 +156,7 @@ pub fn prove(
     limits: Limits,
 ) -> Proof {
     let query = Query::new(program, env, params, fields, unique, limits);
-    prove_using(None, &query)
+    prove_using(None, None, &query)
 }
 
 /// What one proof is asked.
@@ -185,8 +189,14 @@ impl<'a> Query<'a> {
     }
 }
 
-fn prove_using(ctx: Option<&z3::Context>, q: &Query<'_>) -> Proof {
-    let first = prove_engine(ctx, q, Engine::FiniteDomain);
+fn prove_using(ctx: Option<&z3::Context>, kept: Option<&mut BatchRules>, q: &Query<'_>) -> Proof {
+    let first = match (ctx, kept) {
+        (Some(ctx), Some(kept)) => in_context(ctx, || {
+            kept.prove(q)
+                .unwrap_or_else(|| prove_in_context(q, Engine::FiniteDomain))
+        }),
+        _ => prove_engine(ctx, q, Engine::FiniteDomain),
+    };
     if !first.engine_gave_up {
         return first;
     }
@@ -200,11 +210,12 @@ fn prove_using(ctx: Option<&z3::Context>, q: &Query<'_>) -> Proof {
 /// smaller examples. Z3's models and effort depend on the context's history, so a context
 /// is never shared beyond its batch: the driver hands a batch to one worker, in index
 /// order, and a proof then depends only on its batch's earlier instances, never on
-/// `--jobs`.
+/// `--jobs`. For the same reason the rules it lowers once ([`BatchRules`]) live and die
+/// with the batch's context.
 #[derive(Default)]
 pub struct BatchProver {
-    /// The batch (plan, batch number) the context belongs to.
-    current: Option<((usize, u64), z3::Context)>,
+    /// The batch (plan, batch number) the context belongs to, and its lowered rules.
+    current: Option<((usize, u64), z3::Context, BatchRules)>,
 }
 
 impl BatchProver {
@@ -220,16 +231,12 @@ impl BatchProver {
         unique: bool,
         limits: Limits,
     ) -> Proof {
-        let ctx = match &self.current {
-            Some((b, ctx)) if *b == batch => ctx.clone(),
-            _ => {
-                let ctx = new_context();
-                self.current = Some((batch, ctx.clone()));
-                ctx
-            }
-        };
+        if !matches!(&self.current, Some((b, _, _)) if *b == batch) {
+            self.current = Some((batch, new_context(), BatchRules::default()));
+        }
+        let (_, ctx, kept) = self.current.as_mut().expect("set above");
         let query = Query::new(program, env, params, fields, unique, limits);
-        prove_using(Some(&ctx), &query)
+        prove_using(Some(&ctx.clone()), Some(kept), &query)
     }
 }
 
@@ -288,47 +295,49 @@ pub fn prove_with(
 
 /// One engine, in `ctx` or in a fresh context.
 fn prove_engine(ctx: Option<&z3::Context>, q: &Query<'_>, engine: Engine) -> Proof {
-    let run = || {
-        prove_in_context(
-            q.program, q.env, q.params, q.fields, q.unique, q.limits, engine,
-        )
-    };
+    let run = || prove_in_context(q, engine);
     match ctx {
         Some(ctx) => in_context(ctx, run),
         None => in_fresh_context(run),
     }
 }
 
-fn prove_in_context(
-    program: &Program,
-    env: &CEnv,
-    params: &[Value],
-    fields: &[Value],
-    unique: bool,
-    limits: Limits,
-    engine: Engine,
-) -> Proof {
+fn prove_in_context(q: &Query<'_>, engine: Engine) -> Proof {
     let started = Instant::now();
-    let effort = Effort::default();
-    let shape = match env.answer_shape(params, fields) {
+    let shape = match q.env.answer_shape(q.params, q.fields) {
         Ok(s) => s,
-        Err(e) => return Proof::unknown(format!("the answer type: {e}"), effort),
+        Err(e) => return Proof::unknown(format!("the answer type: {e}"), Effort::default()),
     };
     // Verify over the instance's fields; see `lower_verify` for the encoding choice.
-    let frame: Vec<S> = params.iter().chain(fields).cloned().map(S::C).collect();
+    let frame = instance_frame(q);
     let encoding = match engine {
         Engine::FiniteDomain => Encoding::Boolean,
         Engine::General => Encoding::Arithmetic,
     };
-    let (mut lowering, answer) = match lower_verify(program, env, &shape, &frame, encoding) {
+    let (mut lowering, answer) = match lower_verify(q.program, q.env, &shape, &frame, encoding) {
         Ok(x) => x,
-        Err(h) => return Proof::unknown(halt_reason(&h), effort),
+        Err(h) => return Proof::unknown(halt_reason(&h), Effort::default()),
     };
-
     let solver = match engine {
         Engine::FiniteDomain => Solver::new_for_logic("QF_FD").unwrap_or_default(),
         Engine::General => Solver::new(),
     };
+    set_limits(&solver, q.limits);
+    let before = Counters::of(&solver);
+    for f in &lowering.facts {
+        solver.assert(f);
+    }
+    let mut proof = decide(q, &solver, &mut lowering, &shape, &answer);
+    proof.effort = before.effort_since(&solver, started);
+    proof
+}
+
+/// Params, then the instance's fields: verify's frame.
+fn instance_frame(q: &Query<'_>) -> Vec<S> {
+    q.params.iter().chain(q.fields).cloned().map(S::C).collect()
+}
+
+fn set_limits(solver: &Solver, limits: Limits) {
     let mut p = Params::new();
     if limits.rlimit > 0 {
         p.set_u32("rlimit", limits.rlimit);
@@ -337,11 +346,50 @@ fn prove_in_context(
         p.set_u32("timeout", limits.timeout_ms);
     }
     solver.set_params(&p);
-    let rlimit_before = stat(&solver.get_statistics(), "rlimit count");
-    for f in &lowering.facts {
-        solver.assert(f);
+}
+
+/// A solver's cumulative counters, read before an instance's checks so its effort is the
+/// difference (Z3's rlimit counter is per context, so it adds up over a batch).
+struct Counters {
+    rlimit: u64,
+    conflicts: u64,
+    decisions: u64,
+}
+
+impl Counters {
+    fn of(solver: &Solver) -> Counters {
+        let stats = solver.get_statistics();
+        Counters {
+            rlimit: stat(&stats, "rlimit count"),
+            // The SMT core and the SAT core (QF_FD) name their counters differently.
+            conflicts: stat(&stats, "conflicts") + stat(&stats, "sat conflicts"),
+            decisions: stat(&stats, "decisions") + stat(&stats, "sat decisions"),
+        }
     }
 
+    fn effort_since(&self, solver: &Solver, started: Instant) -> Effort {
+        let now = Counters::of(solver);
+        Effort {
+            rlimit: now.rlimit.saturating_sub(self.rlimit),
+            conflicts: now.conflicts.saturating_sub(self.conflicts),
+            decisions: now.decisions.saturating_sub(self.decisions),
+            time_us: started.elapsed().as_micros() as u64,
+        }
+    }
+}
+
+/// The checks of one instance on a solver that holds its whole formula: is there a model,
+/// does it pass the native verifier, and (when asked) is it the only one. Effort is left
+/// to the caller.
+fn decide(
+    q: &Query<'_>,
+    solver: &Solver,
+    lowering: &mut Lowering<'_>,
+    shape: &Shape,
+    answer: &S,
+) -> Proof {
+    let effort = Effort::default();
+    let (params, fields, env) = (q.params, q.fields, q.env);
     let first = solver.check();
     let mut proof = match first {
         SatResult::Unsat => Proof {
@@ -354,14 +402,14 @@ fn prove_in_context(
             engine_gave_up: false,
         },
         SatResult::Unknown => {
-            let (why, gave_up) = reason_unknown(&solver, limits);
+            let (why, gave_up) = reason_unknown(solver, q.limits);
             let mut p = Proof::unknown(why, effort);
             p.engine_gave_up = gave_up;
             p
         }
         SatResult::Sat => {
             let model = solver.get_model();
-            let witness = model.as_ref().and_then(|m| read_model(m, &shape, &answer));
+            let witness = model.as_ref().and_then(|m| read_model(m, shape, answer));
             match witness {
                 None => Proof::unknown("the solver's model could not be read back", effort),
                 Some(w) => {
@@ -395,9 +443,9 @@ fn prove_in_context(
         }
     };
 
-    if unique && proof.status == Status::Solvable {
+    if q.unique && proof.status == Status::Solvable {
         let w = proof.witness.clone().expect("solvable has a witness");
-        match lowering.eq(&answer, &S::C(w)) {
+        match lowering.eq(answer, &S::C(w)) {
             Err(h) => {
                 proof.status = Status::Unknown;
                 proof.reason = Some(format!("uniqueness: {}", halt_reason(&h)));
@@ -407,7 +455,7 @@ fn prove_in_context(
                 match solver.check() {
                     SatResult::Unsat => proof.status = Status::Unique,
                     SatResult::Unknown => {
-                        let (why, gave_up) = reason_unknown(&solver, limits);
+                        let (why, gave_up) = reason_unknown(solver, q.limits);
                         proof.status = Status::Unknown;
                         proof.reason = Some(format!("uniqueness: {why}"));
                         proof.engine_gave_up = gave_up;
@@ -415,7 +463,7 @@ fn prove_in_context(
                     SatResult::Sat => {
                         let alt = solver
                             .get_model()
-                            .and_then(|m| read_model(&m, &shape, &answer));
+                            .and_then(|m| read_model(&m, shape, answer));
                         match alt {
                             Some(a) if env.verify(params, fields, a.clone()).valid => {
                                 proof.alternative = Some(a);
@@ -433,17 +481,166 @@ fn prove_in_context(
             }
         }
     }
-
-    let stats = solver.get_statistics();
-    proof.effort = Effort {
-        // Z3's rlimit counter is per context (thread), so the instance's share is a delta.
-        rlimit: stat(&stats, "rlimit count").saturating_sub(rlimit_before),
-        // The SMT core and the SAT core (QF_FD) name their counters differently.
-        conflicts: stat(&stats, "conflicts") + stat(&stats, "sat conflicts"),
-        decisions: stat(&stats, "decisions") + stat(&stats, "sat decisions"),
-        time_us: started.elapsed().as_micros() as u64,
-    };
     proof
+}
+
+/// How many answer shapes a batch keeps rules for (a batch is one level, so usually one).
+const RULE_SHAPES: usize = 4;
+
+/// The rules of the puzzle a batch has lowered, per env, params and answer shape: the
+/// answer's unknowns with their domain facts and the part of verify that reads no instance
+/// value (sudoku's `all_different`s), lowered once as terms of the batch's context. Each
+/// instance lowers only its own part and gets a fresh finite-domain solver told both, so
+/// its formula is exactly the fresh path's (the rules hold for every instance with these
+/// params and shape). Measured (`bench/prove_medians.sh`, level 3): lowering the rules was
+/// half of a 9 x 9 sudoku proof (11.6 -> 6.1 ms). A solver kept across the batch with
+/// push/pop, or cloned from one told the rules, was faster still (0.9 ms) but made models
+/// and effort vary from run to run of the same command on Z3 5.4.1 (same batch, same
+/// order, one thread), so it is not used: output must be byte-reproducible.
+#[derive(Default)]
+struct BatchRules {
+    shapes: Vec<Rules>,
+}
+
+#[derive(Clone, PartialEq)]
+struct RulesKey {
+    env: u64,
+    params: Vec<Value>,
+    shape: Shape,
+}
+
+struct Rules {
+    key: RulesKey,
+    /// The answer's domain and the shared part of verify, as terms of the batch context.
+    shared: Vec<z3::ast::Bool>,
+    /// Whether the answer's small ints are one-hot (see [`lower_verify`]).
+    one_hot: bool,
+    answer: S,
+    bounds: HashMap<Int, (i128, i128)>,
+    /// What each instance lowers (see `givens::split_verify`).
+    own: Block,
+}
+
+/// Why the batch's rules could not be used for an instance.
+enum Miss {
+    /// The instance's part does arithmetic on one-hot ints: lower the rules plain.
+    NeedsInt,
+    /// Something the fresh path handles (and reports) better.
+    Fresh,
+}
+
+impl BatchRules {
+    /// The finite-domain proof of `q` with the batch's rules, or `None` when the fresh path
+    /// must take it (the rules cannot be lowered on their own, or lowering the instance
+    /// stopped: the fresh path then reports the reason).
+    fn prove(&mut self, q: &Query<'_>) -> Option<Proof> {
+        let started = Instant::now();
+        let shape = q.env.answer_shape(q.params, q.fields).ok()?;
+        let key = RulesKey {
+            env: q.env.id,
+            params: q.params.to_vec(),
+            shape,
+        };
+        let at = match self.shapes.iter().position(|k| k.key == key) {
+            Some(i) => i,
+            None => {
+                if self.shapes.len() >= RULE_SHAPES {
+                    self.shapes.remove(0);
+                }
+                self.shapes.push(Rules::new(q, key.clone(), true)?);
+                self.shapes.len() - 1
+            }
+        };
+        let mut outcome = self.shapes[at].prove(q, started);
+        if let Err(Miss::NeedsInt) = outcome {
+            match Rules::new(q, key, false) {
+                Some(plain) => {
+                    self.shapes[at] = plain;
+                    outcome = self.shapes[at].prove(q, started);
+                }
+                None => outcome = Err(Miss::Fresh),
+            }
+        }
+        match outcome {
+            Ok(p) => Some(p),
+            Err(_) => {
+                self.shapes.remove(at);
+                None
+            }
+        }
+    }
+}
+
+impl Rules {
+    /// The answer's unknowns and the shared part of verify, lowered for `key`; `None` when
+    /// that part cannot be lowered without instance values. One-hot (`one_hot`) unless
+    /// the shared part does arithmetic on one-hot ints (as [`lower_verify`] decides).
+    fn new(q: &Query<'_>, key: RulesKey, one_hot: bool) -> Option<Rules> {
+        let split = crate::givens::split_verify(&q.env.ir);
+        let mut lowering = Lowering::new(q.program, DEFAULT_BUDGET);
+        lowering.one_hot = one_hot;
+        let answer = lowering.declare(&key.shape, "answer").ok()?;
+        let bounds = lowering.declared_bounds();
+        // No instance value is known here: reading one stops the lowering instead of
+        // baking one instance's data into every later proof.
+        let poison = S::Poison(Rc::from("an instance value, in the shared part of verify"));
+        let frame: Vec<S> = (q.params.iter().cloned().map(S::C))
+            .chain(q.env.ir.fields.iter().map(|_| poison.clone()))
+            .collect();
+        lower_block(&mut lowering, &q.env.ir, &split.shared, &frame, &answer).ok()?;
+        if one_hot && lowering.one_hot_arith.get() {
+            return Rules::new(q, key, false);
+        }
+        Some(Rules {
+            key,
+            shared: lowering.facts,
+            one_hot,
+            answer,
+            bounds,
+            own: split.own,
+        })
+    }
+
+    fn prove(&self, q: &Query<'_>, started: Instant) -> Result<Proof, Miss> {
+        let mut lowering = Lowering::new(q.program, DEFAULT_BUDGET);
+        lowering.one_hot = self.one_hot;
+        lowering.assume_bounds(self.bounds.clone());
+        let frame = instance_frame(q);
+        if lower_block(&mut lowering, &q.env.ir, &self.own, &frame, &self.answer).is_err() {
+            return Err(Miss::Fresh);
+        }
+        if self.one_hot && lowering.one_hot_arith.get() {
+            return Err(Miss::NeedsInt);
+        }
+        let solver = Solver::new_for_logic("QF_FD").unwrap_or_default();
+        set_limits(&solver, q.limits);
+        let before = Counters::of(&solver);
+        for f in self.shared.iter().chain(&lowering.facts) {
+            solver.assert(f);
+        }
+        let mut proof = decide(q, &solver, &mut lowering, &self.key.shape, &self.answer);
+        proof.effort = before.effort_since(&solver, started);
+        Ok(proof)
+    }
+}
+
+/// Lowers `block` (verify or a part of it) with `frame` (params, then instance fields)
+/// and `answer` into `lowering`. A path that is dead (a failed `require`-like error on
+/// every branch) is not an error: its facts say so.
+pub(crate) fn lower_block(
+    lowering: &mut Lowering<'_>,
+    ir: &crate::ir::Env,
+    block: &Block,
+    frame: &[S],
+    answer: &S,
+) -> Result<(), Halt> {
+    let mut slots = vec![S::C(Value::Unit); ir.verify_slots as usize];
+    slots[..frame.len()].clone_from_slice(frame);
+    slots[frame.len()] = answer.clone();
+    match lowering.block(&mut slots, block) {
+        Ok(_) | Err(Halt::Dead) => Ok(()),
+        Err(h) => Err(h),
+    }
 }
 
 /// How the answer's small ints are encoded (spec/proofs.md §2).
@@ -476,13 +673,8 @@ pub(crate) fn lower_verify<'p>(
         let mut lowering = Lowering::new(program, DEFAULT_BUDGET);
         lowering.one_hot = one_hot;
         let answer = lowering.declare(shape, "answer")?;
-        let mut slots = vec![S::C(Value::Unit); ir.verify_slots as usize];
-        slots[..frame.len()].clone_from_slice(frame);
-        slots[frame.len()] = answer.clone();
-        match lowering.block(&mut slots, &ir.verify) {
-            Ok(_) | Err(Halt::Dead) => Ok((lowering, answer)),
-            Err(h) => Err(h),
-        }
+        lower_block(&mut lowering, ir, &ir.verify, frame, &answer)?;
+        Ok((lowering, answer))
     };
     if encoding == Encoding::Arithmetic {
         return run(false);
