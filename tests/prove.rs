@@ -60,7 +60,7 @@ fn every_example_instance_is_proved_with_a_checked_witness() {
 /// (the second starts from a new context), with uniqueness asked so both answers of the
 /// pair are compared.
 #[test]
-fn kept_solvers_answer_as_fresh_ones() {
+fn batch_rules_answer_as_the_fresh_path() {
     for (name, program) in programs() {
         let compiled = compile(&program);
         let cenv = &compiled.envs[0];
@@ -190,13 +190,7 @@ fn enumerate(shape: &Shape, cap: usize) -> Option<Vec<Value>> {
 
 #[test]
 fn engines_agree_map_answers() {
-    let src = std::fs::read(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/prove/map_answer.rsn"
-    ))
-    .unwrap();
-    let (_, program) = resyn_compiler::build_bytes("map_answer", &src);
-    let statuses = differential_on("map_answer", &program.expect("compiles"), 100, 1..=5);
+    let statuses = differential_on("map_answer", &test_env("map_answer"), 100, 1..=5);
     assert_all_statuses(&statuses);
 }
 
@@ -205,14 +199,16 @@ fn engines_agree_map_answers() {
 /// the plain-Int one and against enumeration of all 4,000 answers.
 #[test]
 fn engines_agree_on_one_hot_arithmetic_and_pseudo_boolean_sums() {
-    let src = std::fs::read(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/prove/encodings.rsn"
-    ))
-    .unwrap();
-    let (_, program) = resyn_compiler::build_bytes("encodings.rsn", &src);
-    let statuses = differential_on("encodings", &program.expect("compiles"), 300, 1..=5);
+    let statuses = differential_on("encodings", &test_env("encodings"), 300, 1..=5);
     assert_all_statuses(&statuses);
+}
+
+/// `tests/prove/NAME.rsn`, compiled.
+fn test_env(name: &str) -> Program {
+    let path = format!("{}/tests/prove/{name}.rsn", env!("CARGO_MANIFEST_DIR"));
+    let src = std::fs::read(&path).expect("test env");
+    let (_, program) = resyn_compiler::build_bytes(&path, &src);
+    program.expect("compiles")
 }
 
 /// A differential run proves little unless each kind of answer occurs.

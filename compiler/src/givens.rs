@@ -383,40 +383,27 @@ impl Cached {
         key: &Key,
         one_hot: bool,
     ) -> Option<Option<Cached>> {
-        let split = split_verify(&setup.env.ir);
         let ctx = new_context();
         let told = in_context(&ctx, || {
-            let solver = limited_solver();
-            let mut lowering = Lowering::new(program, DEFAULT_BUDGET);
-            lowering.one_hot = one_hot;
-            let answer = lowering.declare(&key.shape, "answer").ok()?;
-            let bounds = lowering.declared_bounds();
-            // No instance value is known here: reading one fails the lowering (and the
-            // call goes the fresh way) instead of baking one instance's data in.
-            let poison = S::Poison(Rc::from("an instance value, in the shared part of verify"));
-            let frame: Vec<S> = (setup.params.iter().cloned().map(S::C))
-                .chain(setup.env.ir.fields.iter().map(|_| poison.clone()))
-                .collect();
-            setup
-                .lower(&mut lowering, &split.shared, &frame, &answer)
-                .ok()?;
-            if one_hot && lowering.one_hot_arith.get() {
+            let rules = lower_rules(program, setup.env, setup.params, &key.shape, one_hot)?;
+            if one_hot && rules.lowering.one_hot_arith.get() {
                 return Some(None);
             }
             // The domain and the shared constraints hold for every instance: unguarded.
-            for f in &lowering.facts {
+            let solver = limited_solver();
+            for f in &rules.lowering.facts {
                 solver.assert(f);
             }
-            Some(Some((solver, answer, bounds)))
+            Some(Some((solver, rules.answer, rules.bounds, rules.own)))
         })?;
-        Some(told.map(|(solver, answer, bounds)| Cached {
+        Some(told.map(|(solver, answer, bounds, own)| Cached {
             key: key.clone(),
             ctx,
             solver,
             one_hot,
             answer,
             bounds,
-            own: split.own,
+            own,
             selectors: BTreeMap::new(),
             guards: HashMap::new(),
         }))
@@ -525,7 +512,7 @@ impl Cached {
 /// data, plus the shared statements other than constraints (locals they set may be read).
 /// The analysis is conservative: a statement that reads a dependent local anywhere inside
 /// is dependent, and so is every local it binds or assigns.
-pub(crate) fn split_verify(ir: &crate::ir::Env) -> Split {
+fn split_verify(ir: &crate::ir::Env) -> Split {
     let first_field = ir.params.len();
     let mut dependent = vec![false; ir.verify_slots as usize];
     for d in dependent.iter_mut().skip(first_field).take(ir.fields.len()) {
@@ -559,8 +546,49 @@ pub(crate) fn split_verify(ir: &crate::ir::Env) -> Split {
     split
 }
 
-#[derive(Default)]
-pub(crate) struct Split {
-    pub(crate) shared: Block,
+/// The answer's unknowns and the shared part of verify ([`split_verify`]), lowered with
+/// the params and no instance value: what a solver reused across instances (here) or the
+/// proofs of a batch (`prove::BatchRules`) are told once.
+pub(crate) struct Rules<'p> {
+    /// Its facts are the answer's domain and the shared constraints.
+    pub(crate) lowering: Lowering<'p>,
+    pub(crate) answer: S,
+    pub(crate) bounds: HashMap<Int, (i128, i128)>,
+    /// What each instance must still lower.
     pub(crate) own: Block,
+}
+
+/// [`Rules`] for `shape`, one-hot or plain (`one_hot`); `None` when the shared part cannot
+/// be lowered without instance values. The caller checks `lowering.one_hot_arith`.
+pub(crate) fn lower_rules<'p>(
+    program: &'p Program,
+    env: &CEnv,
+    params: &[Value],
+    shape: &Shape,
+    one_hot: bool,
+) -> Option<Rules<'p>> {
+    let split = split_verify(&env.ir);
+    let mut lowering = Lowering::new(program, DEFAULT_BUDGET);
+    lowering.one_hot = one_hot;
+    let answer = lowering.declare(shape, "answer").ok()?;
+    let bounds = lowering.declared_bounds();
+    // No instance value is known here: reading one stops the lowering instead of baking
+    // one instance's data into every later use.
+    let poison = S::Poison(Rc::from("an instance value, in the shared part of verify"));
+    let frame: Vec<S> = (params.iter().cloned().map(S::C))
+        .chain(env.ir.fields.iter().map(|_| poison.clone()))
+        .collect();
+    crate::prove::lower_block(&mut lowering, &env.ir, &split.shared, &frame, &answer).ok()?;
+    Some(Rules {
+        lowering,
+        answer,
+        bounds,
+        own: split.own,
+    })
+}
+
+#[derive(Default)]
+struct Split {
+    shared: Block,
+    own: Block,
 }

@@ -12,7 +12,6 @@
 //! lowered once and reused as terms ([`BatchRules`]).
 
 use std::collections::HashMap;
-use std::rc::Rc;
 use std::time::Instant;
 
 use resyn_runtime::{Shape, Value};
@@ -576,28 +575,17 @@ impl Rules {
     /// that part cannot be lowered without instance values. One-hot (`one_hot`) unless
     /// the shared part does arithmetic on one-hot ints (as [`lower_verify`] decides).
     fn new(q: &Query<'_>, key: RulesKey, one_hot: bool) -> Option<Rules> {
-        let split = crate::givens::split_verify(&q.env.ir);
-        let mut lowering = Lowering::new(q.program, DEFAULT_BUDGET);
-        lowering.one_hot = one_hot;
-        let answer = lowering.declare(&key.shape, "answer").ok()?;
-        let bounds = lowering.declared_bounds();
-        // No instance value is known here: reading one stops the lowering instead of
-        // baking one instance's data into every later proof.
-        let poison = S::Poison(Rc::from("an instance value, in the shared part of verify"));
-        let frame: Vec<S> = (q.params.iter().cloned().map(S::C))
-            .chain(q.env.ir.fields.iter().map(|_| poison.clone()))
-            .collect();
-        lower_block(&mut lowering, &q.env.ir, &split.shared, &frame, &answer).ok()?;
-        if one_hot && lowering.one_hot_arith.get() {
+        let rules = crate::givens::lower_rules(q.program, q.env, q.params, &key.shape, one_hot)?;
+        if one_hot && rules.lowering.one_hot_arith.get() {
             return Rules::new(q, key, false);
         }
         Some(Rules {
             key,
-            shared: lowering.facts,
+            shared: rules.lowering.facts,
             one_hot,
-            answer,
-            bounds,
-            own: split.own,
+            answer: rules.answer,
+            bounds: rules.bounds,
+            own: rules.own,
         })
     }
 
