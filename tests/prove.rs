@@ -66,7 +66,7 @@ fn batch_rules_answer_as_the_fresh_path() {
         let cenv = &compiled.envs[0];
         // Bounded model checking proofs take 0.1 s each: fewer of them.
         let (levels, n) = match name.as_str() {
-            "maze_path" | "water_jugs" => (1..=2u8, 40u64),
+            "maze_path" | "water_jugs" => (1..=1u8, 40u64),
             _ => (1..=5u8, 70u64),
         };
         let mut batch = BatchProver::default();
