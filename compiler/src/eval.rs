@@ -9,8 +9,9 @@
 use crate::ir::*;
 use resyn_grammar::ast::{BinOp, UnOp};
 use resyn_runtime::ops;
-use resyn_runtime::value::RtResult;
+use resyn_runtime::value::{int, RtResult};
 use resyn_runtime::{Rng, RtError, Value};
+use std::borrow::Cow;
 use std::rc::Rc;
 
 pub use resyn_runtime::env::{
@@ -70,6 +71,171 @@ impl CBlock {
             None => Ok(Value::Unit),
         }
     }
+}
+
+/// A compiled *pure* expression (see [`is_pure`]): it only reads the machine, so it can
+/// hand back a local, or a part of one, by reference; its parent reads it in place instead
+/// of cloning the collection (`rows[d]` no longer copies the `Rc` of `rows` and drops it).
+type PExpr = Box<dyn for<'m> Fn(&'m Machine) -> RtResult<Cow<'m, Value>>>;
+
+/// An operand of a pure node. Locals and literals are read inline, without a call.
+enum POp {
+    Slot(usize),
+    Lit(Value),
+    Node(PExpr),
+}
+
+impl POp {
+    /// The operand's value, for a result that may outlive the operand (a literal is cloned).
+    #[inline(always)]
+    fn get<'m>(&self, m: &'m Machine) -> RtResult<Cow<'m, Value>> {
+        match self {
+            POp::Slot(s) => Ok(Cow::Borrowed(&m.slots[*s])),
+            POp::Lit(v) => Ok(Cow::Owned(v.clone())),
+            POp::Node(f) => f(m),
+        }
+    }
+
+    /// The operand's value, to be read and dropped by the caller (a literal is borrowed).
+    #[inline(always)]
+    fn peek<'a>(&'a self, m: &'a Machine) -> RtResult<Cow<'a, Value>> {
+        match self {
+            POp::Slot(s) => Ok(Cow::Borrowed(&m.slots[*s])),
+            POp::Lit(v) => Ok(Cow::Borrowed(v)),
+            POp::Node(f) => f(m),
+        }
+    }
+}
+
+/// How a pure node's closure is boxed: as a [`PExpr`] when its parent is pure too, or as
+/// an ordinary [`CExpr`] (owning its result) under an effectful parent. Generic so that
+/// the node's closure is inlined into the box either way (no extra call per root).
+trait Boxer {
+    type Out;
+    fn boxed<F>(f: F) -> Self::Out
+    where
+        F: for<'m> Fn(&'m Machine) -> RtResult<Cow<'m, Value>> + 'static;
+}
+
+struct AsPure;
+
+impl Boxer for AsPure {
+    type Out = PExpr;
+    fn boxed<F>(f: F) -> PExpr
+    where
+        F: for<'m> Fn(&'m Machine) -> RtResult<Cow<'m, Value>> + 'static,
+    {
+        Box::new(f)
+    }
+}
+
+struct AsExpr;
+
+impl Boxer for AsExpr {
+    type Out = CExpr;
+    fn boxed<F>(f: F) -> CExpr
+    where
+        F: for<'m> Fn(&'m Machine) -> RtResult<Cow<'m, Value>> + 'static,
+    {
+        Box::new(move |m| f(m).map(Cow::into_owned))
+    }
+}
+
+/// Whether `e` can be evaluated from a shared `&Machine`: it reads locals but draws no
+/// random numbers, spends no fuel (no user calls, no loops), writes no slot and runs no
+/// block. Evaluating such an expression has no effect but its result or error, which is
+/// what lets its operands be borrowed.
+fn is_pure(e: &Expr) -> bool {
+    match e {
+        Expr::Lit(_) | Expr::Local(_) => true,
+        Expr::Tuple(xs) | Expr::List(xs) => xs.iter().all(is_pure),
+        Expr::Unary(_, x) | Expr::Field(x, _) | Expr::TupleField(x, _) => is_pure(x),
+        Expr::Binary(_, a, b, _) | Expr::Index(a, b, _) => is_pure(a) && is_pure(b),
+        Expr::Call(Callee::Builtin(name), args, _) => {
+            ops::Builtin::from_name(name).is_some_and(|b| !b.is_random())
+                && args.iter().all(is_pure)
+        }
+        _ => false,
+    }
+}
+
+/// A part of a value read through `f` (an element, a field): borrowed from a borrowed
+/// whole, cloned out of an owned one.
+#[inline(always)]
+fn project<'m, F>(whole: Cow<'m, Value>, f: F) -> RtResult<Cow<'m, Value>>
+where
+    F: for<'x> FnOnce(&'x Value) -> RtResult<&'x Value>,
+{
+    match whole {
+        Cow::Borrowed(w) => f(w).map(Cow::Borrowed),
+        Cow::Owned(w) => f(&w).cloned().map(Cow::Owned),
+    }
+}
+
+/// A strict binary operator (every one but `and`, `or`, `implies` and `in`). Two ints
+/// take the direct path (the common case); everything else goes through the runtime's
+/// generic operators. Both give the same values and errors. Always inlined with a
+/// constant `op`, so the dispatch folds away.
+#[inline(always)]
+fn strict(op: BinOp, x: &Value, y: &Value) -> RtResult<Value> {
+    if let (Value::Int(p), Value::Int(q)) = (x, y) {
+        let (p, q) = (*p, *q);
+        return Ok(match op {
+            BinOp::Add => Value::Int(int::add(p, q)?),
+            BinOp::Sub => Value::Int(int::sub(p, q)?),
+            BinOp::Mul => Value::Int(int::mul(p, q)?),
+            BinOp::Div => Value::Int(int::div(p, q)?),
+            BinOp::Rem => Value::Int(int::rem(p, q)?),
+            BinOp::Eq => Value::Bool(p == q),
+            BinOp::Ne => Value::Bool(p != q),
+            BinOp::Lt => Value::Bool(p < q),
+            BinOp::Le => Value::Bool(p <= q),
+            BinOp::Gt => Value::Bool(p > q),
+            BinOp::Ge => Value::Bool(p >= q),
+            BinOp::And | BinOp::Or | BinOp::Implies | BinOp::In => {
+                unreachable!("`{op:?}` is not strict")
+            }
+        });
+    }
+    match op {
+        BinOp::Add => ops::add(x, y),
+        BinOp::Sub => ops::arith('-', x, y),
+        BinOp::Mul => ops::arith('*', x, y),
+        BinOp::Div => ops::arith('/', x, y),
+        BinOp::Rem => ops::arith('%', x, y),
+        BinOp::Eq => Ok(Value::Bool(x == y)),
+        BinOp::Ne => Ok(Value::Bool(x != y)),
+        BinOp::Lt => Ok(Value::Bool(x < y)),
+        BinOp::Le => Ok(Value::Bool(x <= y)),
+        BinOp::Gt => Ok(Value::Bool(x > y)),
+        BinOp::Ge => Ok(Value::Bool(x >= y)),
+        BinOp::And | BinOp::Or | BinOp::Implies | BinOp::In => {
+            unreachable!("`{op:?}` is not strict")
+        }
+    }
+}
+
+/// Builds `$mk!(BinOp::X)` for the strict operator `$op`, so that each closure is
+/// compiled with its operator as a constant.
+macro_rules! per_strict_op {
+    ($op:expr, $mk:ident) => {
+        match $op {
+            BinOp::Add => $mk!(BinOp::Add),
+            BinOp::Sub => $mk!(BinOp::Sub),
+            BinOp::Mul => $mk!(BinOp::Mul),
+            BinOp::Div => $mk!(BinOp::Div),
+            BinOp::Rem => $mk!(BinOp::Rem),
+            BinOp::Eq => $mk!(BinOp::Eq),
+            BinOp::Ne => $mk!(BinOp::Ne),
+            BinOp::Lt => $mk!(BinOp::Lt),
+            BinOp::Le => $mk!(BinOp::Le),
+            BinOp::Gt => $mk!(BinOp::Gt),
+            BinOp::Ge => $mk!(BinOp::Ge),
+            BinOp::And | BinOp::Or | BinOp::Implies | BinOp::In => {
+                unreachable!("`{:?}` is not strict", $op)
+            }
+        }
+    };
 }
 
 enum CPattern {
@@ -530,20 +696,140 @@ impl Compiled {
         }
     }
 
+    /// An operand of a pure node (`e` must be pure).
+    fn pop(&self, e: &Expr) -> POp {
+        match e {
+            Expr::Local(s) => POp::Slot(*s as usize),
+            Expr::Lit(l) => POp::Lit(l.value()),
+            _ => POp::Node(self.pure::<AsPure>(e)),
+        }
+    }
+
+    /// Compiles a pure expression (see [`is_pure`]); each node does what its effectful
+    /// counterpart in [`Compiled::expr`] does, in the same order, with the same errors.
+    fn pure<B: Boxer>(&self, e: &Expr) -> B::Out {
+        match e {
+            Expr::Lit(l) => {
+                let v = l.value();
+                B::boxed(move |_| Ok(Cow::Owned(v.clone())))
+            }
+            Expr::Local(s) => {
+                let s = *s as usize;
+                B::boxed(move |m| Ok(Cow::Borrowed(&m.slots[s])))
+            }
+            Expr::Tuple(xs) | Expr::List(xs) => {
+                let xs: Vec<POp> = xs.iter().map(|x| self.pop(x)).collect();
+                let tuple = matches!(e, Expr::Tuple(_));
+                B::boxed(move |m| {
+                    let items = xs
+                        .iter()
+                        .map(|x| x.get(m).map(Cow::into_owned))
+                        .collect::<RtResult<_>>()?;
+                    Ok(Cow::Owned(if tuple {
+                        Value::tuple(items)
+                    } else {
+                        Value::list(items)
+                    }))
+                })
+            }
+            Expr::Unary(UnOp::Neg, x) => {
+                let x = self.pop(x);
+                B::boxed(move |m| ops::neg(&*x.peek(m)?).map(Cow::Owned))
+            }
+            Expr::Unary(UnOp::Not, x) => {
+                let x = self.pop(x);
+                B::boxed(move |m| Ok(Cow::Owned(Value::Bool(!x.peek(m)?.as_bool()?))))
+            }
+            Expr::Binary(op, a, b, _) => {
+                let (a, b) = (self.pop(a), self.pop(b));
+                let bool = |v: bool| Ok(Cow::Owned(Value::Bool(v)));
+                match op {
+                    BinOp::And => {
+                        B::boxed(move |m| bool(a.peek(m)?.as_bool()? && b.peek(m)?.as_bool()?))
+                    }
+                    BinOp::Or => {
+                        B::boxed(move |m| bool(a.peek(m)?.as_bool()? || b.peek(m)?.as_bool()?))
+                    }
+                    BinOp::Implies => {
+                        B::boxed(move |m| bool(!a.peek(m)?.as_bool()? || b.peek(m)?.as_bool()?))
+                    }
+                    BinOp::In => B::boxed(move |m| {
+                        let x = a.peek(m)?;
+                        bool(ops::contains(&*b.peek(m)?, &x)?)
+                    }),
+                    _ => {
+                        macro_rules! mk {
+                            ($op:expr) => {
+                                B::boxed(move |m| {
+                                    strict($op, &*a.peek(m)?, &*b.peek(m)?).map(Cow::Owned)
+                                })
+                            };
+                        }
+                        per_strict_op!(*op, mk)
+                    }
+                }
+            }
+            Expr::Call(Callee::Builtin(name), args, _) => {
+                let b = ops::Builtin::from_name(name).expect("a pure call is to a known builtin");
+                let mut args: Vec<POp> = args.iter().map(|x| self.pop(x)).collect();
+                match (b, args.len()) {
+                    // The hottest builtins skip the call dispatch.
+                    (ops::Builtin::Len, 1) => {
+                        let x = args.pop().expect("one argument");
+                        B::boxed(move |m| ops::len(&*x.peek(m)?).map(Cow::Owned))
+                    }
+                    (ops::Builtin::Abs, 1) => {
+                        let x = args.pop().expect("one argument");
+                        B::boxed(move |m| ops::abs(&*x.peek(m)?).map(Cow::Owned))
+                    }
+                    // Common arities without a heap-allocated argument list.
+                    (_, 1) => {
+                        let x = args.pop().expect("one argument");
+                        B::boxed(move |m| ops::call_builtin(b, &[x.peek(m)?], None).map(Cow::Owned))
+                    }
+                    (_, 2) => {
+                        let (y, x) = (args.pop().expect("two"), args.pop().expect("two"));
+                        B::boxed(move |m| {
+                            ops::call_builtin(b, &[x.peek(m)?, y.peek(m)?], None).map(Cow::Owned)
+                        })
+                    }
+                    _ => B::boxed(move |m| {
+                        let vals: Vec<Cow<Value>> =
+                            args.iter().map(|x| x.peek(m)).collect::<RtResult<_>>()?;
+                        ops::call_builtin(b, &vals, None).map(Cow::Owned)
+                    }),
+                }
+            }
+            Expr::Index(a, i, _) => {
+                let (a, i) = (self.pop(a), self.pop(i));
+                B::boxed(move |m| {
+                    let c = a.get(m)?;
+                    let k = i.peek(m)?;
+                    project(c, |c| ops::index_ref(c, &k))
+                })
+            }
+            Expr::Field(a, f) => {
+                let (a, f) = (self.pop(a), f.clone());
+                B::boxed(move |m| project(a.get(m)?, |r| ops::field_ref(r, &f)))
+            }
+            Expr::TupleField(a, i) => {
+                let (a, i) = (self.pop(a), *i);
+                B::boxed(move |m| project(a.get(m)?, |t| ops::tuple_field_ref(t, i)))
+            }
+            _ => unreachable!("not a pure expression"),
+        }
+    }
+
     fn exprs(&self, es: &[Expr]) -> Vec<CExpr> {
         es.iter().map(|e| self.expr(e)).collect()
     }
 
     fn expr(&self, e: &Expr) -> CExpr {
+        if is_pure(e) {
+            return self.pure::<AsExpr>(e);
+        }
         match e {
-            Expr::Lit(l) => {
-                let v = l.value();
-                Box::new(move |_| Ok(v.clone()))
-            }
-            Expr::Local(s) => {
-                let s = *s as usize;
-                Box::new(move |m| Ok(m.slots[s].clone()))
-            }
+            Expr::Lit(_) | Expr::Local(_) => unreachable!("literals and locals are pure"),
             Expr::Tuple(v) => {
                 let v = self.exprs(v);
                 Box::new(move |m| {
@@ -749,10 +1035,22 @@ impl Compiled {
                     }
                 }
             }
-            Expr::Index(a, i, _) => {
-                let (a, i) = (self.expr(a), self.expr(i));
-                Box::new(move |m| ops::index(&a(m)?, &i(m)?))
-            }
+            Expr::Index(a, i, _) => match **a {
+                // `xs[f(x)]`: the list is read in place after the index when the index
+                // cannot change it (reading a local has no effect and cannot fail, so the
+                // order is not observable).
+                Expr::Local(s) if !writes_slot(i, s) => {
+                    let (s, i) = (s as usize, self.expr(i));
+                    Box::new(move |m| {
+                        let k = i(m)?;
+                        ops::index(&m.slots[s], &k)
+                    })
+                }
+                _ => {
+                    let (a, i) = (self.expr(a), self.expr(i));
+                    Box::new(move |m| ops::index(&a(m)?, &i(m)?))
+                }
+            },
             Expr::Field(a, f) => {
                 let (a, f) = (self.expr(a), f.clone());
                 Box::new(move |m| ops::field(&a(m)?, &f))
@@ -800,23 +1098,30 @@ impl Compiled {
             BinOp::Implies => {
                 Box::new(move |m| Ok(Value::Bool(!a(m)?.as_bool()? || b(m)?.as_bool()?)))
             }
-            BinOp::Add => Box::new(move |m| ops::add(&a(m)?, &b(m)?)),
-            BinOp::Sub => Box::new(move |m| ops::arith('-', &a(m)?, &b(m)?)),
-            BinOp::Mul => Box::new(move |m| ops::arith('*', &a(m)?, &b(m)?)),
-            BinOp::Div => Box::new(move |m| ops::arith('/', &a(m)?, &b(m)?)),
-            BinOp::Rem => Box::new(move |m| ops::arith('%', &a(m)?, &b(m)?)),
-            BinOp::Eq => Box::new(move |m| Ok(Value::Bool(a(m)? == b(m)?))),
-            BinOp::Ne => Box::new(move |m| Ok(Value::Bool(a(m)? != b(m)?))),
-            BinOp::Lt => Box::new(move |m| Ok(Value::Bool(a(m)? < b(m)?))),
-            BinOp::Le => Box::new(move |m| Ok(Value::Bool(a(m)? <= b(m)?))),
-            BinOp::Gt => Box::new(move |m| Ok(Value::Bool(a(m)? > b(m)?))),
-            BinOp::Ge => Box::new(move |m| Ok(Value::Bool(a(m)? >= b(m)?))),
             BinOp::In => Box::new(move |m| {
                 let x = a(m)?;
                 Ok(Value::Bool(ops::contains(&b(m)?, &x)?))
             }),
+            _ => {
+                macro_rules! mk {
+                    ($op:expr) => {
+                        Box::new(move |m| {
+                            let x = a(m)?;
+                            strict($op, &x, &b(m)?)
+                        })
+                    };
+                }
+                per_strict_op!(op, mk)
+            }
         }
     }
+}
+
+/// Whether evaluating `e` may write local `slot` (an `if` block inside it may assign).
+fn writes_slot(e: &Expr, slot: Slot) -> bool {
+    let mut writes = false;
+    e.each_use(&mut |u| writes |= u == SlotUse::Write(slot));
+    writes
 }
 
 impl CEnv {

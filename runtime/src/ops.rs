@@ -4,6 +4,7 @@
 
 use crate::rng::Rng;
 use crate::value::{int, RtError, RtResult, Value};
+use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
@@ -95,11 +96,16 @@ pub fn contains(coll: &Value, x: &Value) -> RtResult<bool> {
 }
 
 pub fn index(coll: &Value, i: &Value) -> RtResult<Value> {
+    index_ref(coll, i).cloned()
+}
+
+/// `coll[i]` by reference: what [`index`] returns, without cloning (the evaluator reads
+/// elements of locals in place).
+pub fn index_ref<'a>(coll: &'a Value, i: &Value) -> RtResult<&'a Value> {
     match (coll, i) {
         (Value::List(v), Value::Int(k)) => usize::try_from(*k)
             .ok()
             .and_then(|k| v.get(k))
-            .cloned()
             .ok_or_else(|| {
                 RtError::new(format!(
                     "index {k} is out of range for a list of {} elements",
@@ -108,7 +114,6 @@ pub fn index(coll: &Value, i: &Value) -> RtResult<Value> {
             }),
         (Value::Map(m), k) => m
             .get(k)
-            .cloned()
             .ok_or_else(|| RtError::new(format!("key {} is not in the map", k.display()))),
         _ => err(format!(
             "cannot index {} with {}",
@@ -119,9 +124,14 @@ pub fn index(coll: &Value, i: &Value) -> RtResult<Value> {
 }
 
 pub fn field(rec: &Value, name: &str) -> RtResult<Value> {
+    field_ref(rec, name).cloned()
+}
+
+/// `rec.name` by reference (see [`index_ref`]).
+pub fn field_ref<'a>(rec: &'a Value, name: &str) -> RtResult<&'a Value> {
     match rec {
         Value::Record(fs) => match fs.binary_search_by(|(k, _)| (**k).cmp(name)) {
-            Ok(i) => Ok(fs[i].1.clone()),
+            Ok(i) => Ok(&fs[i].1),
             Err(_) => err(format!("no field `{name}`")),
         },
         other => err(format!("{} has no field `{name}`", other.display())),
@@ -129,13 +139,40 @@ pub fn field(rec: &Value, name: &str) -> RtResult<Value> {
 }
 
 pub fn tuple_field(t: &Value, i: usize) -> RtResult<Value> {
+    tuple_field_ref(t, i).cloned()
+}
+
+/// `t.i` by reference (see [`index_ref`]).
+pub fn tuple_field_ref(t: &Value, i: usize) -> RtResult<&Value> {
     match t {
         Value::Tuple(v) => v
             .get(i)
-            .cloned()
             .ok_or_else(|| RtError::new(format!("tuple has no element {i}"))),
         other => err(format!("{} is not a tuple", other.display())),
     }
+}
+
+/// `abs(x)`.
+pub fn abs(x: &Value) -> RtResult<Value> {
+    match x {
+        Value::Int(i) => i
+            .checked_abs()
+            .map(Value::Int)
+            .ok_or_else(|| RtError::new("integer overflow in abs")),
+        Value::Float(f) => float(f.abs()),
+        other => err(format!("abs of {}", other.display())),
+    }
+}
+
+/// `len(x)`: elements of a collection, characters of a string.
+pub fn len(x: &Value) -> RtResult<Value> {
+    Ok(Value::Int(match x {
+        Value::List(v) => v.len(),
+        Value::Set(s) => s.len(),
+        Value::Map(m) => m.len(),
+        Value::Str(s) => s.chars().count(),
+        other => return err(format!("len of {}", other.display())),
+    } as i64))
 }
 
 /// One step of an assignment target's path, evaluated (spec §10.2: the right-hand side
@@ -223,9 +260,18 @@ pub fn store(target: &mut Value, key: &Value, v: Value) -> RtResult<()> {
 }
 
 pub fn range(lo: i64, hi: i64, inclusive: bool) -> RtResult<Value> {
+    let n = range_len(lo, hi, inclusive)?;
+    Ok(Value::list(
+        (0..n).map(|k| Value::Int(lo + k as i64)).collect(),
+    ))
+}
+
+/// The number of elements of [`range`]`(lo, hi, inclusive)`, which are `lo`, `lo + 1`, …
+/// (with its errors): loops over a range count instead of building the list.
+pub fn range_len(lo: i64, hi: i64, inclusive: bool) -> RtResult<usize> {
     let end = if inclusive { hi.saturating_add(1) } else { hi };
     if end <= lo {
-        return Ok(Value::list(Vec::new()));
+        return Ok(0);
     }
     let n = (end as i128 - lo as i128) as u128;
     if n > MAX_COLLECTION as u128 {
@@ -233,7 +279,7 @@ pub fn range(lo: i64, hi: i64, inclusive: bool) -> RtResult<Value> {
             "range {lo}..{end} has more than {MAX_COLLECTION} elements"
         ));
     }
-    Ok(Value::list((lo..end).map(Value::Int).collect()))
+    Ok(n as usize)
 }
 
 fn list_of(v: &Value, what: &str) -> RtResult<Rc<Vec<Value>>> {
@@ -333,11 +379,24 @@ impl Builtin {
         BUILTINS.iter().find(|(_, n)| *n == name).map(|(b, _)| *b)
     }
 
+    /// The table lists the builtins in declaration order (a test checks it), so the name
+    /// is one lookup: `call_builtin` asks for it on every call.
     pub fn name(self) -> &'static str {
-        BUILTINS
-            .iter()
-            .find(|(b, _)| *b == self)
-            .map_or("?", |(_, n)| n)
+        BUILTINS[self as usize].1
+    }
+
+    /// Whether the builtin draws from the generator's rng.
+    pub fn is_random(self) -> bool {
+        matches!(
+            self,
+            Builtin::RandInt
+                | Builtin::RandFloat
+                | Builtin::Bernoulli
+                | Builtin::Choice
+                | Builtin::Shuffle
+                | Builtin::Sample
+                | Builtin::Permutation
+        )
     }
 }
 
@@ -351,25 +410,17 @@ pub fn call(name: &str, args: &[Value], rng: Option<&mut Rng>) -> RtResult<Value
 
 /// Calls a builtin. `rng` is `Some` only in the generator (the checker guarantees random
 /// builtins are never reached elsewhere; reaching one without an rng is an error).
-pub fn call_builtin(b: Builtin, args: &[Value], rng: Option<&mut Rng>) -> RtResult<Value> {
+/// The arguments may be borrowed (`Cow`, `&Value`): the evaluator passes locals in place.
+pub fn call_builtin<A: Borrow<Value>>(
+    b: Builtin,
+    args: &[A],
+    rng: Option<&mut Rng>,
+) -> RtResult<Value> {
     let name = b.name();
-    let a = |i: usize| args.get(i).unwrap_or(&Value::Unit);
+    let a = |i: usize| args.get(i).map_or(&Value::Unit, Borrow::borrow);
     match b {
-        Builtin::Len => Ok(Value::Int(match a(0) {
-            Value::List(v) => v.len(),
-            Value::Set(s) => s.len(),
-            Value::Map(m) => m.len(),
-            Value::Str(s) => s.chars().count(),
-            other => return err(format!("len of {}", other.display())),
-        } as i64)),
-        Builtin::Abs => match a(0) {
-            Value::Int(i) => i
-                .checked_abs()
-                .map(Value::Int)
-                .ok_or_else(|| RtError::new("integer overflow in abs")),
-            Value::Float(f) => float(f.abs()),
-            other => err(format!("abs of {}", other.display())),
-        },
+        Builtin::Len => len(a(0)),
+        Builtin::Abs => abs(a(0)),
         Builtin::Min | Builtin::Max => {
             let pick = |x: Value, y: Value| if (name == "min") == (y < x) { y } else { x };
             if args.len() == 2 {
@@ -554,9 +605,9 @@ pub fn call_builtin(b: Builtin, args: &[Value], rng: Option<&mut Rng>) -> RtResu
     }
 }
 
-fn random(b: Builtin, args: &[Value], rng: &mut Rng) -> RtResult<Value> {
+fn random<A: Borrow<Value>>(b: Builtin, args: &[A], rng: &mut Rng) -> RtResult<Value> {
     let name = b.name();
-    let a = |i: usize| args.get(i).unwrap_or(&Value::Unit);
+    let a = |i: usize| args.get(i).map_or(&Value::Unit, Borrow::borrow);
     match b {
         Builtin::RandInt => Ok(Value::Int(
             rng.int_in(int_arg(a(0), name)?, int_arg(a(1), name)?)?,
@@ -593,5 +644,28 @@ fn random(b: Builtin, args: &[Value], rng: &mut Rng) -> RtResult<Value> {
             Ok(Value::list(xs))
         }
         _ => err(format!("unknown builtin `{name}`")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_table_is_in_declaration_order() {
+        for (i, (b, name)) in BUILTINS.iter().enumerate() {
+            assert_eq!(*b as usize, i, "{name}");
+            assert_eq!(Builtin::from_name(name), Some(*b));
+        }
+    }
+
+    #[test]
+    fn only_random_builtins_need_the_rng() {
+        for (b, name) in BUILTINS {
+            let needs_rng = call_builtin::<Value>(*b, &[], None)
+                .err()
+                .is_some_and(|e| e.message.contains("is random"));
+            assert_eq!(b.is_random(), needs_rng, "{name}");
+        }
     }
 }
