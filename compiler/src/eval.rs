@@ -28,6 +28,8 @@ pub struct Machine {
     pub fields: Vec<Option<Value>>,
     pub witness: Option<Value>,
     pub scorer: Scorer,
+    /// Emptied frames of returned calls, reused by later calls (no allocation per call).
+    frames: Vec<Vec<Value>>,
 }
 
 impl Machine {
@@ -39,6 +41,7 @@ impl Machine {
             fields: Vec::new(),
             witness: None,
             scorer: Scorer::default(),
+            frames: Vec::new(),
         }
     }
 
@@ -268,22 +271,75 @@ fn bind(m: &mut Machine, p: &CPattern, v: Value) -> RtResult<()> {
 }
 
 enum CClause {
-    For(CPattern, CExpr),
+    For(CPattern, CColl),
     If(CExpr),
 }
 
-/// Calls `f` on each element of a collection, in iteration order, without copying the
-/// collection (lists are walked through their shared `Rc`). `f` returns false to stop.
+/// The collection of a loop (`for`, comprehension clause, template loop).
+enum CColl {
+    /// `lo..hi` / `lo..=hi`, counted instead of built: the same elements, fuel and errors
+    /// as the list `ops::range` would build, without allocating it.
+    Range(CExpr, CExpr, bool),
+    /// `enumerate(xs)`: the pairs are bound without building the list of tuples.
+    Enumerate(CExpr),
+    Value(CExpr),
+}
+
+/// Binds each element of a loop's collection to `p` and calls `f`, in iteration order;
+/// `f` returns false to stop (then so does this). Fuel for all the elements is paid when
+/// the loop starts.
+fn for_coll(
+    m: &mut Machine,
+    p: &CPattern,
+    coll: &CColl,
+    f: &mut dyn FnMut(&mut Machine) -> RtResult<bool>,
+) -> RtResult<bool> {
+    match coll {
+        CColl::Range(lo, hi, inclusive) => {
+            let lo = lo(m)?.as_int()?;
+            let hi = hi(m)?.as_int()?;
+            let n = ops::range_len(lo, hi, *inclusive)?;
+            m.charge(n)?;
+            for k in 0..n {
+                bind(m, p, Value::Int(lo + k as i64))?;
+                if !f(m)? {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        }
+        CColl::Enumerate(e) => {
+            let xs = ops::list_of(&e(m)?, "enumerate")?;
+            m.charge(xs.len())?;
+            for (i, x) in xs.iter().enumerate() {
+                bind_pair(m, p, Value::Int(i as i64), x.clone())?;
+                if !f(m)? {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        }
+        CColl::Value(e) => {
+            let c = e(m)?;
+            for_elems(m, p, &c, f)
+        }
+    }
+}
+
+/// [`for_coll`] over a collection value, without copying it (lists are walked through
+/// their shared `Rc`).
 fn for_elems(
     m: &mut Machine,
+    p: &CPattern,
     coll: &Value,
-    f: &mut dyn FnMut(&mut Machine, Value) -> RtResult<bool>,
+    f: &mut dyn FnMut(&mut Machine) -> RtResult<bool>,
 ) -> RtResult<bool> {
     match coll {
         Value::List(v) => {
             m.charge(v.len())?;
             for x in v.iter() {
-                if !f(m, x.clone())? {
+                bind(m, p, x.clone())?;
+                if !f(m)? {
                     return Ok(false);
                 }
             }
@@ -291,7 +347,8 @@ fn for_elems(
         Value::Set(s) => {
             m.charge(s.len())?;
             for x in s.iter() {
-                if !f(m, x.clone())? {
+                bind(m, p, x.clone())?;
+                if !f(m)? {
                     return Ok(false);
                 }
             }
@@ -299,7 +356,8 @@ fn for_elems(
         Value::Map(mp) => {
             m.charge(mp.len())?;
             for (k, v) in mp.iter() {
-                if !f(m, Value::tuple(vec![k.clone(), v.clone()]))? {
+                bind_pair(m, p, k.clone(), v.clone())?;
+                if !f(m)? {
                     return Ok(false);
                 }
             }
@@ -312,6 +370,17 @@ fn for_elems(
         }
     }
     Ok(true)
+}
+
+/// `bind(m, p, (a, b))`, without building the tuple when `p` takes it apart.
+fn bind_pair(m: &mut Machine, p: &CPattern, a: Value, b: Value) -> RtResult<()> {
+    match p {
+        CPattern::Tuple(ps) if ps.len() == 2 => {
+            bind(m, &ps[0], a)?;
+            bind(m, &ps[1], b)
+        }
+        _ => bind(m, p, Value::tuple(vec![a, b])),
+    }
 }
 
 /// Runs `f` for every binding of the clauses (nested left to right); `f` returns false to
@@ -332,13 +401,7 @@ fn each(
                 Ok(true)
             }
         }
-        CClause::For(p, coll) => {
-            let c = coll(m)?;
-            for_elems(m, &c, &mut |m, v| {
-                bind(m, p, v)?;
-                each(m, rest, f)
-            })
-        }
+        CClause::For(p, coll) => for_coll(m, p, coll, &mut |m| each(m, rest, f)),
     }
 }
 
@@ -350,7 +413,7 @@ struct CFn {
 enum CPart {
     Text(String),
     Expr(CExpr),
-    For(CPattern, CExpr, Vec<CPart>),
+    For(CPattern, CColl, Vec<CPart>),
     If(CExpr, Vec<CPart>, Vec<CPart>),
 }
 
@@ -360,9 +423,7 @@ fn render(m: &mut Machine, parts: &[CPart], out: &mut String) -> RtResult<()> {
             CPart::Text(t) => out.push_str(t),
             CPart::Expr(e) => out.push_str(&e(m)?.display()),
             CPart::For(pat, coll, body) => {
-                let c = coll(m)?;
-                for_elems(m, &c, &mut |m, v| {
-                    bind(m, pat, v)?;
+                for_coll(m, pat, coll, &mut |m| {
                     render(m, body, out)?;
                     Ok(true)
                 })?;
@@ -510,7 +571,7 @@ impl Compiled {
     fn clauses(&self, cs: &[Clause]) -> Vec<CClause> {
         cs.iter()
             .map(|c| match c {
-                Clause::For(p, e) => CClause::For(self.pattern(p), self.expr(e)),
+                Clause::For(p, e) => CClause::For(self.pattern(p), self.coll(e)),
                 Clause::If(e) => CClause::If(self.expr(e)),
             })
             .collect()
@@ -522,11 +583,23 @@ impl Compiled {
                 TemplatePart::Text(t) => CPart::Text(t.clone()),
                 TemplatePart::Expr(e) => CPart::Expr(self.expr(e)),
                 TemplatePart::For(p, e, b) => {
-                    CPart::For(self.pattern(p), self.expr(e), self.parts(b))
+                    CPart::For(self.pattern(p), self.coll(e), self.parts(b))
                 }
                 TemplatePart::If(c, t, e) => CPart::If(self.expr(c), self.parts(t), self.parts(e)),
             })
             .collect()
+    }
+
+    fn coll(&self, e: &Expr) -> CColl {
+        match e {
+            Expr::Range { lo, hi, inclusive } => {
+                CColl::Range(self.expr(lo), self.expr(hi), *inclusive)
+            }
+            Expr::Call(Callee::Builtin("enumerate"), args, _) if args.len() == 1 => {
+                CColl::Enumerate(self.expr(&args[0]))
+            }
+            _ => CColl::Value(self.expr(e)),
+        }
     }
 
     fn block(&self, b: &Block) -> CBlock {
@@ -560,6 +633,26 @@ impl Compiled {
                         Access::TupleField(i) => CAccess::Tuple(*i),
                     })
                     .collect();
+                match path.as_slice() {
+                    // `x = v` and `x[i] = v`, the common forms, without the key list.
+                    [] => {
+                        return Box::new(move |m| {
+                            m.slots[slot] = e(m)?;
+                            Ok(())
+                        })
+                    }
+                    [CAccess::Index(_)] => {
+                        let Some(CAccess::Index(k)) = path.into_iter().next() else {
+                            unreachable!("matched above")
+                        };
+                        return Box::new(move |m| {
+                            let v = e(m)?;
+                            let k = k(m)?;
+                            Ok(ops::store(&mut m.slots[slot], &k, v)?)
+                        });
+                    }
+                    _ => {}
+                }
                 Box::new(move |m| {
                     // The value, then every index (they may read the target), then the store.
                     let v = e(m)?;
@@ -597,19 +690,15 @@ impl Compiled {
                 })
             }
             Stmt::For(p, coll, body) => {
-                let (p, coll, body) = (self.pattern(p), self.expr(coll), self.block(body));
+                let (p, coll, body) = (self.pattern(p), self.coll(coll), self.block(body));
                 Box::new(move |m| {
-                    let c = coll(m)?;
                     let mut stop = None;
-                    for_elems(m, &c, &mut |m, v| {
-                        bind(m, &p, v)?;
-                        match body.run(m) {
-                            Ok(_) => Ok(true),
-                            Err(Stop::Error(e)) => Err(e),
-                            Err(s) => {
-                                stop = Some(s);
-                                Ok(false)
-                            }
+                    for_coll(m, &p, &coll, &mut |m| match body.run(m) {
+                        Ok(_) => Ok(true),
+                        Err(Stop::Error(e)) => Err(e),
+                        Err(s) => {
+                            stop = Some(s);
+                            Ok(false)
                         }
                     })?;
                     stop.map_or(Ok(()), Err)
@@ -1017,13 +1106,16 @@ impl Compiled {
                         let f = self.fns[*i].clone();
                         Box::new(move |m| {
                             m.tick()?;
-                            let mut frame = vec![Value::Unit; f.slots as usize];
+                            let mut frame = m.frames.pop().unwrap_or_default();
+                            frame.resize(f.slots as usize, Value::Unit);
                             for (slot, e) in frame.iter_mut().zip(&args) {
                                 *slot = e(m)?;
                             }
                             let saved = std::mem::replace(&mut m.slots, frame);
                             let r = f.body.run(m);
-                            m.slots = saved;
+                            let mut frame = std::mem::replace(&mut m.slots, saved);
+                            frame.clear();
+                            m.frames.push(frame);
                             match r {
                                 Ok(v) => Ok(v),
                                 Err(Stop::Error(e)) => Err(e),

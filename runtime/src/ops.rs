@@ -282,7 +282,8 @@ pub fn range_len(lo: i64, hi: i64, inclusive: bool) -> RtResult<usize> {
     Ok(n as usize)
 }
 
-fn list_of(v: &Value, what: &str) -> RtResult<Rc<Vec<Value>>> {
+/// The list argument of builtin `what` (a set gives its elements in order).
+pub fn list_of(v: &Value, what: &str) -> RtResult<Rc<Vec<Value>>> {
     match v {
         Value::List(l) => Ok(l.clone()),
         Value::Set(s) => Ok(Rc::new(s.iter().cloned().collect())),
