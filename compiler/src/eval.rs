@@ -454,6 +454,9 @@ pub struct Compiled {
     /// env's own verify from inside its generator.
     program: Rc<Program>,
     env_index: std::cell::Cell<usize>,
+    /// One `Rc` per field name: records built here and field reads share it, so a read
+    /// finds its field by pointer (see `ops::field_ref_rc`).
+    names: std::cell::RefCell<std::collections::HashMap<String, Rc<str>>>,
 }
 
 pub struct CEnv {
@@ -497,6 +500,7 @@ pub fn compile(p: &Program) -> Compiled {
         envs: Vec::new(),
         program: Rc::new(p.clone()),
         env_index: std::cell::Cell::new(0),
+        names: Default::default(),
     };
     for f in &p.fns {
         let body = c.block(&f.body);
@@ -534,6 +538,14 @@ pub fn compile(p: &Program) -> Compiled {
 }
 
 impl Compiled {
+    fn name(&self, n: &str) -> Rc<str> {
+        self.names
+            .borrow_mut()
+            .entry(n.to_string())
+            .or_insert_with(|| Rc::from(n))
+            .clone()
+    }
+
     fn shape(&self, s: &ShapeExpr) -> CShape {
         match s {
             ShapeExpr::Bool => CShape::Bool,
@@ -898,8 +910,8 @@ impl Compiled {
                 })
             }
             Expr::Field(a, f) => {
-                let (a, f) = (self.pop(a), f.clone());
-                B::boxed(move |m| project(a.get(m)?, |r| ops::field_ref(r, &f)))
+                let (a, f) = (self.pop(a), self.name(f));
+                B::boxed(move |m| project(a.get(m)?, |r| ops::field_ref_rc(r, &f)))
             }
             Expr::TupleField(a, i) => {
                 let (a, i) = (self.pop(a), *i);
@@ -938,7 +950,7 @@ impl Compiled {
             Expr::Record(fs) => {
                 let fs: Vec<(Rc<str>, CExpr)> = fs
                     .iter()
-                    .map(|(n, e)| (Rc::from(n.as_str()), self.expr(e)))
+                    .map(|(n, e)| (self.name(n), self.expr(e)))
                     .collect();
                 // Fields are evaluated in written order, stored in name order.
                 let sorted = fs.windows(2).all(|w| w[0].0 <= w[1].0);
@@ -1144,8 +1156,8 @@ impl Compiled {
                 }
             },
             Expr::Field(a, f) => {
-                let (a, f) = (self.expr(a), f.clone());
-                Box::new(move |m| ops::field(&a(m)?, &f))
+                let (a, f) = (self.expr(a), self.name(f));
+                Box::new(move |m| ops::field_ref_rc(&a(m)?, &f).cloned())
             }
             Expr::TupleField(a, i) => {
                 let (a, i) = (self.expr(a), *i);

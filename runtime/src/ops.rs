@@ -138,6 +138,18 @@ pub fn field_ref<'a>(rec: &'a Value, name: &str) -> RtResult<&'a Value> {
     }
 }
 
+/// `rec.name` by reference, for a `name` that is usually the very `Rc` the record was
+/// built with (the evaluator interns field names): the field is found by pointer first
+/// and by text otherwise. Field names are distinct, so both find the same field.
+pub fn field_ref_rc<'a>(rec: &'a Value, name: &Rc<str>) -> RtResult<&'a Value> {
+    if let Value::Record(fs) = rec {
+        if let Some((_, v)) = fs.iter().find(|(k, _)| Rc::ptr_eq(k, name)) {
+            return Ok(v);
+        }
+    }
+    field_ref(rec, name)
+}
+
 pub fn tuple_field(t: &Value, i: usize) -> RtResult<Value> {
     tuple_field_ref(t, i).cloned()
 }
