@@ -175,30 +175,33 @@ where
     }
 }
 
+/// Whether `op` is a comparison (a strict operator that cannot fail).
+fn is_comparison(op: BinOp) -> bool {
+    matches!(
+        op,
+        BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge
+    )
+}
+
 /// A strict binary operator (every one but `and`, `or`, `implies` and `in`). Two ints
 /// take the direct path (the common case); everything else goes through the runtime's
 /// generic operators. Both give the same values and errors. Always inlined with a
 /// constant `op`, so the dispatch folds away.
 #[inline(always)]
 fn strict(op: BinOp, x: &Value, y: &Value) -> RtResult<Value> {
+    if is_comparison(op) {
+        return Ok(Value::Bool(compare(op, x, y)));
+    }
     if let (Value::Int(p), Value::Int(q)) = (x, y) {
         let (p, q) = (*p, *q);
-        return Ok(match op {
-            BinOp::Add => Value::Int(int::add(p, q)?),
-            BinOp::Sub => Value::Int(int::sub(p, q)?),
-            BinOp::Mul => Value::Int(int::mul(p, q)?),
-            BinOp::Div => Value::Int(int::div(p, q)?),
-            BinOp::Rem => Value::Int(int::rem(p, q)?),
-            BinOp::Eq => Value::Bool(p == q),
-            BinOp::Ne => Value::Bool(p != q),
-            BinOp::Lt => Value::Bool(p < q),
-            BinOp::Le => Value::Bool(p <= q),
-            BinOp::Gt => Value::Bool(p > q),
-            BinOp::Ge => Value::Bool(p >= q),
-            BinOp::And | BinOp::Or | BinOp::Implies | BinOp::In => {
-                unreachable!("`{op:?}` is not strict")
-            }
-        });
+        return Ok(Value::Int(match op {
+            BinOp::Add => int::add(p, q)?,
+            BinOp::Sub => int::sub(p, q)?,
+            BinOp::Mul => int::mul(p, q)?,
+            BinOp::Div => int::div(p, q)?,
+            BinOp::Rem => int::rem(p, q)?,
+            _ => unreachable!("`{op:?}` is not arithmetic"),
+        }));
     }
     match op {
         BinOp::Add => ops::add(x, y),
@@ -206,15 +209,70 @@ fn strict(op: BinOp, x: &Value, y: &Value) -> RtResult<Value> {
         BinOp::Mul => ops::arith('*', x, y),
         BinOp::Div => ops::arith('/', x, y),
         BinOp::Rem => ops::arith('%', x, y),
-        BinOp::Eq => Ok(Value::Bool(x == y)),
-        BinOp::Ne => Ok(Value::Bool(x != y)),
-        BinOp::Lt => Ok(Value::Bool(x < y)),
-        BinOp::Le => Ok(Value::Bool(x <= y)),
-        BinOp::Gt => Ok(Value::Bool(x > y)),
-        BinOp::Ge => Ok(Value::Bool(x >= y)),
-        BinOp::And | BinOp::Or | BinOp::Implies | BinOp::In => {
-            unreachable!("`{op:?}` is not strict")
-        }
+        _ => unreachable!("`{op:?}` is not arithmetic"),
+    }
+}
+
+/// A comparison (the value order of `Value`'s `Ord`; ints directly). Always inlined with
+/// a constant `op`.
+#[inline(always)]
+fn compare(op: BinOp, x: &Value, y: &Value) -> bool {
+    if let (Value::Int(p), Value::Int(q)) = (x, y) {
+        return match op {
+            BinOp::Eq => p == q,
+            BinOp::Ne => p != q,
+            BinOp::Lt => p < q,
+            BinOp::Le => p <= q,
+            BinOp::Gt => p > q,
+            BinOp::Ge => p >= q,
+            _ => unreachable!("`{op:?}` is not a comparison"),
+        };
+    }
+    match op {
+        BinOp::Eq => x == y,
+        BinOp::Ne => x != y,
+        BinOp::Lt => x < y,
+        BinOp::Le => x <= y,
+        BinOp::Gt => x > y,
+        BinOp::Ge => x >= y,
+        _ => unreachable!("`{op:?}` is not a comparison"),
+    }
+}
+
+/// A compiled condition: an expression used as a bool (`if`, `require`, `and`, a
+/// quantifier's body…), evaluated straight to the bool. Same result and errors as the
+/// expression's value followed by `as_bool`, without building and unwrapping a `Value`.
+type CCond = Box<dyn Fn(&mut Machine) -> RtResult<bool>>;
+/// A pure condition (see [`is_pure`]).
+type PCond = Box<dyn Fn(&Machine) -> RtResult<bool>>;
+
+/// [`Boxer`] for conditions.
+trait CondBoxer {
+    type Out;
+    fn boxed<F: Fn(&Machine) -> RtResult<bool> + 'static>(f: F) -> Self::Out;
+}
+
+impl CondBoxer for AsPure {
+    type Out = PCond;
+    fn boxed<F: Fn(&Machine) -> RtResult<bool> + 'static>(f: F) -> PCond {
+        Box::new(f)
+    }
+}
+
+impl CondBoxer for AsExpr {
+    type Out = CCond;
+    fn boxed<F: Fn(&Machine) -> RtResult<bool> + 'static>(f: F) -> CCond {
+        Box::new(move |m| f(m))
+    }
+}
+
+/// Whether evaluating `e` (pure) can neither fail nor have an effect, so that a value
+/// nobody reads need not be computed.
+fn infallible(e: &Expr) -> bool {
+    match e {
+        Expr::Lit(_) | Expr::Local(_) => true,
+        Expr::Tuple(xs) | Expr::List(xs) => xs.iter().all(infallible),
+        _ => false,
     }
 }
 
@@ -228,15 +286,22 @@ macro_rules! per_strict_op {
             BinOp::Mul => $mk!(BinOp::Mul),
             BinOp::Div => $mk!(BinOp::Div),
             BinOp::Rem => $mk!(BinOp::Rem),
+            op => per_comparison!(op, $mk),
+        }
+    };
+}
+
+/// `per_strict_op!` for the comparisons.
+macro_rules! per_comparison {
+    ($op:expr, $mk:ident) => {
+        match $op {
             BinOp::Eq => $mk!(BinOp::Eq),
             BinOp::Ne => $mk!(BinOp::Ne),
             BinOp::Lt => $mk!(BinOp::Lt),
             BinOp::Le => $mk!(BinOp::Le),
             BinOp::Gt => $mk!(BinOp::Gt),
             BinOp::Ge => $mk!(BinOp::Ge),
-            BinOp::And | BinOp::Or | BinOp::Implies | BinOp::In => {
-                unreachable!("`{:?}` is not strict", $op)
-            }
+            op => unreachable!("`{op:?}` is not a comparison"),
         }
     };
 }
@@ -247,6 +312,8 @@ enum CPattern {
     Tuple(Vec<CPattern>),
 }
 
+/// Inlined into every loop; destructuring is out of line.
+#[inline]
 fn bind(m: &mut Machine, p: &CPattern, v: Value) -> RtResult<()> {
     match p {
         CPattern::Bind(s) => {
@@ -254,25 +321,29 @@ fn bind(m: &mut Machine, p: &CPattern, v: Value) -> RtResult<()> {
             Ok(())
         }
         CPattern::Wild => Ok(()),
-        CPattern::Tuple(ps) => match v {
-            Value::Tuple(items) if items.len() == ps.len() => {
-                for (p, x) in ps.iter().zip(items.iter()) {
-                    bind(m, p, x.clone())?;
-                }
-                Ok(())
+        CPattern::Tuple(ps) => bind_tuple(m, ps, v),
+    }
+}
+
+fn bind_tuple(m: &mut Machine, ps: &[CPattern], v: Value) -> RtResult<()> {
+    match v {
+        Value::Tuple(items) if items.len() == ps.len() => {
+            for (p, x) in ps.iter().zip(items.iter()) {
+                bind(m, p, x.clone())?;
             }
-            other => Err(RtError::new(format!(
-                "cannot destructure {} into {} parts",
-                other.display(),
-                ps.len()
-            ))),
-        },
+            Ok(())
+        }
+        other => Err(RtError::new(format!(
+            "cannot destructure {} into {} parts",
+            other.display(),
+            ps.len()
+        ))),
     }
 }
 
 enum CClause {
     For(CPattern, CColl),
-    If(CExpr),
+    If(CCond),
 }
 
 /// The collection of a loop (`for`, comprehension clause, template loop).
@@ -395,7 +466,7 @@ fn each(
     };
     match first {
         CClause::If(c) => {
-            if c(m)?.as_bool()? {
+            if c(m)? {
                 each(m, rest, f)
             } else {
                 Ok(true)
@@ -414,7 +485,7 @@ enum CPart {
     Text(String),
     Expr(CExpr),
     For(CPattern, CColl, Vec<CPart>),
-    If(CExpr, Vec<CPart>, Vec<CPart>),
+    If(CCond, Vec<CPart>, Vec<CPart>),
 }
 
 fn render(m: &mut Machine, parts: &[CPart], out: &mut String) -> RtResult<()> {
@@ -429,7 +500,7 @@ fn render(m: &mut Machine, parts: &[CPart], out: &mut String) -> RtResult<()> {
                 })?;
             }
             CPart::If(c, t, e) => {
-                if c(m)?.as_bool()? {
+                if c(m)? {
                     render(m, t, out)?
                 } else {
                     render(m, e, out)?
@@ -584,7 +655,7 @@ impl Compiled {
         cs.iter()
             .map(|c| match c {
                 Clause::For(p, e) => CClause::For(self.pattern(p), self.coll(e)),
-                Clause::If(e) => CClause::If(self.expr(e)),
+                Clause::If(e) => CClause::If(self.cond(e)),
             })
             .collect()
     }
@@ -597,7 +668,7 @@ impl Compiled {
                 TemplatePart::For(p, e, b) => {
                     CPart::For(self.pattern(p), self.coll(e), self.parts(b))
                 }
-                TemplatePart::If(c, t, e) => CPart::If(self.expr(c), self.parts(t), self.parts(e)),
+                TemplatePart::If(c, t, e) => CPart::If(self.cond(c), self.parts(t), self.parts(e)),
             })
             .collect()
     }
@@ -688,12 +759,12 @@ impl Compiled {
             }
             Stmt::If(c, t, e) => {
                 let (c, t, e) = (
-                    self.expr(c),
+                    self.cond(c),
                     self.block(t),
                     e.as_ref().map(|b| self.block(b)),
                 );
                 Box::new(move |m| {
-                    if c(m)?.as_bool()? {
+                    if c(m)? {
                         t.run(m)?;
                     } else if let Some(e) = &e {
                         e.run(m)?;
@@ -717,10 +788,10 @@ impl Compiled {
                 })
             }
             Stmt::Require { cond, message, .. } => {
-                let c = self.expr(cond);
+                let c = self.cond(cond);
                 let msg = message.as_ref().map(|t| self.template(t));
                 Box::new(move |m| {
-                    if c(m)?.as_bool()? {
+                    if c(m)? {
                         return Ok(());
                     }
                     let mut text = String::new();
@@ -837,23 +908,15 @@ impl Compiled {
                 let x = self.pop(x);
                 B::boxed(move |m| ops::neg(&*x.peek(m)?).map(Cow::Owned))
             }
-            Expr::Unary(UnOp::Not, x) => {
-                let x = self.pop(x);
-                B::boxed(move |m| Ok(Cow::Owned(Value::Bool(!x.peek(m)?.as_bool()?))))
+            Expr::Unary(UnOp::Not, _)
+            | Expr::Binary(BinOp::And | BinOp::Or | BinOp::Implies, ..) => {
+                let c = self.pure_cond::<AsPure>(e);
+                B::boxed(move |m| Ok(Cow::Owned(Value::Bool(c(m)?))))
             }
             Expr::Binary(op, a, b, _) => {
                 let (a, b) = (self.pop(a), self.pop(b));
                 let bool = |v: bool| Ok(Cow::Owned(Value::Bool(v)));
                 match op {
-                    BinOp::And => {
-                        B::boxed(move |m| bool(a.peek(m)?.as_bool()? && b.peek(m)?.as_bool()?))
-                    }
-                    BinOp::Or => {
-                        B::boxed(move |m| bool(a.peek(m)?.as_bool()? || b.peek(m)?.as_bool()?))
-                    }
-                    BinOp::Implies => {
-                        B::boxed(move |m| bool(!a.peek(m)?.as_bool()? || b.peek(m)?.as_bool()?))
-                    }
                     BinOp::In => B::boxed(move |m| {
                         let x = a.peek(m)?;
                         bool(ops::contains(&*b.peek(m)?, &x)?)
@@ -918,6 +981,85 @@ impl Compiled {
                 B::boxed(move |m| project(a.get(m)?, |t| ops::tuple_field_ref(t, i)))
             }
             _ => unreachable!("not a pure expression"),
+        }
+    }
+
+    /// Compiles an expression used as a bool (see [`CCond`]).
+    fn cond(&self, e: &Expr) -> CCond {
+        if is_pure(e) {
+            return self.pure_cond::<AsExpr>(e);
+        }
+        match e {
+            Expr::Unary(UnOp::Not, x) => {
+                let x = self.cond(x);
+                Box::new(move |m| Ok(!x(m)?))
+            }
+            Expr::Binary(op @ (BinOp::And | BinOp::Or | BinOp::Implies), a, b, _) => {
+                let (a, b) = (self.cond(a), self.cond(b));
+                match op {
+                    BinOp::And => Box::new(move |m| Ok(a(m)? && b(m)?)),
+                    BinOp::Or => Box::new(move |m| Ok(a(m)? || b(m)?)),
+                    _ => Box::new(move |m| Ok(!a(m)? || b(m)?)),
+                }
+            }
+            Expr::Binary(op, a, b, _) if is_comparison(*op) => {
+                let (a, b) = (self.expr(a), self.expr(b));
+                macro_rules! mk {
+                    ($op:expr) => {
+                        Box::new(move |m| {
+                            let x = a(m)?;
+                            Ok(compare($op, &x, &b(m)?))
+                        })
+                    };
+                }
+                per_comparison!(*op, mk)
+            }
+            _ => {
+                let e = self.expr(e);
+                Box::new(move |m| e(m)?.as_bool())
+            }
+        }
+    }
+
+    /// Compiles a pure expression used as a bool.
+    fn pure_cond<B: CondBoxer>(&self, e: &Expr) -> B::Out {
+        match e {
+            Expr::Local(s) => {
+                let s = *s as usize;
+                B::boxed(move |m| m.slots[s].as_bool())
+            }
+            Expr::Unary(UnOp::Not, x) => {
+                let x = self.pure_cond::<AsPure>(x);
+                B::boxed(move |m| Ok(!x(m)?))
+            }
+            Expr::Binary(op @ (BinOp::And | BinOp::Or | BinOp::Implies), a, b, _) => {
+                let (a, b) = (self.pure_cond::<AsPure>(a), self.pure_cond::<AsPure>(b));
+                match op {
+                    BinOp::And => B::boxed(move |m| Ok(a(m)? && b(m)?)),
+                    BinOp::Or => B::boxed(move |m| Ok(a(m)? || b(m)?)),
+                    _ => B::boxed(move |m| Ok(!a(m)? || b(m)?)),
+                }
+            }
+            Expr::Binary(op, a, b, _) if is_comparison(*op) => {
+                let (a, b) = (self.pop(a), self.pop(b));
+                macro_rules! mk {
+                    ($op:expr) => {
+                        B::boxed(move |m| Ok(compare($op, &*a.peek(m)?, &*b.peek(m)?)))
+                    };
+                }
+                per_comparison!(*op, mk)
+            }
+            Expr::Binary(BinOp::In, a, b, _) => {
+                let (a, b) = (self.pop(a), self.pop(b));
+                B::boxed(move |m| {
+                    let x = a.peek(m)?;
+                    ops::contains(&*b.peek(m)?, &x)
+                })
+            }
+            _ => {
+                let x = self.pop(e);
+                B::boxed(move |m| x.peek(m)?.as_bool())
+            }
         }
     }
 
@@ -986,11 +1128,11 @@ impl Compiled {
                 clauses,
                 body,
             } => {
-                let (forall, cs, body) = (*forall, self.clauses(clauses), self.expr(body));
+                let (forall, cs, body) = (*forall, self.clauses(clauses), self.cond(body));
                 Box::new(move |m| {
                     let mut result = forall;
                     each(m, &cs, &mut |m| {
-                        let b = body(m)?.as_bool()?;
+                        let b = body(m)?;
                         if b != forall {
                             result = !forall;
                             return Ok(false);
@@ -1004,12 +1146,14 @@ impl Compiled {
                 let (lo, hi, inc) = (self.expr(lo), self.expr(hi), *inclusive);
                 Box::new(move |m| ops::range(lo(m)?.as_int()?, hi(m)?.as_int()?, inc))
             }
-            Expr::Unary(op, x) => {
+            Expr::Unary(UnOp::Neg, x) => {
                 let x = self.expr(x);
-                match op {
-                    UnOp::Neg => Box::new(move |m| ops::neg(&x(m)?)),
-                    UnOp::Not => Box::new(move |m| Ok(Value::Bool(!x(m)?.as_bool()?))),
-                }
+                Box::new(move |m| ops::neg(&x(m)?))
+            }
+            Expr::Unary(UnOp::Not, _)
+            | Expr::Binary(BinOp::And | BinOp::Or | BinOp::Implies, ..) => {
+                let c = self.cond(e);
+                Box::new(move |m| Ok(Value::Bool(c(m)?)))
             }
             Expr::Binary(op, a, b, _) => self.binary(*op, self.expr(a), self.expr(b)),
             Expr::Call(Callee::Builtin(name), args, _)
@@ -1017,22 +1161,36 @@ impl Compiled {
                     && matches!(args.as_slice(), [Expr::Comprehension(..)]) =>
             {
                 // `all([… for …])` and friends fold the elements as they are produced instead of
-                // building the list. Every element is still evaluated (same errors as the list).
+                // building the list. Every element is still evaluated (same errors as the list),
+                // except that `len` skips elements whose evaluation can neither fail nor have
+                // an effect (`len([(i, j) for …])` builds no tuples).
                 let Expr::Comprehension(cs, elem) = &args[0] else {
                     unreachable!("matched above")
                 };
-                let (cs, elem, name) = (self.clauses(cs), self.expr(elem), *name);
-                Box::new(move |m| {
-                    let mut acc: Option<Value> = None;
-                    let mut count = 0i64;
-                    let mut truth = name == "all";
-                    each(m, &cs, &mut |m| {
-                        let v = elem(m)?;
-                        count += 1;
-                        match name {
-                            "all" => truth &= v.as_bool()?,
-                            "any" => truth |= v.as_bool()?,
-                            "sum" => {
+                let cs = self.clauses(cs);
+                match *name {
+                    "all" | "any" => {
+                        let (elem, all) = (self.cond(elem), *name == "all");
+                        Box::new(move |m| {
+                            let mut truth = all;
+                            each(m, &cs, &mut |m| {
+                                let v = elem(m)?;
+                                if all {
+                                    truth &= v;
+                                } else {
+                                    truth |= v;
+                                }
+                                Ok(true)
+                            })?;
+                            Ok(Value::Bool(truth))
+                        })
+                    }
+                    "sum" => {
+                        let elem = self.expr(elem);
+                        Box::new(move |m| {
+                            let mut acc: Option<Value> = None;
+                            each(m, &cs, &mut |m| {
+                                let v = elem(m)?;
                                 acc = Some(match acc.take() {
                                     None => match v {
                                         Value::Float(_) => ops::add(&Value::Float(0.0), &v)?,
@@ -1040,17 +1198,26 @@ impl Compiled {
                                     },
                                     Some(a) => ops::add(&a, &v)?,
                                 });
-                            }
-                            _ => {}
-                        }
-                        Ok(true)
-                    })?;
-                    Ok(match name {
-                        "sum" => acc.unwrap_or(Value::Int(0)),
-                        "len" => Value::Int(count),
-                        _ => Value::Bool(truth),
-                    })
-                })
+                                Ok(true)
+                            })?;
+                            Ok(acc.unwrap_or(Value::Int(0)))
+                        })
+                    }
+                    _ => {
+                        let elem = (!(is_pure(elem) && infallible(elem))).then(|| self.expr(elem));
+                        Box::new(move |m| {
+                            let mut count = 0i64;
+                            each(m, &cs, &mut |m| {
+                                if let Some(elem) = &elem {
+                                    elem(m)?;
+                                }
+                                count += 1;
+                                Ok(true)
+                            })?;
+                            Ok(Value::Int(count))
+                        })
+                    }
+                }
             }
             Expr::Call(Callee::Builtin("unique_givens"), args, _) => {
                 let args = self.exprs(args);
@@ -1165,12 +1332,12 @@ impl Compiled {
             }
             Expr::If(c, t, e) => {
                 let (c, t, e) = (
-                    self.expr(c),
+                    self.cond(c),
                     self.block(t),
                     e.as_ref().map(|b| self.block(b)),
                 );
                 Box::new(move |m| {
-                    let r = if c(m)?.as_bool()? {
+                    let r = if c(m)? {
                         t.run(m)
                     } else {
                         match &e {
@@ -1197,10 +1364,8 @@ impl Compiled {
 
     fn binary(&self, op: BinOp, a: CExpr, b: CExpr) -> CExpr {
         match op {
-            BinOp::And => Box::new(move |m| Ok(Value::Bool(a(m)?.as_bool()? && b(m)?.as_bool()?))),
-            BinOp::Or => Box::new(move |m| Ok(Value::Bool(a(m)?.as_bool()? || b(m)?.as_bool()?))),
-            BinOp::Implies => {
-                Box::new(move |m| Ok(Value::Bool(!a(m)?.as_bool()? || b(m)?.as_bool()?)))
+            BinOp::And | BinOp::Or | BinOp::Implies => {
+                unreachable!("`{op:?}` is compiled as a condition")
             }
             BinOp::In => Box::new(move |m| {
                 let x = a(m)?;

@@ -92,24 +92,27 @@ impl Value {
         }
     }
 
+    #[inline]
     pub fn as_int(&self) -> RtResult<i64> {
         match self {
             Value::Int(i) => Ok(*i),
-            other => Err(RtError::new(format!(
-                "expected an int, found {}",
-                other.display()
-            ))),
+            other => Err(other.expected("an int")),
         }
     }
 
+    /// Inlined (conditions call it everywhere); the error is built out of line.
+    #[inline]
     pub fn as_bool(&self) -> RtResult<bool> {
         match self {
             Value::Bool(b) => Ok(*b),
-            other => Err(RtError::new(format!(
-                "expected a bool, found {}",
-                other.display()
-            ))),
+            other => Err(other.expected("a bool")),
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn expected(&self, what: &str) -> RtError {
+        RtError::new(format!("expected {what}, found {}", self.display()))
     }
 
     /// The elements visited by `for` / comprehensions / quantifiers.
