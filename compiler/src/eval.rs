@@ -85,6 +85,8 @@ type PExpr = Box<dyn for<'m> Fn(&'m Machine) -> RtResult<Cow<'m, Value>>>;
 enum POp {
     Slot(usize),
     Lit(Value),
+    /// `xs[i]` of two locals, the commonest index.
+    Elem(usize, usize),
     Node(PExpr),
 }
 
@@ -95,6 +97,7 @@ impl POp {
         match self {
             POp::Slot(s) => Ok(Cow::Borrowed(&m.slots[*s])),
             POp::Lit(v) => Ok(Cow::Owned(v.clone())),
+            POp::Elem(a, i) => ops::index_ref(&m.slots[*a], &m.slots[*i]).map(Cow::Borrowed),
             POp::Node(f) => f(m),
         }
     }
@@ -105,6 +108,7 @@ impl POp {
         match self {
             POp::Slot(s) => Ok(Cow::Borrowed(&m.slots[*s])),
             POp::Lit(v) => Ok(Cow::Borrowed(v)),
+            POp::Elem(a, i) => ops::index_ref(&m.slots[*a], &m.slots[*i]).map(Cow::Borrowed),
             POp::Node(f) => f(m),
         }
     }
@@ -353,6 +357,8 @@ enum CColl {
     Range(CExpr, CExpr, bool),
     /// `enumerate(xs)`: the pairs are bound without building the list of tuples.
     Enumerate(CExpr),
+    /// `zip(xs, ys)`, likewise.
+    Zip(CExpr, CExpr),
     Value(CExpr),
 }
 
@@ -372,7 +378,16 @@ fn for_coll(
             let n = ops::range_len(lo, hi, *inclusive)?;
             m.charge(n)?;
             for k in 0..n {
-                bind(m, p, Value::Int(lo + k as i64))?;
+                let v = lo + k as i64;
+                match p {
+                    // The loop variable usually holds the previous int: overwrite it
+                    // without dropping a `Value`.
+                    CPattern::Bind(s) => match &mut m.slots[*s] {
+                        Value::Int(x) => *x = v,
+                        slot => *slot = Value::Int(v),
+                    },
+                    _ => bind(m, p, Value::Int(v))?,
+                }
                 if !f(m)? {
                     return Ok(false);
                 }
@@ -384,6 +399,19 @@ fn for_coll(
             m.charge(xs.len())?;
             for (i, x) in xs.iter().enumerate() {
                 bind_pair(m, p, Value::Int(i as i64), x.clone())?;
+                if !f(m)? {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        }
+        CColl::Zip(x, y) => {
+            // As the builtin: both arguments, then both conversions to lists.
+            let (x, y) = (x(m)?, y(m)?);
+            let (xs, ys) = (ops::list_of(&x, "zip")?, ops::list_of(&y, "zip")?);
+            m.charge(xs.len().min(ys.len()))?;
+            for (x, y) in xs.iter().zip(ys.iter()) {
+                bind_pair(m, p, x.clone(), y.clone())?;
                 if !f(m)? {
                     return Ok(false);
                 }
@@ -681,6 +709,9 @@ impl Compiled {
             Expr::Call(Callee::Builtin("enumerate"), args, _) if args.len() == 1 => {
                 CColl::Enumerate(self.expr(&args[0]))
             }
+            Expr::Call(Callee::Builtin("zip"), args, _) if args.len() == 2 => {
+                CColl::Zip(self.expr(&args[0]), self.expr(&args[1]))
+            }
             _ => CColl::Value(self.expr(e)),
         }
     }
@@ -873,6 +904,10 @@ impl Compiled {
         match e {
             Expr::Local(s) => POp::Slot(*s as usize),
             Expr::Lit(l) => POp::Lit(l.value()),
+            Expr::Index(a, i, _) => match (&**a, &**i) {
+                (Expr::Local(a), Expr::Local(i)) => POp::Elem(*a as usize, *i as usize),
+                _ => POp::Node(self.pure::<AsPure>(e)),
+            },
             _ => POp::Node(self.pure::<AsPure>(e)),
         }
     }
@@ -1109,8 +1144,11 @@ impl Compiled {
             }
             Expr::Comprehension(cs, elem) => {
                 let (cs, elem) = (self.clauses(cs), self.expr(elem));
+                // The length this comprehension had last time (bounded), as the capacity
+                // to start from: one allocation instead of a doubling series.
+                let hint = std::cell::Cell::new(0);
                 Box::new(move |m| {
-                    let mut out = Vec::new();
+                    let mut out = Vec::with_capacity(hint.get());
                     each(m, &cs, &mut |m| {
                         out.push(elem(m)?);
                         if out.len() > ops::MAX_COLLECTION {
@@ -1120,6 +1158,7 @@ impl Compiled {
                         }
                         Ok(true)
                     })?;
+                    hint.set(out.len().min(1024));
                     Ok(Value::list(out))
                 })
             }
@@ -1194,9 +1233,9 @@ impl Compiled {
                                 acc = Some(match acc.take() {
                                     None => match v {
                                         Value::Float(_) => ops::add(&Value::Float(0.0), &v)?,
-                                        _ => ops::add(&Value::Int(0), &v)?,
+                                        _ => strict(BinOp::Add, &Value::Int(0), &v)?,
                                     },
-                                    Some(a) => ops::add(&a, &v)?,
+                                    Some(a) => strict(BinOp::Add, &a, &v)?,
                                 });
                                 Ok(true)
                             })?;
