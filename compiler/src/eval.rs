@@ -736,6 +736,28 @@ impl Compiled {
                     Ok(bind(m, &p, v)?)
                 })
             }
+            Stmt::Assign(target, path, Expr::Binary(BinOp::Add, x, y, _))
+                if path.is_empty()
+                    && matches!(**x, Expr::Local(s) if s == *target)
+                    && !writes_slot(y, *target) =>
+            {
+                // `xs = xs + ys` appends in place when `xs` is not shared, instead of
+                // copying it (loops that grow a list were quadratic). `ys` is evaluated
+                // first, which is not observable: it cannot write `xs`, and reading a
+                // local has no effect and cannot fail.
+                let (slot, y) = (*target as usize, self.expr(y));
+                Box::new(move |m| {
+                    let y = y(m)?;
+                    match (&mut m.slots[slot], &y) {
+                        (Value::List(xs), Value::List(ys)) => {
+                            ops::check_len(xs.len() + ys.len())?;
+                            Rc::make_mut(xs).extend(ys.iter().cloned());
+                        }
+                        (x, y) => *x = strict(BinOp::Add, x, y)?,
+                    }
+                    Ok(())
+                })
+            }
             Stmt::Assign(slot, path, e) => {
                 let slot = *slot as usize;
                 let e = self.expr(e);
