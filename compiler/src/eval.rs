@@ -270,6 +270,18 @@ impl CondBoxer for AsExpr {
     }
 }
 
+/// Whether `e`'s value, when it has one, is a bool whatever its operands (logic,
+/// comparisons, membership, quantifiers).
+fn yields_bool(e: &Expr) -> bool {
+    match e {
+        Expr::Binary(op, ..) => {
+            is_comparison(*op) || matches!(op, BinOp::And | BinOp::Or | BinOp::Implies | BinOp::In)
+        }
+        Expr::Unary(UnOp::Not, _) | Expr::Quant { .. } => true,
+        _ => false,
+    }
+}
+
 /// Whether evaluating `e` (pure) can neither fail nor have an effect, so that a value
 /// nobody reads need not be computed.
 fn infallible(e: &Expr) -> bool {
@@ -881,14 +893,29 @@ impl Compiled {
             } => {
                 let id = *id;
                 let binders = self.clauses(binders);
-                let cond = self.expr(cond);
+                // A condition that can only give a bool is evaluated as one (the common
+                // case); anything else may give unit (a statement-like constraint) or a
+                // value that is reported.
+                enum Check {
+                    Bool(CCond),
+                    Value(CExpr),
+                }
+                let cond = if yields_bool(cond) {
+                    Check::Bool(self.cond(cond))
+                } else {
+                    Check::Value(self.expr(cond))
+                };
                 let msg = message.as_ref().map(|t| self.template(t));
                 Box::new(move |m| {
                     // One evaluation per execution of the statement; every failing binding
                     // of its leading `forall`s is reported (bounded).
                     let mut failed = false;
                     let mut check = |m: &mut Machine| -> RtResult<bool> {
-                        let (ok, why) = match cond(m) {
+                        let v = match &cond {
+                            Check::Bool(c) => c(m).map(Value::Bool),
+                            Check::Value(e) => e(m),
+                        };
+                        let (ok, why) = match v {
                             Ok(Value::Bool(b)) => (b, None),
                             Ok(Value::Unit) => (true, None),
                             Ok(other) => {
