@@ -948,8 +948,34 @@ impl Compiled {
         }
     }
 
+    /// The value of a constant expression built from literals (`[(-1, 0), (1, 0)]`),
+    /// computed once here instead of on every evaluation. None if `e` is not one, or if
+    /// evaluating it fails (then it fails at run time, as written).
+    fn constant(&self, e: &Expr) -> Option<Value> {
+        fn literal_only(e: &Expr) -> bool {
+            match e {
+                Expr::Lit(_) => true,
+                Expr::Tuple(xs) | Expr::List(xs) => xs.iter().all(literal_only),
+                Expr::Unary(_, x) | Expr::Field(x, _) | Expr::TupleField(x, _) => literal_only(x),
+                Expr::Binary(_, a, b, _) | Expr::Index(a, b, _) => {
+                    literal_only(a) && literal_only(b)
+                }
+                // Not calls: `repeat(0, 10000000)` is better built only when it runs.
+                _ => false,
+            }
+        }
+        if matches!(e, Expr::Lit(_)) || !literal_only(e) {
+            return None;
+        }
+        let f = self.pure_node::<AsPure>(e);
+        f(&Machine::new(0, None, 0)).ok().map(Cow::into_owned)
+    }
+
     /// An operand of a pure node (`e` must be pure).
     fn pop(&self, e: &Expr) -> POp {
+        if let Some(v) = self.constant(e) {
+            return POp::Lit(v);
+        }
         match e {
             Expr::Local(s) => POp::Slot(*s as usize),
             Expr::Lit(l) => POp::Lit(l.value()),
@@ -964,6 +990,14 @@ impl Compiled {
     /// Compiles a pure expression (see [`is_pure`]); each node does what its effectful
     /// counterpart in [`Compiled::expr`] does, in the same order, with the same errors.
     fn pure<B: Boxer>(&self, e: &Expr) -> B::Out {
+        match self.constant(e) {
+            Some(v) => B::boxed(move |_| Ok(Cow::Owned(v.clone()))),
+            None => self.pure_node::<B>(e),
+        }
+    }
+
+    /// [`Compiled::pure`] without constant folding.
+    fn pure_node<B: Boxer>(&self, e: &Expr) -> B::Out {
         match e {
             Expr::Lit(l) => {
                 let v = l.value();
