@@ -270,6 +270,23 @@ impl CondBoxer for AsExpr {
     }
 }
 
+/// An operand of a pure `and`, `or` or `not`. Comparisons, the commonest, are evaluated
+/// inline (no call).
+enum COp {
+    Compare(BinOp, POp, POp),
+    Node(PCond),
+}
+
+impl COp {
+    #[inline(always)]
+    fn eval(&self, m: &Machine) -> RtResult<bool> {
+        match self {
+            COp::Compare(op, a, b) => Ok(compare(*op, &*a.peek(m)?, &*b.peek(m)?)),
+            COp::Node(c) => c(m),
+        }
+    }
+}
+
 /// Whether `e`'s value, when it has one, is a bool whatever its operands (logic,
 /// comparisons, membership, quantifiers).
 fn yields_bool(e: &Expr) -> bool {
@@ -512,7 +529,12 @@ fn each(
                 Ok(true)
             }
         }
-        CClause::For(p, coll) => for_coll(m, p, coll, &mut |m| each(m, rest, f)),
+        // The innermost loop, bare or filtered (the common shapes), calls `f` directly.
+        CClause::For(p, coll) => match rest {
+            [] => for_coll(m, p, coll, f),
+            [CClause::If(c)] => for_coll(m, p, coll, &mut |m| if c(m)? { f(m) } else { Ok(true) }),
+            _ => for_coll(m, p, coll, &mut |m| each(m, rest, f)),
+        },
     }
 }
 
@@ -1139,6 +1161,16 @@ impl Compiled {
         }
     }
 
+    /// An operand of a pure `and`/`or`/`not` (`e` must be pure).
+    fn cop(&self, e: &Expr) -> COp {
+        match e {
+            Expr::Binary(op, a, b, _) if is_comparison(*op) => {
+                COp::Compare(*op, self.pop(a), self.pop(b))
+            }
+            _ => COp::Node(self.pure_cond::<AsPure>(e)),
+        }
+    }
+
     /// Compiles a pure expression used as a bool.
     fn pure_cond<B: CondBoxer>(&self, e: &Expr) -> B::Out {
         match e {
@@ -1147,15 +1179,15 @@ impl Compiled {
                 B::boxed(move |m| m.slots[s].as_bool())
             }
             Expr::Unary(UnOp::Not, x) => {
-                let x = self.pure_cond::<AsPure>(x);
-                B::boxed(move |m| Ok(!x(m)?))
+                let x = self.cop(x);
+                B::boxed(move |m| Ok(!x.eval(m)?))
             }
             Expr::Binary(op @ (BinOp::And | BinOp::Or | BinOp::Implies), a, b, _) => {
-                let (a, b) = (self.pure_cond::<AsPure>(a), self.pure_cond::<AsPure>(b));
+                let (a, b) = (self.cop(a), self.cop(b));
                 match op {
-                    BinOp::And => B::boxed(move |m| Ok(a(m)? && b(m)?)),
-                    BinOp::Or => B::boxed(move |m| Ok(a(m)? || b(m)?)),
-                    _ => B::boxed(move |m| Ok(!a(m)? || b(m)?)),
+                    BinOp::And => B::boxed(move |m| Ok(a.eval(m)? && b.eval(m)?)),
+                    BinOp::Or => B::boxed(move |m| Ok(a.eval(m)? || b.eval(m)?)),
+                    _ => B::boxed(move |m| Ok(!a.eval(m)? || b.eval(m)?)),
                 }
             }
             Expr::Binary(op, a, b, _) if is_comparison(*op) => {
