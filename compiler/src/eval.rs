@@ -1033,10 +1033,10 @@ impl Compiled {
                 let xs: Vec<POp> = xs.iter().map(|x| self.pop(x)).collect();
                 let tuple = matches!(e, Expr::Tuple(_));
                 B::boxed(move |m| {
-                    let items = xs
-                        .iter()
-                        .map(|x| x.get(m).map(Cow::into_owned))
-                        .collect::<RtResult<_>>()?;
+                    let mut items = Vec::with_capacity(xs.len());
+                    for x in &xs {
+                        items.push(x.get(m)?.into_owned());
+                    }
                     Ok(Cow::Owned(if tuple {
                         Value::tuple(items)
                     } else {
@@ -1225,19 +1225,11 @@ impl Compiled {
             Expr::Lit(_) | Expr::Local(_) => unreachable!("literals and locals are pure"),
             Expr::Tuple(v) => {
                 let v = self.exprs(v);
-                Box::new(move |m| {
-                    Ok(Value::tuple(
-                        v.iter().map(|e| e(m)).collect::<RtResult<_>>()?,
-                    ))
-                })
+                Box::new(move |m| Ok(Value::tuple(eval_all(m, &v)?)))
             }
             Expr::List(v) => {
                 let v = self.exprs(v);
-                Box::new(move |m| {
-                    Ok(Value::list(
-                        v.iter().map(|e| e(m)).collect::<RtResult<_>>()?,
-                    ))
-                })
+                Box::new(move |m| Ok(Value::list(eval_all(m, &v)?)))
             }
             Expr::Record(fs) => {
                 let fs: Vec<(Rc<str>, CExpr)> = fs
@@ -1429,8 +1421,7 @@ impl Compiled {
                                 })
                             }
                             _ => Box::new(move |m| {
-                                let vals: Vec<Value> =
-                                    args.iter().map(|e| e(m)).collect::<RtResult<_>>()?;
+                                let vals = eval_all(m, &args)?;
                                 ops::call_builtin(bi, &vals, m.rng.as_mut())
                             }),
                         }
@@ -1538,6 +1529,16 @@ impl Compiled {
             }
         }
     }
+}
+
+/// The values of `es`, in order (a loop into an exact-size vector: `collect` over
+/// results grows its vector step by step).
+fn eval_all(m: &mut Machine, es: &[CExpr]) -> RtResult<Vec<Value>> {
+    let mut out = Vec::with_capacity(es.len());
+    for e in es {
+        out.push(e(m)?);
+    }
+    Ok(out)
 }
 
 /// Whether evaluating `e` may write local `slot` (an `if` block inside it may assign).
