@@ -475,6 +475,15 @@ pub fn call_builtin<A: Borrow<Value>>(
         }
         Builtin::AllDifferent => {
             let xs = list_of(a(0), name)?;
+            // Short lists (rows of a puzzle) compare pairwise, without building a set;
+            // both use the same equality.
+            if xs.len() <= 16 {
+                let distinct = xs
+                    .iter()
+                    .enumerate()
+                    .all(|(i, x)| xs[..i].iter().all(|y| y != x));
+                return Ok(Value::Bool(distinct));
+            }
             let set: BTreeSet<&Value> = xs.iter().collect();
             Ok(Value::Bool(set.len() == xs.len()))
         }
@@ -669,6 +678,21 @@ mod tests {
         for (i, (b, name)) in BUILTINS.iter().enumerate() {
             assert_eq!(*b as usize, i, "{name}");
             assert_eq!(Builtin::from_name(name), Some(*b));
+        }
+    }
+
+    #[test]
+    fn all_different_agrees_with_a_set() {
+        for n in [0, 1, 2, 5, 16, 17, 40] {
+            for dup in [None, Some(0), Some(n / 2)] {
+                let mut xs: Vec<Value> = (0..n as i64).map(Value::Int).collect();
+                if let (Some(d), true) = (dup, n > 1) {
+                    xs[n - 1] = xs[d].clone();
+                }
+                let want = xs.iter().collect::<BTreeSet<_>>().len() == xs.len();
+                let got = call_builtin(Builtin::AllDifferent, &[Value::list(xs)], None);
+                assert_eq!(got, Ok(Value::Bool(want)), "n={n} dup={dup:?}");
+            }
         }
     }
 
