@@ -5,6 +5,17 @@
 //! decode loop, no operand stack, no lookups — and the compiler stays a direct mirror of
 //! the IR (easy to keep equal to the spec, the SMT lowering and the Rust emitter).
 //! Values are copy-on-write `Rc`s (runtime crate), so closures are per thread.
+//!
+//! Three closure shapes, chosen per node when compiling, all with the same results,
+//! errors and fuel as the plain one:
+//! - `CExpr` (`&mut Machine` -> value): the general case (calls, loops, rng, blocks).
+//! - `PExpr` (`&Machine` -> `Cow`): *pure* expressions, which only read the machine, so
+//!   `xs[i]`, `r.f`, `len(xs)`, comparisons and arithmetic borrow locals instead of
+//!   cloning them; locals, literals and `xs[i]` of two locals are inline operands (`POp`).
+//! - `CCond` / `PCond` (-> bool): expressions used as conditions, without a `Value`.
+//!
+//! Loops over ranges, `enumerate` and `zip` bind their elements without building the
+//! list, and `xs = xs + ys` appends in place (see `CColl`, `Stmt::Assign`).
 
 use crate::ir::*;
 use resyn_grammar::ast::{BinOp, UnOp};
