@@ -492,7 +492,7 @@ const RULE_SHAPES: usize = 4;
 /// instance lowers only its own part and gets a fresh finite-domain solver told both, so
 /// its formula is exactly the fresh path's (the rules hold for every instance with these
 /// params and shape). Measured (`bench/prove_medians.sh`, level 3): lowering the rules was
-/// half of a 9 x 9 sudoku proof (11.6 -> 6.1 ms). A solver kept across the batch with
+/// half of a 9 x 9 sudoku proof (11.6 -> 6.9 ms). A solver kept across the batch with
 /// push/pop, or cloned from one told the rules, was faster still (0.9 ms) but made models
 /// and effort vary from run to run of the same command on Z3 5.4.1 (same batch, same
 /// order, one thread), so it is not used: output must be byte-reproducible.
