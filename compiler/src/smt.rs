@@ -449,14 +449,15 @@ impl<'p> Lowering<'p> {
             }
             _ => return None,
         };
-        let mut bound = i64::from(i32::try_from(k).ok()?) - lin.constant;
+        // The constant comes from instance data: it may be near the i64 limits.
+        let mut bound = i64::from(i32::try_from(k).ok()?).checked_sub(lin.constant)?;
         let mut lits: Vec<(Bool, i32)> = Vec::with_capacity(lin.terms.len());
         let mut total = 0i64;
         for (b, c) in &lin.terms {
             let c32 = i32::try_from(c.checked_abs()?).ok()?;
             total += i64::from(c32);
             if *c < 0 {
-                bound += i64::from(c32);
+                bound = bound.checked_add(i64::from(c32))?;
                 lits.push((not(b), c32));
             } else {
                 lits.push((b.clone(), c32));
