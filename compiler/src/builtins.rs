@@ -450,3 +450,25 @@ pub fn signature(name: &str, args: &[Ty]) -> Result<Ty, SigError> {
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use resyn_runtime::ops;
+
+    /// The evaluator borrows the arguments of calls to non-random builtins and passes them
+    /// no rng (eval.rs, `is_pure`): the checker's list of random builtins must be exactly
+    /// the runtime builtins that need one.
+    #[test]
+    fn the_random_list_is_the_builtins_that_need_the_rng() {
+        for name in PURE.iter().chain(RANDOM) {
+            let Some(b) = ops::Builtin::from_name(name) else {
+                continue; // handled by the compiler itself (e.g. `unique_givens`)
+            };
+            let needs_rng = ops::call_builtin::<resyn_runtime::Value>(b, &[], None)
+                .err()
+                .is_some_and(|e| e.message.contains("is random"));
+            assert_eq!(is_random(name), needs_rng, "{name}");
+        }
+    }
+}

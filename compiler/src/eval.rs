@@ -170,7 +170,8 @@ fn is_pure(e: &Expr) -> bool {
         Expr::Unary(_, x) | Expr::Field(x, _) | Expr::TupleField(x, _) => is_pure(x),
         Expr::Binary(_, a, b, _) | Expr::Index(a, b, _) => is_pure(a) && is_pure(b),
         Expr::Call(Callee::Builtin(name), args, _) => {
-            ops::Builtin::from_name(name).is_some_and(|b| !b.is_random())
+            ops::Builtin::from_name(name).is_some()
+                && !crate::builtins::is_random(name)
                 && args.iter().all(is_pure)
         }
         _ => false,

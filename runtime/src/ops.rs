@@ -397,20 +397,6 @@ impl Builtin {
     pub fn name(self) -> &'static str {
         BUILTINS[self as usize].1
     }
-
-    /// Whether the builtin draws from the generator's rng.
-    pub fn is_random(self) -> bool {
-        matches!(
-            self,
-            Builtin::RandInt
-                | Builtin::RandFloat
-                | Builtin::Bernoulli
-                | Builtin::Choice
-                | Builtin::Shuffle
-                | Builtin::Sample
-                | Builtin::Permutation
-        )
-    }
 }
 
 /// Calls a builtin by name (see [`call_builtin`]).
@@ -693,16 +679,6 @@ mod tests {
                 let got = call_builtin(Builtin::AllDifferent, &[Value::list(xs)], None);
                 assert_eq!(got, Ok(Value::Bool(want)), "n={n} dup={dup:?}");
             }
-        }
-    }
-
-    #[test]
-    fn only_random_builtins_need_the_rng() {
-        for (b, name) in BUILTINS {
-            let needs_rng = call_builtin::<Value>(*b, &[], None)
-                .err()
-                .is_some_and(|e| e.message.contains("is random"));
-            assert_eq!(b.is_random(), needs_rng, "{name}");
         }
     }
 }
