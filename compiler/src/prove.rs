@@ -155,7 +155,7 @@ pub fn prove(
     limits: Limits,
 ) -> Proof {
     let query = Query::new(program, env, params, fields, unique, limits);
-    prove_using(None, None, &query)
+    prove_using(None, &query)
 }
 
 /// What one proof is asked.
@@ -188,13 +188,17 @@ impl<'a> Query<'a> {
     }
 }
 
-fn prove_using(ctx: Option<&z3::Context>, kept: Option<&mut BatchRules>, q: &Query<'_>) -> Proof {
-    let first = match (ctx, kept) {
-        (Some(ctx), Some(kept)) => in_context(ctx, || {
-            kept.prove(q)
+/// The finite-domain engine, then the general one if it gave up. In a batch (its context
+/// and lowered rules) or, without one, in fresh contexts.
+fn prove_using(batch: Option<(&z3::Context, &mut BatchRules)>, q: &Query<'_>) -> Proof {
+    let ctx = batch.as_ref().map(|(ctx, _)| *ctx);
+    let first = match batch {
+        Some((ctx, rules)) => in_context(ctx, || {
+            rules
+                .prove(q)
                 .unwrap_or_else(|| prove_in_context(q, Engine::FiniteDomain))
         }),
-        _ => prove_engine(ctx, q, Engine::FiniteDomain),
+        None => prove_engine(None, q, Engine::FiniteDomain),
     };
     if !first.engine_gave_up {
         return first;
@@ -233,9 +237,9 @@ impl BatchProver {
         if !matches!(&self.current, Some((b, _, _)) if *b == batch) {
             self.current = Some((batch, new_context(), BatchRules::default()));
         }
-        let (_, ctx, kept) = self.current.as_mut().expect("set above");
+        let (_, ctx, rules) = self.current.as_mut().expect("set above");
         let query = Query::new(program, env, params, fields, unique, limits);
-        prove_using(Some(&ctx.clone()), Some(kept), &query)
+        prove_using(Some((&*ctx, rules)), &query)
     }
 }
 
@@ -498,7 +502,9 @@ const RULE_SHAPES: usize = 4;
 /// order, one thread), so it is not used: output must be byte-reproducible.
 #[derive(Default)]
 struct BatchRules {
-    shapes: Vec<Rules>,
+    /// `None`: the rules of this key cannot be lowered on their own, so its instances take
+    /// the fresh path (remembered, so they are not tried again per instance).
+    shapes: Vec<(RulesKey, Option<Rules>)>,
 }
 
 #[derive(Clone, PartialEq)]
@@ -509,7 +515,6 @@ struct RulesKey {
 }
 
 struct Rules {
-    key: RulesKey,
     /// The answer's domain and the shared part of verify, as terms of the batch context.
     shared: Vec<z3::ast::Bool>,
     /// Whether the answer's small ints are one-hot (see [`lower_verify`]).
@@ -540,47 +545,40 @@ impl BatchRules {
             params: q.params.to_vec(),
             shape,
         };
-        let at = match self.shapes.iter().position(|k| k.key == key) {
+        let at = match self.shapes.iter().position(|(k, _)| *k == key) {
             Some(i) => i,
             None => {
                 if self.shapes.len() >= RULE_SHAPES {
                     self.shapes.remove(0);
                 }
-                self.shapes.push(Rules::new(q, key.clone(), true)?);
+                let rules = Rules::new(q, &key.shape, true);
+                self.shapes.push((key, rules));
                 self.shapes.len() - 1
             }
         };
-        let mut outcome = self.shapes[at].prove(q, started);
-        if let Err(Miss::NeedsInt) = outcome {
-            match Rules::new(q, key, false) {
-                Some(plain) => {
-                    self.shapes[at] = plain;
-                    outcome = self.shapes[at].prove(q, started);
-                }
-                None => outcome = Err(Miss::Fresh),
-            }
-        }
-        match outcome {
-            Ok(p) => Some(p),
-            Err(_) => {
-                self.shapes.remove(at);
-                None
+        let (key, slot) = &mut self.shapes[at];
+        match slot.as_ref()?.prove(q, &key.shape, started) {
+            Ok(proof) => Some(proof),
+            // This instance only: the rules stay good for the others.
+            Err(Miss::Fresh) => None,
+            Err(Miss::NeedsInt) => {
+                *slot = Rules::new(q, &key.shape, false);
+                slot.as_ref()?.prove(q, &key.shape, started).ok()
             }
         }
     }
 }
 
 impl Rules {
-    /// The answer's unknowns and the shared part of verify, lowered for `key`; `None` when
-    /// that part cannot be lowered without instance values. One-hot (`one_hot`) unless
-    /// the shared part does arithmetic on one-hot ints (as [`lower_verify`] decides).
-    fn new(q: &Query<'_>, key: RulesKey, one_hot: bool) -> Option<Rules> {
-        let rules = crate::givens::lower_rules(q.program, q.env, q.params, &key.shape, one_hot)?;
+    /// The answer's unknowns and the shared part of verify, lowered for `shape`; `None`
+    /// when that part cannot be lowered without instance values. One-hot (`one_hot`)
+    /// unless the shared part does arithmetic on one-hot ints (as [`lower_verify`] decides).
+    fn new(q: &Query<'_>, shape: &Shape, one_hot: bool) -> Option<Rules> {
+        let rules = crate::givens::lower_rules(q.program, q.env, q.params, shape, one_hot)?;
         if one_hot && rules.lowering.one_hot_arith.get() {
-            return Rules::new(q, key, false);
+            return Rules::new(q, shape, false);
         }
         Some(Rules {
-            key,
             shared: rules.lowering.facts,
             one_hot,
             answer: rules.answer,
@@ -589,7 +587,7 @@ impl Rules {
         })
     }
 
-    fn prove(&self, q: &Query<'_>, started: Instant) -> Result<Proof, Miss> {
+    fn prove(&self, q: &Query<'_>, shape: &Shape, started: Instant) -> Result<Proof, Miss> {
         let mut lowering = Lowering::new(q.program, DEFAULT_BUDGET);
         lowering.one_hot = self.one_hot;
         lowering.assume_bounds(self.bounds.clone());
@@ -606,7 +604,7 @@ impl Rules {
         for f in self.shared.iter().chain(&lowering.facts) {
             solver.assert(f);
         }
-        let mut proof = decide(q, &solver, &mut lowering, &self.key.shape, &self.answer);
+        let mut proof = decide(q, &solver, &mut lowering, shape, &self.answer);
         proof.effort = before.effort_since(&solver, started);
         Ok(proof)
     }
