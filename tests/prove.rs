@@ -92,29 +92,12 @@ fn batch_rules_answer_as_the_fresh_path() {
     }
 }
 
-/// A pseudo-Boolean comparison whose constant part (here a weight picked for sure) is near
-/// the i64 limit: the lowering must fall back, not overflow moving it across.
+/// A pseudo-Boolean comparison whose constant part (a weight picked for sure) is near the
+/// i64 limit (`tests/prove/pb_near_limit.rsn`): the lowering must fall back, not overflow
+/// moving it across the comparison.
 #[test]
 fn a_sum_near_the_int_limit_is_proved_exactly() {
-    let src = r#"/// t
-env edge {
-    category test
-    param n: int = levels(2, 2, 2, 2, 2)
-    gen {
-        let w = [-9223372036854775802, 5]
-        show w
-    }
-    answer pick: [bool; 2]
-    verify {
-        sum([w[i] for i in 0..2 if i == 0 or pick[i]]) < 100
-        pick[0]
-    }
-    prompt "{w}"
-}
-"#;
-    let (out, program) = resyn_compiler::build_bytes("edge.rsn", src.as_bytes());
-    assert!(!out.has_errors(), "{:?}", out.diagnostics);
-    let program = program.expect("compiles");
+    let program = test_env("pb_near_limit");
     let compiled = compile(&program);
     let cenv = &compiled.envs[0];
     let params = cenv.resolve_params(1, &[]).expect("params");
