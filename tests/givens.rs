@@ -6,7 +6,7 @@
 mod common;
 
 use resyn_compiler::eval::{compile, DEFAULT_ATTEMPTS, DEFAULT_FUEL};
-use resyn_compiler::givens::set_solver_reuse;
+use resyn_compiler::givens::{removes_in_blocks, set_removal, set_solver_reuse, Removal};
 use resyn_runtime::{derive_seed, Rng};
 
 fn sources() -> Vec<(String, Vec<u8>)> {
@@ -29,10 +29,15 @@ fn sources() -> Vec<(String, Vec<u8>)> {
 
 /// Every instance of `n` per level, levels interleaved, as text (fields or the error).
 fn generate(name: &str, src: &[u8], n: u64, reuse: bool) -> Vec<String> {
+    generate_with(name, src, n, reuse, Removal::Auto)
+}
+
+fn generate_with(name: &str, src: &[u8], n: u64, reuse: bool, removal: Removal) -> Vec<String> {
     let (_, program) = resyn_compiler::build_bytes(name, src);
     let compiled = compile(&program.expect("compiles"));
     let cenv = &compiled.envs[0];
     set_solver_reuse(reuse);
+    set_removal(removal);
     let mut out = Vec::new();
     for index in 0..n {
         for level in 1..=5u8 {
@@ -50,6 +55,7 @@ fn generate(name: &str, src: &[u8], n: u64, reuse: bool) -> Vec<String> {
         }
     }
     set_solver_reuse(true);
+    set_removal(Removal::Auto);
     out
 }
 
@@ -73,4 +79,59 @@ fn reused_solvers_answer_as_fresh_ones() {
             fresh.first()
         );
     }
+}
+
+/// Removal in blocks (where verify is monotone in the givens) must keep exactly the givens
+/// that the one-by-one definition keeps, with the same errors.
+#[test]
+fn blocks_keep_what_one_by_one_keeps() {
+    let mut in_blocks = Vec::new();
+    for (name, src) in sources() {
+        let n = if name.contains("sudoku") && !name.contains("mini") {
+            4
+        } else {
+            60
+        };
+        let (_, program) = resyn_compiler::build_bytes(&name, &src);
+        let compiled = compile(&program.expect("compiles"));
+        if removes_in_blocks(&compiled.envs[0], "fixed") == Some(true) {
+            in_blocks.push(name.clone());
+        }
+        let auto = generate_with(&name, &src, n, true, Removal::Auto);
+        let one = generate_with(&name, &src, n, false, Removal::OneByOne);
+        for (i, (a, b)) in auto.iter().zip(&one).enumerate() {
+            assert_eq!(a, b, "{name}: instance {i} (level {}) differs", i % 5 + 1);
+        }
+    }
+    // The examples and the monotone cases do take the fast path.
+    for expected in ["mini_sudoku", "sudoku", "partial", "shifted"] {
+        assert!(
+            in_blocks.iter().any(|n| n == expected),
+            "{expected} should remove in blocks: {in_blocks:?}"
+        );
+    }
+}
+
+/// Verify that reads `len` of the givens is not monotone in them: the analysis must say
+/// so, and blocks there would keep other givens than the definition (so the test above
+/// would catch an analysis that said yes).
+#[test]
+fn non_monotone_verify_removes_one_by_one() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/givens/nonmonotone.rsn");
+    let src = std::fs::read(path).expect("test case");
+    let (_, program) = resyn_compiler::build_bytes(path, &src);
+    let compiled = compile(&program.expect("compiles"));
+    assert_eq!(removes_in_blocks(&compiled.envs[0], "fixed"), Some(false));
+    let one = generate_with(path, &src, 20, true, Removal::OneByOne);
+    let forced = generate_with(path, &src, 20, true, Removal::Blocks);
+    let differ = one.iter().zip(&forced).filter(|(a, b)| a != b).count();
+    assert!(
+        differ > 0,
+        "blocks and one by one agree on every instance: the case does not test the analysis"
+    );
+    assert!(
+        one.iter().all(|r| !r.starts_with("error")),
+        "{:?}",
+        one.first()
+    );
 }
