@@ -112,10 +112,9 @@ fn a_sum_near_the_int_limit_is_proved_exactly() {
 fn enumerate(shape: &Shape, cap: usize) -> Option<Vec<Value>> {
     let ints = |d: &Domain| -> Option<Vec<Value>> {
         match d {
-            Domain::Range { lo, hi_exclusive } => {
-                let n = hi_exclusive.checked_sub(*lo)?;
-                (n >= 0 && n as usize <= cap)
-                    .then(|| (*lo..*hi_exclusive).map(Value::Int).collect())
+            Domain::Range { lo, hi } => {
+                let n = hi.checked_sub(*lo)?;
+                (n >= 0 && (n as usize) < cap).then(|| (*lo..=*hi).map(Value::Int).collect())
             }
             Domain::Values(vs) => Some(vs.iter().cloned().collect()),
             Domain::Any => None,

@@ -729,7 +729,7 @@ impl<'a> Writer<'a> {
             let (a, b) = (self.tmp("lo"), self.tmp("hi"));
             let _ = writeln!(
                 out,
-                "let ({a}, {b}) = range_bounds({lo}, {hi}, {inclusive})?;\nm.charge(({b} - {a}) as usize)?;\nfor {pat} in {a}..{b} {{\n{body}}}"
+                "let ({a}, {b}) = range_bounds({lo}, {hi}, {inclusive})?;\nm.charge(({b} - {a} + 1) as usize)?;\nfor {pat} in {a}..={b} {{\n{body}}}"
             );
         } else {
             let c = self.value(coll);
@@ -1151,8 +1151,8 @@ impl<'a> Writer<'a> {
                 let (lo, hi) = (self.fast(lo)?, self.fast(hi)?);
                 let (a, b) = (self.tmp("flo"), self.tmp("fhi"));
                 format!(
-                    "let ({a}, {b}) = fast_range(&mut __fuel, {lo}, {hi}, {inclusive})?;\n{}for {} in {a}..{b}",
-                    format!("fast_items(&mut __fuel, ({b} - {a}) as usize)?;\n").repeat(times - 1),
+                    "let ({a}, {b}) = fast_range(&mut __fuel, {lo}, {hi}, {inclusive})?;\n{}for {} in {a}..={b}",
+                    format!("fast_items(&mut __fuel, ({b} - {a} + 1) as usize)?;\n").repeat(times - 1),
                     self.pattern(p)
                 )
             }
@@ -1332,7 +1332,7 @@ impl<'a> Writer<'a> {
             if let Expr::Range { lo, hi, inclusive } = b {
                 let (lo, hi) = (self.value(lo), self.value(hi));
                 return format!(
-                    "{{ let {xt} = {x}; let (__a, __b) = range_bounds({lo}, {hi}, {inclusive})?; {xt} >= __a && {xt} < __b }}"
+                    "{{ let {xt} = {x}; let (__a, __b) = range_bounds({lo}, {hi}, {inclusive})?; {xt} >= __a && {xt} <= __b }}"
                 );
             }
             let c = self.borrow(b);

@@ -1947,12 +1947,12 @@ const ONE_HOT_VALUES: usize = 64;
 
 fn small_domain(d: &Domain) -> Option<Vec<i64>> {
     let values: Vec<i64> = match d {
-        Domain::Range { lo, hi_exclusive } => {
-            let n = hi_exclusive.checked_sub(*lo)?;
-            if n <= 0 || n as usize > ONE_HOT_MAX {
+        Domain::Range { lo, hi } => {
+            let n = hi.checked_sub(*lo)?;
+            if n < 0 || n as usize >= ONE_HOT_MAX {
                 return None;
             }
-            (*lo..*hi_exclusive).collect()
+            (*lo..=*hi).collect()
         }
         Domain::Values(vs) => {
             let ints = domain_ints(vs);
@@ -1982,13 +1982,13 @@ fn finite_values(shape: &Shape) -> Option<Vec<Value>> {
     let mut vals: Vec<Value> = match shape {
         Shape::Bool => vec![Value::Bool(false), Value::Bool(true)],
         Shape::Int {
-            domain: Domain::Range { lo, hi_exclusive },
+            domain: Domain::Range { lo, hi },
         } => {
-            let n = hi_exclusive.checked_sub(*lo)?;
-            if n < 0 || n as usize > MAX_KEYS {
+            let n = hi.checked_sub(*lo)?;
+            if n < 0 || n as usize >= MAX_KEYS {
                 return None;
             }
-            (*lo..*hi_exclusive).map(Value::Int).collect()
+            (*lo..=*hi).map(Value::Int).collect()
         }
         Shape::Int {
             domain: Domain::Values(vs),
@@ -2165,7 +2165,7 @@ fn declare(
             let x = Int::fresh_const(path);
             let range = match domain {
                 Domain::Any => (I64_MIN, I64_MAX),
-                Domain::Range { lo, hi_exclusive } => (*lo, hi_exclusive.saturating_sub(1)),
+                Domain::Range { lo, hi } => (*lo, *hi),
                 Domain::Values(vs) => {
                     let ints = domain_ints(vs);
                     facts.push(or_all(ints.iter().map(|i| x.eq(int(*i))).collect()));

@@ -821,33 +821,30 @@ pub fn comprehension_limit(len: usize) -> RtResult<()> {
     }
 }
 
-/// `lo..hi` / `lo..=hi` as a half-open pair, with the evaluator's size check (a range is a
-/// list of at most `MAX_COLLECTION` elements).
+/// `lo..hi` / `lo..=hi` as an inclusive pair `(first, last)`, `(1, 0)` when empty, with the
+/// evaluator's size check (a range is a list of at most `MAX_COLLECTION` elements). Inclusive
+/// because `lo..=9223372036854775807` has no half-open end in `i64`. Its length is
+/// `last - first + 1`, which cannot overflow below the size limit.
 #[inline]
 pub fn range_bounds(lo: i64, hi: i64, inclusive: bool) -> RtResult<(i64, i64)> {
-    let end = if inclusive { hi.saturating_add(1) } else { hi };
-    if end <= lo {
-        return Ok((lo, lo));
+    match range_last(lo, hi, inclusive) {
+        None => Ok((1, 0)),
+        Some(last) if (last as i128 - lo as i128) < MAX_COLLECTION as i128 => Ok((lo, last)),
+        Some(_) => Err(crate::ops::range_too_long(lo, hi, inclusive)),
     }
-    let n = (end as i128 - lo as i128) as u128;
-    if n > MAX_COLLECTION as u128 {
-        return Err(range_too_long(lo, end));
-    }
-    Ok((lo, end))
 }
 
-#[cold]
-#[inline(never)]
-fn range_too_long(lo: i64, end: i64) -> RtError {
-    RtError::new(format!(
-        "range {lo}..{end} has more than {MAX_COLLECTION} elements"
-    ))
+/// The last element of `lo..hi` / `lo..=hi`, `None` when it is empty.
+#[inline(always)]
+fn range_last(lo: i64, hi: i64, inclusive: bool) -> Option<i64> {
+    let last = if inclusive { hi } else { hi.checked_sub(1)? };
+    (last >= lo).then_some(last)
 }
 
 /// A range as a list value.
 pub fn range(lo: i64, hi: i64, inclusive: bool) -> RtResult<List<i64>> {
     let (a, b) = range_bounds(lo, hi, inclusive)?;
-    Ok(List::from_vec((a..b).collect()))
+    Ok(List::from_vec((a..=b).collect()))
 }
 
 /// `x in c`: list or set membership, map key membership.
@@ -1258,21 +1255,21 @@ pub fn fast_abs(a: i64) -> Option<i64> {
     }
 }
 
-/// Entering a loop over `lo..hi` (`..=` when `inclusive`): its bounds, its steps paid
-/// from `fuel`; `None` for a range the exact form rejects or steps the budget cannot pay.
+/// Entering a loop over `lo..hi` (`..=` when `inclusive`): its bounds as [`range_bounds`]
+/// gives them, its steps paid from `fuel`; `None` for a range the exact form rejects or
+/// steps the budget cannot pay.
 #[inline(always)]
 pub fn fast_range(fuel: &mut u64, lo: i64, hi: i64, inclusive: bool) -> Option<(i64, i64)> {
-    let end = if inclusive { hi.saturating_add(1) } else { hi };
-    if end <= lo {
-        return Some((lo, lo));
-    }
-    // end > lo, so the difference is exact as a u64.
-    let n = (end as u64).wrapping_sub(lo as u64);
+    let Some(last) = range_last(lo, hi, inclusive) else {
+        return Some((1, 0));
+    };
+    // last >= lo, so the difference is exact as a u64.
+    let n = (last as u64).wrapping_sub(lo as u64) + 1;
     if n > MAX_COLLECTION as u64 || n > *fuel {
         return None;
     }
     *fuel -= n;
-    Some((lo, end))
+    Some((lo, last))
 }
 
 /// Entering a loop over a whole collection of `n` elements: its steps paid from `fuel`;

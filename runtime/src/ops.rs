@@ -279,19 +279,29 @@ pub fn range(lo: i64, hi: i64, inclusive: bool) -> RtResult<Value> {
 }
 
 /// The number of elements of [`range`]`(lo, hi, inclusive)`, which are `lo`, `lo + 1`, …
-/// (with its errors): loops over a range count instead of building the list.
+/// (with its errors): loops over a range count instead of building the list. Computed in
+/// `i128` so that `lo..=9223372036854775807` has its last element (language.md §10.4).
 pub fn range_len(lo: i64, hi: i64, inclusive: bool) -> RtResult<usize> {
-    let end = if inclusive { hi.saturating_add(1) } else { hi };
-    if end <= lo {
+    let end = hi as i128 + i128::from(inclusive);
+    if end <= lo as i128 {
         return Ok(0);
     }
-    let n = (end as i128 - lo as i128) as u128;
+    let n = (end - lo as i128) as u128;
     if n > MAX_COLLECTION as u128 {
-        return err(format!(
-            "range {lo}..{end} has more than {MAX_COLLECTION} elements"
-        ));
+        return Err(range_too_long(lo, hi, inclusive));
     }
     Ok(n as usize)
+}
+
+/// The error of a range longer than the collection limit, written as in the source (shared
+/// with emitted code, so the two back ends report the same text).
+#[cold]
+#[inline(never)]
+pub fn range_too_long(lo: i64, hi: i64, inclusive: bool) -> RtError {
+    let dots = if inclusive { "..=" } else { ".." };
+    RtError::new(format!(
+        "range {lo}{dots}{hi} has more than {MAX_COLLECTION} elements"
+    ))
 }
 
 /// The list argument of builtin `what` (a set gives its elements in order).

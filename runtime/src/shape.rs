@@ -93,10 +93,7 @@ impl Shape {
                         if (hi as i128 - lo as i128 + 1) == values.len() as i128 =>
                     {
                         Shape::Int {
-                            domain: Domain::Range {
-                                lo,
-                                hi_exclusive: hi.saturating_add(1),
-                            },
+                            domain: Domain::Range { lo, hi },
                         }
                     }
                     _ => Shape::Int {
@@ -126,10 +123,11 @@ pub enum Len {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Domain {
     Any,
-    /// `lo..hi_exclusive` (ints only; no string is in a range).
+    /// `lo..=hi`, `lo <= hi` (ints only; no string is in a range). Inclusive, so that a
+    /// domain may end at 9223372036854775807.
     Range {
         lo: i64,
-        hi_exclusive: i64,
+        hi: i64,
     },
     Values(BTreeSet<Value>),
 }
@@ -497,11 +495,16 @@ fn push_index(path: &mut String, i: usize) {
 fn check_domain(v: Value, domain: &Domain, path: &str) -> Result<Value, DecodeError> {
     let message = match domain {
         Domain::Any => return Ok(v),
-        Domain::Range { lo, hi_exclusive } => {
-            if matches!(v, Value::Int(i) if *lo <= i && i < *hi_exclusive) {
+        Domain::Range { lo, hi } => {
+            if matches!(v, Value::Int(i) if *lo <= i && i <= *hi) {
                 return Ok(v);
             }
-            format!("{} is not in {lo}..{hi_exclusive}{}", show(&v), at(path))
+            // Written half-open, as domains usually are in sources, where it can be.
+            let range = match hi.checked_add(1) {
+                Some(end) => format!("{lo}..{end}"),
+                None => format!("{lo}..={hi}"),
+            };
+            format!("{} is not in {range}{}", show(&v), at(path))
         }
         Domain::Values(set) => {
             if set.contains(&v) {

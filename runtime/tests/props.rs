@@ -25,10 +25,7 @@ fn name() -> impl Strategy<Value = String> {
 fn leaf_shape() -> BoxedStrategy<Shape> {
     let int_domain = prop_oneof![
         Just(Domain::Any),
-        (-1000i64..1000, 1i64..50).prop_map(|(lo, w)| Domain::Range {
-            lo,
-            hi_exclusive: lo + w
-        }),
+        (-1000i64..1000, 1i64..50).prop_map(|(lo, w)| Domain::Range { lo, hi: lo + w - 1 }),
         btree_set(any::<i64>(), 1..5)
             .prop_map(|s| Domain::Values(s.into_iter().map(Value::Int).collect())),
     ];
@@ -92,7 +89,7 @@ fn value(shape: &Shape) -> BoxedStrategy<Value> {
         Shape::Bool => any::<bool>().prop_map(Value::Bool).boxed(),
         Shape::Int { domain } => match domain {
             Domain::Any => any::<i64>().prop_map(Value::Int).boxed(),
-            Domain::Range { lo, hi_exclusive } => (*lo..*hi_exclusive).prop_map(Value::Int).boxed(),
+            Domain::Range { lo, hi } => (*lo..=*hi).prop_map(Value::Int).boxed(),
             Domain::Values(s) => select(s.iter().cloned().collect::<Vec<_>>()).boxed(),
         },
         Shape::Float => float().prop_map(Value::Float).boxed(),

@@ -14,7 +14,10 @@ fn int() -> Shape {
 }
 fn range(lo: i64, hi_exclusive: i64) -> Shape {
     Shape::Int {
-        domain: Domain::Range { lo, hi_exclusive },
+        domain: Domain::Range {
+            lo,
+            hi: hi_exclusive - 1,
+        },
     }
 }
 fn string() -> Shape {
