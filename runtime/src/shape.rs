@@ -3,16 +3,18 @@
 //! [`to_json_string`] give a value's canonical JSON form, which `decode` accepts.
 //!
 //! * **Complexity.** `decode` is O(n) memory and O(n log n) time worst case in the text
-//!   length n: serde_json parses it once into a small tree (about 32 bytes per JSON
-//!   value), then one walk converts it against the shape. Everything in the walk is O(1)
-//!   per JSON value except set and map insertions (O(log n) comparisons, each bounded by
-//!   the size of the inserted element) and record field lookups (O(fields of the
-//!   shape) per member). Texts longer than [`MAX_RESPONSE_BYTES`] are rejected
-//!   unparsed. serde_json's recursion limit (127 levels of nesting) turns deeper input
-//!   into an error instead of a stack overflow, which bounds the recursive conversion
-//!   too. Error messages quote at most 40 characters of any input string and list at
-//!   most 10 names. `encode` and `to_json_string` are O(size
-//!   of the value). Nothing here panics.
+//!   length n. A first pass reads the text straight into the value and stops at the
+//!   first problem; only then does the reference pass run: serde_json parses the text
+//!   into a small tree (about 32 bytes per JSON value), then one walk converts it against
+//!   the shape, keeping the JSON path for the message. Both passes accept the same texts.
+//!   Everything in either pass is O(1) per JSON value except set and map insertions
+//!   (O(log n) comparisons, each bounded by the size of the inserted element) and record
+//!   field lookups (O(fields of the shape) per member). Texts longer than
+//!   [`MAX_RESPONSE_BYTES`] are rejected unparsed. serde_json's recursion limit (127
+//!   levels of nesting) turns deeper input into an error instead of a stack overflow,
+//!   which bounds both recursive passes too. Error messages quote at most 40 characters
+//!   of any input string and list at most 10 names. `encode` and `to_json_string` are
+//!   O(size of the value). Nothing here panics.
 //!
 //! ## What `decode` accepts
 //!
@@ -150,7 +152,28 @@ impl fmt::Display for DecodeError {
 impl std::error::Error for DecodeError {}
 
 /// Parses `json_text` and converts it to a value of `shape` (see the module docs).
+///
+/// Two passes, one of them only on failure: [`fast::decode`] reads the text straight into
+/// a value (no intermediate tree, no JSON path kept) and gives up at the first problem of
+/// any kind; only then does [`decode_reference`] parse and convert again, which is the
+/// definition and writes the error. Both accept exactly the same texts with the same
+/// values (the fast pass checks each rule the reference checks, see `fast`), so the
+/// result never depends on which pass answered; the property tests compare them.
 pub fn decode(json_text: &str, shape: &Shape) -> Result<Value, DecodeError> {
+    if json_text.len() > MAX_RESPONSE_BYTES {
+        return Err(too_large(json_text.len()));
+    }
+    match fast::decode(json_text, shape) {
+        Some(v) => Ok(v),
+        None => decode_reference(json_text, shape),
+    }
+}
+
+/// The reference decoder: parse into a tree, then convert it against the shape with the
+/// JSON path at hand for messages. [`decode`] only calls it when its fast pass fails;
+/// public for the tests that compare the two.
+#[doc(hidden)]
+pub fn decode_reference(json_text: &str, shape: &Shape) -> Result<Value, DecodeError> {
     let j = parse(json_text)?;
     convert(&j, shape, &mut String::from("$"))
 }
@@ -846,4 +869,327 @@ fn convert_record(
         path.truncate(mark);
     }
     Ok(Value::record(out))
+}
+
+// ---------------------------------------------------------------------------------------
+// The fast pass of `decode`: serde_json drives a visitor that carries the shape, so the text
+// becomes the value directly. It answers `None` at the first problem of any kind (syntax,
+// type, domain, length, duplicate, missing or unknown name), and `decode` then runs the
+// reference pass, which finds the same problem and words it. So this module only has to
+// accept what `convert` accepts, with the same value: every rule below names the branch of
+// `convert` (or `key_from_str`) it mirrors. Numbers and nesting reach both passes through
+// the same `deserialize_any` calls of the same deserializer, so they see the same numbers
+// and the same recursion limit.
+
+mod fast {
+    use super::{Domain, Len, Shape, Value};
+    use serde::de::{
+        self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor,
+    };
+    use std::borrow::Cow;
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::fmt;
+    use std::rc::Rc;
+
+    pub(super) fn decode(text: &str, shape: &Shape) -> Option<Value> {
+        let mut de = serde_json::Deserializer::from_str(text);
+        let v = Seed(shape).deserialize(&mut de).ok()?;
+        de.end().ok()?;
+        Some(v)
+    }
+
+    /// The error of this pass carries nothing: the reference pass writes the message.
+    fn no<E: de::Error>() -> E {
+        E::custom("")
+    }
+
+    /// `check_domain` without the message.
+    fn in_domain(v: &Value, domain: &Domain) -> bool {
+        match domain {
+            Domain::Any => true,
+            Domain::Range { lo, hi_exclusive } => {
+                matches!(v, Value::Int(i) if lo <= i && i < hi_exclusive)
+            }
+            Domain::Values(set) => set.contains(v),
+        }
+    }
+
+    fn int<E: de::Error>(i: i64, domain: &Domain) -> Result<Value, E> {
+        let v = Value::Int(i);
+        if in_domain(&v, domain) {
+            Ok(v)
+        } else {
+            Err(no())
+        }
+    }
+
+    /// `float_of`: `-0.0` normalised.
+    fn float(f: f64) -> Value {
+        Value::Float(if f == 0.0 { 0.0 } else { f })
+    }
+
+    /// `convert` for a JSON string (also `key_from_str` for string and enum keys).
+    fn from_str<E: de::Error>(s: &str, shape: &Shape) -> Result<Value, E> {
+        match shape {
+            Shape::Str { domain } => {
+                let v = Value::str(s);
+                if in_domain(&v, domain) {
+                    Ok(v)
+                } else {
+                    Err(no())
+                }
+            }
+            Shape::Enum { variants } => match variants.iter().position(|v| v == s) {
+                Some(i) => Ok(Value::Enum(
+                    u32::try_from(i).unwrap_or(u32::MAX),
+                    Rc::from(variants[i].as_str()),
+                )),
+                None => Err(no()),
+            },
+            _ => Err(no()),
+        }
+    }
+
+    /// `key_from_str`: a map key written as an object key.
+    fn key<E: de::Error>(k: &str, shape: &Shape) -> Result<Value, E> {
+        match shape {
+            Shape::Str { .. } | Shape::Enum { .. } => from_str(k, shape),
+            Shape::Int { domain } => {
+                let b = k.as_bytes();
+                let digits = b.strip_prefix(b"-").unwrap_or(b);
+                let canonical = match digits {
+                    [b'0'] => true,
+                    [b'1'..=b'9', rest @ ..] => rest.iter().all(u8::is_ascii_digit),
+                    _ => false,
+                };
+                match k.parse::<i64>() {
+                    Ok(i) if canonical => int(i, domain),
+                    _ => Err(no()),
+                }
+            }
+            Shape::Bool => match k {
+                "true" => Ok(Value::Bool(true)),
+                "false" => Ok(Value::Bool(false)),
+                _ => Err(no()),
+            },
+            Shape::Float if crate::extract::is_json_number_str(k) => match k.parse::<f64>() {
+                Ok(f) if f.is_finite() => Ok(float(f)),
+                _ => Err(no()),
+            },
+            _ => Err(no()),
+        }
+    }
+
+    /// An object key, borrowed from the text when it has no escapes.
+    struct Key<'de>(Cow<'de, str>);
+
+    impl<'de> de::Deserialize<'de> for Key<'de> {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = Key<'de>;
+                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str("a string")
+                }
+                fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Key<'de>, E> {
+                    Ok(Key(Cow::Borrowed(s)))
+                }
+                fn visit_str<E>(self, s: &str) -> Result<Key<'de>, E> {
+                    Ok(Key(Cow::Owned(s.to_owned())))
+                }
+                fn visit_string<E>(self, s: String) -> Result<Key<'de>, E> {
+                    Ok(Key(Cow::Owned(s)))
+                }
+            }
+            d.deserialize_str(V)
+        }
+    }
+
+    /// A value of a shape.
+    #[derive(Clone, Copy)]
+    struct Seed<'s>(&'s Shape);
+
+    impl<'de> DeserializeSeed<'de> for Seed<'_> {
+        type Value = Value;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+            match self.0 {
+                // `convert` of the base, then the membership check.
+                Shape::Member { base, values } => {
+                    let v = Seed(base).deserialize(d)?;
+                    if values.contains(&v) {
+                        Ok(v)
+                    } else {
+                        Err(no())
+                    }
+                }
+                _ => d.deserialize_any(self),
+            }
+        }
+    }
+
+    /// Nothing more in this array (`IgnoredAny` only runs, and fails the pass, if there is).
+    fn ended<'de, A: SeqAccess<'de>>(seq: &mut A) -> Result<(), A::Error> {
+        match seq.next_element::<IgnoredAny>()? {
+            None => Ok(()),
+            Some(_) => Err(no()),
+        }
+    }
+
+    impl<'de> Visitor<'de> for Seed<'_> {
+        type Value = Value;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a value of the answer type")
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
+            match self.0 {
+                Shape::Unit => Ok(Value::Unit),
+                _ => Err(no()),
+            }
+        }
+        fn visit_bool<E: de::Error>(self, b: bool) -> Result<Value, E> {
+            match self.0 {
+                Shape::Bool => Ok(Value::Bool(b)),
+                _ => Err(no()),
+            }
+        }
+        // `int_of` / `float_of`.
+        fn visit_i64<E: de::Error>(self, i: i64) -> Result<Value, E> {
+            match self.0 {
+                Shape::Int { domain } => int(i, domain),
+                Shape::Float => Ok(float(i as f64)),
+                _ => Err(no()),
+            }
+        }
+        fn visit_u64<E: de::Error>(self, u: u64) -> Result<Value, E> {
+            match (i64::try_from(u), self.0) {
+                (Ok(i), _) => self.visit_i64(i),
+                (Err(_), Shape::Float) => Ok(float(u as f64)),
+                (Err(_), _) => Err(no()),
+            }
+        }
+        fn visit_f64<E: de::Error>(self, f: f64) -> Result<Value, E> {
+            // i64 bounds as floats: [-2^63, 2^63).
+            const LIMIT: f64 = 9_223_372_036_854_775_808.0;
+            match self.0 {
+                Shape::Int { domain } if f.fract() == 0.0 && (-LIMIT..LIMIT).contains(&f) => {
+                    int(f as i64, domain)
+                }
+                Shape::Float => Ok(float(f)),
+                _ => Err(no()),
+            }
+        }
+        fn visit_str<E: de::Error>(self, s: &str) -> Result<Value, E> {
+            from_str(s, self.0)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+            match self.0 {
+                // `[]` for unit.
+                Shape::Unit => {
+                    ended(&mut seq)?;
+                    Ok(Value::Unit)
+                }
+                Shape::Tuple(shapes) => {
+                    let mut out = Vec::with_capacity(shapes.len());
+                    for s in shapes {
+                        out.push(seq.next_element_seed(Seed(s))?.ok_or_else(no)?);
+                    }
+                    ended(&mut seq)?;
+                    Ok(Value::tuple(out))
+                }
+                Shape::List { elem, len } => {
+                    let mut out = Vec::new();
+                    while let Some(v) = seq.next_element_seed(Seed(elem))? {
+                        if matches!(*len, Len::AtMost(n) if out.len() == n) {
+                            return Err(no());
+                        }
+                        out.push(v);
+                    }
+                    match *len {
+                        Len::Exact(n) if out.len() != n => Err(no()),
+                        _ => Ok(Value::list(out)),
+                    }
+                }
+                Shape::Set(elem) => {
+                    let mut set = BTreeSet::new();
+                    while let Some(v) = seq.next_element_seed(Seed(elem))? {
+                        if !set.insert(v) {
+                            return Err(no());
+                        }
+                    }
+                    Ok(Value::Set(Rc::new(set)))
+                }
+                // The array of `[key, value]` pairs.
+                Shape::Map(k, v) => {
+                    let mut map = BTreeMap::new();
+                    while let Some((kv, vv)) = seq.next_element_seed(Pair(k, v))? {
+                        if map.contains_key(&kv) {
+                            return Err(no());
+                        }
+                        map.insert(kv, vv);
+                    }
+                    Ok(Value::Map(Rc::new(map)))
+                }
+                _ => Err(no()),
+            }
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut members: A) -> Result<Value, A::Error> {
+            match self.0 {
+                // `convert_record`: every field once, no other name.
+                Shape::Record(fields) => {
+                    let mut slot: Vec<Option<Value>> = vec![None; fields.len()];
+                    while let Some(Key(name)) = members.next_key()? {
+                        let f = fields.iter().position(|(f, _)| *f == name).ok_or_else(no)?;
+                        if slot[f].is_some() {
+                            return Err(no());
+                        }
+                        slot[f] = Some(members.next_value_seed(Seed(&fields[f].1))?);
+                    }
+                    let mut out = Vec::with_capacity(fields.len());
+                    for ((name, _), v) in fields.iter().zip(slot) {
+                        out.push((Rc::from(name.as_str()), v.ok_or_else(no)?));
+                    }
+                    Ok(Value::record(out))
+                }
+                // `convert_map`, object form.
+                Shape::Map(k, v) => {
+                    let mut map = BTreeMap::new();
+                    while let Some(Key(name)) = members.next_key()? {
+                        let kv = key(&name, k)?;
+                        let vv = members.next_value_seed(Seed(v))?;
+                        if map.contains_key(&kv) {
+                            return Err(no());
+                        }
+                        map.insert(kv, vv);
+                    }
+                    Ok(Value::Map(Rc::new(map)))
+                }
+                _ => Err(no()),
+            }
+        }
+    }
+
+    /// One `[key, value]` pair of a map written as an array.
+    #[derive(Clone, Copy)]
+    struct Pair<'s>(&'s Shape, &'s Shape);
+
+    impl<'de> DeserializeSeed<'de> for Pair<'_> {
+        type Value = (Value, Value);
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(Value, Value), D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Pair<'_> {
+        type Value = (Value, Value);
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a [key, value] pair")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(Value, Value), A::Error> {
+            let k = seq.next_element_seed(Seed(self.0))?.ok_or_else(no)?;
+            let v = seq.next_element_seed(Seed(self.1))?.ok_or_else(no)?;
+            ended(&mut seq)?;
+            Ok((k, v))
+        }
+    }
 }

@@ -4,6 +4,7 @@
 use proptest::collection::{btree_set, vec};
 use proptest::prelude::*;
 use proptest::sample::select;
+use resyn_runtime::shape::decode_reference;
 use resyn_runtime::{
     decode, encode, extract, to_json_string, Domain, ExtractMode, Len, Shape, Value,
 };
@@ -137,6 +138,189 @@ fn value(shape: &Shape) -> BoxedStrategy<Value> {
     }
 }
 
+/// JSON texts near the values of a shape: mostly well-formed for it, with the mistakes
+/// decoding must catch mixed in at every level (ints at and just past domain bounds,
+/// integral floats, strings for numbers, lengths around the bound, duplicate set elements,
+/// map keys and record fields, missing and unknown fields, unknown variants).
+fn near(shape: &Shape) -> BoxedStrategy<String> {
+    // Mostly valid, so that one mistake is not hidden behind another.
+    prop_oneof![
+        3 => value(shape).prop_map(|v| to_json_string(&v)),
+        2 => near_miss(shape),
+    ]
+    .boxed()
+}
+
+fn near_miss(shape: &Shape) -> BoxedStrategy<String> {
+    let json = |v: &Value| to_json_string(v);
+    let quoted = |s: &str| serde_json::to_string(s).unwrap();
+    match shape {
+        Shape::Bool => select(vec!["true", "false", "0", "1", "\"true\"", "null"])
+            .prop_map(str::to_string)
+            .boxed(),
+        Shape::Int { domain } => {
+            let mut picks: Vec<String> = vec![
+                "0".into(),
+                "1.0".into(),
+                "1.5".into(),
+                "\"1\"".into(),
+                "9223372036854775808".into(),
+                "-9223372036854775808".into(),
+                "1e3".into(),
+                "-0.0".into(),
+                "+1".into(),
+                "01".into(),
+                "true".into(),
+                "1e19".into(),
+                "-1e19".into(),
+            ];
+            match domain {
+                Domain::Range { lo, hi_exclusive } => {
+                    for i in [lo - 1, *lo, hi_exclusive - 1, *hi_exclusive] {
+                        picks.push(i.to_string());
+                        picks.push(format!("{i}.0"));
+                    }
+                }
+                Domain::Values(set) => {
+                    for v in set {
+                        if let Value::Int(i) = v {
+                            picks.extend([i.to_string(), (i + 1).to_string()]);
+                        }
+                    }
+                }
+                Domain::Any => picks.push("-5".into()),
+            }
+            select(picks).boxed()
+        }
+        Shape::Float => select(vec![
+            "0",
+            "-0.0",
+            "1e308",
+            "1e999",
+            "2.5",
+            "-7",
+            "18446744073709551615",
+            "\"NaN\"",
+            "true",
+        ])
+        .prop_map(str::to_string)
+        .boxed(),
+        Shape::Str { domain } => {
+            let mut picks = vec![quoted("x"), quoted(""), "1".into(), quoted("a\u{1}\"\\é")];
+            if let Domain::Values(set) = domain {
+                picks.extend(set.iter().map(json));
+            }
+            select(picks).boxed()
+        }
+        Shape::Unit => select(vec!["null", "[]", "[null]", "{}", "0"])
+            .prop_map(str::to_string)
+            .boxed(),
+        Shape::Member { values, .. } => {
+            let mut picks: Vec<String> = values.iter().map(json).collect();
+            picks.push("0".into());
+            select(picks).boxed()
+        }
+        Shape::Enum { variants } => {
+            let mut picks: Vec<String> = variants.iter().map(|v| quoted(v)).collect();
+            picks.extend([quoted("zz"), "0".into()]);
+            if let Some(v) = variants.first() {
+                picks.push(quoted(&v.to_uppercase()));
+            }
+            select(picks).boxed()
+        }
+        Shape::Tuple(shapes) => {
+            let items: Vec<BoxedStrategy<String>> = shapes.iter().map(near).collect();
+            (items, 0..4u8)
+                .prop_map(|(mut v, how)| {
+                    match how {
+                        0 => {
+                            v.pop();
+                        }
+                        1 => v.push("1".into()),
+                        _ => {}
+                    }
+                    format!("[{}]", v.join(","))
+                })
+                .boxed()
+        }
+        Shape::List { elem, .. } => vec(near(elem), 0..6)
+            .prop_map(|v| format!("[{}]", v.join(",")))
+            .boxed(),
+        Shape::Set(elem) => (vec(near(elem), 0..4), any::<bool>())
+            .prop_map(|(mut v, dup)| {
+                if dup && !v.is_empty() {
+                    v.push(v[0].clone());
+                }
+                format!("[{}]", v.join(","))
+            })
+            .boxed(),
+        Shape::Map(k, v) => {
+            let keys = prop_oneof![
+                near(k).prop_map(move |t| serde_json::to_string(&t.trim_matches('"')).unwrap()),
+                near(k).prop_map(|t| serde_json::to_string(&t).unwrap()),
+            ];
+            let object = (vec((keys, near(v)), 0..4), any::<bool>()).prop_map(|(kv, dup)| {
+                let mut m: Vec<String> = kv.iter().map(|(k, v)| format!("{k}:{v}")).collect();
+                if dup && !m.is_empty() {
+                    m.push(m[0].clone());
+                }
+                format!("{{{}}}", m.join(","))
+            });
+            let pairs =
+                (vec((near(k), near(v), 0..8u8), 0..4), any::<bool>()).prop_map(|(kv, dup)| {
+                    let mut m: Vec<String> = kv
+                        .iter()
+                        .map(|(k, v, how)| match how {
+                            0 => format!("[{k}]"),
+                            1 => format!("[{k},{v},{v}]"),
+                            _ => format!("[{k},{v}]"),
+                        })
+                        .collect();
+                    if dup && !m.is_empty() {
+                        m.push(m[0].clone());
+                    }
+                    format!("[{}]", m.join(","))
+                });
+            prop_oneof![object, pairs].boxed()
+        }
+        Shape::Record(fields) => {
+            let names: Vec<String> = fields.iter().map(|(n, _)| n.clone()).collect();
+            let values: Vec<BoxedStrategy<String>> = fields.iter().map(|(_, s)| near(s)).collect();
+            (values, 0..6u8, any::<prop::sample::Index>())
+                .prop_map(move |(vs, how, i)| {
+                    let mut m: Vec<String> = names
+                        .iter()
+                        .zip(&vs)
+                        .map(|(n, v)| format!("{}:{v}", serde_json::to_string(n).unwrap()))
+                        .collect();
+                    if !m.is_empty() {
+                        let i = i.index(m.len());
+                        match how {
+                            0 => {
+                                m.remove(i);
+                            }
+                            1 => m.push(m[i].clone()),
+                            2 => m.swap(0, i),
+                            _ => {}
+                        }
+                    }
+                    if how == 3 {
+                        m.push("\"zz_unknown\":1".into());
+                    }
+                    format!("{{{}}}", m.join(","))
+                })
+                .boxed()
+        }
+    }
+}
+
+fn shape_and_near() -> impl Strategy<Value = (Shape, String)> {
+    shape().prop_flat_map(|s| {
+        let t = near(&s);
+        (Just(s), t)
+    })
+}
+
 fn shape_and_value() -> impl Strategy<Value = (Shape, Value)> {
     shape().prop_flat_map(|s| {
         let v = value(&s);
@@ -217,6 +401,43 @@ proptest! {
         let _ = decode(&s, &shape);
     }
 
+    /// `decode` answers from its fast pass when it can: it must agree with the reference
+    /// pass on every text, valid or not, value and error alike.
+    #[test]
+    fn decode_fast_pass_agrees_with_the_reference(
+        (shape, v) in shape_and_value(),
+        (_, other) in shape_and_value(),
+        junk in tricky_text(true, false),
+        cut in any::<prop::sample::Index>(),
+        edit in any::<prop::sample::Index>(),
+        byte in select(vec!["", "1", "-", "\"", "[", "]", "{", "}", ",", ":", "null", "1.5", "1e3", " "]),
+    ) {
+        let text = to_json_string(&v);
+        let pretty = serde_json::to_string_pretty(&encode(&v)).unwrap();
+        // A small edit of a valid text: something replaced at a char boundary.
+        let at = edit.index(text.len() + 1);
+        let edited = if text.is_char_boundary(at) {
+            let end = (at + 1..=text.len()).find(|&e| text.is_char_boundary(e)).unwrap_or(at);
+            format!("{}{byte}{}", &text[..at], &text[end..])
+        } else {
+            text.clone()
+        };
+        let cut_at = cut.index(text.len() + 1);
+        let truncated = if text.is_char_boundary(cut_at) { &text[..cut_at] } else { "" };
+        for t in [
+            text.as_str(),
+            pretty.as_str(),
+            edited.as_str(),
+            truncated,
+            &to_json_string(&other),
+            &junk,
+            &format!("[{text},{text}]"),
+            &format!("{{\"a\":{text}}}"),
+        ] {
+            prop_assert_eq!(decode(t, &shape), decode_reference(t, &shape), "{}", t);
+        }
+    }
+
     #[test]
     fn decode_inverts_encode((shape, v) in shape_and_value()) {
         let text = to_json_string(&v);
@@ -257,5 +478,17 @@ proptest! {
         let e = extract(&text, ExtractMode::Auto).unwrap();
         prop_assert_eq!(e.how, ExtractMode::Tag);
         prop_assert_eq!(e.text, json.trim());
+    }
+}
+
+proptest! {
+    // Cheap cases, and each rule of the fast pass is only hit by some shapes: many of them.
+    #![proptest_config(ProptestConfig { cases: 8192, ..ProptestConfig::default() })]
+
+    /// `decode`'s fast pass and the reference agree on texts near the shape's values,
+    /// where the rules are.
+    #[test]
+    fn decode_fast_pass_agrees_near_the_rules((shape, text) in shape_and_near()) {
+        prop_assert_eq!(decode(&text, &shape), decode_reference(&text, &shape), "{}", text);
     }
 }
