@@ -498,8 +498,8 @@ fn verify(
     let streamed = map_rows(
         data,
         out,
-        |text| dataset::verify_line(cenv, text, extract),
-        |r| tally.add(r),
+        |text| resyn_runtime::rows::verify_row_of_line(cenv, text, extract),
+        |r| tally.add_row(r),
     );
     if let Err(code) = streamed {
         return code;
@@ -653,11 +653,11 @@ fn audit(
 /// Streams the JSONL rows of `data` through `per_row` into `out` (stdout by default) with
 /// the runtime's row loop (bounded lines, one output row per input row, never stopping on a
 /// bad row); `tally` sees every output row.
-fn map_rows(
+fn map_rows<R: resyn_runtime::rows::OutRow>(
     data: &std::path::Path,
     out: Option<&std::path::Path>,
-    mut per_row: impl FnMut(&str) -> serde_json::Value,
-    mut tally: impl FnMut(&serde_json::Value),
+    mut per_row: impl FnMut(&str) -> R,
+    mut tally: impl FnMut(&R),
 ) -> Result<(), ExitCode> {
     let mut input = match std::fs::File::open(data) {
         Ok(f) => std::io::BufReader::new(f),

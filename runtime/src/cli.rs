@@ -195,8 +195,8 @@ pub fn main(names: &[&str], find: Find, sources: &[(&str, &str, &str)], version:
             let r = rows::map_rows(
                 &mut input,
                 &mut w,
-                &mut |text| rows::verify_line(e.as_ref(), text, extract),
-                &mut |row| tally.add(row),
+                &mut |text| rows::verify_row_of_line(e.as_ref(), text, extract),
+                &mut |row| tally.add_row(row),
             );
             if let Err(err) = r {
                 eprintln!("error: {err:?}");

@@ -7,9 +7,11 @@ use crate::env::{EnvMeta, Environment, GenError, Instance};
 use crate::extract::ExtractMode;
 use crate::shape::{decode, decode_answer, encode, to_json_string, Shape};
 use crate::value::Value;
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{json, Map, Value as Json};
 use sha2::{Digest, Sha256};
+use std::borrow::Cow;
 use std::io::Write;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -263,9 +265,137 @@ pub fn row_err(code: &'static str, message: impl Into<String>) -> RowError {
 /// Largest input row accepted.
 pub const MAX_ROW_BYTES: usize = 16 * 1024 * 1024;
 
+/// The output row of one input row (spec/formats.md §6). [`VerifiedRow::write_json`]
+/// writes its JSON text straight into a byte buffer (the row loop reuses one buffer for
+/// every row); [`VerifiedRow::to_json`] is the same row as a JSON value.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VerifiedRow {
+    /// The input row's id (`null` when it has none).
+    pub id: Json,
+    pub score: f64,
+    pub valid: bool,
+    /// The reported failures: (constraint text, message).
+    pub failures: Vec<(String, String)>,
+    pub failure_count: usize,
+    pub error: Option<RowError>,
+}
+
+impl VerifiedRow {
+    /// The row of an input row that could not be verified: score 0 and the error.
+    pub fn failed(id: Json, e: RowError) -> VerifiedRow {
+        VerifiedRow {
+            id,
+            score: 0.0,
+            valid: false,
+            failures: Vec::new(),
+            failure_count: 0,
+            error: Some(e),
+        }
+    }
+
+    pub fn to_json(&self) -> Json {
+        json!({
+            "id": self.id,
+            "score": self.score,
+            "valid": self.valid,
+            "failures": self
+                .failures
+                .iter()
+                .map(|(c, m)| json!({"constraint": c, "message": m}))
+                .collect::<Vec<_>>(),
+            "failure_count": self.failure_count,
+            "error": self
+                .error
+                .as_ref()
+                .map_or(Json::Null, |e| json!({"code": e.code, "message": e.message})),
+        })
+    }
+
+    /// Appends the row's JSON text: exactly `to_json().to_string()` (members in ascending
+    /// key order; numbers, strings and the id written by serde_json itself, so every byte
+    /// is the same), without building the JSON value first.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"error\":");
+        match &self.error {
+            None => out.extend_from_slice(b"null"),
+            Some(e) => {
+                out.extend_from_slice(b"{\"code\":");
+                put(out, e.code);
+                out.extend_from_slice(b",\"message\":");
+                put(out, &e.message);
+                out.push(b'}');
+            }
+        }
+        out.extend_from_slice(b",\"failure_count\":");
+        put(out, &self.failure_count);
+        out.extend_from_slice(b",\"failures\":[");
+        for (i, (c, m)) in self.failures.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"{\"constraint\":");
+            put(out, c);
+            out.extend_from_slice(b",\"message\":");
+            put(out, m);
+            out.push(b'}');
+        }
+        out.extend_from_slice(b"],\"id\":");
+        put(out, &self.id);
+        out.extend_from_slice(b",\"score\":");
+        // As `json!` has it: a non-finite score would be `null` (none is).
+        put(out, &self.score);
+        out.extend_from_slice(if self.valid {
+            b",\"valid\":true}"
+        } else {
+            b",\"valid\":false}"
+        });
+    }
+}
+
+/// Appends `v` as serde_json writes it (compact). Writing into a `Vec` cannot fail, nor
+/// can serialising these types (strings, numbers, JSON values with string keys).
+fn put<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) {
+    let _ = serde_json::to_writer(out, v);
+}
+
+/// A row the row loop ([`map_rows`]) writes.
+pub trait OutRow {
+    /// Appends the row's compact JSON text (no newline).
+    fn write_json(&self, out: &mut Vec<u8>);
+    /// The row for an input line of `len` bytes that [`read_row`] refused to hold.
+    fn oversized(len: usize) -> Self;
+}
+
+impl OutRow for VerifiedRow {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        VerifiedRow::write_json(self, out)
+    }
+    fn oversized(len: usize) -> Self {
+        VerifiedRow::failed(Json::Null, too_large(len))
+    }
+}
+
+impl OutRow for Json {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        put(out, self)
+    }
+    fn oversized(len: usize) -> Self {
+        oversized_row(len)
+    }
+}
+
+/// Verifies one input line, as a JSON value: [`verify_row_of_line`]'s row.
+pub fn verify_line(env: &dyn Environment, line: &str, extract: Option<ExtractMode>) -> Json {
+    verify_row_of_line(env, line, extract).to_json()
+}
+
 /// Verifies one input line. Never fails: problems become a row `error`.
 /// `extract` overrides the env's extraction mode for this run (`--extract`).
-pub fn verify_line(env: &dyn Environment, line: &str, extract: Option<ExtractMode>) -> Json {
+pub fn verify_row_of_line(
+    env: &dyn Environment,
+    line: &str,
+    extract: Option<ExtractMode>,
+) -> VerifiedRow {
     // Only the top level is tokenised; values stay raw slices of `line` and are decoded
     // once, against their types (no intermediate JSON tree, no re-serialisation).
     let parsed: Result<RawMap<'_>, RowError> = if line.len() > MAX_ROW_BYTES {
@@ -276,42 +406,27 @@ pub fn verify_line(env: &dyn Environment, line: &str, extract: Option<ExtractMod
     };
     let id = parsed.as_ref().ok().map_or(Json::Null, row_id);
     let mode = extract.unwrap_or(env.meta().extract);
-    let outcome = parsed.and_then(|r| verify_row(env, &r, mode));
-    let mut out = Map::new();
-    let id = match id {
-        Json::Null => outcome
-            .as_ref()
-            .ok()
-            .map(|o| o.id.clone())
-            .unwrap_or(Json::Null),
-        other => other,
-    };
-    out.insert("id".into(), id);
+    // The id of a wrapped resyn row (`row_json`) is only looked up when the row has none.
+    let outcome = parsed.and_then(|r| verify_row(env, &r, mode, id.is_null()));
     match outcome {
-        Ok(o) => {
-            out.insert("score".into(), json!(o.score));
-            out.insert("valid".into(), json!(o.valid));
-            out.insert("failures".into(), Json::Array(o.failures));
-            out.insert("failure_count".into(), json!(o.failure_count));
-            out.insert(
-                "error".into(),
-                o.error.map_or(
-                    Json::Null,
-                    |e| json!({"code": e.code, "message": e.message}),
-                ),
-            );
-        }
-        Err(e) => return error_row(out.remove("id").unwrap_or(Json::Null), e),
+        Ok(o) => VerifiedRow {
+            id: match id {
+                Json::Null => o.id,
+                other => other,
+            },
+            score: o.score,
+            valid: o.valid,
+            failures: o.failures,
+            failure_count: o.failure_count,
+            error: o.error,
+        },
+        Err(e) => VerifiedRow::failed(id, e),
     }
-    Json::Object(out)
 }
 
 /// The output row of a row that could not be verified: score 0 and the error.
 fn error_row(id: Json, e: RowError) -> Json {
-    json!({
-        "id": id, "score": 0.0, "valid": false, "failures": [], "failure_count": 0,
-        "error": {"code": e.code, "message": e.message},
-    })
+    VerifiedRow::failed(id, e).to_json()
 }
 
 pub fn too_large(len: usize) -> RowError {
@@ -360,28 +475,92 @@ struct Outcome {
     id: Json,
     score: f64,
     valid: bool,
-    failures: Vec<Json>,
+    failures: Vec<(String, String)>,
     failure_count: usize,
     error: Option<RowError>,
 }
 
-/// A JSON object with its values left as raw text.
-type RawMap<'a> = std::collections::BTreeMap<String, &'a RawValue>;
+/// A JSON object with its values left as raw text: its members in order, names borrowed
+/// from the text unless they hold escapes. It reads like the `BTreeMap<String, &RawValue>`
+/// it replaces (a repeated name means its last value) without allocating a tree node and a
+/// name per member of every row.
+struct RawMap<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
 
-fn raw_map<'a>(raw: Option<&&'a RawValue>) -> Option<RawMap<'a>> {
+impl<'a> RawMap<'a> {
+    /// The member's value (the last one, when the name repeats).
+    fn get(&self, name: &str) -> Option<&'a RawValue> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| *v)
+    }
+
+    fn contains_key(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for RawMap<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = RawMap<'a>;
+            // The words of serde's map visitor: a row that is not an object gets the same
+            // message as before.
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a map")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<RawMap<'a>, A::Error> {
+                let mut members = Vec::new();
+                while let Some(Name(k)) = m.next_key()? {
+                    members.push((k, m.next_value::<&'a RawValue>()?));
+                }
+                Ok(RawMap(members))
+            }
+        }
+        d.deserialize_map(V(std::marker::PhantomData))
+    }
+}
+
+/// A JSON string, borrowed from the text when it has no escapes.
+struct Name<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Name<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Name<'a>;
+            // As serde's `String` says it.
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Name<'a>, E> {
+                Ok(Name(Cow::Borrowed(s)))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Name<'a>, E> {
+                Ok(Name(Cow::Owned(s.to_owned())))
+            }
+        }
+        d.deserialize_string(V(std::marker::PhantomData))
+    }
+}
+
+fn raw_map<'a>(raw: Option<&'a RawValue>) -> Option<RawMap<'a>> {
     raw.and_then(|r| serde_json::from_str(r.get()).ok())
 }
 
-fn raw_str(raw: Option<&&RawValue>) -> Option<String> {
-    raw.and_then(|r| serde_json::from_str(r.get()).ok())
+fn raw_str(raw: Option<&RawValue>) -> Option<Cow<'_, str>> {
+    raw.and_then(|r| serde_json::from_str::<Name<'_>>(r.get()).ok())
+        .map(|n| n.0)
 }
 
 /// The row's id: top-level, else `metadata.id` (Reasoning Gym), else `extra_info.id` (verl).
 fn row_id(row: &RawMap<'_>) -> Json {
-    let found = row.get("id").copied().or_else(|| {
+    let found = row.get("id").or_else(|| {
         ["metadata", "extra_info"]
             .iter()
-            .find_map(|h| raw_map(row.get(*h)).and_then(|m| m.get("id").copied()))
+            .find_map(|h| raw_map(row.get(h)).and_then(|m| m.get("id")))
     });
     found
         .and_then(|r| serde_json::from_str(r.get()).ok())
@@ -390,7 +569,7 @@ fn row_id(row: &RawMap<'_>) -> Json {
 
 /// The resyn row text inside a Reasoning Gym (`metadata.row_json`) or verl
 /// (`extra_info.row_json`) row; `None` for a resyn row.
-fn wrapped_row_json(row: &RawMap<'_>) -> Result<Option<String>, RowError> {
+fn wrapped_row_json<'a>(row: &RawMap<'a>) -> Result<Option<Cow<'a, str>>, RowError> {
     if row.contains_key("instance") {
         return Ok(None);
     }
@@ -405,10 +584,12 @@ fn wrapped_row_json(row: &RawMap<'_>) -> Result<Option<String>, RowError> {
     ))
 }
 
+/// `want_id`: look up the inner row's id (the caller has none).
 fn verify_row(
     env: &dyn Environment,
     row: &RawMap<'_>,
     mode: ExtractMode,
+    want_id: bool,
 ) -> Result<Outcome, RowError> {
     let meta = env.meta();
     let owned = wrapped_row_json(row)?;
@@ -470,8 +651,9 @@ fn verify_row(
         .answer_shape(&params, &fields)
         .map_err(|e| row_err("row.instance", *e.message))?;
     let answer = if let Some(raw) = row.get("response") {
-        let text: String = serde_json::from_str(raw.get())
-            .map_err(|_| row_err("row.invalid", "`response` must be a string"))?;
+        let text = serde_json::from_str::<Name<'_>>(raw.get())
+            .map_err(|_| row_err("row.invalid", "`response` must be a string"))?
+            .0;
         let ex = crate::extract::extract(&text, mode)
             .map_err(|e| row_err("answer.extract", e.to_string()))?;
         decode_answer(ex.text, &shape).map_err(|e| row_err("answer.decode", e.to_string()))?
@@ -494,13 +676,16 @@ fn verify_row(
     };
     let v = env.verify(&params, &fields, answer);
     Ok(Outcome {
-        id: row_id(inner),
+        id: if want_id { row_id(inner) } else { Json::Null },
         score: v.score,
         valid: v.valid,
         failures: v
             .failures
-            .iter()
-            .map(|f| json!({"constraint": meta.constraint_text.get(f.constraint).cloned().unwrap_or_default(), "message": f.message}))
+            .into_iter()
+            .map(|f| {
+                let text = meta.constraint_text.get(f.constraint);
+                (text.cloned().unwrap_or_default(), f.message)
+            })
             .collect(),
         failure_count: v.failure_count,
         error: v.error.map(|m| row_err("verify.runtime", m)),
@@ -589,26 +774,36 @@ pub enum MapError {
 /// Streams the JSONL rows of `input` through `per_row` into `out`, one output row per
 /// non-blank input line, and shows each output row to `tally`. Lines are read with a
 /// bounded reader: an oversized line becomes a `row.too_large` row without being held in
-/// memory; a bad row never stops the batch.
-pub fn map_rows(
+/// memory; a bad row never stops the batch. Each row is written into one reused buffer
+/// and handed to `out` in one write.
+pub fn map_rows<R: OutRow>(
     input: &mut impl std::io::BufRead,
     out: &mut dyn Write,
-    per_row: &mut dyn FnMut(&str) -> Json,
-    tally: &mut dyn FnMut(&Json),
+    per_row: &mut dyn FnMut(&str) -> R,
+    tally: &mut dyn FnMut(&R),
 ) -> Result<(), MapError> {
     let mut line = Vec::new();
+    let mut text_out = Vec::new();
     while let Some(len) = read_row(input, &mut line).map_err(MapError::Read)? {
-        let text = String::from_utf8_lossy(&line);
+        // Valid UTF-8 (the common case) is checked once and borrowed; anything else is
+        // read with replacement characters, as before.
+        let text = match std::str::from_utf8(&line) {
+            Ok(t) => Cow::Borrowed(t),
+            Err(_) => String::from_utf8_lossy(&line),
+        };
         if len == text.len() && text.trim().is_empty() {
             continue;
         }
         let r = if len > MAX_ROW_BYTES {
-            oversized_row(len)
+            R::oversized(len)
         } else {
             per_row(&text)
         };
         tally(&r);
-        writeln!(out, "{r}").map_err(MapError::Write)?;
+        text_out.clear();
+        r.write_json(&mut text_out);
+        text_out.push(b'\n');
+        out.write_all(&text_out).map_err(MapError::Write)?;
     }
     out.flush().map_err(MapError::Write)
 }
@@ -623,6 +818,15 @@ pub struct VerifyTally {
 }
 
 impl VerifyTally {
+    /// Counts a row (as [`VerifyTally::add`] counts its JSON form).
+    pub fn add_row(&mut self, r: &VerifiedRow) {
+        self.rows += 1;
+        self.valid += usize::from(r.valid);
+        self.errors += usize::from(r.error.is_some());
+        // `add` reads the score back from JSON, where a non-finite one is `null`: 0.
+        self.total_score += if r.score.is_finite() { r.score } else { 0.0 };
+    }
+
     pub fn add(&mut self, r: &Json) {
         self.rows += 1;
         self.valid += usize::from(r["valid"] == true);
@@ -691,6 +895,117 @@ impl<'p> RowSink<'p> {
             Some(mut w) => w.flush().map_err(|_| "cannot write the output".to_string()),
             None if self.path.is_some() => open_output(self.path).map(drop),
             None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The row loop writes rows with `write_json`; tests and library users see `to_json`:
+    /// the bytes must be the same, whatever the id, messages and score.
+    #[test]
+    fn verified_rows_write_their_json_text() {
+        let ids = [
+            Json::Null,
+            json!("graph_coloring-L3-s42-0"),
+            json!(12),
+            json!(-1.5e300),
+            json!(18446744073709551615u64),
+            json!({"b": [1, {"z": null, "a": "x"}], "a": "\u{1}\"\\é\n"}),
+        ];
+        let rows = ids.iter().flat_map(|id| {
+            [
+                VerifiedRow {
+                    id: id.clone(),
+                    score: 1.0,
+                    valid: true,
+                    failures: Vec::new(),
+                    failure_count: 0,
+                    error: None,
+                },
+                VerifiedRow {
+                    id: id.clone(),
+                    score: 2.0 / 3.0,
+                    valid: false,
+                    failures: vec![
+                        (
+                            "forall (a, b) in deps: x < y".into(),
+                            "b \"c\"\t\u{7f}".into(),
+                        ),
+                        (String::new(), "\u{1f}\u{8}\u{c}/".into()),
+                    ],
+                    failure_count: 25,
+                    error: Some(row_err("verify.runtime", "index 9 out of range")),
+                },
+                VerifiedRow::failed(id.clone(), too_large(MAX_ROW_BYTES + 1)),
+                VerifiedRow {
+                    score: f64::NAN,
+                    ..VerifiedRow::failed(id.clone(), row_err("row.invalid", ""))
+                },
+                VerifiedRow {
+                    score: 1e-7,
+                    ..VerifiedRow::failed(id.clone(), row_err("row.invalid", "x"))
+                },
+            ]
+        });
+        for r in rows {
+            let mut out = Vec::new();
+            r.write_json(&mut out);
+            assert_eq!(String::from_utf8(out).unwrap(), r.to_json().to_string());
+            let (mut a, mut b) = (VerifyTally::default(), VerifyTally::default());
+            a.add_row(&r);
+            b.add(&r.to_json());
+            assert_eq!(format!("{a:?}"), format!("{b:?}"));
+        }
+        let mut out = Vec::new();
+        OutRow::write_json(
+            &<VerifiedRow as OutRow>::oversized(MAX_ROW_BYTES + 5),
+            &mut out,
+        );
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            oversized_row(MAX_ROW_BYTES + 5).to_string()
+        );
+    }
+
+    /// `RawMap` reads rows like the `BTreeMap<String, &RawValue>` it replaced: the same
+    /// members (the last of a repeated name), the same errors word for word.
+    #[test]
+    fn raw_maps_read_like_btree_maps() {
+        type Tree<'a> = std::collections::BTreeMap<String, &'a RawValue>;
+        let lines = [
+            r#"{"id":"a","answer":[1,2],"x":{"y":1}}"#,
+            r#"{"id":"dup","id":"dup2","a\u0062":1,"ab":2}"#,
+            r#" { } "#,
+            "[1,2,3]",
+            "null",
+            "17",
+            r#""text""#,
+            "not json",
+            r#"{"id":1,}"#,
+            r#"{"id":1} x"#,
+            r#"{"a":[1,2}"#,
+            r#"{1:2}"#,
+            r#"{"a":"\ud800"}"#,
+            r#"{"a\q":1}"#,
+            "",
+        ];
+        for line in lines {
+            let ours = serde_json::from_str::<RawMap<'_>>(line).map_err(|e| e.to_string());
+            let tree = serde_json::from_str::<Tree<'_>>(line).map_err(|e| e.to_string());
+            match (ours, tree) {
+                (Ok(o), Ok(t)) => {
+                    for (k, v) in &t {
+                        assert_eq!(o.get(k).map(RawValue::get), Some(v.get()), "{line}");
+                    }
+                    for (k, _) in &o.0 {
+                        assert!(t.contains_key(k.as_ref()), "{line}");
+                    }
+                }
+                (o, t) => assert_eq!(o.err(), t.err(), "{line}"),
+            }
         }
     }
 }
