@@ -374,3 +374,45 @@ fn record_fields_are_evaluated_in_written_order() {
     assert_eq!(plain, record);
     assert_ne!(plain[0], plain[1]);
 }
+
+/// Generators write rows with `instance_row_text`; `instance_row` is the same row as a
+/// JSON value. Every example, level and form, with and without a proof: the same bytes.
+#[test]
+fn instance_row_text_prints_instance_row() {
+    use resyn_runtime::env::Environment;
+    use resyn_runtime::rows::{instance_row, instance_row_text, Plan, RowContext};
+    use resyn_runtime::{derive_seed, Rng};
+    let proof = json!({"status": "unique", "witness": [1, {"b": 2.5, "a": "\u{1}"}], "effort": {"rlimit": 3}});
+    for (name, src) in examples() {
+        let (_, program) = resyn_compiler::build_bytes(&name, &src);
+        let program = program.unwrap();
+        let compiled = compile(&program);
+        let cenv = &compiled.envs[0];
+        for level in 1..=5u8 {
+            let params = cenv.resolve_params(level, &[]).unwrap();
+            let plan = Plan::new(cenv, level, &params);
+            for index in 0..8u64 {
+                let key = derive_seed(&cenv.meta().name, level, &plan.params_json, 3, index);
+                let inst = cenv
+                    .generate(&params, Rng::from_key(key), 50_000_000, 1_000)
+                    .unwrap();
+                for format in [Format::Resyn, Format::ReasoningGym, Format::Verl] {
+                    let ctx = RowContext {
+                        seed: u64::MAX - index,
+                        source_hash: "ab\"c",
+                        resyn_version: "0.1.0",
+                        format,
+                    };
+                    for p in [None, Some(&proof)] {
+                        assert_eq!(
+                            instance_row_text(&ctx, cenv.meta(), &plan, index, &inst, p),
+                            instance_row(&ctx, cenv.meta(), &plan, index, &inst, p.cloned())
+                                .to_string(),
+                            "{name} level {level} index {index} {format:?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}

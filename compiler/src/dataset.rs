@@ -170,7 +170,7 @@ pub fn generate_with(
             )
             .map(|inst| {
                 let Some(cfg) = req.prove else {
-                    let row = row(req, cenv, plan, index, &inst, None).to_string();
+                    let row = row(req, cenv, plan, index, &inst, None);
                     return Produced {
                         level: *level,
                         row: Some(row),
@@ -192,7 +192,7 @@ pub fn generate_with(
                 let row = if cfg.proof_rows {
                     Some(proof_row(req, env, plan, index, &proof).to_string())
                 } else if outcome.meets {
-                    Some(row(req, cenv, plan, index, &inst, Some(&proof)).to_string())
+                    Some(row(req, cenv, plan, index, &inst, Some(&proof)))
                 } else {
                     None
                 };
@@ -270,7 +270,8 @@ pub fn proof_json(p: &Proof, with_time: bool) -> Json {
     out
 }
 
-/// An instance row of this run (the runtime's form; a proof attached without wall time).
+/// The text of an instance row of this run (the runtime's form; a proof attached without
+/// wall time).
 fn row(
     req: &GenRequest<'_>,
     cenv: &CEnv,
@@ -278,21 +279,32 @@ fn row(
     index: u64,
     inst: &Instance,
     proof: Option<&Proof>,
-) -> Json {
+) -> String {
     let ctx = RowContext {
         seed: req.seed,
         source_hash: &req.source_hash,
         resyn_version: RESYN_VERSION,
         format: req.format,
     };
-    resyn_runtime::rows::instance_row(
+    resyn_runtime::rows::instance_row_text(
         &ctx,
         cenv.meta(),
         plan,
         index,
         inst,
-        proof.map(|p| proof_json(p, false)),
+        proof.map(|p| proof_json(p, false)).as_ref(),
     )
+}
+
+/// An instance row of this run without a proof, as a JSON value (audit compares members).
+fn row_value(req: &GenRequest<'_>, cenv: &CEnv, plan: &Plan, index: u64, inst: &Instance) -> Json {
+    let ctx = RowContext {
+        seed: req.seed,
+        source_hash: &req.source_hash,
+        resyn_version: RESYN_VERSION,
+        format: req.format,
+    };
+    resyn_runtime::rows::instance_row(&ctx, cenv.meta(), plan, index, inst, None)
 }
 
 fn proof_row(req: &GenRequest<'_>, env: &Env, plan: &Plan, index: u64, p: &Proof) -> Json {
@@ -439,7 +451,7 @@ fn audit_row(
                 jobs: 1,
                 prove: None,
             };
-            let mut mine = row(&req, cenv, &plan, index, inst, None);
+            let mut mine = row_value(&req, cenv, &plan, index, inst);
             let mut theirs = given.clone();
             // The proof is checked below, not regenerated; `resyn_version` may differ.
             for r in [&mut mine, &mut theirs] {

@@ -274,7 +274,7 @@ fn gen(
             DEFAULT_FUEL,
             DEFAULT_ATTEMPTS,
         )
-        .map(|inst| rows::instance_row(&ctx, env.meta(), plan, index, &inst, None).to_string())
+        .map(|inst| rows::instance_row_text(&ctx, env.meta(), plan, index, &inst, None))
         .map_err(|e| format!("level {} seed {} index {index}: {e}", plan.level, ctx.seed))
     };
     let mut sink = rows::RowSink::new(out);

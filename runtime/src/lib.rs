@@ -15,5 +15,7 @@ pub mod value;
 
 pub use extract::{extract, ExtractError, ExtractMode, Extracted, MAX_RESPONSE_BYTES};
 pub use rng::{derive_seed, Rng};
-pub use shape::{decode, decode_answer, encode, to_json_string, DecodeError, Domain, Len, Shape};
+pub use shape::{
+    decode, decode_answer, encode, to_json_string, write_encoded, DecodeError, Domain, Len, Shape,
+};
 pub use value::{RtError, RtResult, Value};

@@ -5,7 +5,9 @@
 
 use crate::env::{EnvMeta, Environment, GenError, Instance};
 use crate::extract::ExtractMode;
-use crate::shape::{decode, decode_answer, encode, to_json_string, Shape};
+use crate::shape::{
+    decode, decode_answer, encode, encoded_object, to_json_string, write_encoded, Shape,
+};
 use crate::value::Value;
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
@@ -129,6 +131,9 @@ pub struct Plan {
     /// `ENV-LLEVEL`, plus `-pHASH` when the params differ from the level's own (`--param`),
     /// so datasets made with different overrides never share an id.
     pub id_prefix: String,
+    /// The `params` member of every row of this plan, as rows print it (`params_json`
+    /// read back and printed by serde_json): made once here, not per row.
+    pub params_row: String,
 }
 
 impl Plan {
@@ -143,10 +148,14 @@ impl Plan {
             let short: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
             format!("{}-L{level}-p{short}", meta.name)
         };
+        let params_row = serde_json::from_str::<Json>(&params_json)
+            .unwrap_or(Json::Null)
+            .to_string();
         Plan {
             level,
             params_json,
             id_prefix,
+            params_row,
         }
     }
 
@@ -236,6 +245,150 @@ pub fn instance_row(
             },
         }),
     }
+}
+
+/// [`instance_row`]'s text, `instance_row(..).to_string()` byte for byte, written
+/// directly: the generators' rows are made here. Members are written in ascending key
+/// order, values by [`write_encoded`], numbers and strings by serde_json (tests compare
+/// the two functions on every example and form).
+pub fn instance_row_text(
+    ctx: &RowContext<'_>,
+    meta: &EnvMeta,
+    plan: &Plan,
+    index: u64,
+    inst: &Instance,
+    proof: Option<&Json>,
+) -> String {
+    let mut base = Vec::with_capacity(1024);
+    let members = |shown: bool| {
+        meta.fields
+            .iter()
+            .zip(&inst.fields)
+            .filter(move |(f, _)| f.shown == shown)
+            .map(|(f, v)| (f.name.as_str(), v))
+    };
+    let id = plan.id(ctx.seed, index);
+    base.extend_from_slice(b"{\"category\":");
+    put(&mut base, &meta.category);
+    base.extend_from_slice(b",\"env\":");
+    put(&mut base, &meta.name);
+    base.extend_from_slice(b",\"hidden\":");
+    let hidden_at = base.len();
+    encoded_object(&mut base, members(false));
+    let hidden = hidden_at..base.len();
+    base.extend_from_slice(b",\"id\":");
+    put(&mut base, &id);
+    base.extend_from_slice(b",\"index\":");
+    put(&mut base, &index);
+    base.extend_from_slice(b",\"instance\":");
+    let shown_at = base.len();
+    encoded_object(&mut base, members(true));
+    let shown = shown_at..base.len();
+    base.extend_from_slice(b",\"level\":");
+    put(&mut base, &plan.level);
+    base.extend_from_slice(b",\"params\":");
+    base.extend_from_slice(plan.params_row.as_bytes());
+    if let Some(p) = proof {
+        base.extend_from_slice(b",\"proof\":");
+        put(&mut base, p);
+    }
+    base.extend_from_slice(b",\"question\":");
+    put(&mut base, &inst.question);
+    base.extend_from_slice(b",\"require\":");
+    put(&mut base, meta.requirement.as_str());
+    base.extend_from_slice(b",\"resyn_version\":");
+    put(&mut base, ctx.resyn_version);
+    base.extend_from_slice(b",\"seed\":");
+    put(&mut base, &ctx.seed);
+    base.extend_from_slice(b",\"source_hash\":");
+    put(&mut base, ctx.source_hash);
+    base.extend_from_slice(b",\"witness\":");
+    match &inst.witness {
+        Some(w) => write_encoded(&mut base, w),
+        None => base.extend_from_slice(b"null"),
+    }
+    base.push(b'}');
+    let base = text_of(base);
+    let witness_text = || {
+        inst.witness
+            .as_ref()
+            .map(to_json_string)
+            .unwrap_or_default()
+    };
+    // The members the export forms copy from the resyn row, from `env` to `source_hash`
+    // in key order; `extra` (`instance_json`) goes between `index` and `level`.
+    let copies = |out: &mut Vec<u8>, extra: Option<&str>| {
+        out.extend_from_slice(b"\"env\":");
+        put(out, &meta.name);
+        out.extend_from_slice(b",\"id\":");
+        put(out, &id);
+        out.extend_from_slice(b",\"index\":");
+        put(out, &index);
+        if let Some(text) = extra {
+            out.extend_from_slice(b",\"instance_json\":");
+            put(out, text);
+        }
+        out.extend_from_slice(b",\"level\":");
+        put(out, &plan.level);
+        out.extend_from_slice(b",\"resyn_version\":");
+        put(out, ctx.resyn_version);
+        out.extend_from_slice(b",\"row_json\":");
+        put(out, &base);
+        out.extend_from_slice(b",\"seed\":");
+        put(out, &ctx.seed);
+        out.extend_from_slice(b",\"source_hash\":");
+        put(out, ctx.source_hash);
+    };
+    match ctx.format {
+        Format::Resyn => base,
+        Format::ReasoningGym => {
+            let mut out = Vec::with_capacity(2 * base.len() + 256);
+            out.extend_from_slice(b"{\"answer\":");
+            put(&mut out, &witness_text());
+            out.extend_from_slice(b",\"metadata\":{");
+            copies(&mut out, None);
+            out.extend_from_slice(b"},\"question\":");
+            put(&mut out, &inst.question);
+            out.push(b'}');
+            text_of(out)
+        }
+        Format::Verl => {
+            // `{"hidden":…,"instance":…,"params":…}`, the parts cut from the resyn row.
+            let part = |r: &std::ops::Range<usize>| &base[r.clone()];
+            let instance_json = format!(
+                "{{\"hidden\":{},\"instance\":{},\"params\":{}}}",
+                part(&hidden),
+                part(&shown),
+                plan.params_row
+            );
+            let mut out = Vec::with_capacity(3 * base.len() + 256);
+            out.extend_from_slice(b"{\"ability\":");
+            put(
+                &mut out,
+                if meta.category.is_empty() {
+                    "reasoning"
+                } else {
+                    &meta.category
+                },
+            );
+            out.extend_from_slice(b",\"data_source\":");
+            put(&mut out, &format!("resyn/{}", meta.name));
+            out.extend_from_slice(b",\"extra_info\":{");
+            copies(&mut out, Some(&instance_json));
+            out.extend_from_slice(b"},\"prompt\":[{\"content\":");
+            put(&mut out, &inst.question);
+            out.extend_from_slice(b",\"role\":\"user\"}],\"reward_model\":{\"ground_truth\":");
+            put(&mut out, &witness_text());
+            out.extend_from_slice(b",\"style\":\"rule\"}}");
+            text_of(out)
+        }
+    }
+}
+
+/// The text of bytes made of serde_json's output and ASCII punctuation: always UTF-8
+/// (checked, not assumed; a failure cannot happen and would only replace characters).
+fn text_of(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 fn shown_and_hidden(base: &Json) -> Map<String, Json> {
@@ -884,7 +1037,10 @@ impl<'p> RowSink<'p> {
             self.out = Some(open_output(self.path)?);
         }
         let w = self.out.as_mut().expect("opened above");
-        writeln!(w, "{row}").map_err(|_| "cannot write the output".to_string())?;
+        // Two plain writes into the buffered writer (no formatting machinery per row).
+        w.write_all(row.as_bytes())
+            .and_then(|()| w.write_all(b"\n"))
+            .map_err(|_| "cannot write the output".to_string())?;
         self.written += 1;
         Ok(())
     }

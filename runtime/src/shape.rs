@@ -231,6 +231,91 @@ pub fn encode(value: &Value) -> serde_json::Value {
     }
 }
 
+/// Appends `encode(value)` as serde_json prints it (`encode(value).to_string()`), without
+/// building the JSON value: rows write every value inside them this way. Numbers and
+/// strings are written by serde_json itself; objects get their members in ascending
+/// bytewise key order, the last of equal keys winning, as a `serde_json::Map` holds them.
+pub fn write_encoded(out: &mut Vec<u8>, value: &Value) {
+    match value {
+        Value::Unit => out.extend_from_slice(b"null"),
+        Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+        Value::Int(i) => put(out, i),
+        Value::Float(f) if f.is_finite() => put(out, f),
+        Value::Float(f) => put(out, non_finite_name(*f)),
+        Value::Str(s) => put(out, &**s),
+        Value::Enum(_, name) => put(out, &**name),
+        Value::Tuple(v) | Value::List(v) => encoded_array(out, v.iter()),
+        Value::Set(s) => encoded_array(out, s.iter()),
+        Value::Map(m) if m.keys().all(is_string_like) => {
+            encoded_object(out, m.iter().map(|(k, v)| (string_key(k), v)))
+        }
+        Value::Map(m) => {
+            out.push(b'[');
+            for (i, (k, v)) in m.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                out.push(b'[');
+                write_encoded(out, k);
+                out.push(b',');
+                write_encoded(out, v);
+                out.push(b']');
+            }
+            out.push(b']');
+        }
+        Value::Record(fs) => encoded_object(out, fs.iter().map(|(k, v)| (&**k, v))),
+    }
+}
+
+/// Appends `v` as serde_json writes it. Writing into a `Vec` cannot fail, nor can
+/// serialising a number or a string.
+fn put<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) {
+    let _ = serde_json::to_writer(out, v);
+}
+
+fn encoded_array<'a>(out: &mut Vec<u8>, items: impl Iterator<Item = &'a Value>) {
+    out.push(b'[');
+    for (i, item) in items.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_encoded(out, item);
+    }
+    out.push(b']');
+}
+
+/// An object from members in any order, as `serde_json::Map` (a `BTreeMap`) orders them.
+/// Record fields and string keys come sorted already; enum keys (in declaration order)
+/// are sorted here.
+pub(crate) fn encoded_object<'a>(
+    out: &mut Vec<u8>,
+    members: impl Iterator<Item = (&'a str, &'a Value)>,
+) {
+    let mut members: Vec<(&str, &Value)> = members.collect();
+    if !members.windows(2).all(|w| w[0].0 < w[1].0) {
+        // Stable, so of equal keys the last one stays last: keep it (a map insert replaces).
+        members.sort_by(|a, b| a.0.cmp(b.0));
+        let mut kept: Vec<(&str, &Value)> = Vec::with_capacity(members.len());
+        for m in members {
+            match kept.last_mut() {
+                Some(last) if last.0 == m.0 => *last = m,
+                _ => kept.push(m),
+            }
+        }
+        members = kept;
+    }
+    out.push(b'{');
+    for (i, (k, v)) in members.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        put(out, k);
+        out.push(b':');
+        write_encoded(out, v);
+    }
+    out.push(b'}');
+}
+
 /// The canonical JSON text of a value: compact (no spaces), deterministic (object
 /// members in the value's own order: record fields and string keys ascending by bytes,
 /// enum keys in declaration order). Parses to [`encode`]'s result.

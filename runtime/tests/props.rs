@@ -6,7 +6,7 @@ use proptest::prelude::*;
 use proptest::sample::select;
 use resyn_runtime::shape::decode_reference;
 use resyn_runtime::{
-    decode, encode, extract, to_json_string, Domain, ExtractMode, Len, Shape, Value,
+    decode, encode, extract, to_json_string, write_encoded, Domain, ExtractMode, Len, Shape, Value,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
@@ -436,6 +436,14 @@ proptest! {
         ] {
             prop_assert_eq!(decode(t, &shape), decode_reference(t, &shape), "{}", t);
         }
+    }
+
+    /// Rows write values with `write_encoded`: serde_json's text of `encode`, byte for byte.
+    #[test]
+    fn write_encoded_prints_encode((_, v) in shape_and_value()) {
+        let mut out = Vec::new();
+        write_encoded(&mut out, &v);
+        prop_assert_eq!(String::from_utf8(out).unwrap(), encode(&v).to_string());
     }
 
     #[test]

@@ -447,3 +447,68 @@ fn canonical_encoding() {
         serde_json::json!({"x": ["empty", "é\""], "y": 2.0})
     );
 }
+
+/// `write_encoded` is serde_json's text of `encode`, also where the two orders differ
+/// (enum keys by declaration vs by name), for non-finite and extreme floats, control
+/// characters, and records or maps whose names repeat or come unsorted.
+#[test]
+fn write_encoded_is_encodes_text() {
+    let enum_keys = Value::Map(Rc::new(
+        [
+            (en(0, "red"), Value::Int(1)),
+            (en(1, "green"), Value::Int(2)),
+            (en(2, "blue"), Value::Float(f64::NEG_INFINITY)),
+        ]
+        .into(),
+    ));
+    let mixed_keys = Value::Map(Rc::new(
+        [
+            (Value::str("b"), Value::Int(1)),
+            (en(0, "b"), Value::Int(2)),
+            (en(1, "a"), Value::Int(3)),
+        ]
+        .into(),
+    ));
+    let raw_record = Value::Record(Rc::new(vec![
+        (Rc::from("z"), Value::Int(1)),
+        (Rc::from("a"), Value::Int(2)),
+        (Rc::from("z"), Value::Int(3)),
+    ]));
+    let values = [
+        enum_keys,
+        mixed_keys,
+        raw_record,
+        Value::list(
+            [
+                0.0,
+                -0.0,
+                1e-7,
+                1e-5,
+                0.1,
+                1e15,
+                1e16,
+                1.5e300,
+                5e-324,
+                f64::NAN,
+                f64::INFINITY,
+            ]
+            .map(Value::Float)
+            .to_vec(),
+        ),
+        Value::str("\u{0}\u{1}\u{8}\u{c}\u{1f}\u{7f}\"\\/\n\r\té答\u{2028}"),
+        Value::tuple(vec![Value::Unit, Value::Bool(false), Value::Int(i64::MIN)]),
+        Value::Map(Rc::new(BTreeMap::new())),
+        Value::Map(Rc::new(
+            [(Value::list(vec![]), Value::Set(Rc::new(BTreeSet::new())))].into(),
+        )),
+    ];
+    for v in values {
+        let mut out = Vec::new();
+        resyn_runtime::write_encoded(&mut out, &v);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            encode(&v).to_string(),
+            "{v:?}"
+        );
+    }
+}
