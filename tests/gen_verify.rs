@@ -416,3 +416,148 @@ fn instance_row_text_prints_instance_row() {
         }
     }
 }
+
+/// Plain rows are read in one pass (values decoded where they stand); every other row,
+/// and every row with a problem, the general way. Both must give the same output row, on
+/// rows that sit on the boundary between the two.
+#[test]
+fn one_pass_reading_agrees_with_the_general_reading() {
+    use resyn_runtime::rows::{verify_line_reference, verify_row_of_line};
+    for (name, src) in examples() {
+        let (_, program) = resyn_compiler::build_bytes(&name, &src);
+        let program = program.unwrap();
+        let compiled = compile(&program);
+        let cenv = &compiled.envs[0];
+        let all = rows(&program, 5, 2, Format::Resyn, 1);
+        for (i, line) in all.iter().enumerate() {
+            let row: Json = serde_json::from_str(line).unwrap();
+            // Another instance's values: valid, and (mostly) different.
+            let other: Json = serde_json::from_str(&all[(i + 1) % all.len()]).unwrap();
+            let text = |v: &Json| v.to_string();
+            let w = text(&row["witness"]);
+            let (inst, hidden, params) = (
+                text(&row["instance"]),
+                text(&row["hidden"]),
+                text(&row["params"]),
+            );
+            // The members of an object's text, ready to go after or before others.
+            let inner = |o: &str| o.trim_start_matches('{').trim_end_matches('}').to_string();
+            let join = |a: &str, b: &str| match (a.is_empty(), b.is_empty()) {
+                (true, _) => b.to_string(),
+                (_, true) => a.to_string(),
+                _ => format!("{a},{b}"),
+            };
+            // A shown value that differs from the other instance's, if one does.
+            let shown = row["instance"].as_object().unwrap();
+            let first_shown = shown
+                .keys()
+                .find(|k| other["instance"][k.as_str()] != row["instance"][k.as_str()])
+                .or_else(|| shown.keys().next())
+                .unwrap()
+                .clone();
+            let first_param = row["params"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .next()
+                .unwrap()
+                .clone();
+            let shown_value = text(&row["instance"][&first_shown]);
+            let other_value = text(&other["instance"][&first_shown]);
+            let both = format!("{{{},{}}}", inner(&inst), inner(&hidden)).replace(",}", "}");
+            let variants = [
+                format!(
+                    r#"{{"instance":{inst},"hidden":{hidden},"params":{params},"answer":{w}}}"#
+                ),
+                format!(
+                    r#"{{"answer":{w},"params":{params},"hidden":{hidden},"instance":{inst},"id":7}}"#
+                ),
+                // Every value in `hidden`, or in both objects.
+                format!(r#"{{"instance":{{}},"hidden":{both},"params":{params},"answer":{w}}}"#),
+                format!(r#"{{"instance":{both},"hidden":{both},"params":{params},"answer":{w}}}"#),
+                format!(
+                    r#"{{"instance":{inst},"hidden":{{{}}},"params":{params},"answer":{w}}}"#,
+                    join(
+                        &format!(r#""{first_shown}":{other_value}"#),
+                        &inner(&hidden)
+                    )
+                ),
+                format!(
+                    r#"{{"instance":{{{}}},"hidden":{hidden},"params":{params},"answer":{w}}}"#,
+                    join(&format!(r#""{first_shown}":{other_value}"#), &inner(&inst))
+                ),
+                // A name repeated: the last one counts.
+                format!(
+                    r#"{{"instance":{{{}}},"hidden":{hidden},"params":{params},"answer":{w}}}"#,
+                    join(&format!(r#""{first_shown}":"x""#), &inner(&inst))
+                ),
+                format!(
+                    r#"{{"instance":{{{}}},"hidden":{hidden},"params":{params},"answer":{w}}}"#,
+                    join(&inner(&inst), &format!(r#""{first_shown}":"x""#))
+                ),
+                format!(
+                    r#"{{"instance":{inst},"instance":{inst},"hidden":{hidden},"params":{params},"answer":{w}}}"#
+                ),
+                format!(
+                    r#"{{"instance":{inst},"hidden":{hidden},"params":{params},"params":{{}},"answer":{w}}}"#
+                ),
+                format!(
+                    r#"{{"instance":{inst},"hidden":{hidden},"params":{{{}}},"answer":{w}}}"#,
+                    join(&format!(r#""{first_param}":[]"#), &inner(&params))
+                ),
+                // Escaped names, extra members, other kinds of values where objects go.
+                format!(
+                    r#"{{"inst\u0061nce":{inst},"hidden":{hidden},"par\u0061ms":{params},"\u0061nswer":{w}}}"#
+                ),
+                format!(
+                    r#"{{"instance":{{{}}},"hidden":{hidden},"params":{params},"x":[[[]]],"answer":{w}}}"#,
+                    join(r#""zz":[1,{"a":null}]"#, &inner(&inst))
+                ),
+                format!(r#"{{"instance":{inst},"hidden":[],"params":{params},"answer":{w}}}"#),
+                format!(
+                    r#"{{"instance":{inst},"hidden":{hidden},"params":null,"level":2,"answer":{w}}}"#
+                ),
+                format!(r#"{{"instance":{inst},"hidden":{hidden},"answer":{w}}}"#),
+                format!(r#"{{"instance":{inst},"params":{params},"answer":{w}}}"#),
+                format!(
+                    r#"{{"instance":[{inst}],"hidden":{hidden},"params":{params},"answer":{w}}}"#
+                ),
+                format!(
+                    r#"{{"instance":{{"{first_shown}":{shown_value}}},"hidden":{hidden},"params":{params},"answer":{w}}}"#
+                ),
+                format!(
+                    r#"{{"instance":{inst},"hidden":{hidden},"params":{params},"env":"other","answer":{w}}}"#
+                ),
+                format!(
+                    r#"{{"instance":{inst},"hidden":{hidden},"params":{params},"env":"{name}","response":"<answer>{}</answer>"}}"#,
+                    w.replace('"', "\\\"")
+                ),
+                format!(
+                    r#"{{"instance":{inst},"hidden":{hidden},"params":{params},"answer":{w}}} x"#
+                ),
+                format!(
+                    r#"{{"instance":{inst},"hidden":{hidden},"params":{params},"answer":{w},}}"#
+                ),
+                format!(r#"{{"instance":{inst},"hidden":{hidden},"params":{params}}}"#),
+                format!(
+                    r#"{{"instance":{inst},"hidden":{hidden},"params":{params},"answer":{w},"x":{}1{}}}"#,
+                    "[".repeat(300),
+                    "]".repeat(300)
+                ),
+                format!(
+                    r#"{{"instance":{{"{first_shown}":{}{shown_value}{}}},"hidden":{hidden},"params":{params},"answer":{w}}}"#,
+                    "[".repeat(130),
+                    "]".repeat(130)
+                ),
+                line.clone(),
+            ];
+            for v in &variants {
+                assert_eq!(
+                    verify_row_of_line(cenv, v, None),
+                    verify_line_reference(cenv, v, None),
+                    "{name}: {v}"
+                );
+            }
+        }
+    }
+}

@@ -5,11 +5,14 @@
 
 use crate::env::{EnvMeta, Environment, GenError, Instance};
 use crate::extract::ExtractMode;
+use crate::shape::fast::Seed as ValueSeed;
 use crate::shape::{
     decode, decode_answer, encode, encoded_object, to_json_string, write_encoded, Shape,
 };
 use crate::value::Value;
-use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde::de::{
+    Deserialize, DeserializeSeed, Deserializer, Error as _, IgnoredAny, MapAccess, Visitor,
+};
 use serde_json::value::RawValue;
 use serde_json::{json, Map, Value as Json};
 use sha2::{Digest, Sha256};
@@ -549,18 +552,56 @@ pub fn verify_row_of_line(
     line: &str,
     extract: Option<ExtractMode>,
 ) -> VerifiedRow {
-    // Only the top level is tokenised; values stay raw slices of `line` and are decoded
-    // once, against their types (no intermediate JSON tree, no re-serialisation).
-    let parsed: Result<RawMap<'_>, RowError> = if line.len() > MAX_ROW_BYTES {
-        Err(too_large(line.len()))
-    } else {
-        serde_json::from_str(line)
-            .map_err(|e| row_err("row.invalid", format!("not a JSON object: {e}")))
-    };
-    let id = parsed.as_ref().ok().map_or(Json::Null, row_id);
+    verify_line_with(env, line, extract, true)
+}
+
+/// [`verify_row_of_line`] without the one-pass reading of plain rows: every row read the
+/// general way. For the tests that compare the two.
+#[doc(hidden)]
+pub fn verify_line_reference(
+    env: &dyn Environment,
+    line: &str,
+    extract: Option<ExtractMode>,
+) -> VerifiedRow {
+    verify_line_with(env, line, extract, false)
+}
+
+fn verify_line_with(
+    env: &dyn Environment,
+    line: &str,
+    extract: Option<ExtractMode>,
+    one_pass: bool,
+) -> VerifiedRow {
     let mode = extract.unwrap_or(env.meta().extract);
-    // The id of a wrapped resyn row (`row_json`) is only looked up when the row has none.
-    let outcome = parsed.and_then(|r| verify_row(env, &r, mode, id.is_null()));
+    let plain = if one_pass {
+        read_plain_row(env.meta(), line)
+    } else {
+        None
+    };
+    let (id, outcome) = match plain {
+        // The common row, read in one pass (see `read_plain_row`).
+        Some(row) => {
+            let id = row_id(&row.rest);
+            let outcome = check_env(env.meta(), &row.rest)
+                .and_then(|()| finish_row(env, &row.rest, false, row.params, row.fields, mode));
+            (id, outcome)
+        }
+        None => {
+            // Only the top level is tokenised; values stay raw slices of `line` and are
+            // decoded once, against their types (no intermediate JSON tree).
+            let parsed: Result<RawMap<'_>, RowError> = if line.len() > MAX_ROW_BYTES {
+                Err(too_large(line.len()))
+            } else {
+                serde_json::from_str(line)
+                    .map_err(|e| row_err("row.invalid", format!("not a JSON object: {e}")))
+            };
+            let id = parsed.as_ref().ok().map_or(Json::Null, row_id);
+            // The id of a wrapped resyn row (`row_json`) is only looked up when the row
+            // has none.
+            let outcome = parsed.and_then(|r| verify_row(env, &r, mode, id.is_null()));
+            (id, outcome)
+        }
+    };
     match outcome {
         Ok(o) => VerifiedRow {
             id: match id {
@@ -737,6 +778,121 @@ fn wrapped_row_json<'a>(row: &RawMap<'a>) -> Result<Option<Cow<'a, str>>, RowErr
     ))
 }
 
+/// A plain resyn row read in one pass: its params and instance values decoded where they
+/// stand in the text (no raw slice kept, no second tokenisation of the objects holding
+/// them), every other member kept raw in `rest`.
+struct PlainRow<'a> {
+    rest: RawMap<'a>,
+    params: Vec<Value>,
+    fields: Vec<Value>,
+}
+
+/// Reads the row the common way if it can: a JSON object with `instance` (so not a
+/// wrapped export row), `params` holding every param, every field in `instance` or
+/// `hidden`, each decoding by the fast pass, and none of those names repeated. Then
+/// [`verify_row`] would find exactly these values (it looks a field up in `instance`
+/// first, then in `hidden`; a member that is no param or field is only checked to be
+/// JSON, as a raw value is). Anything else, errors included, answers `None` and
+/// `verify_row` reads the row again from the start, which keeps every message and the
+/// order in which problems are reported.
+fn read_plain_row<'a>(meta: &EnvMeta, line: &'a str) -> Option<PlainRow<'a>> {
+    if line.len() > MAX_ROW_BYTES {
+        return None;
+    }
+    let mut de = serde_json::Deserializer::from_str(line);
+    let row = PlainSeed(meta).deserialize(&mut de).ok()?;
+    de.end().ok()?;
+    Some(row)
+}
+
+struct PlainSeed<'m>(&'m EnvMeta);
+
+impl<'de> DeserializeSeed<'de> for PlainSeed<'_> {
+    type Value = PlainRow<'de>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<PlainRow<'de>, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for PlainSeed<'_> {
+    type Value = PlainRow<'de>;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a row")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<PlainRow<'de>, A::Error> {
+        let meta = self.0;
+        let params_seed = Members(meta.params.iter().map(|p| (&*p.name, &p.shape)).collect());
+        let fields_seed = Members(meta.fields.iter().map(|f| (&*f.name, &f.shape)).collect());
+        let (mut params, mut shown, mut hidden) = (None, None, None);
+        let mut rest = Vec::new();
+        while let Some(Name(k)) = m.next_key()? {
+            let (slot, seed) = match &*k {
+                "params" => (&mut params, &params_seed),
+                "instance" => (&mut shown, &fields_seed),
+                "hidden" => (&mut hidden, &fields_seed),
+                _ => {
+                    rest.push((k, m.next_value::<&'de RawValue>()?));
+                    continue;
+                }
+            };
+            if slot.is_some() {
+                return Err(A::Error::custom("repeated"));
+            }
+            *slot = Some(m.next_value_seed(seed)?);
+        }
+        let missing = || A::Error::custom("missing");
+        let shown = shown.ok_or_else(missing)?;
+        let params = params
+            .ok_or_else(missing)?
+            .into_iter()
+            .collect::<Option<Vec<Value>>>()
+            .ok_or_else(missing)?;
+        let mut hidden = hidden.unwrap_or_default();
+        let fields = shown
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| v.or_else(|| hidden.get_mut(i).and_then(Option::take)))
+            .collect::<Option<Vec<Value>>>()
+            .ok_or_else(missing)?;
+        Ok(PlainRow {
+            rest: RawMap(rest),
+            params,
+            fields,
+        })
+    }
+}
+
+/// An object whose members named in the list are decoded by their shapes (each at most
+/// once); other members are skipped (checked to be JSON, as a raw value is).
+struct Members<'m>(Vec<(&'m str, &'m Shape)>);
+
+impl<'de> DeserializeSeed<'de> for &Members<'_> {
+    type Value = Vec<Option<Value>>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Vec<Option<Value>>, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for &Members<'_> {
+    type Value = Vec<Option<Value>>;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Vec<Option<Value>>, A::Error> {
+        let mut out: Vec<Option<Value>> = vec![None; self.0.len()];
+        while let Some(Name(k)) = m.next_key()? {
+            match self.0.iter().position(|(name, _)| *name == k) {
+                Some(i) if out[i].is_some() => return Err(A::Error::custom("repeated")),
+                Some(i) => out[i] = Some(m.next_value_seed(ValueSeed(self.0[i].1))?),
+                None => {
+                    m.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// `want_id`: look up the inner row's id (the caller has none).
 fn verify_row(
     env: &dyn Environment,
@@ -756,14 +912,7 @@ fn verify_row(
             &unwrapped
         }
     };
-    if let Some(name) = raw_str(inner.get("env")) {
-        if name != meta.name {
-            return Err(row_err(
-                "row.env",
-                format!("the row is for env `{name}`, not `{}`", meta.name),
-            ));
-        }
-    }
+    check_env(meta, inner)?;
     // Params: as recorded, else the level's defaults.
     let params = match raw_map(inner.get("params")) {
         Some(obj) => meta
@@ -800,6 +949,37 @@ fn verify_row(
             .map_err(|e| row_err("row.instance", format!("instance value `{}`: {e}", f.name)))?;
         fields.push(v);
     }
+    let id = if want_id { row_id(inner) } else { Json::Null };
+    let mut outcome = finish_row(env, row, owned.is_some(), params, fields, mode)?;
+    outcome.id = id;
+    Ok(outcome)
+}
+
+/// A row naming another env is refused.
+fn check_env(meta: &EnvMeta, inner: &RawMap<'_>) -> Result<(), RowError> {
+    if let Some(name) = raw_str(inner.get("env")) {
+        if name != meta.name {
+            return Err(row_err(
+                "row.env",
+                format!("the row is for env `{name}`, not `{}`", meta.name),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Verification once the params and instance values are known: the answer (from `row`,
+/// the outer row; `wrapped`: the instance came from its `row_json`) against its type,
+/// then verify. The outcome's id is left `null`.
+fn finish_row(
+    env: &dyn Environment,
+    row: &RawMap<'_>,
+    wrapped: bool,
+    params: Vec<Value>,
+    fields: Vec<Value>,
+    mode: ExtractMode,
+) -> Result<Outcome, RowError> {
+    let meta = env.meta();
     let shape = env
         .answer_shape(&params, &fields)
         .map_err(|e| row_err("row.instance", *e.message))?;
@@ -810,9 +990,7 @@ fn verify_row(
         let ex = crate::extract::extract(&text, mode)
             .map_err(|e| row_err("answer.extract", e.to_string()))?;
         decode_answer(ex.text, &shape).map_err(|e| row_err("answer.decode", e.to_string()))?
-    } else if owned.is_some()
-        && raw_map(row.get("metadata")).is_some_and(|m| m.contains_key("row_json"))
-    {
+    } else if wrapped && raw_map(row.get("metadata")).is_some_and(|m| m.contains_key("row_json")) {
         // A Reasoning Gym row's `answer` column is its ground truth, never a candidate:
         // scoring it would grade the dataset against itself.
         return Err(row_err(
@@ -829,7 +1007,7 @@ fn verify_row(
     };
     let v = env.verify(&params, &fields, answer);
     Ok(Outcome {
-        id: if want_id { row_id(inner) } else { Json::Null },
+        id: Json::Null,
         score: v.score,
         valid: v.valid,
         failures: v

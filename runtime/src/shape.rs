@@ -966,7 +966,7 @@ fn convert_record(
 // the same `deserialize_any` calls of the same deserializer, so they see the same numbers
 // and the same recursion limit.
 
-mod fast {
+pub(crate) mod fast {
     use super::{Domain, Len, Shape, Value};
     use serde::de::{
         self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor,
@@ -1090,9 +1090,10 @@ mod fast {
         }
     }
 
-    /// A value of a shape.
+    /// A value of a shape: deserialising with it is `decode`'s fast pass on the value's
+    /// text (rows use it to decode instance values in the same pass that reads the row).
     #[derive(Clone, Copy)]
-    struct Seed<'s>(&'s Shape);
+    pub(crate) struct Seed<'s>(pub(crate) &'s Shape);
 
     impl<'de> DeserializeSeed<'de> for Seed<'_> {
         type Value = Value;
