@@ -660,7 +660,7 @@ fn map_rows<R: resyn_runtime::rows::OutRow>(
     mut tally: impl FnMut(&R),
 ) -> Result<(), ExitCode> {
     let mut input = match std::fs::File::open(data) {
-        Ok(f) => std::io::BufReader::new(f),
+        Ok(f) => std::io::BufReader::with_capacity(resyn_runtime::rows::IO_BUFFER, f),
         Err(e) => {
             eprintln!("error: cannot read `{}`: {e}", data.display());
             return Err(ExitCode::from(1));

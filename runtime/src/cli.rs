@@ -178,7 +178,7 @@ pub fn main(names: &[&str], find: Find, sources: &[(&str, &str, &str)], version:
                 return ExitCode::from(1);
             };
             let mut input = match std::fs::File::open(&data) {
-                Ok(f) => std::io::BufReader::new(f),
+                Ok(f) => std::io::BufReader::with_capacity(rows::IO_BUFFER, f),
                 Err(err) => {
                     eprintln!("error: cannot read `{}`: {err}", data.display());
                     return ExitCode::from(1);
