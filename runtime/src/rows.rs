@@ -2,6 +2,13 @@
 //! answer rows. Shared by `resyn gen` / `resyn verify` and by emitted binaries, so both
 //! write the same bytes (spec/formats.md §3, §6). Rows are JSON objects with sorted keys
 //! (serde_json's default map), so the same inputs give byte-identical output.
+//!
+//! The row loops are the hot path of `gen` and `verify`, so the rows they write are not
+//! built as serde_json trees: [`instance_row_text`] and [`VerifiedRow::write_json`] write
+//! the text that printing the tree ([`instance_row`], [`VerifiedRow::to_json`]) gives,
+//! member by member, with numbers and strings still printed by serde_json; tests compare
+//! the two forms. A plain verify row is read in one pass (`read_plain_row`); any other
+//! row, or any problem, is read again the general way, which writes the messages.
 
 use crate::env::{EnvMeta, Environment, GenError, Instance};
 use crate::extract::ExtractMode;

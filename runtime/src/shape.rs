@@ -153,7 +153,7 @@ impl std::error::Error for DecodeError {}
 
 /// Parses `json_text` and converts it to a value of `shape` (see the module docs).
 ///
-/// Two passes, one of them only on failure: [`fast::decode`] reads the text straight into
+/// Two passes, one of them only on failure: `fast::decode` reads the text straight into
 /// a value (no intermediate tree, no JSON path kept) and gives up at the first problem of
 /// any kind; only then does [`decode_reference`] parse and convert again, which is the
 /// definition and writes the error. Both accept exactly the same texts with the same
