@@ -992,8 +992,8 @@ pub(crate) mod fast {
     fn in_domain(v: &Value, domain: &Domain) -> bool {
         match domain {
             Domain::Any => true,
-            Domain::Range { lo, hi_exclusive } => {
-                matches!(v, Value::Int(i) if lo <= i && i < hi_exclusive)
+            Domain::Range { lo, hi } => {
+                matches!(v, Value::Int(i) if lo <= i && i <= hi)
             }
             Domain::Values(set) => set.contains(v),
         }

@@ -175,8 +175,8 @@ fn near_miss(shape: &Shape) -> BoxedStrategy<String> {
                 "-1e19".into(),
             ];
             match domain {
-                Domain::Range { lo, hi_exclusive } => {
-                    for i in [lo - 1, *lo, hi_exclusive - 1, *hi_exclusive] {
+                Domain::Range { lo, hi } => {
+                    for i in [lo - 1, *lo, *hi, hi + 1] {
                         picks.push(i.to_string());
                         picks.push(format!("{i}.0"));
                     }
