@@ -693,15 +693,7 @@ impl<'p> Lowering<'p> {
             return Ok(t);
         }
         if let (Some(x), Some(y)) = (self.tuple_parts(a), self.tuple_parts(b)) {
-            if x.len() != y.len() {
-                return Ok(Bool::from_bool(false));
-            }
-            let parts = x
-                .iter()
-                .zip(&y)
-                .map(|(p, q)| self.eq(p, q))
-                .collect::<R<Vec<_>>>()?;
-            return Ok(and_all(parts));
+            return self.eq_each(&x, &y);
         }
         if let (Some(x), Some(y)) = (self.record_parts(a), self.record_parts(b)) {
             if x.len() != y.len() || x.iter().zip(&y).any(|(p, q)| p.0 != q.0) {
@@ -718,15 +710,7 @@ impl<'p> Lowering<'p> {
             if let (Guard::All, Guard::All) = (&gx, &gy) {
                 // Both lengths are known: no length terms (a 4 x 4 grid's equality built
                 // 40 constant comparisons for Z3 to simplify away).
-                if x.len() != y.len() {
-                    return Ok(Bool::from_bool(false));
-                }
-                let parts = x
-                    .iter()
-                    .zip(&y)
-                    .map(|(p, q)| self.eq(p, q))
-                    .collect::<R<Vec<_>>>()?;
-                return Ok(and_all(parts));
+                return self.eq_each(&x, &y);
             }
             let len_of = |v: &Vec<S>, g: &Guard| -> Option<Int> {
                 match g {
@@ -749,6 +733,19 @@ impl<'p> Lowering<'p> {
             return Ok(and_all(parts));
         }
         unsupported(format!("comparing {} with {}", kind(a), kind(b)))
+    }
+
+    /// Element-wise equality of two sequences of known lengths (false if they differ).
+    fn eq_each(&mut self, x: &[S], y: &[S]) -> R<Bool> {
+        if x.len() != y.len() {
+            return Ok(Bool::from_bool(false));
+        }
+        let parts = x
+            .iter()
+            .zip(y)
+            .map(|(p, q)| self.eq(p, q))
+            .collect::<R<Vec<_>>>()?;
+        Ok(and_all(parts))
     }
 
     /// Equality when one side is a map answer: the same keys present, equal values there.

@@ -790,19 +790,23 @@ fn convert_items<'s>(
 }
 
 /// A map key written as a JSON object key (a string).
+/// Whether an object key is an int written canonically: an optional `-`, then `0` or digits
+/// without a leading zero (both decoding passes use it).
+fn canonical_int_key(k: &str) -> bool {
+    let b = k.as_bytes();
+    match b.strip_prefix(b"-").unwrap_or(b) {
+        [b'0'] => true,
+        [b'1'..=b'9', rest @ ..] => rest.iter().all(u8::is_ascii_digit),
+        _ => false,
+    }
+}
+
 fn key_from_str(k: &str, shape: &Shape, path: &mut String) -> Result<Value, DecodeError> {
     let as_str = || J::Str(k.to_owned());
     match shape {
         Shape::Str { .. } | Shape::Enum { .. } => convert(&as_str(), shape, path),
         Shape::Int { domain } => {
-            let b = k.as_bytes();
-            let digits = b.strip_prefix(b"-").unwrap_or(b);
-            let canonical = match digits {
-                [b'0'] => true,
-                [b'1'..=b'9', rest @ ..] => rest.iter().all(u8::is_ascii_digit),
-                _ => false,
-            };
-            if !canonical {
+            if !canonical_int_key(k) {
                 return Err(expected("an int key", &as_str(), path));
             }
             match k.parse::<i64>() {
@@ -1039,19 +1043,10 @@ pub(crate) mod fast {
     fn key<E: de::Error>(k: &str, shape: &Shape) -> Result<Value, E> {
         match shape {
             Shape::Str { .. } | Shape::Enum { .. } => from_str(k, shape),
-            Shape::Int { domain } => {
-                let b = k.as_bytes();
-                let digits = b.strip_prefix(b"-").unwrap_or(b);
-                let canonical = match digits {
-                    [b'0'] => true,
-                    [b'1'..=b'9', rest @ ..] => rest.iter().all(u8::is_ascii_digit),
-                    _ => false,
-                };
-                match k.parse::<i64>() {
-                    Ok(i) if canonical => int(i, domain),
-                    _ => Err(no()),
-                }
-            }
+            Shape::Int { domain } => match k.parse::<i64>() {
+                Ok(i) if super::canonical_int_key(k) => int(i, domain),
+                _ => Err(no()),
+            },
             Shape::Bool => match k {
                 "true" => Ok(Value::Bool(true)),
                 "false" => Ok(Value::Bool(false)),
