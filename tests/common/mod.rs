@@ -40,8 +40,15 @@ pub fn perturbations(v: &serde_json::Value) -> Vec<serde_json::Value> {
     match v {
         Json::Number(n) => {
             if let Some(i) = n.as_i64() {
-                out.push(json!(i + 1));
-                out.push(json!(i - 1));
+                // At the ends of the int range the change leaves it (an answer that no int
+                // domain accepts), or is not made.
+                match i.checked_add(1) {
+                    Some(up) => out.push(json!(up)),
+                    None => out.push(json!(i as u64 + 1)),
+                }
+                if let Some(down) = i.checked_sub(1) {
+                    out.push(json!(down));
+                }
             }
         }
         Json::Bool(b) => out.push(json!(!b)),
