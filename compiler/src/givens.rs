@@ -39,7 +39,7 @@ use crate::prove::{
     check_z3, halt_reason, in_context, in_fresh_context, new_context, reason_unknown, Limits,
     DEFAULT_RLIMIT,
 };
-use crate::smt::{read_model, Guard, Halt, Lowering, DEFAULT_BUDGET, S};
+use crate::smt::{read_model, Guard, Lowering, DEFAULT_BUDGET, S};
 
 /// What `unique_givens` was called with.
 pub struct Givens<'a> {
@@ -175,17 +175,6 @@ impl<'a> Setup<'a> {
             });
         }
         frame
-    }
-
-    /// Lowers `block` (verify or a part of it) with `frame` and `answer` into `lowering`.
-    fn lower(
-        &self,
-        lowering: &mut Lowering<'_>,
-        block: &Block,
-        frame: &[S],
-        answer: &S,
-    ) -> Result<(), Halt> {
-        crate::prove::lower_block(lowering, &self.env.ir, block, frame, answer)
     }
 }
 
@@ -457,7 +446,7 @@ fn reduce_cached(program: &Program, setup: &Setup<'_>, call: &Givens<'_>) -> Opt
                 if solvers.len() >= CACHED_SHAPES {
                     solvers.remove(0);
                 }
-                solvers.push(Cached::new(program, setup, &key)?);
+                solvers.push(Cached::new(program, setup, &key, true)?);
                 solvers.len() - 1
             }
         };
@@ -465,7 +454,7 @@ fn reduce_cached(program: &Program, setup: &Setup<'_>, call: &Givens<'_>) -> Opt
         if let Attempt::NeedsInt = outcome {
             // Verify does arithmetic on the answer: the plain Int encoding (as in
             // `lower_verify`), for this and every later instance of the shape.
-            match Cached::with_encoding(program, setup, &key, false).flatten() {
+            match Cached::new(program, setup, &key, false) {
                 Some(plain) => {
                     solvers[at] = plain;
                     outcome = solvers[at].reduce(program, setup, call);
@@ -505,13 +494,8 @@ struct Cached {
     /// Its own context: the terms below live in it.
     ctx: Context,
     solver: Solver,
-    /// Whether the answer's small ints are one-hot (see `prove::lower_verify`).
-    one_hot: bool,
-    /// The part of verify lowered per instance (see [`split_verify`]).
-    own: Block,
-    /// The answer's unknowns and their ranges; their domain facts are asserted.
-    answer: S,
-    bounds: HashMap<Int, (i128, i128)>,
+    /// What each call lowers (see [`split_verify`]); the rules are asserted.
+    part: InstancePart,
     /// How many calls it has served (see [`MAX_CALLS`]).
     calls: usize,
     /// Selector literals by given value and occurrence (see [`Cached::selectors_of`]).
@@ -528,46 +512,27 @@ enum Attempt {
 
 impl Cached {
     /// A solver for `key`, told the answer's domain and the shared part of verify; one-hot
-    /// small ints unless that part does arithmetic on them (as `prove::lower_verify`).
-    fn new(program: &Program, setup: &Setup<'_>, key: &Key) -> Option<Cached> {
-        match Cached::with_encoding(program, setup, key, true)? {
-            Some(c) => Some(c),
-            None => Cached::with_encoding(program, setup, key, false)?,
-        }
-    }
-
-    /// `None`: the shared part cannot be lowered (the call goes the fresh way);
-    /// `Some(None)`: it does arithmetic on one-hot ints.
-    fn with_encoding(
-        program: &Program,
-        setup: &Setup<'_>,
-        key: &Key,
-        one_hot: bool,
-    ) -> Option<Option<Cached>> {
+    /// small ints if `one_hot` and that part allows (see [`lower_rules`]). `None`: the
+    /// shared part cannot be lowered (the call goes the fresh way).
+    fn new(program: &Program, setup: &Setup<'_>, key: &Key, one_hot: bool) -> Option<Cached> {
         let ctx = new_context();
-        let told = in_context(&ctx, || {
+        let (solver, part) = in_context(&ctx, || {
             let rules = lower_rules(program, setup.env, setup.params, &key.shape, one_hot)?;
-            if one_hot && rules.lowering.one_hot_arith.get() {
-                return Some(None);
-            }
-            // The domain and the shared constraints hold for every instance: unguarded.
+            // The domain and the shared constraints hold for every instance: unscoped.
             let solver = limited_solver();
             for f in &rules.lowering.facts {
                 solver.assert(f);
             }
-            Some(Some((solver, rules.answer, rules.bounds, rules.own)))
+            Some((solver, rules.part))
         })?;
-        Some(told.map(|(solver, answer, bounds, own)| Cached {
+        Some(Cached {
             key: key.clone(),
             ctx,
             solver,
-            one_hot,
-            answer,
-            bounds,
-            own,
+            part,
             calls: 0,
             selectors: BTreeMap::new(),
-        }))
+        })
     }
 
     fn reduce(&mut self, program: &Program, setup: &Setup<'_>, call: &Givens<'_>) -> Attempt {
@@ -578,20 +543,13 @@ impl Cached {
     fn reduce_here(&mut self, program: &Program, setup: &Setup<'_>, call: &Givens<'_>) -> Attempt {
         let n = call.givens.len();
         let selectors = self.selectors_of(call.givens);
-        let mut lowering = Lowering::new(program, DEFAULT_BUDGET);
-        lowering.one_hot = self.one_hot;
-        lowering.assume_bounds(self.bounds.clone());
         let frame = setup.frame(call.givens, &selectors);
-        if setup
-            .lower(&mut lowering, &self.own, &frame, &self.answer)
-            .is_err()
-        {
-            return Attempt::Redo;
-        }
-        if self.one_hot && lowering.one_hot_arith.get() {
-            return Attempt::NeedsInt;
-        }
-        let Ok(same) = lowering.eq(&self.answer, &S::C(call.solution.clone())) else {
+        let mut lowering = match self.part.lower(program, &setup.env.ir, &frame) {
+            Ok(l) => l,
+            Err(PartMiss::NeedsInt) => return Attempt::NeedsInt,
+            Err(PartMiss::Halted) => return Attempt::Redo,
+        };
+        let Ok(same) = lowering.eq(&self.part.answer, &S::C(call.solution.clone())) else {
             return Attempt::Redo;
         };
         // This call's part lives in a scope of its own: popped afterwards, it cannot
@@ -684,14 +642,52 @@ fn split_verify(ir: &crate::ir::Env) -> Split {
 pub(crate) struct Rules<'p> {
     /// Its facts are the answer's domain and the shared constraints.
     pub(crate) lowering: Lowering<'p>,
-    pub(crate) answer: S,
-    pub(crate) bounds: HashMap<Int, (i128, i128)>,
-    /// What each instance must still lower.
-    pub(crate) own: Block,
+    /// What each instance lowers on top of them.
+    pub(crate) part: InstancePart,
 }
 
-/// [`Rules`] for `shape`, one-hot or plain (`one_hot`); `None` when the shared part cannot
-/// be lowered without instance values. The caller checks `lowering.one_hot_arith`.
+/// The part of verify an instance lowers on top of the [`Rules`], with what that needs:
+/// the answer's unknowns and their ranges, and the encoding they were declared in.
+pub(crate) struct InstancePart {
+    /// Whether the answer's small ints are one-hot (see `prove::lower_verify`).
+    pub(crate) one_hot: bool,
+    pub(crate) answer: S,
+    bounds: HashMap<Int, (i128, i128)>,
+    own: Block,
+}
+
+/// Why an instance's part could not be lowered on top of its rules.
+pub(crate) enum PartMiss {
+    /// It does arithmetic on one-hot ints: the rules must be lowered plain.
+    NeedsInt,
+    /// The lowering stopped (the fresh path reports why).
+    Halted,
+}
+
+impl InstancePart {
+    /// Lowers the instance's part with `frame` (params, then instance fields) into a new
+    /// lowering whose facts are that part only.
+    pub(crate) fn lower<'p>(
+        &self,
+        program: &'p Program,
+        ir: &crate::ir::Env,
+        frame: &[S],
+    ) -> Result<Lowering<'p>, PartMiss> {
+        let mut lowering = Lowering::new(program, DEFAULT_BUDGET);
+        lowering.one_hot = self.one_hot;
+        lowering.assume_bounds(self.bounds.clone());
+        crate::prove::lower_block(&mut lowering, ir, &self.own, frame, &self.answer)
+            .map_err(|_| PartMiss::Halted)?;
+        if self.one_hot && lowering.one_hot_arith.get() {
+            return Err(PartMiss::NeedsInt);
+        }
+        Ok(lowering)
+    }
+}
+
+/// [`Rules`] for `shape`: one-hot if `one_hot` and the shared part does no arithmetic on
+/// one-hot ints, else plain (as `prove::lower_verify` decides); `None` when the shared
+/// part cannot be lowered without instance values.
 pub(crate) fn lower_rules<'p>(
     program: &'p Program,
     env: &CEnv,
@@ -711,11 +707,17 @@ pub(crate) fn lower_rules<'p>(
         .chain(env.ir.fields.iter().map(|_| poison.clone()))
         .collect();
     crate::prove::lower_block(&mut lowering, &env.ir, &split.shared, &frame, &answer).ok()?;
+    if one_hot && lowering.one_hot_arith.get() {
+        return lower_rules(program, env, params, shape, false);
+    }
     Some(Rules {
         lowering,
-        answer,
-        bounds,
-        own: split.own,
+        part: InstancePart {
+            one_hot,
+            answer,
+            bounds,
+            own: split.own,
+        },
     })
 }
 

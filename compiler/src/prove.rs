@@ -11,14 +11,13 @@
 //! solver is cheap to make); within a batch ([`BatchProver`]) the rules of the puzzle are
 //! lowered once and reused as terms ([`BatchRules`]).
 
-use std::collections::HashMap;
 use std::time::Instant;
 
 use resyn_runtime::{Shape, Value};
-use z3::ast::Int;
 use z3::{Params, SatResult, Solver};
 
 use crate::eval::CEnv;
+use crate::givens::{lower_rules, InstancePart, PartMiss};
 use crate::ir::{Block, Program};
 use crate::smt::{read_model, Halt, Lowering, DEFAULT_BUDGET, S};
 
@@ -325,13 +324,36 @@ fn prove_in_context(q: &Query<'_>, engine: Engine) -> Proof {
         Engine::FiniteDomain => Solver::new_for_logic("QF_FD").unwrap_or_default(),
         Engine::General => Solver::new(),
     };
-    set_limits(&solver, q.limits);
-    let before = Counters::of(&solver);
-    for f in &lowering.facts {
+    let facts = lowering.facts.clone();
+    solve(
+        q,
+        &solver,
+        facts.iter(),
+        &mut lowering,
+        &shape,
+        &answer,
+        started,
+    )
+}
+
+/// Tells `solver` (fresh) the limits and `facts`, decides the instance, and measures the
+/// effort from `started`.
+fn solve<'a>(
+    q: &Query<'_>,
+    solver: &Solver,
+    facts: impl Iterator<Item = &'a z3::ast::Bool>,
+    lowering: &mut Lowering<'_>,
+    shape: &Shape,
+    answer: &S,
+    started: Instant,
+) -> Proof {
+    set_limits(solver, q.limits);
+    let before = Counters::of(solver);
+    for f in facts {
         solver.assert(f);
     }
-    let mut proof = decide(q, &solver, &mut lowering, &shape, &answer);
-    proof.effort = before.effort_since(&solver, started);
+    let mut proof = decide(q, solver, lowering, shape, answer);
+    proof.effort = before.effort_since(solver, started);
     proof
 }
 
@@ -517,20 +539,8 @@ struct RulesKey {
 struct Rules {
     /// The answer's domain and the shared part of verify, as terms of the batch context.
     shared: Vec<z3::ast::Bool>,
-    /// Whether the answer's small ints are one-hot (see [`lower_verify`]).
-    one_hot: bool,
-    answer: S,
-    bounds: HashMap<Int, (i128, i128)>,
-    /// What each instance lowers (see `givens::split_verify`).
-    own: Block,
-}
-
-/// Why the batch's rules could not be used for an instance.
-enum Miss {
-    /// The instance's part does arithmetic on one-hot ints: lower the rules plain.
-    NeedsInt,
-    /// Something the fresh path handles (and reports) better.
-    Fresh,
+    /// What each instance lowers on top.
+    part: InstancePart,
 }
 
 impl BatchRules {
@@ -560,8 +570,8 @@ impl BatchRules {
         match slot.as_ref()?.prove(q, &key.shape, started) {
             Ok(proof) => Some(proof),
             // This instance only: the rules stay good for the others.
-            Err(Miss::Fresh) => None,
-            Err(Miss::NeedsInt) => {
+            Err(PartMiss::Halted) => None,
+            Err(PartMiss::NeedsInt) => {
                 *slot = Rules::new(q, &key.shape, false);
                 slot.as_ref()?.prove(q, &key.shape, started).ok()
             }
@@ -571,42 +581,27 @@ impl BatchRules {
 
 impl Rules {
     /// The answer's unknowns and the shared part of verify, lowered for `shape`; `None`
-    /// when that part cannot be lowered without instance values. One-hot (`one_hot`)
-    /// unless the shared part does arithmetic on one-hot ints (as [`lower_verify`] decides).
+    /// when that part cannot be lowered without instance values.
     fn new(q: &Query<'_>, shape: &Shape, one_hot: bool) -> Option<Rules> {
-        let rules = crate::givens::lower_rules(q.program, q.env, q.params, shape, one_hot)?;
-        if one_hot && rules.lowering.one_hot_arith.get() {
-            return Rules::new(q, shape, false);
-        }
+        let rules = lower_rules(q.program, q.env, q.params, shape, one_hot)?;
         Some(Rules {
             shared: rules.lowering.facts,
-            one_hot,
-            answer: rules.answer,
-            bounds: rules.bounds,
-            own: rules.own,
+            part: rules.part,
         })
     }
 
-    fn prove(&self, q: &Query<'_>, shape: &Shape, started: Instant) -> Result<Proof, Miss> {
-        let mut lowering = Lowering::new(q.program, DEFAULT_BUDGET);
-        lowering.one_hot = self.one_hot;
-        lowering.assume_bounds(self.bounds.clone());
-        let frame = instance_frame(q);
-        if lower_block(&mut lowering, &q.env.ir, &self.own, &frame, &self.answer).is_err() {
-            return Err(Miss::Fresh);
-        }
-        if self.one_hot && lowering.one_hot_arith.get() {
-            return Err(Miss::NeedsInt);
-        }
+    fn prove(&self, q: &Query<'_>, shape: &Shape, started: Instant) -> Result<Proof, PartMiss> {
+        let mut lowering = self.part.lower(q.program, &q.env.ir, &instance_frame(q))?;
         let solver = Solver::new_for_logic("QF_FD").unwrap_or_default();
-        set_limits(&solver, q.limits);
-        let before = Counters::of(&solver);
-        for f in self.shared.iter().chain(&lowering.facts) {
-            solver.assert(f);
-        }
-        let mut proof = decide(q, &solver, &mut lowering, shape, &self.answer);
-        proof.effort = before.effort_since(&solver, started);
-        Ok(proof)
+        Ok(solve(
+            q,
+            &solver,
+            self.shared.iter().chain(&lowering.facts.clone()),
+            &mut lowering,
+            shape,
+            &self.part.answer,
+            started,
+        ))
     }
 }
 
