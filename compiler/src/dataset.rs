@@ -270,6 +270,16 @@ pub fn proof_json(p: &Proof, with_time: bool) -> Json {
     out
 }
 
+/// What every row of this run says about the run.
+fn row_context<'r>(req: &'r GenRequest<'_>) -> RowContext<'r> {
+    RowContext {
+        seed: req.seed,
+        source_hash: &req.source_hash,
+        resyn_version: RESYN_VERSION,
+        format: req.format,
+    }
+}
+
 /// The text of an instance row of this run (the runtime's form; a proof attached without
 /// wall time).
 fn row(
@@ -280,14 +290,8 @@ fn row(
     inst: &Instance,
     proof: Option<&Proof>,
 ) -> String {
-    let ctx = RowContext {
-        seed: req.seed,
-        source_hash: &req.source_hash,
-        resyn_version: RESYN_VERSION,
-        format: req.format,
-    };
     resyn_runtime::rows::instance_row_text(
-        &ctx,
+        &row_context(req),
         cenv.meta(),
         plan,
         index,
@@ -298,13 +302,7 @@ fn row(
 
 /// An instance row of this run without a proof, as a JSON value (audit compares members).
 fn row_value(req: &GenRequest<'_>, cenv: &CEnv, plan: &Plan, index: u64, inst: &Instance) -> Json {
-    let ctx = RowContext {
-        seed: req.seed,
-        source_hash: &req.source_hash,
-        resyn_version: RESYN_VERSION,
-        format: req.format,
-    };
-    resyn_runtime::rows::instance_row(&ctx, cenv.meta(), plan, index, inst, None)
+    resyn_runtime::rows::instance_row(&row_context(req), cenv.meta(), plan, index, inst, None)
 }
 
 fn proof_row(req: &GenRequest<'_>, env: &Env, plan: &Plan, index: u64, p: &Proof) -> Json {
