@@ -11,7 +11,7 @@
 //! row, or any problem, is read again the general way, which writes the messages.
 
 use crate::env::{EnvMeta, Environment, GenError, Instance};
-use crate::extract::ExtractMode;
+use crate::extract::{ExtractMode, MAX_RESPONSE_BYTES};
 use crate::shape::fast::Seed as ValueSeed;
 use crate::shape::{
     decode, decode_answer, encode, encoded_object, to_json_string, write_encoded, Shape,
@@ -803,7 +803,9 @@ struct PlainRow<'a> {
 /// `verify_row` reads the row again from the start, which keeps every message and the
 /// order in which problems are reported.
 fn read_plain_row<'a>(meta: &EnvMeta, line: &'a str) -> Option<PlainRow<'a>> {
-    if line.len() > MAX_ROW_BYTES {
+    // A value's text may be at most MAX_RESPONSE_BYTES long (`decode` refuses more); no
+    // value is longer than its row, so a row within that size needs no check per value.
+    if line.len() > MAX_RESPONSE_BYTES {
         return None;
     }
     let mut de = serde_json::Deserializer::from_str(line);
