@@ -982,10 +982,13 @@ impl Compiled {
         }
     }
 
-    /// The value of a constant expression built from literals (`[(-1, 0), (1, 0)]`),
-    /// computed once here instead of on every evaluation. None if `e` is not one, or if
-    /// evaluating it fails (then it fails at run time, as written).
-    fn constant(&self, e: &Expr) -> Option<Value> {
+    /// Constant folding of an expression built from literals (`[(-1, 0), (1, 0)]`): it is
+    /// compiled once and run once here. `Some(Ok(v))`: its value, instead of computing it
+    /// on every evaluation; `Some(Err(f))`: running it fails, so it stays the compiled `f`
+    /// and fails at run time, as written; `None`: `e` is not such an expression. Each node
+    /// is compiled once: folding a failing operand and then compiling it again made
+    /// compilation exponential in the nesting depth (`-(-(…(9223372036854775807 + 1)))`).
+    fn fold(&self, e: &Expr) -> Option<Result<Value, PExpr>> {
         fn literal_only(e: &Expr) -> bool {
             match e {
                 Expr::Lit(_) => true,
@@ -1002,30 +1005,34 @@ impl Compiled {
             return None;
         }
         let f = self.pure_node::<AsPure>(e);
-        f(&Machine::new(0, None, 0)).ok().map(Cow::into_owned)
+        let folded = f(&Machine::new(0, None, 0)).map(Cow::into_owned);
+        Some(folded.map_err(|_| f))
     }
 
     /// An operand of a pure node (`e` must be pure).
     fn pop(&self, e: &Expr) -> POp {
-        if let Some(v) = self.constant(e) {
-            return POp::Lit(v);
+        match self.fold(e) {
+            Some(Ok(v)) => return POp::Lit(v),
+            Some(Err(f)) => return POp::Node(f),
+            None => {}
         }
         match e {
             Expr::Local(s) => POp::Slot(*s as usize),
             Expr::Lit(l) => POp::Lit(l.value()),
             Expr::Index(a, i, _) => match (&**a, &**i) {
                 (Expr::Local(a), Expr::Local(i)) => POp::Elem(*a as usize, *i as usize),
-                _ => POp::Node(self.pure::<AsPure>(e)),
+                _ => POp::Node(self.pure_node::<AsPure>(e)),
             },
-            _ => POp::Node(self.pure::<AsPure>(e)),
+            _ => POp::Node(self.pure_node::<AsPure>(e)),
         }
     }
 
     /// Compiles a pure expression (see [`is_pure`]); each node does what its effectful
     /// counterpart in [`Compiled::expr`] does, in the same order, with the same errors.
     fn pure<B: Boxer>(&self, e: &Expr) -> B::Out {
-        match self.constant(e) {
-            Some(v) => B::boxed(move |_| Ok(Cow::Owned(v.clone()))),
+        match self.fold(e) {
+            Some(Ok(v)) => B::boxed(move |_| Ok(Cow::Owned(v.clone()))),
+            Some(Err(f)) => B::boxed(move |m| f(m)),
             None => self.pure_node::<B>(e),
         }
     }
