@@ -14,7 +14,7 @@ use crate::env::{EnvMeta, Environment, GenError, Instance};
 use crate::extract::{ExtractMode, MAX_RESPONSE_BYTES};
 use crate::shape::fast::Seed as ValueSeed;
 use crate::shape::{
-    decode, decode_answer, encode, encoded_object, to_json_string, write_encoded, Shape,
+    decode, decode_answer, encode, encoded_object, put, to_json_string, write_encoded, Shape,
 };
 use crate::value::Value;
 use serde::de::{
@@ -513,12 +513,6 @@ impl VerifiedRow {
             b",\"valid\":false}"
         });
     }
-}
-
-/// Appends `v` as serde_json writes it (compact). Writing into a `Vec` cannot fail, nor
-/// can serialising these types (strings, numbers, JSON values with string keys).
-fn put<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) {
-    let _ = serde_json::to_writer(out, v);
 }
 
 /// A row the row loop ([`map_rows`]) writes.

@@ -134,6 +134,17 @@ pub enum Domain {
     Values(BTreeSet<Value>),
 }
 
+impl Domain {
+    /// Whether `v` is in the domain (both decoding passes ask this).
+    pub fn contains(&self, v: &Value) -> bool {
+        match self {
+            Domain::Any => true,
+            Domain::Range { lo, hi } => matches!(v, Value::Int(i) if lo <= i && i <= hi),
+            Domain::Values(set) => set.contains(v),
+        }
+    }
+}
+
 /// Why a text is not a value of the shape. `message` is the complete sentence (it names
 /// the path unless the problem is at the root, `$`); `path` is the same JSON path, for
 /// programs.
@@ -267,9 +278,9 @@ pub fn write_encoded(out: &mut Vec<u8>, value: &Value) {
     }
 }
 
-/// Appends `v` as serde_json writes it. Writing into a `Vec` cannot fail, nor can
-/// serialising a number or a string.
-fn put<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) {
+/// Appends `v` as serde_json writes it (compact). Writing into a `Vec` cannot fail, nor
+/// can serialising the types it gets (strings, numbers, JSON values with string keys).
+pub(crate) fn put<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) {
     let _ = serde_json::to_writer(out, v);
 }
 
@@ -601,12 +612,12 @@ fn push_index(path: &mut String, i: usize) {
 }
 
 fn check_domain(v: Value, domain: &Domain, path: &str) -> Result<Value, DecodeError> {
+    if domain.contains(&v) {
+        return Ok(v);
+    }
     let message = match domain {
-        Domain::Any => return Ok(v),
+        Domain::Any => unreachable!("every value is in `Any`"),
         Domain::Range { lo, hi } => {
-            if matches!(v, Value::Int(i) if *lo <= i && i <= *hi) {
-                return Ok(v);
-            }
             // Written half-open, as domains usually are in sources, where it can be.
             let range = match hi.checked_add(1) {
                 Some(end) => format!("{lo}..{end}"),
@@ -614,17 +625,12 @@ fn check_domain(v: Value, domain: &Domain, path: &str) -> Result<Value, DecodeEr
             };
             format!("{} is not in {range}{}", show(&v), at(path))
         }
-        Domain::Values(set) => {
-            if set.contains(&v) {
-                return Ok(v);
-            }
-            format!(
-                "{} is not one of {{{}}}{}",
-                show(&v),
-                show_list(set.iter().map(show)),
-                at(path)
-            )
-        }
+        Domain::Values(set) => format!(
+            "{} is not one of {{{}}}{}",
+            show(&v),
+            show_list(set.iter().map(show)),
+            at(path)
+        ),
     };
     Err(fail(path, message))
 }
@@ -992,20 +998,9 @@ pub(crate) mod fast {
         E::custom("")
     }
 
-    /// `check_domain` without the message.
-    fn in_domain(v: &Value, domain: &Domain) -> bool {
-        match domain {
-            Domain::Any => true,
-            Domain::Range { lo, hi } => {
-                matches!(v, Value::Int(i) if lo <= i && i <= hi)
-            }
-            Domain::Values(set) => set.contains(v),
-        }
-    }
-
     fn int<E: de::Error>(i: i64, domain: &Domain) -> Result<Value, E> {
         let v = Value::Int(i);
-        if in_domain(&v, domain) {
+        if domain.contains(&v) {
             Ok(v)
         } else {
             Err(no())
@@ -1022,7 +1017,7 @@ pub(crate) mod fast {
         match shape {
             Shape::Str { domain } => {
                 let v = Value::str(s);
-                if in_domain(&v, domain) {
+                if domain.contains(&v) {
                     Ok(v)
                 } else {
                     Err(no())
