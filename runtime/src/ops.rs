@@ -279,18 +279,16 @@ pub fn range(lo: i64, hi: i64, inclusive: bool) -> RtResult<Value> {
 }
 
 /// The number of elements of [`range`]`(lo, hi, inclusive)`, which are `lo`, `lo + 1`, …
-/// (with its errors): loops over a range count instead of building the list. Computed in
-/// `i128` so that `lo..=9223372036854775807` has its last element (language.md §10.4).
+/// (with its errors): loops over a range count instead of building the list.
+/// `lo..=9223372036854775807` has its last element (language.md §10.4).
 pub fn range_len(lo: i64, hi: i64, inclusive: bool) -> RtResult<usize> {
-    let end = hi as i128 + i128::from(inclusive);
-    if end <= lo as i128 {
-        return Ok(0);
-    }
-    let n = (end - lo as i128) as u128;
-    if n > MAX_COLLECTION as u128 {
-        return Err(range_too_long(lo, hi, inclusive));
-    }
-    Ok(n as usize)
+    // The bounds and the size limit are emitted code's (`range_bounds`): one rule.
+    let (first, last) = crate::native::range_bounds(lo, hi, inclusive)?;
+    Ok(if last < first {
+        0
+    } else {
+        (last - first) as usize + 1
+    })
 }
 
 /// The error of a range longer than the collection limit, written as in the source (shared
