@@ -704,3 +704,38 @@ pub(crate) fn halt_reason(h: &Halt) -> String {
         Halt::Dead => "verify fails on every answer".into(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// tests/prove/branch_let.rsn: a branch-local `let` of a one-hot int left the slot
+    /// merged with its "unset" value, and converting the one-hot side on the way marked
+    /// the lowering as doing arithmetic, so the prover dropped to plain ints.
+    #[test]
+    fn a_let_inside_a_branch_keeps_the_one_hot_encoding() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/prove/branch_let.rsn");
+        let src = std::fs::read(path).expect("test env");
+        let (_, program) = crate::build_bytes(path, &src);
+        let program = program.expect("compiles");
+        let compiled = crate::eval::compile(&program);
+        let env = &compiled.envs[0];
+        let params = env.resolve_params(1, &[]).expect("params");
+        let fields = vec![Value::Int(1)];
+        let shape = env.answer_shape(&params, &fields).expect("shape");
+        let frame: Vec<S> = params.iter().chain(&fields).cloned().map(S::C).collect();
+        in_fresh_context(|| {
+            let (lowering, answer) =
+                lower_verify(&program, env, &shape, &frame, Encoding::Boolean).expect("lowers");
+            assert!(!lowering.one_hot_arith.get());
+            let S::List(items, _) = answer else {
+                panic!("a list answer")
+            };
+            assert!(matches!(items[0], S::OneHot(_)), "{:?}", items[0]);
+        });
+        // And it is proved right: some answers pass, e.g. [1, 0].
+        let proof = prove(&program, env, &params, &fields, true, Limits::default());
+        assert_eq!(proof.status, Status::Solvable);
+        assert!(proof.witness_checked);
+    }
+}

@@ -579,8 +579,13 @@ impl<'p> Lowering<'p> {
                 }
             }
         }
-        if let (Some(x), Some(y)) = (self.to_int(&a)?, self.to_int(&b)?) {
-            return Ok(S::I(ite_int(c, &x, &y)));
+        // Both must be ints before either is converted: converting a one-hot int records
+        // arithmetic on it (the prover then redoes the lowering in the `Int` encoding), and
+        // a slot that holds an int in one branch only (a `let` inside it) is no arithmetic.
+        if is_int(&a) && is_int(&b) {
+            if let (Some(x), Some(y)) = (self.to_int(&a)?, self.to_int(&b)?) {
+                return Ok(S::I(ite_int(c, &x, &y)));
+            }
         }
         if let (Some(x), Some(y)) = (self.tuple_parts(&a), self.tuple_parts(&b)) {
             if x.len() == y.len() {
@@ -2061,6 +2066,10 @@ fn bool_s(b: Bool) -> S {
         Some(v) => S::C(Value::Bool(v)),
         None => S::B(b),
     }
+}
+
+fn is_int(s: &S) -> bool {
+    matches!(s, S::C(Value::Int(_)) | S::I(_) | S::OneHot(_))
 }
 
 fn is_boolish(s: &S) -> bool {
