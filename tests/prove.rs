@@ -9,6 +9,7 @@ mod common;
 use resyn_compiler::eval::{compile, CEnv, DEFAULT_ATTEMPTS, DEFAULT_FUEL};
 use resyn_compiler::ir::{Program, Requirement};
 use resyn_compiler::prove::{prove, prove_with, BatchProver, Engine, Limits, Status};
+use resyn_runtime::rows::BATCH;
 use resyn_runtime::{derive_seed, Domain, Len, Rng, Shape, Value};
 
 fn instance(cenv: &CEnv, params: &[Value], level: u8, index: u64) -> Vec<Value> {
@@ -48,44 +49,6 @@ fn every_example_instance_is_proved_with_a_checked_witness() {
                     assert!(p.witness_checked, "{name} L{level} #{index}");
                     let v = cenv.verify(&params, &fields, p.witness.clone().unwrap());
                     assert!(v.valid, "{name} L{level} #{index}: {:?}", v.failures);
-                }
-            }
-        }
-    }
-}
-
-/// `gen --prove` and `prove` lower the rules of the puzzle once per batch and answer shape
-/// and each instance only its own part (prove.rs, `BatchRules`). The SAT/UNSAT answers
-/// must be the fresh path's: same status on every instance, across two batches per level
-/// (the second starts from a new context), with uniqueness asked so both answers of the
-/// pair are compared.
-#[test]
-fn batch_rules_answer_as_the_fresh_path() {
-    for (name, program) in programs() {
-        let compiled = compile(&program);
-        let cenv = &compiled.envs[0];
-        // Bounded model checking proofs take 0.1 s each: fewer of them.
-        let (levels, n) = match name.as_str() {
-            "maze_path" | "water_jugs" => (1..=1u8, 40u64),
-            _ => (1..=5u8, 70u64),
-        };
-        let mut batch = BatchProver::default();
-        for level in levels {
-            let params = cenv.resolve_params(level, &[]).expect("params");
-            for index in 0..n {
-                let fields = instance(cenv, &params, level, index);
-                let lim = Limits::default();
-                let id = (usize::from(level), index / 32);
-                let kept = batch.prove(id, &program, cenv, &params, &fields, true, lim);
-                let fresh = prove(&program, cenv, &params, &fields, true, lim);
-                let at = format!("{name} L{level} #{index}");
-                assert_ne!(kept.status, Status::Unknown, "{at}: {:?}", kept.reason);
-                assert_eq!(
-                    kept.status, fresh.status,
-                    "{at}: kept and fresh solvers disagree"
-                );
-                if kept.status != Status::Unsolvable {
-                    assert!(kept.witness_checked, "{at}");
                 }
             }
         }
@@ -243,7 +206,11 @@ fn differential(name: &str, n: u64, levels: std::ops::RangeInclusive<u8>) {
     differential_on(name, &program, n, levels);
 }
 
-/// Returns the status of every instance compared.
+/// Returns the status of every instance compared. The finite-domain side is the
+/// production path: `gen --prove` and `prove` lower the rules of the puzzle once per batch
+/// of `BATCH` instances (prove.rs, `BatchRules`), in one context per batch, so here too.
+/// The first instances of each level are also proved in fresh contexts (`prove`, what
+/// `audit --reprove` runs), which must answer the same.
 fn differential_on(
     name: &str,
     program: &Program,
@@ -252,28 +219,42 @@ fn differential_on(
 ) -> Vec<Status> {
     let compiled = compile(program);
     let cenv = &compiled.envs[0];
-    let (mut compared, mut enumerated) = (0usize, 0usize);
+    let (mut compared, mut enumerated, mut fresh) = (0usize, 0usize, 0usize);
     let mut statuses = Vec::new();
+    let (mut fd_time, mut general_time) = (0u64, 0u64);
     let started = std::time::Instant::now();
+    let mut batch = BatchProver::default();
     for level in levels {
         let params = cenv.resolve_params(level, &[]).expect("params");
         for index in 0..n {
             let fields = instance(cenv, &params, level, index);
             let lim = Limits::default();
-            let fd = prove_with(
-                program,
-                cenv,
-                &params,
-                &fields,
-                true,
-                lim,
-                Engine::FiniteDomain,
-            );
-            let gen = prove_with(program, cenv, &params, &fields, true, lim, Engine::General);
             let at = format!("{name} L{level} #{index}");
+            let id = (usize::from(level), index / BATCH);
+            let fd = batch.prove(id, program, cenv, &params, &fields, true, lim);
             assert_ne!(fd.status, Status::Unknown, "{at}: {:?}", fd.reason);
+            assert_eq!(fd.engine, Engine::FiniteDomain, "{at}: fell back");
+            if fd.status != Status::Unsolvable {
+                assert!(fd.witness_checked, "{at}");
+            }
+            let gen = prove_with(program, cenv, &params, &fields, true, lim, Engine::General);
             assert_ne!(gen.status, Status::Unknown, "{at}: {:?}", gen.reason);
             assert_eq!(fd.status, gen.status, "{at}: the engines disagree");
+            fd_time += fd.effort.time_us;
+            general_time += gen.effort.time_us;
+            if index < FRESH_PER_LEVEL {
+                let p = prove_with(
+                    program,
+                    cenv,
+                    &params,
+                    &fields,
+                    true,
+                    lim,
+                    Engine::FiniteDomain,
+                );
+                assert_eq!(fd.status, p.status, "{at}: kept and fresh solvers disagree");
+                fresh += 1;
+            }
             compared += 1;
             statuses.push(fd.status);
             let shape = cenv.answer_shape(&params, &fields).expect("shape");
@@ -294,11 +275,16 @@ fn differential_on(
         }
     }
     eprintln!(
-        "{name}: {compared} compared, {enumerated} enumerated in {:.1}s",
-        started.elapsed().as_secs_f64()
+        "{name}: {compared} compared ({fresh} also fresh), {enumerated} enumerated in {:.1}s (finite-domain {:.1}s, general {:.1}s)",
+        started.elapsed().as_secs_f64(),
+        fd_time as f64 / 1e6,
+        general_time as f64 / 1e6,
     );
     statuses
 }
+
+/// Instances per level that are also proved in fresh contexts.
+const FRESH_PER_LEVEL: u64 = 10;
 
 /// One test per example (the harness runs them in parallel). Counts: thousands where a
 /// proof takes milliseconds; the bounded-model-checking examples (a proof of a long

@@ -80,6 +80,9 @@ pub struct Proof {
     /// A second, different valid answer (status `solvable` under a uniqueness question).
     pub alternative: Option<Value>,
     pub effort: Effort,
+    /// The engine that gave this answer (the general one when the finite-domain engine
+    /// gave up on the instance).
+    pub engine: Engine,
     /// The engine itself gave up (not a limit, not the lowering): another engine may not.
     engine_gave_up: bool,
 }
@@ -93,6 +96,7 @@ impl Proof {
             witness_checked: false,
             alternative: None,
             effort,
+            engine: Engine::FiniteDomain,
             engine_gave_up: false,
         }
     }
@@ -191,7 +195,7 @@ impl<'a> Query<'a> {
 /// and lowered rules) or, without one, in fresh contexts.
 fn prove_using(batch: Option<(&z3::Context, &mut BatchRules)>, q: &Query<'_>) -> Proof {
     let ctx = batch.as_ref().map(|(ctx, _)| *ctx);
-    let first = match batch {
+    let mut first = match batch {
         Some((ctx, rules)) => in_context(ctx, || {
             rules
                 .prove(q)
@@ -199,6 +203,7 @@ fn prove_using(batch: Option<(&z3::Context, &mut BatchRules)>, q: &Query<'_>) ->
         }),
         None => prove_engine(None, q, Engine::FiniteDomain),
     };
+    first.engine = Engine::FiniteDomain;
     if !first.engine_gave_up {
         return first;
     }
@@ -298,10 +303,12 @@ pub fn prove_with(
 /// One engine, in `ctx` or in a fresh context.
 fn prove_engine(ctx: Option<&z3::Context>, q: &Query<'_>, engine: Engine) -> Proof {
     let run = || prove_in_context(q, engine);
-    match ctx {
+    let mut proof = match ctx {
         Some(ctx) => in_context(ctx, run),
         None => in_fresh_context(run),
-    }
+    };
+    proof.engine = engine;
+    proof
 }
 
 fn prove_in_context(q: &Query<'_>, engine: Engine) -> Proof {
@@ -424,6 +431,7 @@ fn decide(
             witness_checked: false,
             alternative: None,
             effort,
+            engine: Engine::FiniteDomain,
             engine_gave_up: false,
         },
         SatResult::Unknown => {
@@ -460,6 +468,7 @@ fn decide(
                             witness_checked: true,
                             alternative: None,
                             effort,
+                            engine: Engine::FiniteDomain,
                             engine_gave_up: false,
                         }
                     }
