@@ -479,7 +479,7 @@ fn decide(
 
     if q.unique && proof.status == Status::Solvable {
         let w = proof.witness.clone().expect("solvable has a witness");
-        match lowering.eq(answer, &S::C(w)) {
+        match lowering.eq(answer, &S::C(w.clone())) {
             Err(h) => {
                 proof.status = Status::Unknown;
                 proof.reason = Some(format!("uniqueness: {}", halt_reason(&h)));
@@ -498,14 +498,17 @@ fn decide(
                         let alt = solver
                             .get_model()
                             .and_then(|m| read_model(&m, shape, answer));
+                        // A second answer is a certificate only when it differs from the
+                        // first and passes the native verifier: then `solvable` rests on
+                        // no UNSAT answer at all.
                         match alt {
-                            Some(a) if env.verify(params, fields, a.clone()).valid => {
+                            Some(a) if a != w && env.verify(params, fields, a.clone()).valid => {
                                 proof.alternative = Some(a);
                             }
                             other => {
                                 proof.status = Status::Unknown;
                                 proof.reason = Some(format!(
-                                    "internal error: the solver's second answer {} fails the native verifier; please report it",
+                                    "internal error: the solver's second answer {} repeats the first or fails the native verifier; please report it",
                                     other.map(|a| a.display()).unwrap_or_default()
                                 ));
                             }
