@@ -281,7 +281,7 @@ struct Fact {
 }
 
 /// Houdini candidates: where in a slot's value a fact applies.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum Step {
     Tuple(usize),
     Field(Rc<str>),
@@ -289,7 +289,7 @@ enum Step {
     Len,
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Rel {
     Eq,
     Ge,
@@ -298,7 +298,8 @@ enum Rel {
     EqPlusT,
 }
 
-#[derive(Clone, Debug)]
+// Equality and hashing of the terms are Z3's (hash-consed: structural, and O(1)).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum CandKind {
     /// An int at `path` relates to its value before the loop.
     Scalar { rel: Rel, base: Int },
@@ -310,7 +311,7 @@ enum CandKind {
     },
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct Cand {
     slot: usize,
     path: Vec<Step>,
@@ -1589,7 +1590,7 @@ impl<'p> Analyzer<'p> {
         r?;
         // The same fact proposed twice is checked once.
         let mut seen = HashSet::new();
-        cands.retain(|c| seen.insert(format!("{c:?}")));
+        cands.retain(|c| seen.insert(c.clone()));
         // A loop analysed before (inside an outer loop's trials, or a function called
         // again) starts from the invariants it had then: Houdini from any subset is
         // sound, and this saves most of the rounds.
@@ -1864,7 +1865,7 @@ impl<'p> Analyzer<'p> {
     /// all hold; a model otherwise names the failing ones).
     fn hold_all(&mut self, f: &[A], cands: &[Cand], t: &Int) -> Vec<bool> {
         self.open();
-        let mut elems: Vec<(usize, String, A)> = Vec::new();
+        let mut elems: Vec<(usize, Vec<Step>, A)> = Vec::new();
         let mut formulas: Vec<Option<Bool>> = Vec::with_capacity(cands.len());
         for cand in cands {
             formulas.push(match &cand.kind {
@@ -1876,12 +1877,12 @@ impl<'p> Analyzer<'p> {
                     // No elements: every fact about them holds.
                     Some(c) if c.elem.cond.as_bool() == Some(false) => Some(tt()),
                     Some(c) => {
-                        let key = format!("{:?}", cand.path);
-                        let e = match elems.iter().find(|(s, k, _)| *s == cand.slot && *k == key) {
+                        let key = &cand.path;
+                        let e = match elems.iter().find(|(s, k, _)| *s == cand.slot && k == key) {
                             Some((_, _, e)) => e.clone(),
                             None => {
                                 let e = self.inst(&c.elem);
-                                elems.push((cand.slot, key, e.clone()));
+                                elems.push((cand.slot, key.clone(), e.clone()));
                                 e
                             }
                         };
