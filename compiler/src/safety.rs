@@ -1867,7 +1867,7 @@ impl<'p> Analyzer<'p> {
     /// all hold; a model otherwise names the failing ones).
     fn hold_all(&mut self, f: &[A], cands: &[Cand], t: &Int) -> Vec<bool> {
         self.open();
-        let mut elems: Vec<(usize, Vec<Step>, A)> = Vec::new();
+        let mut elems: Vec<(usize, &[Step], A)> = Vec::new();
         let mut formulas: Vec<Option<Bool>> = Vec::with_capacity(cands.len());
         for cand in cands {
             formulas.push(match &cand.kind {
@@ -1879,12 +1879,12 @@ impl<'p> Analyzer<'p> {
                     // No elements: every fact about them holds.
                     Some(c) if c.elem.cond.as_bool() == Some(false) => Some(tt()),
                     Some(c) => {
-                        let key = &cand.path;
-                        let e = match elems.iter().find(|(s, k, _)| *s == cand.slot && k == key) {
+                        let key = cand.path.as_slice();
+                        let e = match elems.iter().find(|(s, k, _)| *s == cand.slot && *k == key) {
                             Some((_, _, e)) => e.clone(),
                             None => {
                                 let e = self.inst(&c.elem);
-                                elems.push((cand.slot, key.clone(), e.clone()));
+                                elems.push((cand.slot, key, e.clone()));
                                 e
                             }
                         };
