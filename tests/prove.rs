@@ -1,8 +1,9 @@
 //! Z3 proofs on every example. SAT answers are cross-checked by construction (a witness
 //! must pass the native verifier); UNSAT answers ("unsolvable", "unique") cannot be, so
-//! they are guarded here: the two engines (bit-blasting `QF_FD` and Z3's arithmetic
-//! solver) must agree on every instance, and where the answer space is small a native
-//! enumeration of every possible answer must agree too.
+//! they are guarded here: the first engine (bit-blasting `QF_FD`, or Z3's SMT core for
+//! arithmetic on answer ints) and the general one (Z3's default solver) must agree, and
+//! where the answer space is small a native enumeration of every possible answer must
+//! agree too.
 
 mod common;
 
@@ -181,6 +182,28 @@ fn engines_agree_on_one_hot_arithmetic_and_pseudo_boolean_sums() {
     assert_all_statuses(&statuses);
 }
 
+/// A product of answer ints goes to the linear engine first (spec/proofs.md §4), which
+/// must agree with the general engine and with enumeration.
+#[test]
+fn engines_agree_on_nonlinear_arithmetic_in_the_smt_core() {
+    let program = test_env("factor");
+    let compiled = compile(&program);
+    let cenv = &compiled.envs[0];
+    let params = cenv.resolve_params(1, &[]).expect("params");
+    let proof = prove(
+        &program,
+        cenv,
+        &params,
+        &[Value::Int(221)],
+        true,
+        Limits::default(),
+    );
+    assert_eq!(proof.engine, Engine::Linear);
+    assert_eq!(proof.status, Status::Unique, "221 = 13 x 17");
+    let statuses = differential_on("factor", &program, 200, 1..=5);
+    assert_all_statuses(&statuses);
+}
+
 /// `tests/prove/NAME.rsn`, compiled.
 fn test_env(name: &str) -> Program {
     let path = format!("{}/tests/prove/{name}.rsn", env!("CARGO_MANIFEST_DIR"));
@@ -248,15 +271,7 @@ fn differential_on(
                 assert!(cenv.verify(&params, &fields, alt.clone()).valid, "{at}");
             }
             if index < FRESH_PER_LEVEL {
-                let p = prove_with(
-                    program,
-                    cenv,
-                    &params,
-                    &fields,
-                    true,
-                    lim,
-                    Engine::FiniteDomain,
-                );
+                let p = prove_with(program, cenv, &params, &fields, true, lim, None);
                 assert_eq!(fd.status, p.status, "{at}: kept and fresh solvers disagree");
                 fresh += 1;
             }
@@ -267,7 +282,15 @@ fn differential_on(
             if fd.status == Status::Solvable && index % 8 != 0 {
                 continue;
             }
-            let gen = prove_with(program, cenv, &params, &fields, true, lim, Engine::General);
+            let gen = prove_with(
+                program,
+                cenv,
+                &params,
+                &fields,
+                true,
+                lim,
+                Some(Engine::General),
+            );
             assert_ne!(gen.status, Status::Unknown, "{at}: {:?}", gen.reason);
             assert_eq!(fd.status, gen.status, "{at}: the engines disagree");
             general_time += gen.effort.time_us;

@@ -80,8 +80,8 @@ pub struct Proof {
     /// A second, different valid answer (status `solvable` under a uniqueness question).
     pub alternative: Option<Value>,
     pub effort: Effort,
-    /// The engine that gave this answer (the general one when the finite-domain engine
-    /// gave up on the instance).
+    /// The engine that gave this answer (a later one when the first gave up on the
+    /// instance: see `prove_using`).
     pub engine: Engine,
     /// The engine itself gave up (not a limit, not the lowering): another engine may not.
     engine_gave_up: bool,
@@ -137,8 +137,8 @@ pub enum Engine {
     /// Measured back to back (level 3, median per instance): magic_square 5.9-8.6 ->
     /// 3.6-3.7 ms, cryptarithm 33-45 -> 13-14 ms (its 90th percentile rose 66-73 -> 79-83).
     Linear,
-    /// Z3's default solver (arithmetic theories): the fallback when the first engine gives
-    /// up (unbounded or nonlinear ints), and the second opinion in the differential tests.
+    /// Z3's default solver (arithmetic theories): the fallback when `QF_FD` gives up
+    /// (unbounded or nonlinear ints), and the second opinion in the differential tests.
     General,
 }
 
@@ -177,6 +177,7 @@ impl Engine {
     }
 }
 
+/// Whether `shape` holds a list whose length is not fixed (see [`Engine::first_for`]).
 fn has_bounded_list(shape: &Shape) -> bool {
     use resyn_runtime::shape::Len;
     match shape {
@@ -207,8 +208,8 @@ pub fn check_z3() -> Result<(), String> {
 }
 
 /// Proves one instance: is there an answer that passes verify, and (when `unique`) is it
-/// the only one? Tries the finite-domain engine, then the general one if it gave up. Runs
-/// in fresh Z3 contexts (see [`BatchProver`] for proofs that share one).
+/// the only one? Tries the first engine ([`Engine::first_for`]), then the later ones if it
+/// gave up. Runs in fresh Z3 contexts (see [`BatchProver`] for proofs that share one).
 pub fn prove(
     program: &Program,
     env: &CEnv,
@@ -251,24 +252,32 @@ impl<'a> Query<'a> {
     }
 }
 
-/// The finite-domain engine, then the general one if it gave up. In a batch (its context
-/// and lowered rules) or, without one, in fresh contexts.
+/// The first engine, then the later ones while each gives up on its own. In a batch (its
+/// context and lowered rules) or, without one, in fresh contexts.
 fn prove_using(batch: Option<(&z3::Context, &mut BatchRules)>, q: &Query<'_>) -> Proof {
     let ctx = batch.as_ref().map(|(ctx, _)| *ctx);
-    let first = match batch {
+    let mut proof = match batch {
         Some((ctx, rules)) => in_context(ctx, || {
-            rules
-                .prove(q)
-                .unwrap_or_else(|| prove_in_context(q, Engine::FiniteDomain))
+            rules.prove(q).unwrap_or_else(|| prove_in_context(q, None))
         }),
-        None => prove_engine(None, q, Engine::FiniteDomain),
+        None => prove_engine(None, q, None),
     };
-    if !first.engine_gave_up {
-        return first;
+    // The SMT core may give up on nonlinear arithmetic that `QF_FD`, complete on bounded
+    // ints, decides: it comes before the general engine, so every instance the first
+    // engine used to decide alone still is.
+    let fallbacks: &[Engine] = match proof.engine {
+        Engine::Linear => &[Engine::FiniteDomain, Engine::General],
+        _ => &[Engine::General],
+    };
+    for &engine in fallbacks {
+        if !proof.engine_gave_up {
+            break;
+        }
+        let spent = proof.effort.time_us;
+        proof = prove_engine(ctx, q, Some(engine));
+        proof.effort.time_us += spent;
     }
-    let mut second = prove_engine(ctx, q, Engine::General);
-    second.effort.time_us += first.effort.time_us;
-    second
+    proof
 }
 
 /// Proofs of a batch of consecutive instances (`resyn_runtime::rows::BATCH`) in one Z3
@@ -345,8 +354,8 @@ impl<T> SameThread<T> {
     }
 }
 
-/// [`prove`] with one engine (the differential tests compare them). `FiniteDomain` asks
-/// for the first engine, which is [`Engine::Linear`] when the lowering needs plain ints.
+/// [`prove`] with one engine, or (`None`) with the first engine [`prove`] would choose,
+/// without fallback: the differential tests compare them.
 pub fn prove_with(
     program: &Program,
     env: &CEnv,
@@ -354,14 +363,15 @@ pub fn prove_with(
     fields: &[Value],
     unique: bool,
     limits: Limits,
-    engine: Engine,
+    engine: Option<Engine>,
 ) -> Proof {
     let query = Query::new(program, env, params, fields, unique, limits);
     prove_engine(None, &query, engine)
 }
 
-/// One engine, in `ctx` or in a fresh context.
-fn prove_engine(ctx: Option<&z3::Context>, q: &Query<'_>, engine: Engine) -> Proof {
+/// One engine (`None`: the first for the instance's lowering, [`Engine::first_for`]), in
+/// `ctx` or in a fresh context.
+fn prove_engine(ctx: Option<&z3::Context>, q: &Query<'_>, engine: Option<Engine>) -> Proof {
     let run = || prove_in_context(q, engine);
     match ctx {
         Some(ctx) => in_context(ctx, run),
@@ -369,7 +379,7 @@ fn prove_engine(ctx: Option<&z3::Context>, q: &Query<'_>, engine: Engine) -> Pro
     }
 }
 
-fn prove_in_context(q: &Query<'_>, engine: Engine) -> Proof {
+fn prove_in_context(q: &Query<'_>, engine: Option<Engine>) -> Proof {
     let started = Instant::now();
     let shape = match q.env.answer_shape(q.params, q.fields) {
         Ok(s) => s,
@@ -378,21 +388,18 @@ fn prove_in_context(q: &Query<'_>, engine: Engine) -> Proof {
     // Verify over the instance's fields; see `lower_verify` for the encoding choice.
     let frame = instance_frame(q);
     let encoding = match engine {
-        Engine::FiniteDomain | Engine::Linear => Encoding::Boolean,
-        Engine::General => Encoding::Arithmetic,
+        Some(Engine::General) => Encoding::Arithmetic,
+        _ => Encoding::Boolean,
     };
     let (mut lowering, answer) = match lower_verify(q.program, q.env, &shape, &frame, encoding) {
         Ok(x) => x,
         Err(h) => {
             let mut p = Proof::unknown(halt_reason(&h), Effort::default());
-            p.engine = engine;
+            p.engine = engine.unwrap_or(Engine::FiniteDomain);
             return p;
         }
     };
-    let engine = match engine {
-        Engine::General => Engine::General,
-        _ => Engine::first_for(lowering.one_hot, &shape),
-    };
+    let engine = engine.unwrap_or_else(|| Engine::first_for(lowering.one_hot, &shape));
     let facts = lowering.facts.clone();
     solve(
         q,
