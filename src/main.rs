@@ -659,10 +659,10 @@ fn map_rows<R: resyn_runtime::rows::OutRow>(
     mut per_row: impl FnMut(&str) -> R,
     mut tally: impl FnMut(&R),
 ) -> Result<(), ExitCode> {
-    let mut input = match std::fs::File::open(data) {
-        Ok(f) => std::io::BufReader::with_capacity(resyn_runtime::rows::IO_BUFFER, f),
-        Err(e) => {
-            eprintln!("error: cannot read `{}`: {e}", data.display());
+    let mut input = match resyn_runtime::rows::open_input(data) {
+        Ok(r) => r,
+        Err(msg) => {
+            eprintln!("error: {msg}");
             return Err(ExitCode::from(1));
         }
     };

@@ -573,3 +573,49 @@ fn solver_limits_give_unknown_with_the_limit_named() {
         "{stderr}"
     );
 }
+
+/// `-` names stdin for `--data` and stdout for `-o`, so runs compose in a pipe; no file
+/// called `-` is created.
+#[test]
+fn a_dash_reads_stdin_and_writes_stdout() {
+    use std::io::Write;
+    let dir = temp_file("keep", b"").parent().unwrap().join("dash");
+    std::fs::create_dir_all(&dir).unwrap();
+    let run = |args: &[&str], stdin: &[u8]| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_resyn"))
+            .args(args)
+            .current_dir(&dir)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run resyn");
+        child.stdin.take().unwrap().write_all(stdin).unwrap();
+        let out = child.wait_with_output().unwrap();
+        (out.status.code(), String::from_utf8(out.stdout).unwrap())
+    };
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/n_queens.rsn");
+    let file = file.to_str().unwrap();
+    let (code, rows) = run(&["gen", file, "-n", "3", "--level", "2", "-o", "-"], b"");
+    assert_eq!(code, Some(0));
+    let rows = json_lines(&rows);
+    assert_eq!(rows.len(), 3);
+    // Answer each row with its own witness, through stdin.
+    let data: String = rows
+        .iter()
+        .map(|r| {
+            let mut r = r.clone();
+            r["answer"] = r["witness"].clone();
+            format!("{r}\n")
+        })
+        .collect();
+    let (code, out) = run(&["verify", file, "--data", "-", "-o", "-"], data.as_bytes());
+    assert_eq!(code, Some(0));
+    let verdicts = json_lines(&out);
+    assert_eq!(verdicts.len(), 3);
+    for (v, r) in verdicts.iter().zip(&rows) {
+        assert_eq!(v["id"], r["id"]);
+        assert_eq!(v["score"], 1.0, "{v}");
+    }
+    assert!(!dir.join("-").exists(), "`-` is not a file name here");
+}

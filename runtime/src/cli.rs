@@ -177,10 +177,10 @@ pub fn main(names: &[&str], find: Find, sources: &[(&str, &str, &str)], version:
             let Some(e) = find(name) else {
                 return ExitCode::from(1);
             };
-            let mut input = match std::fs::File::open(&data) {
-                Ok(f) => std::io::BufReader::with_capacity(rows::IO_BUFFER, f),
-                Err(err) => {
-                    eprintln!("error: cannot read `{}`: {err}", data.display());
+            let mut input = match rows::open_input(&data) {
+                Ok(r) => r,
+                Err(msg) => {
+                    eprintln!("error: {msg}");
                     return ExitCode::from(1);
                 }
             };

@@ -1187,9 +1187,30 @@ impl VerifyTally {
 /// default 8 KiB meant a system call every few rows (a few percent of a fast `gen`).
 pub const IO_BUFFER: usize = 1 << 16;
 
-/// Opens where a driver writes JSONL: the file at `path`, or stdout.
+/// Whether a path argument is `-`, the usual name for stdin or stdout, so that a run can
+/// sit in a pipe (`resyn gen F -o - | resyn verify F --data -`).
+pub fn is_stdio(path: &std::path::Path) -> bool {
+    path.as_os_str() == "-"
+}
+
+/// Opens where a driver reads JSONL rows: the file at `path`, or stdin for `-`.
+pub fn open_input(path: &std::path::Path) -> Result<Box<dyn std::io::BufRead>, String> {
+    if is_stdio(path) {
+        return Ok(Box::new(std::io::BufReader::with_capacity(
+            IO_BUFFER,
+            std::io::stdin().lock(),
+        )));
+    }
+    std::fs::File::open(path)
+        .map(|f| {
+            Box::new(std::io::BufReader::with_capacity(IO_BUFFER, f)) as Box<dyn std::io::BufRead>
+        })
+        .map_err(|e| format!("cannot read `{}`: {e}", path.display()))
+}
+
+/// Opens where a driver writes JSONL: the file at `path`, or stdout (no path, or `-`).
 pub fn open_output(path: Option<&std::path::Path>) -> Result<Box<dyn Write>, String> {
-    match path {
+    match path.filter(|p| !is_stdio(p)) {
         Some(p) => std::fs::File::create(p)
             .map(|f| Box::new(std::io::BufWriter::with_capacity(IO_BUFFER, f)) as Box<dyn Write>)
             .map_err(|e| format!("cannot write `{}`: {e}", p.display())),
