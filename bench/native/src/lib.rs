@@ -86,43 +86,47 @@ pub struct Queens {
     pub board: Vec<String>,
 }
 
-fn attackers(rows: &[i64], c: usize, r: i64) -> usize {
-    (0..rows.len())
-        .filter(|&d| d != c && (rows[d] == r || (rows[d] - r).abs() == (d as i64 - c as i64).abs()))
-        .count()
+/// Whether a queen on row `r` of column `rows.len()` is attacked by the placed queens.
+fn attacked(rows: &[i64], r: i64) -> bool {
+    let c = rows.len() as i64;
+    rows.iter()
+        .enumerate()
+        .any(|(d, &q)| q == r || (q - r).abs() == c - d as i64)
 }
 
-fn conflicts(rows: &[i64]) -> usize {
-    let n = rows.len();
-    let mut k = 0;
-    for i in 0..n {
-        for j in i + 1..n {
-            if rows[i] == rows[j] || (rows[i] - rows[j]).abs() == (j - i) as i64 {
-                k += 1;
-            }
-        }
-    }
-    k
-}
-
-/// Min-conflicts local search from a random permutation, stopping once solved (as
-/// `examples/n_queens.rsn`).
-fn min_conflicts(rng: &mut Rng, n: usize, steps: usize, noise: f64) -> Vec<i64> {
-    let mut rows: Vec<i64> = (0..n as i64).collect();
-    rng.shuffle(&mut rows);
+/// Randomized depth-first search, column by column, each column trying its rows in a
+/// shuffled order, for at most `steps` steps (as `examples/n_queens.rsn`, whose finished
+/// search skips its remaining steps without drawing).
+fn place_queens(rng: &mut Rng, n: usize, steps: usize) -> Vec<i64> {
+    let perm = |rng: &mut Rng| {
+        let mut xs: Vec<i64> = (0..n as i64).collect();
+        rng.shuffle(&mut xs);
+        xs
+    };
+    let mut rows: Vec<i64> = Vec::with_capacity(n);
+    // orders[c]: the order column c tries rows in; tried[c]: how many it has tried.
+    let mut orders = vec![perm(rng)];
+    let mut tried = vec![0usize];
     for _ in 0..steps {
-        let attacked: Vec<usize> = (0..n).filter(|&c| attackers(&rows, c, rows[c]) > 0).collect();
-        if attacked.is_empty() {
-            break; // solved: the example skips its remaining steps
+        let c = rows.len();
+        if c >= n || tried.len() <= c {
+            break;
         }
-        let c = attacked[rng.index(attacked.len()).unwrap_or(0)];
-        if rng.bernoulli(noise) {
-            rows[c] = rng.int_in(0, n as i64 - 1).unwrap_or(0);
+        let k = tried[c];
+        if k >= n {
+            orders.truncate(c);
+            tried.truncate(c);
+            rows.truncate(c.saturating_sub(1));
         } else {
-            let scores: Vec<usize> = (0..n as i64).map(|r| attackers(&rows, c, r)).collect();
-            let best = *scores.iter().min().unwrap_or(&0);
-            let options: Vec<i64> = (0..n as i64).filter(|&r| scores[r as usize] == best).collect();
-            rows[c] = options[rng.index(options.len()).unwrap_or(0)];
+            tried[c] = k + 1;
+            let r = orders[c][k];
+            if !attacked(&rows, r) {
+                rows.push(r);
+                if c + 1 < n {
+                    orders.push(perm(rng));
+                    tried.push(0);
+                }
+            }
         }
     }
     rows
@@ -130,8 +134,8 @@ fn min_conflicts(rng: &mut Rng, n: usize, steps: usize, noise: f64) -> Vec<i64> 
 
 pub fn queens_gen(rng: &mut Rng, n: usize, given: usize) -> Option<Made<Queens>> {
     for _ in 0..1000 {
-        let plant = min_conflicts(rng, n, 50 * n, 0.15);
-        if conflicts(&plant) != 0 {
+        let plant = place_queens(rng, n, 40 * n * n);
+        if plant.len() != n {
             continue;
         }
         let all: Vec<usize> = (0..n).collect();
