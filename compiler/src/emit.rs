@@ -1481,6 +1481,12 @@ impl<'a> Writer<'a> {
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
+            ShapeExpr::In(base, Expr::Range { lo, hi, inclusive })
+                if matches!(**base, ShapeExpr::Int) =>
+            {
+                let (lo, hi) = (self.value(lo), self.value(hi));
+                format!("Shape::int_range({lo}, {hi}, {inclusive})?")
+            }
             ShapeExpr::In(base, coll) => {
                 let c = self.value(coll);
                 let b = self.shape(base);

@@ -625,6 +625,8 @@ enum CShape {
     Str,
     Unit,
     In(Box<CShape>, CExpr),
+    /// `int in lo..hi`, whose domain is the bounds (see `Shape::int_range`).
+    IntRange(CExpr, CExpr, bool),
     Tuple(Vec<CShape>),
     List(Box<CShape>, CLen),
     Set(Box<CShape>),
@@ -698,7 +700,12 @@ impl Compiled {
             ShapeExpr::Float => CShape::Float,
             ShapeExpr::Str => CShape::Str,
             ShapeExpr::Unit => CShape::Unit,
-            ShapeExpr::In(b, e) => CShape::In(Box::new(self.shape(b)), self.expr(e)),
+            ShapeExpr::In(b, e) => match (&**b, e) {
+                (ShapeExpr::Int, Expr::Range { lo, hi, inclusive }) => {
+                    CShape::IntRange(self.expr(lo), self.expr(hi), *inclusive)
+                }
+                _ => CShape::In(Box::new(self.shape(b)), self.expr(e)),
+            },
             ShapeExpr::Tuple(v) => CShape::Tuple(v.iter().map(|s| self.shape(s)).collect()),
             ShapeExpr::List(e, len) => CShape::List(
                 Box::new(self.shape(e)),
@@ -1745,6 +1752,11 @@ fn eval_shape(m: &mut Machine, s: &CShape) -> RtResult<resyn_runtime::Shape> {
             let values: std::collections::BTreeSet<Value> =
                 coll(m)?.iter_elems()?.into_iter().collect();
             Shape::within(eval_shape(m, base)?, values)
+        }
+        CShape::IntRange(lo, hi, inclusive) => {
+            let lo = lo(m)?.as_int()?;
+            let hi = hi(m)?.as_int()?;
+            Shape::int_range(lo, hi, *inclusive)?
         }
         CShape::Tuple(v) => Shape::Tuple(
             v.iter()

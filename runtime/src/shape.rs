@@ -84,6 +84,25 @@ pub enum Shape {
 }
 
 impl Shape {
+    /// `int in lo..hi` (`..=` when `inclusive`): [`Shape::within`] of the range's elements,
+    /// with the same errors as building them (a range longer than the collection limit),
+    /// computed from the bounds. The answer type is evaluated per instance and per verified
+    /// row, and building a range of, say, 100,000 ints into a set each time cost far more
+    /// than the verification itself.
+    pub fn int_range(lo: i64, hi: i64, inclusive: bool) -> crate::value::RtResult<Shape> {
+        let (first, last) = crate::native::range_bounds(lo, hi, inclusive)?;
+        Ok(Shape::Int {
+            domain: if last < first {
+                Domain::Values(BTreeSet::new())
+            } else {
+                Domain::Range {
+                    lo: first,
+                    hi: last,
+                }
+            },
+        })
+    }
+
     /// `base in values`: an int or string shape gets the domain (a contiguous run of ints
     /// becomes a range: cheap to check, clear messages), any other base a membership check.
     pub fn within(base: Shape, values: BTreeSet<Value>) -> Shape {

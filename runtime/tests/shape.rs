@@ -512,3 +512,41 @@ fn write_encoded_is_encodes_text() {
         );
     }
 }
+
+/// `int in lo..hi` is evaluated from its bounds (`Shape::int_range`), not by building the
+/// range: the shape, and the error for a range over the collection limit, must be those of
+/// `Shape::within` on the built range, which is what the answer type meant before.
+#[test]
+fn an_int_range_domain_equals_the_built_range() {
+    let built = |lo: i64, hi: i64, inclusive: bool| {
+        resyn_runtime::ops::range(lo, hi, inclusive).map(|r| {
+            let set: BTreeSet<Value> = r.iter_elems().unwrap().into_iter().collect();
+            Shape::within(int(), set)
+        })
+    };
+    let cases = [
+        (0, 10, false),
+        (0, 10, true),
+        (1, 1, false),
+        (1, 1, true),
+        (5, 2, true),
+        (-3, 4, false),
+        (i64::MAX - 2, i64::MAX, true),
+        (i64::MIN, i64::MIN + 3, false),
+        (0, 200_000, false),
+        (0, 20_000_000, false),
+        (i64::MIN, i64::MAX, true),
+    ];
+    for (lo, hi, inclusive) in cases {
+        assert_eq!(
+            Shape::int_range(lo, hi, inclusive),
+            built(lo, hi, inclusive),
+            "{lo}..{}{hi}",
+            if inclusive { "=" } else { "" }
+        );
+    }
+    assert!(
+        Shape::int_range(0, 20_000_000, false).is_err(),
+        "over the collection limit"
+    );
+}
