@@ -970,7 +970,17 @@ pub fn any(xs: &impl Elems<bool>) -> bool {
 }
 
 pub fn all_different<T: Ord>(xs: &impl Elems<T>) -> bool {
-    xs.with(|v| v.iter().collect::<BTreeSet<&T>>().len() == v.len())
+    xs.with(|v| {
+        // Short lists (a puzzle's rows, columns and boxes) compare pairwise: no set to
+        // allocate, and a verifier calls this dozens of times per answer.
+        if v.len() <= 16 {
+            v.iter()
+                .enumerate()
+                .all(|(i, x)| v[..i].iter().all(|y| y.cmp(x) != std::cmp::Ordering::Equal))
+        } else {
+            v.iter().collect::<BTreeSet<&T>>().len() == v.len()
+        }
+    })
 }
 
 pub fn is_permutation<T: Ord + Clone>(xs: &impl Elems<T>, ys: &impl Elems<T>) -> bool {

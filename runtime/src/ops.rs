@@ -469,8 +469,30 @@ pub fn call_builtin<A: Borrow<Value>>(
         }
         Builtin::AllDifferent => {
             let xs = list_of(a(0), name)?;
-            // Short lists (rows of a puzzle) compare pairwise, without building a set;
-            // both use the same equality.
+            // Small non-negative ints (digits, colours, positions), the common case: one
+            // bit each. A repeat settles it; any other value falls back to the general
+            // paths below, which use the same equality.
+            let mut seen = 0u128;
+            let mut small = true;
+            for x in xs.iter() {
+                match x {
+                    Value::Int(i) if (0..128).contains(i) => {
+                        let bit = 1u128 << i;
+                        if seen & bit != 0 {
+                            return Ok(Value::Bool(false));
+                        }
+                        seen |= bit;
+                    }
+                    _ => {
+                        small = false;
+                        break;
+                    }
+                }
+            }
+            if small {
+                return Ok(Value::Bool(true));
+            }
+            // Short lists (rows of a puzzle) compare pairwise, without building a set.
             if xs.len() <= 16 {
                 let distinct = xs
                     .iter()
@@ -677,15 +699,37 @@ mod tests {
 
     #[test]
     fn all_different_agrees_with_a_set() {
-        for n in [0, 1, 2, 5, 16, 17, 40] {
-            for dup in [None, Some(0), Some(n / 2)] {
-                let mut xs: Vec<Value> = (0..n as i64).map(Value::Int).collect();
-                if let (Some(d), true) = (dup, n > 1) {
-                    xs[n - 1] = xs[d].clone();
+        // Small ints (the bitset), ints beyond it (pairwise and set), and lists that mix
+        // both or hold other values.
+        let mixes: [fn(i64) -> Value; 4] = [
+            Value::Int,
+            |i| Value::Int(i * 37 - 200),
+            |i| {
+                if i % 3 == 0 {
+                    Value::Int(i + 120)
+                } else {
+                    Value::Int(i)
                 }
-                let want = xs.iter().collect::<BTreeSet<_>>().len() == xs.len();
-                let got = call_builtin(Builtin::AllDifferent, &[Value::list(xs)], None);
-                assert_eq!(got, Ok(Value::Bool(want)), "n={n} dup={dup:?}");
+            },
+            |i| {
+                if i == 3 {
+                    Value::str("x")
+                } else {
+                    Value::Int(i)
+                }
+            },
+        ];
+        for mk in mixes {
+            for n in [0usize, 1, 2, 5, 16, 17, 40, 130] {
+                for dup in [None, Some(0), Some(n / 2)] {
+                    let mut xs: Vec<Value> = (0..n as i64).map(mk).collect();
+                    if let (Some(d), true) = (dup, n > 1) {
+                        xs[n - 1] = xs[d].clone();
+                    }
+                    let want = xs.iter().collect::<BTreeSet<_>>().len() == xs.len();
+                    let got = call_builtin(Builtin::AllDifferent, &[Value::list(xs)], None);
+                    assert_eq!(got, Ok(Value::Bool(want)), "n={n} dup={dup:?}");
+                }
             }
         }
     }
