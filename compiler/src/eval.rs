@@ -113,6 +113,29 @@ impl POp {
         }
     }
 
+    /// The operand's value when it is an int that can be read without a call: a local, a
+    /// literal or `xs[i]` in range. `None` otherwise (another value, a node, or an index
+    /// that fails), and the caller takes the general path, which gives the value or the
+    /// error. Reading is pure, so trying this first is not observable.
+    #[inline(always)]
+    fn int(&self, m: &Machine) -> Option<i64> {
+        match self {
+            POp::Slot(s) => match m.slots[*s] {
+                Value::Int(x) => Some(x),
+                _ => None,
+            },
+            POp::Lit(Value::Int(x)) => Some(*x),
+            POp::Elem(a, i) => match (&m.slots[*a], &m.slots[*i]) {
+                (Value::List(xs), Value::Int(k)) => match xs.get(usize::try_from(*k).ok()?) {
+                    Some(Value::Int(x)) => Some(*x),
+                    _ => None,
+                },
+                _ => None,
+            },
+            POp::Lit(_) | POp::Node(_) => None,
+        }
+    }
+
     /// The operand's value, to be read and dropped by the caller (a literal is borrowed).
     #[inline(always)]
     fn peek<'a>(&'a self, m: &'a Machine) -> RtResult<Cow<'a, Value>> {
@@ -229,20 +252,39 @@ fn strict(op: BinOp, x: &Value, y: &Value) -> RtResult<Value> {
     }
 }
 
+/// [`compare`] of two ints.
+#[inline(always)]
+fn compare_ints(op: BinOp, p: i64, q: i64) -> bool {
+    match op {
+        BinOp::Eq => p == q,
+        BinOp::Ne => p != q,
+        BinOp::Lt => p < q,
+        BinOp::Le => p <= q,
+        BinOp::Gt => p > q,
+        BinOp::Ge => p >= q,
+        _ => unreachable!("`{op:?}` is not a comparison"),
+    }
+}
+
+/// [`strict`] of two ints: the same values and errors as its int path.
+#[inline(always)]
+fn strict_ints(op: BinOp, p: i64, q: i64) -> RtResult<Value> {
+    Ok(match op {
+        BinOp::Add => Value::Int(int::add(p, q)?),
+        BinOp::Sub => Value::Int(int::sub(p, q)?),
+        BinOp::Mul => Value::Int(int::mul(p, q)?),
+        BinOp::Div => Value::Int(int::div(p, q)?),
+        BinOp::Rem => Value::Int(int::rem(p, q)?),
+        op => Value::Bool(compare_ints(op, p, q)),
+    })
+}
+
 /// A comparison (the value order of `Value`'s `Ord`; ints directly). Always inlined with
 /// a constant `op`.
 #[inline(always)]
 fn compare(op: BinOp, x: &Value, y: &Value) -> bool {
     if let (Value::Int(p), Value::Int(q)) = (x, y) {
-        return match op {
-            BinOp::Eq => p == q,
-            BinOp::Ne => p != q,
-            BinOp::Lt => p < q,
-            BinOp::Le => p <= q,
-            BinOp::Gt => p > q,
-            BinOp::Ge => p >= q,
-            _ => unreachable!("`{op:?}` is not a comparison"),
-        };
+        return compare_ints(op, *p, *q);
     }
     match op {
         BinOp::Eq => x == y,
@@ -293,7 +335,12 @@ impl COp {
     #[inline(always)]
     fn eval(&self, m: &Machine) -> RtResult<bool> {
         match self {
-            COp::Compare(op, a, b) => Ok(compare(*op, &*a.peek(m)?, &*b.peek(m)?)),
+            COp::Compare(op, a, b) => {
+                if let (Some(x), Some(y)) = (a.int(m), b.int(m)) {
+                    return Ok(compare_ints(*op, x, y));
+                }
+                Ok(compare(*op, &*a.peek(m)?, &*b.peek(m)?))
+            }
             COp::Node(c) => c(m),
         }
     }
@@ -1091,6 +1138,9 @@ impl Compiled {
                         macro_rules! mk {
                             ($op:expr) => {
                                 B::boxed(move |m| {
+                                    if let (Some(x), Some(y)) = (a.int(m), b.int(m)) {
+                                        return strict_ints($op, x, y).map(Cow::Owned);
+                                    }
                                     strict($op, &*a.peek(m)?, &*b.peek(m)?).map(Cow::Owned)
                                 })
                             };
@@ -1220,7 +1270,12 @@ impl Compiled {
                 let (a, b) = (self.pop(a), self.pop(b));
                 macro_rules! mk {
                     ($op:expr) => {
-                        B::boxed(move |m| Ok(compare($op, &*a.peek(m)?, &*b.peek(m)?)))
+                        B::boxed(move |m| {
+                            if let (Some(x), Some(y)) = (a.int(m), b.int(m)) {
+                                return Ok(compare_ints($op, x, y));
+                            }
+                            Ok(compare($op, &*a.peek(m)?, &*b.peek(m)?))
+                        })
                     };
                 }
                 per_comparison!(*op, mk)
