@@ -1512,7 +1512,7 @@ impl Compiled {
                         Box::new(move |m| {
                             m.tick()?;
                             let mut frame = m.frames.pop().unwrap_or_default();
-                            frame.resize(f.slots as usize, Value::Unit);
+                            frame.resize_with(f.slots as usize, || Value::Unit);
                             for (slot, e) in frame.iter_mut().zip(&args) {
                                 *slot = e(m)?;
                             }
