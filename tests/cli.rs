@@ -186,15 +186,7 @@ fn gen_writes_rows_and_honours_params_levels_and_output() {
     assert_eq!(same.lines().next(), plain.to_string().lines().next());
     // The rows verify on their own.
     let data = std::env::temp_dir().join(format!("resyn-ver-{}.jsonl", std::process::id()));
-    let with_answers: String = rows
-        .iter()
-        .map(|r| {
-            let mut r = r.clone();
-            r["answer"] = r["witness"].clone();
-            format!("{r}\n")
-        })
-        .collect();
-    std::fs::write(&data, with_answers + "garbage\n").unwrap();
+    std::fs::write(&data, answered_by_witness(&rows) + "garbage\n").unwrap();
     let (code, stdout, stderr) = resyn(&[
         "verify",
         "examples/graph_coloring.rsn",
@@ -280,6 +272,17 @@ fn gen_user_errors_exit_one_and_usage_errors_exit_two() {
         .0,
         1
     );
+}
+
+/// `gen` rows as JSONL verify rows whose answer is the row's own witness.
+fn answered_by_witness(rows: &[serde_json::Value]) -> String {
+    rows.iter()
+        .map(|r| {
+            let mut r = r.clone();
+            r["answer"] = r["witness"].clone();
+            format!("{r}\n")
+        })
+        .collect()
 }
 
 fn json_lines(text: &str) -> Vec<serde_json::Value> {
@@ -601,14 +604,7 @@ fn a_dash_reads_stdin_and_writes_stdout() {
     let rows = json_lines(&rows);
     assert_eq!(rows.len(), 3);
     // Answer each row with its own witness, through stdin.
-    let data: String = rows
-        .iter()
-        .map(|r| {
-            let mut r = r.clone();
-            r["answer"] = r["witness"].clone();
-            format!("{r}\n")
-        })
-        .collect();
+    let data = answered_by_witness(&rows);
     let (code, out) = run(&["verify", file, "--data", "-", "-o", "-"], data.as_bytes());
     assert_eq!(code, Some(0));
     let verdicts = json_lines(&out);

@@ -232,15 +232,7 @@ fn strict(op: BinOp, x: &Value, y: &Value) -> RtResult<Value> {
         return Ok(Value::Bool(compare(op, x, y)));
     }
     if let (Value::Int(p), Value::Int(q)) = (x, y) {
-        let (p, q) = (*p, *q);
-        return Ok(Value::Int(match op {
-            BinOp::Add => int::add(p, q)?,
-            BinOp::Sub => int::sub(p, q)?,
-            BinOp::Mul => int::mul(p, q)?,
-            BinOp::Div => int::div(p, q)?,
-            BinOp::Rem => int::rem(p, q)?,
-            _ => unreachable!("`{op:?}` is not arithmetic"),
-        }));
+        return strict_ints(op, *p, *q);
     }
     match op {
         BinOp::Add => ops::add(x, y),
@@ -252,21 +244,27 @@ fn strict(op: BinOp, x: &Value, y: &Value) -> RtResult<Value> {
     }
 }
 
-/// [`compare`] of two ints.
+/// The comparison `op` in `T`'s order (for `Value`, the spec's order).
 #[inline(always)]
-fn compare_ints(op: BinOp, p: i64, q: i64) -> bool {
+fn compare_by<T: PartialOrd + ?Sized>(op: BinOp, x: &T, y: &T) -> bool {
     match op {
-        BinOp::Eq => p == q,
-        BinOp::Ne => p != q,
-        BinOp::Lt => p < q,
-        BinOp::Le => p <= q,
-        BinOp::Gt => p > q,
-        BinOp::Ge => p >= q,
+        BinOp::Eq => x == y,
+        BinOp::Ne => x != y,
+        BinOp::Lt => x < y,
+        BinOp::Le => x <= y,
+        BinOp::Gt => x > y,
+        BinOp::Ge => x >= y,
         _ => unreachable!("`{op:?}` is not a comparison"),
     }
 }
 
-/// [`strict`] of two ints: the same values and errors as its int path.
+/// [`compare`] of two ints.
+#[inline(always)]
+fn compare_ints(op: BinOp, p: i64, q: i64) -> bool {
+    compare_by(op, &p, &q)
+}
+
+/// [`strict`] of two ints (its int path): checked arithmetic, or a comparison.
 #[inline(always)]
 fn strict_ints(op: BinOp, p: i64, q: i64) -> RtResult<Value> {
     Ok(match op {
@@ -286,15 +284,7 @@ fn compare(op: BinOp, x: &Value, y: &Value) -> bool {
     if let (Value::Int(p), Value::Int(q)) = (x, y) {
         return compare_ints(op, *p, *q);
     }
-    match op {
-        BinOp::Eq => x == y,
-        BinOp::Ne => x != y,
-        BinOp::Lt => x < y,
-        BinOp::Le => x <= y,
-        BinOp::Gt => x > y,
-        BinOp::Ge => x >= y,
-        _ => unreachable!("`{op:?}` is not a comparison"),
-    }
+    compare_by(op, x, y)
 }
 
 /// A compiled condition: an expression used as a bool (`if`, `require`, `and`, a
