@@ -15,10 +15,15 @@ fn resyn(args: &[&str]) -> (i32, String, String) {
     )
 }
 
-fn temp_file(name: &str, contents: &[u8]) -> std::path::PathBuf {
+/// This test process's scratch directory (created).
+fn temp_dir() -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("resyn-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let p = dir.join(name);
+    dir
+}
+
+fn temp_file(name: &str, contents: &[u8]) -> std::path::PathBuf {
+    let p = temp_dir().join(name);
     std::fs::write(&p, contents).unwrap();
     p
 }
@@ -582,7 +587,7 @@ fn solver_limits_give_unknown_with_the_limit_named() {
 #[test]
 fn a_dash_reads_stdin_and_writes_stdout() {
     use std::io::Write;
-    let dir = temp_file("keep", b"").parent().unwrap().join("dash");
+    let dir = temp_dir().join("dash");
     std::fs::create_dir_all(&dir).unwrap();
     let run = |args: &[&str], stdin: &[u8]| {
         let mut child = Command::new(env!("CARGO_BIN_EXE_resyn"))

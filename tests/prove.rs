@@ -62,11 +62,7 @@ fn every_example_instance_is_proved_with_a_checked_witness() {
 #[test]
 fn a_sum_near_the_int_limit_is_proved_exactly() {
     let program = test_env("pb_near_limit");
-    let compiled = compile(&program);
-    let cenv = &compiled.envs[0];
-    let params = cenv.resolve_params(1, &[]).expect("params");
-    let fields = instance(cenv, &params, 1, 0);
-    let p = prove(&program, cenv, &params, &fields, true, Limits::default());
+    let p = prove_at_level_one(&program, |cenv, params| instance(cenv, params, 1, 0));
     // Both values of pick[1] pass: two answers.
     assert_eq!(p.status, Status::Solvable, "{:?}", p.reason);
     assert!(p.witness_checked);
@@ -187,21 +183,24 @@ fn engines_agree_on_one_hot_arithmetic_and_pseudo_boolean_sums() {
 #[test]
 fn engines_agree_on_nonlinear_arithmetic_in_the_smt_core() {
     let program = test_env("factor");
-    let compiled = compile(&program);
-    let cenv = &compiled.envs[0];
-    let params = cenv.resolve_params(1, &[]).expect("params");
-    let proof = prove(
-        &program,
-        cenv,
-        &params,
-        &[Value::Int(221)],
-        true,
-        Limits::default(),
-    );
+    let proof = prove_at_level_one(&program, |_, _| vec![Value::Int(221)]);
     assert_eq!(proof.engine, Engine::Linear);
     assert_eq!(proof.status, Status::Unique, "221 = 13 x 17");
     let statuses = differential_on("factor", &program, 200, 1..=5);
     assert_all_statuses(&statuses);
+}
+
+/// The uniqueness proof (default limits) of the instance `fields` makes for the first
+/// env of `program` at level 1.
+fn prove_at_level_one(
+    program: &Program,
+    fields: impl FnOnce(&CEnv, &[Value]) -> Vec<Value>,
+) -> resyn_compiler::prove::Proof {
+    let compiled = compile(program);
+    let cenv = &compiled.envs[0];
+    let params = cenv.resolve_params(1, &[]).expect("params");
+    let fields = fields(cenv, &params);
+    prove(program, cenv, &params, &fields, true, Limits::default())
 }
 
 /// `tests/prove/NAME.rsn`, compiled.
