@@ -20,6 +20,16 @@
 //! behind a guard literal and assumed the guards: measured 1.5-2x slower than the scope,
 //! as every assumption costs Z3 work on every check.)
 //!
+//! Where the time goes (4 x 4 sudoku, level 3, callgrind): about 60% in Z3's checks, and
+//! most of that is not search but Z3 5.4's preprocessing layer in front of the SAT solver,
+//! which runs over every formula asserted since the last check and rebuilds a rewriter for
+//! the assumptions on every check. Two ways around it were measured and not taken:
+//! - Keeping the per-given facts (`given => cell = v`, which recur across instances)
+//!   asserted outside the scope, with a check that every kept fact of a selector in use is
+//!   one the call lowered itself: 4 x 4 −8% instructions, but 9 x 9 +19%, as the SAT
+//!   search slowed by a third with hundreds of free guarded clauses around.
+//! - Z3's default solver instead of `QF_FD`: about 2.5x slower on 4 x 4.
+//!
 //! Determinism: the result depends only on the SAT/UNSAT answers, which are facts about
 //! the formula, not about solver history. The two history-dependent outcomes are redone in
 //! a fresh context, whose answer is the result: a query out of budget (`unknown`), and the
