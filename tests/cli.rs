@@ -620,3 +620,50 @@ fn a_dash_reads_stdin_and_writes_stdout() {
     }
     assert!(!dir.join("-").exists(), "`-` is not a file name here");
 }
+
+/// A trainer keeps one `verify --data - -o -` process and sends a row only once the last
+/// one is answered: each answer must come out before the next row exists (no wait for the
+/// end of the input or a full buffer). The timeout only turns a hang into a failure.
+#[test]
+fn a_long_lived_verify_answers_each_row_as_it_arrives() {
+    use std::io::{BufRead, Write};
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/n_queens.rsn");
+    let file = file.to_str().unwrap();
+    let (code, rows, _) = resyn(&["gen", file, "-n", "3", "--level", "2", "-o", "-"]);
+    assert_eq!(code, 0);
+    let rows = json_lines(&rows);
+    let data = answered_by_witness(&rows);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_resyn"))
+        .args(["verify", file, "--data", "-", "-o", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run resyn");
+    let mut stdin = child.stdin.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, answers) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            if tx.send(line.expect("UTF-8 output")).is_err() {
+                break;
+            }
+        }
+    });
+    for (row, sent) in data.lines().zip(&rows) {
+        writeln!(stdin, "{row}").unwrap();
+        stdin.flush().unwrap();
+        let answer = match answers.recv_timeout(std::time::Duration::from_secs(60)) {
+            Ok(a) => a,
+            Err(e) => {
+                child.kill().ok();
+                panic!("no answer to a row while the input stays open: {e}");
+            }
+        };
+        let v: serde_json::Value = serde_json::from_str(&answer).unwrap();
+        assert_eq!(v["id"], sent["id"]);
+        assert_eq!(v["score"], 1.0, "{v}");
+    }
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+}

@@ -1109,16 +1109,27 @@ pub enum MapError {
 /// non-blank input line, and shows each output row to `tally`. Lines are read with a
 /// bounded reader: an oversized line becomes a `row.too_large` row without being held in
 /// memory; a bad row never stops the batch. Each row is written into one reused buffer
-/// and handed to `out` in one write.
+/// and handed to `out` in one write; `out` is flushed before any read that may wait, so
+/// rows are answered as they arrive.
 pub fn map_rows<R: OutRow>(
-    input: &mut impl std::io::BufRead,
+    input: &mut std::io::BufReader<impl std::io::Read>,
     out: &mut dyn Write,
     per_row: &mut dyn FnMut(&str) -> R,
     tally: &mut dyn FnMut(&R),
 ) -> Result<(), MapError> {
     let mut line = Vec::new();
     let mut text_out = Vec::new();
-    while let Some(len) = read_row(input, &mut line).map_err(MapError::Read)? {
+    loop {
+        // No whole row left in the buffer: the next read may wait for input that is only
+        // sent once the rows so far are answered (a trainer feeding a long-lived `verify
+        // --data -` through a pipe), so the answers go out first. Reading a file, this
+        // happens once per IO_BUFFER bytes: one more write per 64 KiB read.
+        if !input.buffer().contains(&b'\n') {
+            out.flush().map_err(MapError::Write)?;
+        }
+        let Some(len) = read_row(input, &mut line).map_err(MapError::Read)? else {
+            break;
+        };
         // Valid UTF-8 (the common case) is checked once and borrowed; anything else is
         // read with replacement characters, as before.
         let text = match std::str::from_utf8(&line) {
@@ -1193,19 +1204,20 @@ pub fn is_stdio(path: &std::path::Path) -> bool {
     path.as_os_str() == "-"
 }
 
+/// Where a driver reads JSONL rows: buffered, with the buffer visible to [`map_rows`].
+pub type RowInput = std::io::BufReader<Box<dyn std::io::Read>>;
+
 /// Opens where a driver reads JSONL rows: the file at `path`, or stdin for `-`.
-pub fn open_input(path: &std::path::Path) -> Result<Box<dyn std::io::BufRead>, String> {
-    if is_stdio(path) {
-        return Ok(Box::new(std::io::BufReader::with_capacity(
-            IO_BUFFER,
-            std::io::stdin().lock(),
-        )));
-    }
-    std::fs::File::open(path)
-        .map(|f| {
-            Box::new(std::io::BufReader::with_capacity(IO_BUFFER, f)) as Box<dyn std::io::BufRead>
-        })
-        .map_err(|e| format!("cannot read `{}`: {e}", path.display()))
+pub fn open_input(path: &std::path::Path) -> Result<RowInput, String> {
+    let source: Box<dyn std::io::Read> = if is_stdio(path) {
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(
+            std::fs::File::open(path)
+                .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?,
+        )
+    };
+    Ok(std::io::BufReader::with_capacity(IO_BUFFER, source))
 }
 
 /// Opens where a driver writes JSONL: the file at `path`, or stdout (no path, or `-`).
@@ -1267,6 +1279,101 @@ impl<'p> RowSink<'p> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    /// Input that arrives a piece at a time, as from a trainer that sends a row only once
+    /// the previous one is answered: before serving a further piece, every row served so
+    /// far must have been answered and flushed.
+    struct Trainer {
+        pieces: Vec<&'static [u8]>,
+        served: Vec<u8>,
+        flushed: Rc<RefCell<Vec<u8>>>,
+    }
+
+    impl Trainer {
+        /// Rows served whole so far (blank lines are no rows).
+        fn served_rows(&self) -> usize {
+            let lines: Vec<&[u8]> = self.served.split(|b| *b == b'\n').collect();
+            let whole = &lines[..lines.len() - 1];
+            whole.iter().filter(|l| !l.trim_ascii().is_empty()).count()
+        }
+    }
+
+    impl std::io::Read for Trainer {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let answered = self
+                .flushed
+                .borrow()
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count();
+            assert_eq!(
+                answered,
+                self.served_rows(),
+                "a read waited on unflushed answers"
+            );
+            if self.pieces.is_empty() {
+                return Ok(0);
+            }
+            let piece = self.pieces.remove(0);
+            self.served.extend_from_slice(piece);
+            buf[..piece.len()].copy_from_slice(piece);
+            Ok(piece.len())
+        }
+    }
+
+    /// Output that only counts what was flushed.
+    struct Pipe {
+        pending: Vec<u8>,
+        flushed: Rc<RefCell<Vec<u8>>>,
+    }
+
+    impl Write for Pipe {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.pending.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            self.flushed.borrow_mut().append(&mut self.pending);
+            Ok(())
+        }
+    }
+
+    /// The row loop answers rows as they arrive: it flushes before any read that may wait,
+    /// so a long-lived `verify --data -` can serve a trainer one row at a time. Pieces that
+    /// arrive together (two rows, a row split in two) are read without waiting.
+    #[test]
+    fn rows_are_answered_before_the_next_read() {
+        let flushed = Rc::new(RefCell::new(Vec::new()));
+        let mut input = std::io::BufReader::new(Trainer {
+            pieces: vec![
+                b"{\"a\": 1}\n",
+                b"{\"a\": 2}\n{\"a\"",
+                b": 3}\n",
+                b"\n{\"a\": 4}\n",
+            ],
+            served: Vec::new(),
+            flushed: flushed.clone(),
+        });
+        let mut out = Pipe {
+            pending: Vec::new(),
+            flushed: flushed.clone(),
+        };
+        let mut seen = Vec::new();
+        map_rows(
+            &mut input,
+            &mut out,
+            &mut |text: &str| serde_json::from_str::<Json>(text).expect("test rows are JSON"),
+            &mut |row: &Json| seen.push(row["a"].clone()),
+        )
+        .expect("the loop runs");
+        assert_eq!(seen, [json!(1), json!(2), json!(3), json!(4)]);
+        assert_eq!(
+            String::from_utf8(flushed.borrow().clone()).expect("UTF-8"),
+            "{\"a\":1}\n{\"a\":2}\n{\"a\":3}\n{\"a\":4}\n"
+        );
+    }
 
     /// The row loop writes rows with `write_json`; tests and library users see `to_json`:
     /// the bytes must be the same, whatever the id, messages and score.
