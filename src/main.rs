@@ -75,6 +75,9 @@ enum Command {
         /// Output file (default: stdout).
         #[arg(short = 'o')]
         out: Option<std::path::PathBuf>,
+        /// Worker threads; the output does not depend on it.
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
     },
     /// Compile envs to a native Rust crate (library + `gen`/`verify` binary) that needs
     /// neither the compiler nor Z3 and writes the same rows as `resyn gen`/`resyn verify`.
@@ -114,6 +117,9 @@ enum Command {
         /// Output file (default: stdout).
         #[arg(short = 'o')]
         out: Option<std::path::PathBuf>,
+        /// Worker threads; the output does not depend on it.
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
     },
 }
 
@@ -200,7 +206,8 @@ fn run(cli: Cli) -> ExitCode {
             data,
             reprove,
             out,
-        } => audit(&file, env.as_deref(), &data, reprove, out.as_deref()),
+            jobs,
+        } => audit(&file, env.as_deref(), &data, reprove, out.as_deref(), jobs),
         Command::Build {
             files,
             emit: Emit::Rust,
@@ -215,7 +222,8 @@ fn run(cli: Cli) -> ExitCode {
             data,
             out,
             extract,
-        } => verify(&file, env.as_deref(), &data, out.as_deref(), extract),
+            jobs,
+        } => verify(&file, env.as_deref(), &data, out.as_deref(), extract, jobs),
     }
 }
 
@@ -487,20 +495,26 @@ fn verify(
     data: &std::path::Path,
     out: Option<&std::path::Path>,
     extract: Option<resyn_runtime::ExtractMode>,
+    jobs: usize,
 ) -> ExitCode {
     let (program, idx, _) = match load(file, env) {
         Ok(x) => x,
         Err(code) => return code,
     };
-    let compiled = resyn_compiler::eval::compile(&program);
-    let cenv = &compiled.envs[idx];
     let mut tally = resyn_runtime::rows::VerifyTally::default();
-    let streamed = map_rows(
-        data,
-        out,
-        |text| resyn_runtime::rows::verify_row_of_line(cenv, text, extract),
-        |r| tally.add_row(r),
-    );
+    // Each worker compiles the env itself: compiled closures hold `Rc`s.
+    let streamed = with_rows(data, out, |input, w| {
+        resyn_runtime::rows::map_rows_parallel(
+            input,
+            w,
+            jobs,
+            &|| resyn_compiler::eval::compile(&program),
+            &|compiled, text| {
+                resyn_runtime::rows::verify_row_of_line(&compiled.envs[idx], text, extract)
+            },
+            &mut |r| tally.add_row(r),
+        )
+    });
     if let Err(code) = streamed {
         return code;
     }
@@ -617,6 +631,7 @@ fn audit(
     data: &std::path::Path,
     reprove: bool,
     out: Option<&std::path::Path>,
+    jobs: usize,
 ) -> ExitCode {
     if let (true, Err(e)) = (reprove, resyn_compiler::prove::check_z3()) {
         eprintln!("error: {e}");
@@ -626,20 +641,26 @@ fn audit(
         Ok(x) => x,
         Err(code) => return code,
     };
-    let compiled = resyn_compiler::eval::compile(&program);
-    let cenv = &compiled.envs[idx];
     let (mut rows, mut ok, mut certified, mut provenance) = (0usize, 0usize, 0usize, 0usize);
-    let streamed = map_rows(
-        data,
-        out,
-        |text| dataset::audit_line(&program, idx, cenv, &source_hash, text, reprove),
-        |r| {
-            rows += 1;
-            ok += usize::from(r["ok"] == true);
-            certified += usize::from(r["certified"] == true);
-            provenance += usize::from(r["provenance"] == true);
-        },
-    );
+    // Each worker compiles the env itself: compiled closures hold `Rc`s.
+    let streamed = with_rows(data, out, |input, w| {
+        resyn_runtime::rows::map_rows_parallel(
+            input,
+            w,
+            jobs,
+            &|| resyn_compiler::eval::compile(&program),
+            &|compiled, text| {
+                let cenv = &compiled.envs[idx];
+                dataset::audit_line(&program, idx, cenv, &source_hash, text, reprove)
+            },
+            &mut |r| {
+                rows += 1;
+                ok += usize::from(r["ok"] == true);
+                certified += usize::from(r["certified"] == true);
+                provenance += usize::from(r["provenance"] == true);
+            },
+        )
+    });
     if let Err(code) = streamed {
         return code;
     }
@@ -650,14 +671,14 @@ fn audit(
     ExitCode::from(if ok == rows { 0 } else { 1 })
 }
 
-/// Streams the JSONL rows of `data` through `per_row` into `out` (stdout by default) with
-/// the runtime's row loop (bounded lines, one output row per input row, never stopping on a
-/// bad row); `tally` sees every output row.
-fn map_rows<R: resyn_runtime::rows::OutRow>(
+/// Opens `data` and `out` for a row loop, runs it, and reports what stopped it.
+fn with_rows(
     data: &std::path::Path,
     out: Option<&std::path::Path>,
-    mut per_row: impl FnMut(&str) -> R,
-    mut tally: impl FnMut(&R),
+    run: impl FnOnce(
+        &mut resyn_runtime::rows::RowInput,
+        &mut dyn Write,
+    ) -> Result<(), resyn_runtime::rows::MapError>,
 ) -> Result<(), ExitCode> {
     let mut input = match resyn_runtime::rows::open_input(data) {
         Ok(r) => r,
@@ -667,7 +688,7 @@ fn map_rows<R: resyn_runtime::rows::OutRow>(
         }
     };
     let mut w = open_out(out)?;
-    match resyn_runtime::rows::map_rows(&mut input, &mut w, &mut per_row, &mut tally) {
+    match run(&mut input, &mut w) {
         Ok(()) => Ok(()),
         Err(resyn_runtime::rows::MapError::Read(e)) => {
             eprintln!("error: reading `{}` failed: {e}", data.display());

@@ -527,7 +527,7 @@ fn audit_checks_provenance_certificates_and_claims() {
         bad.push(r.to_string());
     }
     let tampered = temp_file("tampered.jsonl", (bad.join("\n") + "\n").as_bytes());
-    let (code, stdout, _) = resyn(&[
+    let (code, stdout, summary) = resyn(&[
         "audit",
         "examples/futoshiki.rsn",
         "--data",
@@ -535,6 +535,20 @@ fn audit_checks_provenance_certificates_and_claims() {
         "--reprove",
     ]);
     assert_eq!(code, 1);
+    // On three threads: the same verdicts, the same summary.
+    let parallel = resyn(&[
+        "audit",
+        "examples/futoshiki.rsn",
+        "--data",
+        tampered.to_str().unwrap(),
+        "--reprove",
+        "--jobs",
+        "3",
+    ]);
+    assert_eq!(
+        (parallel.0, &parallel.1, &parallel.2),
+        (1, &stdout, &summary)
+    );
     let out = json_lines(&stdout);
     assert_eq!(out.len(), bad.len());
     assert!(out.iter().all(|r| r["ok"] == false), "{out:?}");
@@ -623,9 +637,16 @@ fn a_dash_reads_stdin_and_writes_stdout() {
 
 /// A trainer keeps one `verify --data - -o -` process and sends a row only once the last
 /// one is answered: each answer must come out before the next row exists (no wait for the
-/// end of the input or a full buffer). The timeout only turns a hang into a failure.
+/// end of the input or a full buffer), on one thread or several. The timeout only turns a
+/// hang into a failure.
 #[test]
 fn a_long_lived_verify_answers_each_row_as_it_arrives() {
+    for jobs in ["1", "2"] {
+        long_lived_verify(jobs);
+    }
+}
+
+fn long_lived_verify(jobs: &str) {
     use std::io::{BufRead, Write};
     let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/n_queens.rsn");
     let file = file.to_str().unwrap();
@@ -634,7 +655,7 @@ fn a_long_lived_verify_answers_each_row_as_it_arrives() {
     let rows = json_lines(&rows);
     let data = answered_by_witness(&rows);
     let mut child = Command::new(env!("CARGO_BIN_EXE_resyn"))
-        .args(["verify", file, "--data", "-", "-o", "-"])
+        .args(["verify", file, "--data", "-", "-o", "-", "--jobs", jobs])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
@@ -657,7 +678,7 @@ fn a_long_lived_verify_answers_each_row_as_it_arrives() {
             Ok(a) => a,
             Err(e) => {
                 child.kill().ok();
-                panic!("no answer to a row while the input stays open: {e}");
+                panic!("--jobs {jobs}: no answer to a row while the input stays open: {e}");
             }
         };
         let v: serde_json::Value = serde_json::from_str(&answer).unwrap();
@@ -666,4 +687,76 @@ fn a_long_lived_verify_answers_each_row_as_it_arrives() {
     }
     drop(stdin);
     assert!(child.wait().unwrap().success());
+}
+
+/// `verify --jobs J` answers on J threads in chunks; the rows and the summary must be those
+/// of one thread: good, wrong and extracted answers, junk, blank lines and a line over the
+/// row limit, over more rows than one chunk holds.
+#[test]
+fn verify_output_does_not_depend_on_jobs() {
+    let (code, rows, _) = resyn(&[
+        "gen",
+        "examples/graph_coloring.rsn",
+        "-n",
+        "60",
+        "--level",
+        "3",
+    ]);
+    assert_eq!(code, 0);
+    let rows = json_lines(&rows);
+    let mut data = String::new();
+    for (i, r) in rows.iter().cycle().take(6_000).enumerate() {
+        let mut row = serde_json::json!({
+            "id": i,
+            "instance": r["instance"],
+            "hidden": r["hidden"],
+            "params": r["params"],
+        });
+        let mut wrong = r["witness"].clone();
+        wrong[0] = serde_json::json!((wrong[0].as_i64().unwrap() + 1) % 3);
+        match i % 5 {
+            0 => row["answer"] = r["witness"].clone(),
+            1 => row["answer"] = wrong,
+            2 => row["response"] = format!("<answer>{}</answer>", r["witness"]).into(),
+            3 => row["response"] = "I could not solve it.".into(),
+            _ => {
+                data.push_str("{not json\n\n");
+                continue;
+            }
+        }
+        data.push_str(&row.to_string());
+        data.push('\n');
+    }
+    data.push_str(&"x".repeat(16 * 1024 * 1024 + 1));
+    data.push('\n');
+    let path = temp_file("jobs.jsonl", data.as_bytes());
+    let runs: Vec<(String, String)> = ["1", "2", "3"]
+        .iter()
+        .map(|jobs| {
+            let (code, out, err) = resyn(&[
+                "verify",
+                "examples/graph_coloring.rsn",
+                "--data",
+                path.to_str().unwrap(),
+                "--jobs",
+                jobs,
+            ]);
+            assert_eq!(code, 0, "--jobs {jobs}: {err}");
+            (out, err)
+        })
+        .collect();
+    let verdicts = json_lines(&runs[0].0);
+    assert_eq!(verdicts.len(), 6_001);
+    assert_eq!(verdicts[0]["score"], 1.0);
+    assert!(verdicts[1]["error"].is_null(), "{}", verdicts[1]);
+    assert_eq!(verdicts[2]["score"], 1.0);
+    assert!(verdicts[4]["error"].is_object());
+    assert_eq!(verdicts[6_000]["error"]["code"], "row.too_large");
+    for (jobs, run) in ["2", "3"].iter().zip(&runs[1..]) {
+        assert!(
+            run.0 == runs[0].0,
+            "--jobs {jobs} wrote other rows than --jobs 1"
+        );
+        assert_eq!(run.1, runs[0].1, "--jobs {jobs}: another summary");
+    }
 }

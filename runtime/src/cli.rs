@@ -43,6 +43,9 @@ enum Command {
         /// Output file (default: stdout).
         #[arg(short = 'o')]
         out: Option<std::path::PathBuf>,
+        /// Worker threads; the output does not depend on it.
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
     },
 }
 
@@ -169,14 +172,15 @@ pub fn main(names: &[&str], find: Find, sources: &[(&str, &str, &str)], version:
             data,
             extract,
             out,
+            jobs,
         } => {
             let name = match pick(env.as_deref()) {
                 Ok(n) => n,
                 Err(code) => return code,
             };
-            let Some(e) = find(name) else {
+            if find(name).is_none() {
                 return ExitCode::from(1);
-            };
+            }
             let mut input = match rows::open_input(&data) {
                 Ok(r) => r,
                 Err(msg) => {
@@ -192,10 +196,20 @@ pub fn main(names: &[&str], find: Find, sources: &[(&str, &str, &str)], version:
                 }
             };
             let mut tally = VerifyTally::default();
-            let r = rows::map_rows(
+            // Each worker builds the env itself (its values are not `Send`); `find` gave
+            // one above, so it gives one every time.
+            let r = rows::map_rows_parallel(
                 &mut input,
                 &mut w,
-                &mut |text| rows::verify_row_of_line(e.as_ref(), text, extract),
+                jobs,
+                &|| find(name),
+                &|e, text| match e {
+                    Some(e) => rows::verify_row_of_line(e.as_ref(), text, extract),
+                    None => rows::VerifiedRow::failed(
+                        serde_json::Value::Null,
+                        rows::row_err("env.missing", format!("no env `{name}`")),
+                    ),
+                },
                 &mut |row| tally.add_row(row),
             );
             if let Err(err) = r {

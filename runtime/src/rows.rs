@@ -1105,12 +1105,79 @@ pub enum MapError {
     Write(std::io::Error),
 }
 
+/// What the row loops read next (see [`next_row`]).
+enum Next {
+    /// The input has ended.
+    End,
+    /// A row too long to hold, of this many bytes: it gets the `row.too_large` row.
+    Oversized(usize),
+    /// A row, in the line buffer.
+    Row,
+}
+
+/// Reads the next row of `input` into `line`, skipping blank lines (whitespace only, as
+/// `str::trim` sees it, so invalid UTF-8 is never blank).
+fn next_row(
+    input: &mut std::io::BufReader<impl std::io::Read>,
+    line: &mut Vec<u8>,
+) -> Result<Next, MapError> {
+    loop {
+        let Some(len) = read_row(input, line).map_err(MapError::Read)? else {
+            return Ok(Next::End);
+        };
+        if len > MAX_ROW_BYTES {
+            return Ok(Next::Oversized(len));
+        }
+        // A row starts with `{`: only lines that begin with whitespace are decoded to
+        // decide (U+000B is whitespace to `trim` but not to `is_ascii_whitespace`).
+        let blank = match line
+            .iter()
+            .find(|b| !b.is_ascii_whitespace() && **b != 0x0B)
+        {
+            None => true,
+            Some(b) if b.is_ascii() => false,
+            Some(_) => std::str::from_utf8(line).is_ok_and(|t| t.trim().is_empty()),
+        };
+        if !blank {
+            return Ok(Next::Row);
+        }
+    }
+}
+
+/// A row's text: valid UTF-8 (the common case) is checked once and borrowed; anything
+/// else is read with replacement characters.
+fn row_text(line: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(line) {
+        Ok(t) => Cow::Borrowed(t),
+        Err(_) => String::from_utf8_lossy(line),
+    }
+}
+
+/// Whether the next read may wait: no whole row is left in the buffer. The input may then
+/// be a trainer that sends a row only once the rows so far are answered (a long-lived
+/// `verify --data -` in a pipe), so the loops write and flush their answers first. Reading
+/// a file, this happens once per INPUT_BUFFER bytes: one more write per MiB read.
+fn may_wait(input: &std::io::BufReader<impl std::io::Read>) -> bool {
+    !input.buffer().contains(&b'\n')
+}
+
+fn write_row<R: OutRow>(
+    out: &mut dyn Write,
+    text_out: &mut Vec<u8>,
+    r: &R,
+) -> Result<(), MapError> {
+    text_out.clear();
+    r.write_json(text_out);
+    text_out.push(b'\n');
+    out.write_all(text_out).map_err(MapError::Write)
+}
+
 /// Streams the JSONL rows of `input` through `per_row` into `out`, one output row per
 /// non-blank input line, and shows each output row to `tally`. Lines are read with a
 /// bounded reader: an oversized line becomes a `row.too_large` row without being held in
 /// memory; a bad row never stops the batch. Each row is written into one reused buffer
-/// and handed to `out` in one write; `out` is flushed before any read that may wait, so
-/// rows are answered as they arrive.
+/// and handed to `out` in one write; `out` is flushed before any read that may wait
+/// ([`may_wait`]), so rows are answered as they arrive.
 pub fn map_rows<R: OutRow>(
     input: &mut std::io::BufReader<impl std::io::Read>,
     out: &mut dyn Write,
@@ -1120,37 +1187,150 @@ pub fn map_rows<R: OutRow>(
     let mut line = Vec::new();
     let mut text_out = Vec::new();
     loop {
-        // No whole row left in the buffer: the next read may wait for input that is only
-        // sent once the rows so far are answered (a trainer feeding a long-lived `verify
-        // --data -` through a pipe), so the answers go out first. Reading a file, this
-        // happens once per IO_BUFFER bytes: one more write per 64 KiB read.
-        if !input.buffer().contains(&b'\n') {
+        if may_wait(input) {
             out.flush().map_err(MapError::Write)?;
         }
-        let Some(len) = read_row(input, &mut line).map_err(MapError::Read)? else {
-            break;
-        };
-        // Valid UTF-8 (the common case) is checked once and borrowed; anything else is
-        // read with replacement characters, as before.
-        let text = match std::str::from_utf8(&line) {
-            Ok(t) => Cow::Borrowed(t),
-            Err(_) => String::from_utf8_lossy(&line),
-        };
-        if len == text.len() && text.trim().is_empty() {
-            continue;
-        }
-        let r = if len > MAX_ROW_BYTES {
-            R::oversized(len)
-        } else {
-            per_row(&text)
+        let r = match next_row(input, &mut line)? {
+            Next::End => break,
+            Next::Oversized(len) => R::oversized(len),
+            Next::Row => per_row(&row_text(&line)),
         };
         tally(&r);
-        text_out.clear();
-        r.write_json(&mut text_out);
-        text_out.push(b'\n');
-        out.write_all(&text_out).map_err(MapError::Write)?;
+        write_row(out, &mut text_out, &r)?;
     }
     out.flush().map_err(MapError::Write)
+}
+
+/// Rows the parallel row loop reads before its workers answer them (bounds memory).
+const ROW_CHUNK: usize = 4096;
+
+/// [`map_rows`] on `jobs` worker threads, each with a state of its own made once by `init`
+/// (values are not `Send`, so each worker compiles its env itself). Rows are read in
+/// chunks of up to [`ROW_CHUNK`]; worker `k` answers the `k`-th contiguous part of each
+/// chunk while this thread reads the next one, and the answers are written in input order,
+/// so the output and what `tally` sees do not depend on `jobs`. A chunk also ends where
+/// the next read may wait ([`may_wait`]), and every answer so far is written before such a
+/// read: rows are still answered as they arrive.
+pub fn map_rows_parallel<S, R: OutRow + Send>(
+    input: &mut std::io::BufReader<impl std::io::Read>,
+    out: &mut dyn Write,
+    jobs: usize,
+    init: &(dyn Fn() -> S + Sync),
+    per_row: &(dyn Fn(&mut S, &str) -> R + Sync),
+    tally: &mut dyn FnMut(&R),
+) -> Result<(), MapError> {
+    if jobs <= 1 {
+        let mut state = init();
+        return map_rows(input, out, &mut |text| per_row(&mut state, text), tally);
+    }
+    std::thread::scope(|scope| {
+        // One long-lived thread per job, so `init` runs once per worker (rayon's
+        // `map_init` ran it per split: most of the time for a cheap row).
+        let (to_workers, from_workers): (Vec<_>, Vec<_>) = (0..jobs)
+            .map(|_| {
+                let (to_worker, rows) = std::sync::mpsc::channel::<Vec<ReadRow>>();
+                let (answer, from_worker) = std::sync::mpsc::channel::<Vec<R>>();
+                scope.spawn(move || {
+                    let mut state = init();
+                    for part in rows {
+                        let answered = part
+                            .iter()
+                            .map(|r| match r {
+                                ReadRow::Text(text) => per_row(&mut state, text),
+                                ReadRow::Oversized(len) => R::oversized(*len),
+                            })
+                            .collect();
+                        if answer.send(answered).is_err() {
+                            break;
+                        }
+                    }
+                });
+                (to_worker, from_worker)
+            })
+            .unzip();
+        let mut text_out = Vec::new();
+        let mut collect = |busy: &mut usize, out: &mut dyn Write| {
+            collect_answers(
+                &from_workers[..std::mem::take(busy)],
+                out,
+                &mut text_out,
+                tally,
+            )
+        };
+        let mut line = Vec::new();
+        let mut chunk: Vec<ReadRow> = Vec::new();
+        let mut busy = 0;
+        loop {
+            let mut ended = false;
+            while chunk.len() < ROW_CHUNK {
+                if may_wait(input) {
+                    if !collect(&mut busy, out)? {
+                        return Ok(());
+                    }
+                    if !chunk.is_empty() {
+                        break;
+                    }
+                    out.flush().map_err(MapError::Write)?;
+                }
+                match next_row(input, &mut line)? {
+                    Next::End => {
+                        ended = true;
+                        break;
+                    }
+                    Next::Oversized(len) => chunk.push(ReadRow::Oversized(len)),
+                    Next::Row => chunk.push(ReadRow::Text(row_text(&line).into_owned())),
+                }
+            }
+            if !collect(&mut busy, out)? {
+                return Ok(());
+            }
+            // Contiguous parts, the first ones one row longer: worker k gets part k.
+            let (each, extra) = (chunk.len() / jobs, chunk.len() % jobs);
+            let mut rest = std::mem::take(&mut chunk).into_iter();
+            for (k, to_worker) in to_workers.iter().enumerate() {
+                let part: Vec<ReadRow> =
+                    rest.by_ref().take(each + usize::from(k < extra)).collect();
+                if part.is_empty() {
+                    break;
+                }
+                if to_worker.send(part).is_err() {
+                    return Ok(());
+                }
+                busy += 1;
+            }
+            if ended {
+                collect(&mut busy, out)?;
+                break;
+            }
+        }
+        out.flush().map_err(MapError::Write)
+    })
+}
+
+/// Writes the answers of `workers` (the ones busy with the last chunk), in order. A worker
+/// that stopped has panicked: `false`, and the thread scope re-raises the panic.
+fn collect_answers<R: OutRow>(
+    workers: &[std::sync::mpsc::Receiver<Vec<R>>],
+    out: &mut dyn Write,
+    text_out: &mut Vec<u8>,
+    tally: &mut dyn FnMut(&R),
+) -> Result<bool, MapError> {
+    for from_worker in workers {
+        let Ok(answered) = from_worker.recv() else {
+            return Ok(false);
+        };
+        for r in &answered {
+            tally(r);
+            write_row(out, text_out, r)?;
+        }
+    }
+    Ok(true)
+}
+
+/// A row as the parallel row loop hands it to a worker.
+enum ReadRow {
+    Text(String),
+    Oversized(usize),
 }
 
 /// Counts of a `verify` run, for its summary line.
@@ -1198,6 +1378,12 @@ impl VerifyTally {
 /// default 8 KiB meant a system call every few rows (a few percent of a fast `gen`).
 pub const IO_BUFFER: usize = 1 << 16;
 
+/// Buffer size of the row drivers' input. A chunk of the parallel row loop ends where the
+/// buffer does ([`map_rows_parallel`]), so it holds a few thousand rows: with 64 KiB, two
+/// workers spent a third of their time waiting for the next chunk. A pipe's reads return
+/// what has arrived, so a large buffer never waits for more.
+pub const INPUT_BUFFER: usize = 1 << 20;
+
 /// Whether a path argument is `-`, the usual name for stdin or stdout, so that a run can
 /// sit in a pipe (`resyn gen F -o - | resyn verify F --data -`).
 pub fn is_stdio(path: &std::path::Path) -> bool {
@@ -1217,7 +1403,7 @@ pub fn open_input(path: &std::path::Path) -> Result<RowInput, String> {
                 .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?,
         )
     };
-    Ok(std::io::BufReader::with_capacity(IO_BUFFER, source))
+    Ok(std::io::BufReader::with_capacity(INPUT_BUFFER, source))
 }
 
 /// Opens where a driver writes JSONL: the file at `path`, or stdout (no path, or `-`).
@@ -1340,11 +1526,18 @@ mod tests {
         }
     }
 
-    /// The row loop answers rows as they arrive: it flushes before any read that may wait,
-    /// so a long-lived `verify --data -` can serve a trainer one row at a time. Pieces that
+    /// The row loops (one thread or several) answer rows as they arrive: they flush before
+    /// any read that may wait, so a long-lived `verify --data -` can serve a trainer one row
+    /// at a time. Pieces that
     /// arrive together (two rows, a row split in two) are read without waiting.
     #[test]
     fn rows_are_answered_before_the_next_read() {
+        for jobs in [1, 2, 3] {
+            answered_before_the_next_read(jobs);
+        }
+    }
+
+    fn answered_before_the_next_read(jobs: usize) {
         let flushed = Rc::new(RefCell::new(Vec::new()));
         let mut input = std::io::BufReader::new(Trainer {
             pieces: vec![
@@ -1361,10 +1554,12 @@ mod tests {
             flushed: flushed.clone(),
         };
         let mut seen = Vec::new();
-        map_rows(
+        map_rows_parallel(
             &mut input,
             &mut out,
-            &mut |text: &str| serde_json::from_str::<Json>(text).expect("test rows are JSON"),
+            jobs,
+            &|| (),
+            &|_, text: &str| serde_json::from_str::<Json>(text).expect("test rows are JSON"),
             &mut |row: &Json| seen.push(row["a"].clone()),
         )
         .expect("the loop runs");
