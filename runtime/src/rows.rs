@@ -1204,9 +1204,13 @@ pub fn map_rows<R: OutRow>(
 /// Rows the parallel row loop reads before its workers answer them (bounds memory).
 const ROW_CHUNK: usize = 4096;
 
+/// Bytes of row text a chunk holds at most: rows may be up to [`MAX_ROW_BYTES`] each, and
+/// the one-thread loop holds one row at a time, so a chunk must not hold 4,096 of them.
+const CHUNK_BYTES: usize = 1 << 26;
+
 /// [`map_rows`] on `jobs` worker threads, each with a state of its own made once by `init`
 /// (values are not `Send`, so each worker compiles its env itself). Rows are read in
-/// chunks of up to [`ROW_CHUNK`]; worker `k` answers the `k`-th contiguous part of each
+/// chunks of up to [`ROW_CHUNK`] rows and [`CHUNK_BYTES`] bytes; worker `k` answers the `k`-th contiguous part of each
 /// chunk while this thread reads the next one, and the answers are written in input order,
 /// so the output and what `tally` sees do not depend on `jobs`. A chunk also ends where
 /// the next read may wait ([`may_wait`]), and every answer so far is written before such a
@@ -1262,7 +1266,8 @@ pub fn map_rows_parallel<S, R: OutRow + Send>(
         let mut busy = 0;
         loop {
             let mut ended = false;
-            while chunk.len() < ROW_CHUNK {
+            let mut bytes = 0;
+            while chunk.len() < ROW_CHUNK && bytes < CHUNK_BYTES {
                 if may_wait(input) {
                     if !collect(&mut busy, out)? {
                         return Ok(());
@@ -1278,7 +1283,10 @@ pub fn map_rows_parallel<S, R: OutRow + Send>(
                         break;
                     }
                     Next::Oversized(len) => chunk.push(ReadRow::Oversized(len)),
-                    Next::Row => chunk.push(ReadRow::Text(row_text(&line).into_owned())),
+                    Next::Row => {
+                        bytes += line.len();
+                        chunk.push(ReadRow::Text(row_text(&line).into_owned()));
+                    }
                 }
             }
             if !collect(&mut busy, out)? {
