@@ -502,19 +502,15 @@ fn verify(
         Err(code) => return code,
     };
     let mut tally = resyn_runtime::rows::VerifyTally::default();
-    // Each worker compiles the env itself: compiled closures hold `Rc`s.
-    let streamed = with_rows(data, out, |input, w| {
-        resyn_runtime::rows::map_rows_parallel(
-            input,
-            w,
-            jobs,
-            &|| resyn_compiler::eval::compile(&program),
-            &|compiled, text| {
-                resyn_runtime::rows::verify_row_of_line(&compiled.envs[idx], text, extract)
-            },
-            &mut |r| tally.add_row(r),
-        )
-    });
+    let streamed = rows_with_env(
+        data,
+        out,
+        jobs,
+        &program,
+        idx,
+        &|cenv, text| resyn_runtime::rows::verify_row_of_line(cenv, text, extract),
+        &mut |r| tally.add_row(r),
+    );
     if let Err(code) = streamed {
         return code;
     }
@@ -642,25 +638,20 @@ fn audit(
         Err(code) => return code,
     };
     let (mut rows, mut ok, mut certified, mut provenance) = (0usize, 0usize, 0usize, 0usize);
-    // Each worker compiles the env itself: compiled closures hold `Rc`s.
-    let streamed = with_rows(data, out, |input, w| {
-        resyn_runtime::rows::map_rows_parallel(
-            input,
-            w,
-            jobs,
-            &|| resyn_compiler::eval::compile(&program),
-            &|compiled, text| {
-                let cenv = &compiled.envs[idx];
-                dataset::audit_line(&program, idx, cenv, &source_hash, text, reprove)
-            },
-            &mut |r| {
-                rows += 1;
-                ok += usize::from(r["ok"] == true);
-                certified += usize::from(r["certified"] == true);
-                provenance += usize::from(r["provenance"] == true);
-            },
-        )
-    });
+    let streamed = rows_with_env(
+        data,
+        out,
+        jobs,
+        &program,
+        idx,
+        &|cenv, text| dataset::audit_line(&program, idx, cenv, &source_hash, text, reprove),
+        &mut |r| {
+            rows += 1;
+            ok += usize::from(r["ok"] == true);
+            certified += usize::from(r["certified"] == true);
+            provenance += usize::from(r["provenance"] == true);
+        },
+    );
     if let Err(code) = streamed {
         return code;
     }
@@ -669,6 +660,30 @@ fn audit(
         if reprove { " (claims re-proved)" } else { "" }
     );
     ExitCode::from(if ok == rows { 0 } else { 1 })
+}
+
+/// The row loop of `verify` and `audit`: the rows of `data`, answered by `per_row` with
+/// env `idx` on `jobs` threads, into `out`. Each worker compiles the program itself
+/// (compiled closures hold `Rc`s).
+fn rows_with_env<R: resyn_runtime::rows::OutRow + Send>(
+    data: &std::path::Path,
+    out: Option<&std::path::Path>,
+    jobs: usize,
+    program: &resyn_compiler::ir::Program,
+    idx: usize,
+    per_row: &(dyn Fn(&resyn_compiler::eval::CEnv, &str) -> R + Sync),
+    tally: &mut dyn FnMut(&R),
+) -> Result<(), ExitCode> {
+    with_rows(data, out, |input, w| {
+        resyn_runtime::rows::map_rows_parallel(
+            input,
+            w,
+            jobs,
+            &|| resyn_compiler::eval::compile(program),
+            &|compiled, text| per_row(&compiled.envs[idx], text),
+            tally,
+        )
+    })
 }
 
 /// Opens `data` and `out` for a row loop, runs it, and reports what stopped it.
