@@ -76,7 +76,7 @@ enum Command {
         #[arg(short = 'o')]
         out: Option<std::path::PathBuf>,
         /// Worker threads; the output does not depend on it.
-        #[arg(long, default_value_t = 1)]
+        #[arg(long, default_value_t = 1, value_parser = resyn_runtime::rows::parse_jobs)]
         jobs: usize,
     },
     /// Compile envs to a native Rust crate (library + `gen`/`verify` binary) that needs
@@ -118,7 +118,7 @@ enum Command {
         #[arg(short = 'o')]
         out: Option<std::path::PathBuf>,
         /// Worker threads; the output does not depend on it.
-        #[arg(long, default_value_t = 1)]
+        #[arg(long, default_value_t = 1, value_parser = resyn_runtime::rows::parse_jobs)]
         jobs: usize,
     },
 }
@@ -711,6 +711,10 @@ fn with_rows(
         }
         Err(resyn_runtime::rows::MapError::Write(_)) => {
             eprintln!("error: cannot write the output");
+            Err(ExitCode::from(1))
+        }
+        Err(resyn_runtime::rows::MapError::Threads(e)) => {
+            eprintln!("error: cannot start the worker threads (--jobs): {e}");
             Err(ExitCode::from(1))
         }
     }

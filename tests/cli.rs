@@ -277,6 +277,21 @@ fn gen_user_errors_exit_one_and_usage_errors_exit_two() {
         .0,
         1
     );
+    // `--jobs` beyond 1,024 (a typo rather than a machine) is a usage error, not a
+    // million threads; 0 means one thread.
+    for cmd in ["gen", "prove", "verify", "audit"] {
+        let mut args = vec![cmd, "examples/graph_coloring.rsn", "--jobs", "1000000"];
+        if matches!(cmd, "verify" | "audit") {
+            args.extend(["--data", "x.jsonl"]);
+        }
+        let (code, _, err) = resyn(&args);
+        assert_eq!(code, 2, "{cmd}: {err}");
+        assert!(err.contains("from 0 to 1024"), "{cmd}: {err}");
+    }
+    assert_eq!(
+        resyn(&["gen", "examples/graph_coloring.rsn", "--jobs", "0"]).0,
+        0
+    );
 }
 
 /// `gen` rows as JSONL verify rows whose answer is the row's own witness.

@@ -44,7 +44,7 @@ enum Command {
         #[arg(short = 'o')]
         out: Option<std::path::PathBuf>,
         /// Worker threads; the output does not depend on it.
-        #[arg(long, default_value_t = 1)]
+        #[arg(long, default_value_t = 1, value_parser = rows::parse_jobs)]
         jobs: usize,
     },
 }
@@ -74,7 +74,7 @@ pub struct Selection {
     #[arg(short = 'o')]
     pub out: Option<std::path::PathBuf>,
     /// Worker threads; the output does not depend on it.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = rows::parse_jobs)]
     pub jobs: usize,
 }
 

@@ -50,6 +50,20 @@ pub fn parse_levels(s: &str) -> Result<(u8, u8), String> {
     }
 }
 
+/// The most worker threads `--jobs` may ask for: a bound on what a typo (`--jobs 1000000`)
+/// can make the process start, each worker with an env of its own.
+pub const MAX_JOBS: usize = 1024;
+
+/// `--jobs J`: 0 to [`MAX_JOBS`] (0 and 1 both mean one thread).
+pub fn parse_jobs(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(j) if j <= MAX_JOBS => Ok(j),
+        _ => Err(format!(
+            "expected a number of worker threads from 0 to {MAX_JOBS}"
+        )),
+    }
+}
+
 /// `--param name=value`.
 pub fn parse_kv(s: &str) -> Result<(String, String), String> {
     let (k, v) = s.split_once('=').ok_or("write params as name=value")?;
@@ -1103,6 +1117,8 @@ pub fn run_chunked<S, T: Send>(
 pub enum MapError {
     Read(std::io::Error),
     Write(std::io::Error),
+    /// The worker threads of [`map_rows_parallel`] could not be started.
+    Threads(std::io::Error),
 }
 
 /// What the row loops read next (see [`next_row`]).
@@ -1230,11 +1246,13 @@ pub fn map_rows_parallel<S, R: OutRow + Send>(
     std::thread::scope(|scope| {
         // One long-lived thread per job, so `init` runs once per worker (rayon's
         // `map_init` ran it per split: most of the time for a cheap row).
-        let (to_workers, from_workers): (Vec<_>, Vec<_>) = (0..jobs)
-            .map(|_| {
-                let (to_worker, rows) = std::sync::mpsc::channel::<Vec<ReadRow>>();
-                let (answer, from_worker) = std::sync::mpsc::channel::<Vec<R>>();
-                scope.spawn(move || {
+        // A thread that cannot be had (`--jobs` beyond what the system gives) is an error,
+        // not a panic.
+        let workers = (0..jobs).map(|_| {
+            let (to_worker, rows) = std::sync::mpsc::channel::<Vec<ReadRow>>();
+            let (answer, from_worker) = std::sync::mpsc::channel::<Vec<R>>();
+            std::thread::Builder::new()
+                .spawn_scoped(scope, move || {
                     let mut state = init();
                     for part in rows {
                         let answered = part
@@ -1248,9 +1266,13 @@ pub fn map_rows_parallel<S, R: OutRow + Send>(
                             break;
                         }
                     }
-                });
-                (to_worker, from_worker)
-            })
+                })
+                .map(|_| (to_worker, from_worker))
+        });
+        let (to_workers, from_workers): (Vec<_>, Vec<_>) = workers
+            .collect::<std::io::Result<Vec<_>>>()
+            .map_err(MapError::Threads)?
+            .into_iter()
             .unzip();
         let mut text_out = Vec::new();
         let mut collect = |busy: &mut usize, out: &mut dyn Write| {
