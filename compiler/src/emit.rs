@@ -1224,7 +1224,7 @@ impl<'a> Writer<'a> {
                     .join(", ")
             ),
             Expr::List(v) => format!(
-                "List::from_vec(vec![{}])",
+                "List::from_array([{}])",
                 v.iter()
                     .map(|x| self.value(x))
                     .collect::<Vec<_>>()

@@ -242,6 +242,23 @@ impl<T: Clone> List<T> {
         })
     }
 
+    /// A list literal: one allocation, the elements moved in (`from_vec` would allocate
+    /// the `Vec` and then the `Rc`).
+    #[inline]
+    pub fn from_array<const N: usize>(a: [T; N]) -> List<T> {
+        List(if N == 0 { None } else { Some(Rc::from(a)) })
+    }
+
+    /// The list of a copy of `s`: one allocation.
+    #[inline]
+    pub fn from_slice(s: &[T]) -> List<T> {
+        List(if s.is_empty() {
+            None
+        } else {
+            Some(Rc::from(s))
+        })
+    }
+
     /// The list of the elements of `buf`, which is left empty with its capacity: emitted
     /// comprehensions collect into a buffer reused across their runs (spec/emit.md §3),
     /// so building a list costs one allocation of its exact size and no growth.
@@ -713,10 +730,15 @@ impl<T: Clone> Plus for List<T> {
     #[inline]
     fn plus(self, o: List<T>) -> RtResult<List<T>> {
         check_len(self.len() + o.len())?;
-        let mut v = Vec::with_capacity(self.len() + o.len());
-        v.extend(self.as_slice().iter().cloned());
-        v.extend(o.as_slice().iter().cloned());
-        Ok(List::from_vec(v))
+        if self.is_empty() {
+            return Ok(o);
+        }
+        if o.is_empty() {
+            return Ok(self);
+        }
+        // An exact-size iterator: the `Rc<[T]>` is allocated once (no `Vec` on the way).
+        let both = self.as_slice().iter().chain(o.as_slice()).cloned();
+        Ok(List(Some(both.collect())))
     }
 }
 
@@ -1068,11 +1090,7 @@ impl<T: Clone> Slice for List<T> {
     fn slice(&self, lo: i64, hi: i64) -> List<T> {
         let clamp = |i: i64| i.clamp(0, self.as_slice().len() as i64) as usize;
         let (l, h) = (clamp(lo), clamp(hi));
-        List::from_vec(if l < h {
-            self.as_slice()[l..h].to_vec()
-        } else {
-            Vec::new()
-        })
+        List::from_slice(if l < h { &self.as_slice()[l..h] } else { &[] })
     }
 }
 
