@@ -340,13 +340,6 @@ fn load(
     Ok((program, idx, dataset::source_hash(&text)))
 }
 
-fn open_out(out: Option<&std::path::Path>) -> Result<Box<dyn Write>, ExitCode> {
-    resyn_runtime::rows::open_output(out).map_err(|msg| {
-        eprintln!("error: {msg}");
-        ExitCode::from(1)
-    })
-}
-
 impl ProofArgs {
     fn config(self, proof_rows: bool) -> dataset::ProveConfig {
         dataset::ProveConfig {
@@ -686,7 +679,7 @@ fn rows_with_env<R: resyn_runtime::rows::OutRow + Send>(
     })
 }
 
-/// Opens `data` and `out` for a row loop, runs it, and reports what stopped it.
+/// [`resyn_runtime::rows::with_rows`], its error printed: exit code 1.
 fn with_rows(
     data: &std::path::Path,
     out: Option<&std::path::Path>,
@@ -695,27 +688,8 @@ fn with_rows(
         &mut dyn Write,
     ) -> Result<(), resyn_runtime::rows::MapError>,
 ) -> Result<(), ExitCode> {
-    let mut input = match resyn_runtime::rows::open_input(data) {
-        Ok(r) => r,
-        Err(msg) => {
-            eprintln!("error: {msg}");
-            return Err(ExitCode::from(1));
-        }
-    };
-    let mut w = open_out(out)?;
-    match run(&mut input, &mut w) {
-        Ok(()) => Ok(()),
-        Err(resyn_runtime::rows::MapError::Read(e)) => {
-            eprintln!("error: reading `{}` failed: {e}", data.display());
-            Err(ExitCode::from(1))
-        }
-        Err(resyn_runtime::rows::MapError::Write(_)) => {
-            eprintln!("error: cannot write the output");
-            Err(ExitCode::from(1))
-        }
-        Err(resyn_runtime::rows::MapError::Threads(e)) => {
-            eprintln!("error: cannot start the worker threads (--jobs): {e}");
-            Err(ExitCode::from(1))
-        }
-    }
+    resyn_runtime::rows::with_rows(data, out, run).map_err(|msg| {
+        eprintln!("error: {msg}");
+        ExitCode::from(1)
+    })
 }

@@ -181,39 +181,27 @@ pub fn main(names: &[&str], find: Find, sources: &[(&str, &str, &str)], version:
             if find(name).is_none() {
                 return ExitCode::from(1);
             }
-            let mut input = match rows::open_input(&data) {
-                Ok(r) => r,
-                Err(msg) => {
-                    eprintln!("error: {msg}");
-                    return ExitCode::from(1);
-                }
-            };
-            let mut w = match rows::open_output(out.as_deref()) {
-                Ok(w) => w,
-                Err(msg) => {
-                    eprintln!("error: {msg}");
-                    return ExitCode::from(1);
-                }
-            };
             let mut tally = VerifyTally::default();
             // Each worker builds the env itself (its values are not `Send`); `find` gave
-            // one above, so it gives one every time.
-            let r = rows::map_rows_parallel(
-                &mut input,
-                &mut w,
-                jobs,
-                &|| find(name),
-                &|e, text| match e {
-                    Some(e) => rows::verify_row_of_line(e.as_ref(), text, extract),
-                    None => rows::VerifiedRow::failed(
-                        serde_json::Value::Null,
-                        rows::row_err("env.missing", format!("no env `{name}`")),
-                    ),
-                },
-                &mut |row| tally.add_row(row),
-            );
-            if let Err(err) = r {
-                eprintln!("error: {err:?}");
+            // one above, so it gives one every time, and the `None` arm is not taken.
+            let r = rows::with_rows(&data, out.as_deref(), |input, w| {
+                rows::map_rows_parallel(
+                    input,
+                    w,
+                    jobs,
+                    &|| find(name),
+                    &|e, text| match e {
+                        Some(e) => rows::verify_row_of_line(e.as_ref(), text, extract),
+                        None => rows::VerifiedRow::failed(
+                            serde_json::Value::Null,
+                            rows::row_err("row.env", format!("this binary has no env `{name}`")),
+                        ),
+                    },
+                    &mut |row| tally.add_row(row),
+                )
+            });
+            if let Err(msg) = r {
+                eprintln!("error: {msg}");
                 return ExitCode::from(1);
             }
             eprintln!("{}", tally.summary());

@@ -1144,16 +1144,9 @@ fn next_row(
         if len > MAX_ROW_BYTES {
             return Ok(Next::Oversized(len));
         }
-        // A row starts with `{`: only lines that begin with whitespace are decoded to
-        // decide (U+000B is whitespace to `trim` but not to `is_ascii_whitespace`).
-        let blank = match line
-            .iter()
-            .find(|b| !b.is_ascii_whitespace() && **b != 0x0B)
-        {
-            None => true,
-            Some(b) if b.is_ascii() => false,
-            Some(_) => std::str::from_utf8(line).is_ok_and(|t| t.trim().is_empty()),
-        };
+        // A row starts with `{`: only a line that starts otherwise is decoded to decide.
+        let blank = !line.first().is_some_and(u8::is_ascii_graphic)
+            && std::str::from_utf8(line).is_ok_and(|t| t.trim().is_empty());
         if !blank {
             return Ok(Next::Row);
         }
@@ -1226,8 +1219,9 @@ const CHUNK_BYTES: usize = 1 << 26;
 
 /// [`map_rows`] on `jobs` worker threads, each with a state of its own made once by `init`
 /// (values are not `Send`, so each worker compiles its env itself). Rows are read in
-/// chunks of up to [`ROW_CHUNK`] rows and [`CHUNK_BYTES`] bytes; worker `k` answers the `k`-th contiguous part of each
-/// chunk while this thread reads the next one, and the answers are written in input order,
+/// chunks of up to [`ROW_CHUNK`] rows and [`CHUNK_BYTES`] bytes; worker `k` answers the
+/// `k`-th contiguous part of each chunk while this thread reads the next one, and the
+/// answers are written in input order,
 /// so the output and what `tally` sees do not depend on `jobs`. A chunk also ends where
 /// the next read may wait ([`may_wait`]), and every answer so far is written before such a
 /// read: rows are still answered as they arrive.
@@ -1436,6 +1430,23 @@ pub fn open_input(path: &std::path::Path) -> Result<RowInput, String> {
     Ok(std::io::BufReader::with_capacity(INPUT_BUFFER, source))
 }
 
+/// Opens `data` and `out` (stdout by default) for a row loop and runs it: the one place
+/// that words what stopped a run (`resyn verify`, `resyn audit` and the emitted binary's
+/// `verify` print these as `error: …`, spec/cli.md §4).
+pub fn with_rows(
+    data: &std::path::Path,
+    out: Option<&std::path::Path>,
+    run: impl FnOnce(&mut RowInput, &mut dyn Write) -> Result<(), MapError>,
+) -> Result<(), String> {
+    let mut input = open_input(data)?;
+    let mut w = open_output(out)?;
+    run(&mut input, &mut w).map_err(|e| match e {
+        MapError::Read(e) => format!("reading `{}` failed: {e}", data.display()),
+        MapError::Write(_) => "cannot write the output".to_string(),
+        MapError::Threads(e) => format!("cannot start the worker threads (--jobs): {e}"),
+    })
+}
+
 /// Opens where a driver writes JSONL: the file at `path`, or stdout (no path, or `-`).
 pub fn open_output(path: Option<&std::path::Path>) -> Result<Box<dyn Write>, String> {
     match path.filter(|p| !is_stdio(p)) {
@@ -1558,8 +1569,8 @@ mod tests {
 
     /// The row loops (one thread or several) answer rows as they arrive: they flush before
     /// any read that may wait, so a long-lived `verify --data -` can serve a trainer one row
-    /// at a time. Pieces that
-    /// arrive together (two rows, a row split in two) are read without waiting.
+    /// at a time. Pieces that arrive together (two rows, a row split in two) are read
+    /// without waiting.
     #[test]
     fn rows_are_answered_before_the_next_read() {
         for jobs in [1, 2, 3] {
@@ -1597,6 +1608,26 @@ mod tests {
         assert_eq!(
             String::from_utf8(flushed.borrow().clone()).expect("UTF-8"),
             "{\"a\":1}\n{\"a\":2}\n{\"a\":3}\n{\"a\":4}\n"
+        );
+    }
+
+    /// A blank line (whitespace as `str::trim` sees it, Unicode included) is no row; a line
+    /// of invalid UTF-8 or with text after its whitespace is one.
+    #[test]
+    fn blank_lines_are_what_trim_calls_blank() {
+        let text: &[u8] = b" \t\n\x0b\n\xc2\xa0\xe2\x80\x83\n\xff\n {\"a\": 1}\n\r\n\xc2\x85x\n";
+        let mut input = std::io::BufReader::new(text);
+        let mut rows = Vec::new();
+        map_rows(
+            &mut input,
+            &mut std::io::sink(),
+            &mut |t: &str| json!(t),
+            &mut |r: &Json| rows.push(r.clone()),
+        )
+        .expect("the loop runs");
+        assert_eq!(
+            rows,
+            [json!("\u{fffd}"), json!(" {\"a\": 1}"), json!("\u{85}x")]
         );
     }
 
