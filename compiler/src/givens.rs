@@ -36,7 +36,7 @@
 //! error "not unique even with every given", whose message names another answer (a model).
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use resyn_runtime::{Shape, Value};
@@ -49,7 +49,7 @@ use crate::prove::{
     check_z3, halt_reason, in_context, in_fresh_context, new_context, reason_unknown, Limits,
     DEFAULT_RLIMIT,
 };
-use crate::smt::{read_model, Guard, Lowering, DEFAULT_BUDGET, S};
+use crate::smt::{read_model, Guard, Lowering, TermMap, DEFAULT_BUDGET, S};
 
 /// What `unique_givens` was called with.
 pub struct Givens<'a> {
@@ -662,7 +662,7 @@ pub(crate) struct InstancePart {
     /// Whether the answer's small ints are one-hot (see `prove::lower_verify`).
     pub(crate) one_hot: bool,
     pub(crate) answer: S,
-    bounds: HashMap<Int, (i128, i128)>,
+    bounds: TermMap<Int, (i128, i128)>,
     own: Block,
 }
 

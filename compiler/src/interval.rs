@@ -3,7 +3,7 @@
 //! overflow checks and give named state narrow bounds) and by static safety (to propose
 //! loop invariants such as "every element lies in 0..=9").
 
-use std::collections::HashMap;
+use crate::smt::TermMap;
 use z3::ast::{Ast, Int};
 use z3::DeclKind;
 
@@ -13,8 +13,8 @@ pub const FULL: (i128, i128) = (i64::MIN as i128, i64::MAX as i128);
 /// Known variable ranges and a memo of computed ones (terms are DAGs).
 #[derive(Default)]
 pub struct Intervals {
-    pub vars: HashMap<Int, (i128, i128)>,
-    memo: HashMap<Int, (i128, i128)>,
+    pub vars: TermMap<Int, (i128, i128)>,
+    memo: TermMap<Int, (i128, i128)>,
 }
 
 impl Intervals {

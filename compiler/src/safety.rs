@@ -46,6 +46,7 @@ use crate::ir::{
     Access, Block, Callee, Clause, Env, Expr, LenExpr, Lit, Pattern, Program, ShapeExpr, Stmt,
     TemplatePart,
 };
+use crate::smt::TermSet;
 use crate::source::SourceMap;
 
 /// Abstract steps one env may take at one level before the analysis gives up (reported
@@ -757,7 +758,7 @@ impl<'p> Analyzer<'p> {
     /// much of the env was analysed before.
     fn refute(&mut self, goal: &Bool) -> (SatResult, Option<z3::Model>) {
         self.queries += 1;
-        let mut want: HashSet<Dynamic> = free_vars(&Dynamic::from_ast(goal)).into_iter().collect();
+        let mut want: TermSet<Dynamic> = free_vars(&Dynamic::from_ast(goal)).into_iter().collect();
         let facts: Vec<&Fact> = self.scopes.iter().flat_map(|s| s.facts.iter()).collect();
         let mut used = vec![false; facts.len()];
         loop {
@@ -2723,7 +2724,7 @@ fn leaf_terms(v: &A, p: &mut Vec<Step>, out: &mut Vec<(Dynamic, Vec<Step>)>) {
 
 /// The uninterpreted constants of a term (each shared subterm visited once).
 fn free_vars(t: &Dynamic) -> Vec<Dynamic> {
-    let mut seen: HashSet<Dynamic> = HashSet::new();
+    let mut seen: TermSet<Dynamic> = TermSet::default();
     let mut out = Vec::new();
     let mut stack = vec![t.clone()];
     while let Some(x) = stack.pop() {

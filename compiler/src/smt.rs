@@ -22,7 +22,9 @@
 //! true. Lists carry presence guards so bounded-length answers (`[T; <= n]`) and filtered
 //! comprehensions can be aggregated without knowing their length.
 
-use std::collections::HashMap;
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{HashMap, HashSet};
+use std::hash::BuildHasherDefault;
 use std::rc::Rc;
 
 use resyn_grammar::ast::{BinOp, UnOp};
@@ -53,6 +55,17 @@ type Visit<'a, 'p> = dyn FnMut(&mut Lowering<'p>, &mut Vec<S>, Bool) -> R<bool> 
 fn unsupported<T>(what: impl Into<String>) -> R<T> {
     Err(Halt::Unsupported(what.into()))
 }
+
+/// A hash map keyed by Z3 terms. Its hasher has fixed keys (std's default hasher has
+/// random ones per process): dropping a map releases its terms in its iteration order,
+/// Z3 recycles the ids of released terms for the next ones made, and term ids steer the
+/// solver (variable order), so with random keys the same command found different models
+/// from run to run once a context had been used before (a batch's third water_jugs proof
+/// differed in about one run of six). Z3's term hash is structural, so the order is the
+/// same in every run.
+pub type TermMap<K, V> = HashMap<K, V, BuildHasherDefault<DefaultHasher>>;
+/// A hash set of Z3 terms; see [`TermMap`].
+pub type TermSet<K> = HashSet<K, BuildHasherDefault<DefaultHasher>>;
 
 /// A value during symbolic evaluation.
 #[derive(Clone, Debug)]
@@ -185,7 +198,7 @@ pub struct Lowering<'p> {
     /// by answer bools, counts): compared with a constant they become pseudo-Boolean
     /// constraints, which the finite-domain engine handles natively instead of
     /// bit-blasting adders (spec/proofs.md §2). Only with the one-hot encoding.
-    linear: HashMap<Int, Rc<Linear>>,
+    linear: TermMap<Int, Rc<Linear>>,
     steps: u64,
     budget: u64,
 }
@@ -209,7 +222,7 @@ impl<'p> Lowering<'p> {
             one_hot: true,
             pc: Vec::new(),
             facts: Vec::new(),
-            linear: HashMap::new(),
+            linear: TermMap::default(),
             steps: 0,
             budget,
         }
@@ -2137,12 +2150,12 @@ fn concrete_or(
 impl Lowering<'_> {
     /// The known ranges of the unknowns declared so far, for a later lowering over the
     /// same declared answer (a cached solver lowers verify again per instance).
-    pub fn declared_bounds(&self) -> HashMap<Int, (i128, i128)> {
+    pub fn declared_bounds(&self) -> TermMap<Int, (i128, i128)> {
         self.iv.vars.clone()
     }
 
     /// Starts from the ranges [`Lowering::declared_bounds`] gave.
-    pub fn assume_bounds(&mut self, vars: HashMap<Int, (i128, i128)>) {
+    pub fn assume_bounds(&mut self, vars: TermMap<Int, (i128, i128)>) {
         self.iv.vars = vars;
     }
 
@@ -2159,7 +2172,7 @@ impl Lowering<'_> {
 fn declare(
     shape: &Shape,
     facts: &mut Vec<Bool>,
-    bounds: &mut HashMap<Int, (i128, i128)>,
+    bounds: &mut TermMap<Int, (i128, i128)>,
     one_hot: bool,
     path: &str,
 ) -> R<S> {
@@ -2295,7 +2308,7 @@ fn declare(
 fn choice(
     values: Vec<Value>,
     facts: &mut Vec<Bool>,
-    bounds: &mut HashMap<Int, (i128, i128)>,
+    bounds: &mut TermMap<Int, (i128, i128)>,
     path: &str,
 ) -> S {
     let k = Int::fresh_const(path);
