@@ -157,17 +157,23 @@ impl Engine {
         }
     }
 
-    /// A fresh solver of this engine. `QF_FD` runs without failed-literal probing: on
-    /// the simulations (maze_path, water_jugs) probing is a large part of the SAT core's
-    /// in-processing and buys little search. See `QF_FD_PARAMS` for the figures.
+    /// A fresh solver of this engine.
+    ///
+    /// `QF_FD` runs without failed-literal probing, measured at level 3 over the same 100
+    /// instances (`effort.rlimit`, Z3's deterministic work count): maze_path median 371k ->
+    /// 228k (-38%), water_jugs 730k -> 536k (-27%); callgrind over 10 instances: -18% and
+    /// -22% instructions; every other example's work unchanged (their formulas stay below
+    /// what probing works on). Measured and not taken: delaying all in-processing
+    /// (`sat.simplify.delay`), -46% on maze_path but only -15% on water_jugs and no better
+    /// combined with this; Luby restarts and random phases, slower on both. These are
+    /// search heuristics only: which answer a check finds may change, never whether one
+    /// exists.
     fn solver(self) -> Solver {
         match self {
             Engine::FiniteDomain => {
                 let solver = Solver::new_for_logic("QF_FD").unwrap_or_default();
                 let mut p = Params::new();
-                for (name, on) in QF_FD_PARAMS {
-                    p.set_bool(name, on);
-                }
+                p.set_bool("sat.probing", false);
                 solver.set_params(&p);
                 solver
             }
@@ -186,17 +192,6 @@ impl Engine {
         }
     }
 }
-
-/// Z3 settings of every `QF_FD` proof solver. Failed-literal probing off, measured at
-/// level 3 over the same 100 instances (`effort.rlimit`, Z3's deterministic work count):
-/// maze_path median 371k -> 228k (-38%), water_jugs 730k -> 536k (-27%); callgrind over
-/// 10 instances: -18% and -22% instructions; every other example's work unchanged (their
-/// formulas stay below what probing works on). Also
-/// measured and not taken: delaying all in-processing (`sat.simplify.delay`), -46% on
-/// maze_path but only -15% on water_jugs, and no better combined with this; Luby restarts
-/// and random phases, slower on both. Only search heuristics: which answer a check
-/// finds may change, never whether one exists.
-const QF_FD_PARAMS: [(&str, bool); 1] = [("sat.probing", false)];
 
 /// Whether `shape` holds a list whose length is not fixed (see [`Engine::first_for`]).
 fn has_bounded_list(shape: &Shape) -> bool {
