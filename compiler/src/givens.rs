@@ -675,6 +675,13 @@ pub(crate) enum PartMiss {
 }
 
 impl InstancePart {
+    /// Whether the answer has `Int` unknowns (plain ints, indices into instance
+    /// collections, lengths of bounded lists) rather than Booleans only (bools, one-hot
+    /// ints, choices guarded by literals).
+    pub(crate) fn declares_ints(&self) -> bool {
+        !self.bounds.is_empty()
+    }
+
     /// Lowers the instance's part with `frame` (params, then instance fields) into a new
     /// lowering whose facts are that part only.
     pub(crate) fn lower<'p>(
