@@ -422,55 +422,55 @@ fn gen_prove_attaches_proofs_drops_failures_and_stays_deterministic() {
         jugs("2"),
         "gen --prove witnesses depend on --jobs"
     );
-    // Proofs share a Z3 context within a batch of 32 instances (rows::BATCH). Models of a
-    // non-unique env (orders of a DAG) depend on that context's history: across batch boundaries, with two
-    // workers, and for a shorter run (a prefix), the rows must still be the same.
-    let sorting = |n: &str, jobs: &str| {
-        let (code, out, stderr) = resyn(&[
-            "gen",
-            "examples/dependency_sort.rsn",
-            "-n",
-            n,
-            "--levels",
-            "1..2",
-            "--prove",
-            "--jobs",
-            jobs,
-        ]);
-        assert_eq!(code, 0, "{stderr}");
-        json_lines(&out)
-    };
-    // The first row that differs, not two dumps of 140 rows.
-    let first_difference = |a: &[serde_json::Value], b: &[serde_json::Value]| {
-        a.iter()
-            .zip(b)
-            .position(|(x, y)| x != y)
-            .map(|i| (i, a[i]["id"].clone()))
-    };
-    let one = sorting("70", "1");
-    assert_eq!(one.len(), 140);
-    let two = sorting("70", "2");
-    assert_eq!(two.len(), 140);
-    assert_eq!(
-        first_difference(&one, &two),
-        None,
-        "gen --prove rows depend on --jobs"
-    );
-    let short = sorting("40", "2");
-    for level in [1, 2] {
-        let of = |rows: &[serde_json::Value]| -> Vec<serde_json::Value> {
-            rows.iter()
-                .filter(|r| r["level"] == level)
-                .cloned()
-                .collect()
+    // Proofs share a Z3 context within a batch of 32 instances (rows::BATCH), and where
+    // the answer is all Booleans a solver too (told the rules once, each instance in a
+    // push/pop scope). Models of a non-unique env depend on that history: across batch
+    // boundaries, with two workers, and for a shorter run (a prefix), the rows must still
+    // be the same. dependency_sort (orders of a DAG) takes fresh solvers, graph_coloring
+    // (colorings) the kept one.
+    for example in [
+        "examples/dependency_sort.rsn",
+        "examples/graph_coloring.rsn",
+    ] {
+        let rows = |n: &str, jobs: &str| {
+            let (code, out, stderr) = resyn(&[
+                "gen", example, "-n", n, "--levels", "1..2", "--prove", "--jobs", jobs,
+            ]);
+            assert_eq!(code, 0, "{example}: {stderr}");
+            json_lines(&out)
         };
-        let (short, long) = (of(&short), of(&one));
-        assert_eq!(short.len(), 40);
+        // The first row that differs, not two dumps of 140 rows.
+        let first_difference = |a: &[serde_json::Value], b: &[serde_json::Value]| {
+            a.iter()
+                .zip(b)
+                .position(|(x, y)| x != y)
+                .map(|i| (i, a[i]["id"].clone()))
+        };
+        let one = rows("70", "1");
+        assert_eq!(one.len(), 140, "{example}");
+        let two = rows("70", "2");
+        assert_eq!(two.len(), 140, "{example}");
         assert_eq!(
-            first_difference(&short, &long[..40]),
+            first_difference(&one, &two),
             None,
-            "level {level}: -n 40 is not a prefix of -n 70"
+            "{example}: gen --prove rows depend on --jobs"
         );
+        let short = rows("40", "2");
+        for level in [1, 2] {
+            let of = |rows: &[serde_json::Value]| -> Vec<serde_json::Value> {
+                rows.iter()
+                    .filter(|r| r["level"] == level)
+                    .cloned()
+                    .collect()
+            };
+            let (short, long) = (of(&short), of(&one));
+            assert_eq!(short.len(), 40, "{example}");
+            assert_eq!(
+                first_difference(&short, &long[..40]),
+                None,
+                "{example} level {level}: -n 40 is not a prefix of -n 70"
+            );
+        }
     }
     for r in json_lines(&a) {
         assert_eq!(r["proof"]["status"], "unique", "{r}");

@@ -614,13 +614,10 @@ const RULE_SHAPES: usize = 4;
 /// The rules of the puzzle a batch has lowered, per env, params and answer shape: the
 /// answer's unknowns with their domain facts and the part of verify that reads no instance
 /// value (sudoku's `all_different`s), lowered once as terms of the batch's context. Each
-/// instance lowers only its own part and gets a fresh finite-domain solver told both, so
-/// its formula is exactly the fresh path's (the rules hold for every instance with these
-/// params and shape). Measured (`bench/prove_medians.sh`, level 3): lowering the rules was
-/// half of a 9 x 9 sudoku proof (11.6 -> 6.9 ms). A solver kept across the batch with
-/// push/pop, or cloned from one told the rules, was faster still (0.9 ms) but made models
-/// and effort vary from run to run of the same command on Z3 5.4.1 (same batch, same
-/// order, one thread), so it is not used: output must be byte-reproducible.
+/// instance lowers only its own part, and its formula is the fresh path's (the rules hold
+/// for every instance with these params and shape). Measured (`bench/prove_medians.sh`,
+/// level 3): lowering the rules was half of a 9 x 9 sudoku proof (11.6 -> 6.9 ms). Where
+/// the answer is all Booleans, a solver told the rules is kept too ([`Rules::kept`]).
 #[derive(Default)]
 struct BatchRules {
     /// `None`: the rules of this key cannot be lowered on their own, so its instances take
@@ -654,7 +651,13 @@ struct Rules {
     /// 219k -> 313k, water_jugs 530k -> 618k. Output stays reproducible: the batch's
     /// instances come in index order to one worker, so the solver's history is the same
     /// in every run (and hash maps of terms have fixed keys, `smt::TermMap`).
-    kept: Option<Solver>,
+    kept: Option<Kept>,
+}
+
+struct Kept {
+    solver: Solver,
+    /// Whether a check under an instance's limits has preprocessed the rules.
+    ready: bool,
 }
 
 impl BatchRules {
@@ -705,7 +708,10 @@ impl Rules {
             for f in &rules.lowering.facts {
                 solver.assert(f);
             }
-            solver
+            Kept {
+                solver,
+                ready: false,
+            }
         });
         Some(Rules {
             shared: rules.lowering.facts,
@@ -718,7 +724,7 @@ impl Rules {
     fn prove(&mut self, q: &Query<'_>, shape: &Shape, started: Instant) -> Result<Proof, PartMiss> {
         let mut lowering = self.part.lower(q.program, &q.env.ir, &instance_frame(q))?;
         let facts = lowering.facts.clone();
-        let Some(solver) = &self.kept else {
+        let Some(kept) = &mut self.kept else {
             return Ok(solve(
                 q,
                 self.engine,
@@ -729,8 +735,22 @@ impl Rules {
                 started,
             ));
         };
+        let solver = &kept.solver;
         set_limits(solver, q.limits);
         let before = Counters::of(solver);
+        if !kept.ready {
+            // Z3 preprocesses the rules when it first needs them, and a `push` does that
+            // outside any check, where the instance's limits do not apply. A check of the
+            // rules alone does it under them (a model of the rules is a cheap search).
+            if solver.check() == SatResult::Unknown {
+                let (why, gave_up) = reason_unknown(solver, q.limits);
+                let mut proof = Proof::unknown(why, before.effort_since(solver, started));
+                proof.engine = self.engine;
+                proof.engine_gave_up = gave_up;
+                return Ok(proof);
+            }
+            kept.ready = true;
+        }
         solver.push();
         for f in &facts {
             solver.assert(f);
