@@ -1838,6 +1838,34 @@ impl<'p> Lowering<'p> {
                     return unsupported("index_of in a filtered answer-dependent list");
                 }
                 let x = arg(1);
+                if self.one_hot && items.len() < ONE_HOT_VALUES {
+                    // One-hot: position i when the item there is the first hit, -1 when
+                    // none is; comparisons of positions then split into clauses.
+                    let mut alts: Vec<(i64, Bool)> = Vec::with_capacity(items.len() + 1);
+                    let mut none_before = Bool::from_bool(true);
+                    for (i, item) in items.iter().enumerate() {
+                        let e = self.eq(item, &x)?;
+                        let hit = match guard_at(&guard, i) {
+                            None => e,
+                            Some(g) => and2(&g, &e),
+                        };
+                        if hit.as_bool() == Some(false) {
+                            continue;
+                        }
+                        alts.push((i as i64, and2(&none_before, &hit)));
+                        none_before = and2(&none_before, &not(&hit));
+                        if none_before.as_bool() == Some(false) {
+                            break;
+                        }
+                    }
+                    if none_before.as_bool() != Some(false) {
+                        alts.push((-1, none_before));
+                    }
+                    return Ok(match alts.as_slice() {
+                        [(v, g)] if g.as_bool() == Some(true) => S::C(Value::Int(*v)),
+                        _ => S::OneHot(Rc::new(alts)),
+                    });
+                }
                 let mut out = int(-1);
                 for (i, item) in items.iter().enumerate().rev() {
                     let e = self.eq(item, &x)?;
@@ -2181,17 +2209,7 @@ fn declare(
         Shape::Unit => S::C(Value::Unit),
         Shape::Int { domain } => {
             if let Some(values) = small_domain(domain).filter(|_| one_hot) {
-                let alts: Vec<(i64, Bool)> = values
-                    .iter()
-                    .map(|v| (*v, Bool::fresh_const(&format!("{path}={v}"))))
-                    .collect();
-                // Exactly one: one clause and pairwise exclusions.
-                facts.push(or_all(alts.iter().map(|(_, b)| b.clone()).collect()));
-                for i in 0..alts.len() {
-                    for j in i + 1..alts.len() {
-                        facts.push(or2(&not(&alts[i].1), &not(&alts[j].1)));
-                    }
-                }
+                let alts = exactly_one(values, facts, path);
                 return Ok(S::OneHot(Rc::new(alts)));
             }
             let x = Int::fresh_const(path);
@@ -2212,7 +2230,7 @@ fn declare(
         }
         Shape::Str {
             domain: Domain::Values(vs),
-        } => choice(vs.iter().cloned().collect(), facts, bounds, path),
+        } => choice(vs.iter().cloned().collect(), facts, bounds, one_hot, path),
         Shape::Enum { variants } => choice(
             variants
                 .iter()
@@ -2221,6 +2239,7 @@ fn declare(
                 .collect(),
             facts,
             bounds,
+            one_hot,
             path,
         ),
         Shape::Tuple(parts) => S::Tuple(Rc::new(
@@ -2275,7 +2294,13 @@ fn declare(
                 )
             }) =>
         {
-            choice(values.iter().cloned().collect(), facts, bounds, path)
+            choice(
+                values.iter().cloned().collect(),
+                facts,
+                bounds,
+                one_hot,
+                path,
+            )
         }
         Shape::Member { .. } => {
             return unsupported("an answer domain over composite values (tuples, lists, records)")
@@ -2304,13 +2329,47 @@ fn declare(
     })
 }
 
-/// One of finitely many concrete values, as a union selected by one int unknown.
+/// A fresh literal per value with "exactly one" as facts: one clause and pairwise
+/// exclusions (pure clauses, spec/proofs.md §2).
+fn exactly_one<T: std::fmt::Display>(
+    values: Vec<T>,
+    facts: &mut Vec<Bool>,
+    path: &str,
+) -> Vec<(T, Bool)> {
+    let alts: Vec<(T, Bool)> = values
+        .into_iter()
+        .map(|v| {
+            let b = Bool::fresh_const(&format!("{path}={v}"));
+            (v, b)
+        })
+        .collect();
+    facts.push(or_all(alts.iter().map(|(_, b)| b.clone()).collect()));
+    for i in 0..alts.len() {
+        for j in i + 1..alts.len() {
+            facts.push(or2(&not(&alts[i].1), &not(&alts[j].1)));
+        }
+    }
+    alts
+}
+
+/// One of finitely many concrete values, as a union: with the one-hot encoding and at most
+/// [`ONE_HOT_MAX`] values, a literal per value (as for small ints); otherwise selected by
+/// one int unknown.
 fn choice(
     values: Vec<Value>,
     facts: &mut Vec<Bool>,
     bounds: &mut TermMap<Int, (i128, i128)>,
+    one_hot: bool,
     path: &str,
 ) -> S {
+    if one_hot && !values.is_empty() && values.len() <= ONE_HOT_MAX {
+        let numbered = exactly_one((0..values.len()).collect(), facts, path);
+        let alts = numbered
+            .into_iter()
+            .map(|(i, b)| (b, values[i].clone()))
+            .collect();
+        return S::Union(Rc::new(alts));
+    }
     let k = Int::fresh_const(path);
     bounds.insert(k.clone(), (0, values.len() as i128 - 1));
     facts.push(k.ge(int(0)));
