@@ -639,19 +639,26 @@ struct Rules {
     part: InstancePart,
     /// The engine of its instances ([`Engine::first_for`]).
     engine: Engine,
-    /// A `QF_FD` solver told `shared` once and kept for the batch: each instance asserts
-    /// its part inside a push/pop scope, so Z3 preprocesses the rules once per batch
-    /// rather than once per instance. Only when every answer unknown is a Boolean
-    /// ([`InstancePart::declares_ints`]); `None` otherwise, and each instance gets a fresh solver told both
-    /// parts. Measured at level 3, Z3's work per instance (`effort.rlimit`, median of 64):
-    /// sudoku 136k -> 2.8k (wall 7.1 -> 1.1 ms), mini_sudoku 4.9k -> 0.3k, futoshiki 12.2k
-    /// -> 8.5k, graph_coloring 1.2k -> 0.6k, n_queens 4.3k -> 2.7k. Where the answer holds
-    /// plain `Int`s, which `QF_FD` bit-blasts, the rules' ints were then encoded without
-    /// the instance's facts and the work rose: dependency_sort 19.4k -> 23.7k, maze_path
-    /// 219k -> 313k, water_jugs 530k -> 618k. Output stays reproducible: the batch's
-    /// instances come in index order to one worker, so the solver's history is the same
-    /// in every run (and hash maps of terms have fixed keys, `smt::TermMap`).
+    /// Whether a solver may be kept for these rules: `QF_FD` is the engine and every
+    /// answer unknown is a Boolean ([`InstancePart::declares_ints`]).
+    may_keep: bool,
+    /// A `QF_FD` solver told `shared` once and kept for the batch, made for the second
+    /// instance with these rules (most answer shapes hold instance values, such as the
+    /// names of dependency_sort's `string in tasks`, so a solver made for the first might
+    /// never be used again). Each instance asserts its part inside a push/pop scope, so Z3
+    /// preprocesses the rules once per batch rather than once per instance. Measured at
+    /// level 3, Z3's work per instance (`effort.rlimit`, median of 64): sudoku 136k ->
+    /// 2.8k (wall 7.1 -> 1.1 ms), mini_sudoku 4.9k -> 0.3k, futoshiki 12.2k -> 8.5k,
+    /// graph_coloring 1.2k -> 0.6k, n_queens 4.3k -> 2.7k. Where the answer holds `Int`s,
+    /// which `QF_FD` bit-blasts (here the length of a bounded list), the rules' ints are
+    /// then encoded without the instance's facts, and the result was mixed (maze_path
+    /// 194k -> 173k, water_jugs 478k -> 665k), so those instances get a fresh solver told
+    /// both parts. Output stays reproducible: the
+    /// batch's instances come in index order to one worker, so the solver's history is the
+    /// same in every run (and hash maps of terms have fixed keys, `smt::TermMap`).
     kept: Option<Kept>,
+    /// Instances proved with these rules so far.
+    proved: u32,
 }
 
 struct Kept {
@@ -702,28 +709,30 @@ impl Rules {
     fn new(q: &Query<'_>, shape: &Shape, one_hot: bool) -> Option<Rules> {
         let rules = lower_rules(q.program, q.env, q.params, shape, one_hot)?;
         let engine = Engine::first_for(rules.part.one_hot, shape);
-        let keep = engine == Engine::FiniteDomain && !rules.part.declares_ints();
-        let kept = keep.then(|| {
-            let solver = engine.solver();
-            for f in &rules.lowering.facts {
-                solver.assert(f);
-            }
-            Kept {
-                solver,
-                ready: false,
-            }
-        });
         Some(Rules {
             shared: rules.lowering.facts,
+            may_keep: engine == Engine::FiniteDomain && !rules.part.declares_ints(),
             part: rules.part,
             engine,
-            kept,
+            kept: None,
+            proved: 0,
         })
     }
 
     fn prove(&mut self, q: &Query<'_>, shape: &Shape, started: Instant) -> Result<Proof, PartMiss> {
         let mut lowering = self.part.lower(q.program, &q.env.ir, &instance_frame(q))?;
         let facts = lowering.facts.clone();
+        self.proved += 1;
+        if self.may_keep && self.proved == 2 {
+            let solver = self.engine.solver();
+            for f in &self.shared {
+                solver.assert(f);
+            }
+            self.kept = Some(Kept {
+                solver,
+                ready: false,
+            });
+        }
         let Some(kept) = &mut self.kept else {
             return Ok(solve(
                 q,
