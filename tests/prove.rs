@@ -169,6 +169,15 @@ fn engines_agree_map_answers() {
     assert_all_statuses(&statuses);
 }
 
+/// String and enum choices (one-hot literals) and `index_of` over an answer list (a
+/// one-hot position: the first hit, or -1) against the general engine's int selectors and
+/// `ite` chains and against enumeration of all 324 answers.
+#[test]
+fn engines_agree_on_choices_and_positions() {
+    let statuses = differential_on("positions", &test_env("positions"), 100, 1..=5);
+    assert_all_statuses(&statuses);
+}
+
 /// Arithmetic, order and division on one-hot answer ints (case splits) and signed sums
 /// and counts of answer bools (pseudo-Boolean constraints): the Boolean encoding against
 /// the plain-Int one and against enumeration of all 4,000 answers.

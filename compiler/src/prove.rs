@@ -653,9 +653,9 @@ struct Rules {
     /// which `QF_FD` bit-blasts (here the length of a bounded list), the rules' ints are
     /// then encoded without the instance's facts, and the result was mixed (maze_path
     /// 194k -> 173k, water_jugs 478k -> 665k), so those instances get a fresh solver told
-    /// both parts. Output stays reproducible: the
-    /// batch's instances come in index order to one worker, so the solver's history is the
-    /// same in every run (and hash maps of terms have fixed keys, `smt::TermMap`).
+    /// both parts. Output stays reproducible: the batch's instances come in index order to
+    /// one worker, so the solver's history is the same in every run (and hash maps of
+    /// terms have fixed keys, `smt::TermMap`).
     kept: Option<Kept>,
     /// Instances proved with these rules so far.
     proved: u32,
