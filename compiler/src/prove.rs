@@ -746,27 +746,35 @@ impl Rules {
         };
         let solver = &kept.solver;
         set_limits(solver, q.limits);
-        let before = Counters::of(solver);
         if !kept.ready {
             // Z3 preprocesses the rules when it first needs them, and a `push` does that
             // outside any check, where the instance's limits do not apply. A check of the
-            // rules alone does it under them (a model of the rules is a cheap search).
+            // rules alone does it under them (a model of the rules is a cheap search). Its
+            // work is the batch's, not this instance's: it is left out of the effort.
+            let before = Counters::of(solver);
             if solver.check() == SatResult::Unknown {
                 let (why, gave_up) = reason_unknown(solver, q.limits);
                 let mut proof = Proof::unknown(why, before.effort_since(solver, started));
                 proof.engine = self.engine;
                 proof.engine_gave_up = gave_up;
+                if gave_up {
+                    // Not a limit: the engine cannot take these rules, so the key's later
+                    // instances go to fresh solvers (and from there to the fallback).
+                    self.kept = None;
+                    self.may_keep = false;
+                }
                 return Ok(proof);
             }
             kept.ready = true;
         }
+        let before = Counters::of(solver);
         solver.push();
         for f in &facts {
             solver.assert(f);
         }
         let mut proof = decide(q, solver, &mut lowering, shape, &self.part.answer);
-        solver.pop(1);
         proof.effort = before.effort_since(solver, started);
+        solver.pop(1);
         proof.engine = self.engine;
         Ok(proof)
     }
@@ -879,21 +887,30 @@ mod tests {
     /// tests/prove/branch_let.rsn: a branch-local `let` of a one-hot int left the slot
     /// merged with its "unset" value, and converting the one-hot side on the way marked
     /// the lowering as doing arithmetic, so the prover dropped to plain ints.
-    #[test]
-    fn a_let_inside_a_branch_keeps_the_one_hot_encoding() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/prove/branch_let.rsn");
-        let src = std::fs::read(path).expect("test env");
-        let (_, program) = crate::build_bytes(path, &src);
+    /// Lowers the first env of tests/prove/`name`.rsn at level 1 with instance `fields`
+    /// in the Boolean encoding; `check` sees the lowering and the answer. Returns the
+    /// proof of that instance (uniqueness asked).
+    fn lower_test_env(name: &str, fields: Vec<Value>, check: impl FnOnce(&Lowering, &S)) -> Proof {
+        let path = format!("{}/../tests/prove/{name}.rsn", env!("CARGO_MANIFEST_DIR"));
+        let src = std::fs::read(&path).expect("test env");
+        let (_, program) = crate::build_bytes(&path, &src);
         let program = program.expect("compiles");
         let compiled = crate::eval::compile(&program);
         let env = &compiled.envs[0];
         let params = env.resolve_params(1, &[]).expect("params");
-        let fields = vec![Value::Int(1)];
         let shape = env.answer_shape(&params, &fields).expect("shape");
         let frame: Vec<S> = params.iter().chain(&fields).cloned().map(S::C).collect();
         in_fresh_context(|| {
             let (lowering, answer) =
                 lower_verify(&program, env, &shape, &frame, Encoding::Boolean).expect("lowers");
+            check(&lowering, &answer);
+        });
+        prove(&program, env, &params, &fields, true, Limits::default())
+    }
+
+    #[test]
+    fn a_let_inside_a_branch_keeps_the_one_hot_encoding() {
+        let proof = lower_test_env("branch_let", vec![Value::Int(1)], |lowering, answer| {
             assert!(!lowering.one_hot_arith.get());
             let S::List(items, _) = answer else {
                 panic!("a list answer")
@@ -901,7 +918,22 @@ mod tests {
             assert!(matches!(items[0], S::OneHot(_)), "{:?}", items[0]);
         });
         // And it is proved right: some answers pass, e.g. [1, 0].
-        let proof = prove(&program, env, &params, &fields, true, Limits::default());
+        assert_eq!(proof.status, Status::Solvable);
+        assert!(proof.witness_checked);
+    }
+
+    /// tests/prove/long_positions.rsn: positions too long to compare by case split become
+    /// `Int` terms without sending the answer's small ints to the plain encoding.
+    #[test]
+    fn positions_as_ints_keep_the_one_hot_encoding() {
+        let proof = lower_test_env("long_positions", vec![Value::Int(2)], |lowering, answer| {
+            assert!(!lowering.one_hot_arith.get());
+            let S::Tuple(parts) = answer else {
+                panic!("a tuple answer")
+            };
+            assert!(matches!(parts[1], S::OneHot(_)), "{:?}", parts[1]);
+        });
+        assert_eq!(proof.engine, Engine::FiniteDomain);
         assert_eq!(proof.status, Status::Solvable);
         assert!(proof.witness_checked);
     }

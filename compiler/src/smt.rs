@@ -81,8 +81,9 @@ pub enum S {
     Union(Rc<Vec<(Bool, Value)>>),
     /// A map answer: every possible key (ascending), with its presence and its value.
     Map(Rc<Vec<(Value, Bool, S)>>),
-    /// An int of a small finite domain, one-hot: exactly one `(value, literal)` literal
-    /// holds (see [`ONE_HOT_MAX`]).
+    /// An int of a small finite domain, one-hot: exactly one `(value, guard)` guard holds.
+    /// Answer ints of at most [`ONE_HOT_MAX`] values are declared so (a literal per
+    /// value); case splits, merges and `index_of` positions build them from guards.
     OneHot(Rc<Vec<(i64, Bool)>>),
     /// A slot whose values after a symbolic branch cannot be merged (typically a `let`
     /// local to one branch, dead afterwards); reading it is unsupported.
@@ -187,9 +188,11 @@ pub struct Lowering<'p> {
     /// Known value ranges of int constants (answer unknowns and named temporaries), and a
     /// memo of the ranges of terms: see [`Lowering::bounds`].
     iv: crate::interval::Intervals,
-    /// Set when a one-hot answer int was used in arithmetic or an order comparison.
+    /// Set when a one-hot answer int had to become an `Int` term (arithmetic or order past
+    /// the case-split caps); `index_of` positions do not count (see `positions`).
     pub one_hot_arith: std::cell::Cell<bool>,
-    /// Declare small-domain answer ints one-hot (see [`ONE_HOT_MAX`]).
+    /// Declare small-domain answer ints and choices one-hot, and make `index_of` positions
+    /// one-hot (see [`ONE_HOT_MAX`]).
     pub one_hot: bool,
     /// Path conditions, each entry the conjunction of everything below it.
     pc: Vec<Bool>,
@@ -199,6 +202,10 @@ pub struct Lowering<'p> {
     /// constraints, which the finite-domain engine handles natively instead of
     /// bit-blasting adders (spec/proofs.md §2). Only with the one-hot encoding.
     linear: TermMap<Int, Rc<Linear>>,
+    /// The guards of the one-hot positions `index_of` made: such a value turned
+    /// into an `Int` is the `ite` chain the plain encoding would build anyway, so it does
+    /// not count as arithmetic on one-hot answer ints (`one_hot_arith`).
+    positions: TermSet<Bool>,
     steps: u64,
     budget: u64,
 }
@@ -223,6 +230,7 @@ impl<'p> Lowering<'p> {
             pc: Vec::new(),
             facts: Vec::new(),
             linear: TermMap::default(),
+            positions: TermSet::default(),
             steps: 0,
             budget,
         }
@@ -305,18 +313,31 @@ impl<'p> Lowering<'p> {
         })
     }
 
-    fn to_int(&self, s: &S) -> R<Option<Int>> {
+    fn int_of(&mut self, s: &S) -> R<Option<Int>> {
         Ok(match s {
             S::C(Value::Int(i)) => Some(int(*i)),
             S::I(x) => Some(x.clone()),
-            S::OneHot(alts) => {
-                // Arithmetic or order on a one-hot int: recorded, so the prover can choose
-                // the `Int` encoding instead (spec/proofs.md §2).
-                self.one_hot_arith.set(true);
-                Some(one_hot_term(alts))
-            }
+            S::OneHot(alts) => Some(self.one_hot_int(alts)),
             _ => None,
         })
+    }
+
+    /// A one-hot int as an `Int` term. Arithmetic or order on a one-hot answer int is
+    /// recorded, so the prover can choose the `Int` encoding instead (spec/proofs.md §2).
+    /// A position from `index_of` is not (see `positions`); it is named with its bounds
+    /// instead, because `QF_FD` bit-blasts ints only through bounded constants and gives
+    /// up on arithmetic over `ite`s of numerals alone.
+    fn one_hot_int(&mut self, alts: &[(i64, Bool)]) -> Int {
+        let position = alts.iter().all(|(_, g)| self.positions.contains(g));
+        if !position {
+            self.one_hot_arith.set(true);
+            return one_hot_term(alts);
+        }
+        let term = one_hot_term(alts);
+        match self.name(S::I(term.clone())) {
+            S::I(named) => named,
+            _ => term,
+        }
     }
 
     /// An int result of symbolic arithmetic: it must fit in i64, as natively. The check
@@ -596,7 +617,7 @@ impl<'p> Lowering<'p> {
         // arithmetic on it (the prover then redoes the lowering in the `Int` encoding), and
         // a slot that holds an int in one branch only (a `let` inside it) is no arithmetic.
         if is_int(&a) && is_int(&b) {
-            if let (Some(x), Some(y)) = (self.to_int(&a)?, self.to_int(&b)?) {
+            if let (Some(x), Some(y)) = (self.int_of(&a)?, self.int_of(&b)?) {
                 return Ok(S::I(ite_int(c, &x, &y)));
             }
         }
@@ -693,7 +714,7 @@ impl<'p> Lowering<'p> {
             let (x, y) = (self.to_bool(a)?, self.to_bool(b)?);
             return Ok(x.iff(&y));
         }
-        if let (Some(x), Some(y)) = (self.to_int(a)?, self.to_int(b)?) {
+        if let (Some(x), Some(y)) = (self.int_of(a)?, self.int_of(b)?) {
             return Ok(x.eq(&y));
         }
         if let (Some(x), Some(y)) = (self.alts(a), self.alts(b)) {
@@ -1079,10 +1100,7 @@ impl<'p> Lowering<'p> {
                     return unsupported(format!("indexed assignment into {}", kind(&target)));
                 };
                 let i = &match i {
-                    S::OneHot(alts) => {
-                        self.one_hot_arith.set(true);
-                        S::I(one_hot_term(alts))
-                    }
+                    S::OneHot(alts) => S::I(self.one_hot_int(alts)),
                     other => other.clone(),
                 };
                 let n = items.len() as i64;
@@ -1249,7 +1267,7 @@ impl<'p> Lowering<'p> {
                         if let Some(r) = self.one_hot_op(&zero, &v, sub)? {
                             return Ok(r);
                         }
-                        let x = self.to_int(&v)?.expect("one-hot is an int");
+                        let x = self.int_of(&v)?.expect("one-hot is an int");
                         Ok(self.int_result(x.unary_minus()))
                     }
                     (UnOp::Not, v) => Ok(match self.truth(&v)? {
@@ -1427,7 +1445,7 @@ impl<'p> Lowering<'p> {
                 if let Some(r) = self.one_hot_op(&x, &y, case)? {
                     return Ok(r);
                 }
-                let (Some(p), Some(q)) = (self.to_int(&x)?, self.to_int(&y)?) else {
+                let (Some(p), Some(q)) = (self.int_of(&x)?, self.int_of(&y)?) else {
                     return unsupported(format!("`{op:?}` on {} and {}", kind(&x), kind(&y)));
                 };
                 Ok(match op {
@@ -1621,7 +1639,7 @@ impl<'p> Lowering<'p> {
                 })? {
                     return Ok(r);
                 }
-                let Some(x) = self.to_int(&arg(0))? else {
+                let Some(x) = self.int_of(&arg(0))? else {
                     return unsupported("abs of a non-int");
                 };
                 let neg = x.lt(int(0));
@@ -1654,7 +1672,7 @@ impl<'p> Lowering<'p> {
                         acc = r;
                         continue;
                     }
-                    let (Some(p), Some(q)) = (self.to_int(&acc)?, self.to_int(x)?) else {
+                    let (Some(p), Some(q)) = (self.int_of(&acc)?, self.int_of(x)?) else {
                         return unsupported("min/max of non-ints over the answer");
                     };
                     let pick = if b == Builtin::Min {
@@ -1686,7 +1704,7 @@ impl<'p> Lowering<'p> {
                 }
                 let mut acc = int(0);
                 for (i, x) in items.iter().enumerate() {
-                    let Some(v) = self.to_int(x)? else {
+                    let Some(v) = self.int_of(x)? else {
                         return unsupported("a sum of non-ints over the answer");
                     };
                     let term = match guard_at(&guard, i) {
@@ -1769,7 +1787,7 @@ impl<'p> Lowering<'p> {
                 if matches!(guard, Guard::All) {
                     let ints: Option<Vec<Int>> = items
                         .iter()
-                        .map(|x| self.to_int(x).ok().flatten())
+                        .map(|x| self.int_of(x).ok().flatten())
                         .collect();
                     if let Some(ints) = ints {
                         if ints.len() < 2 {
@@ -1863,7 +1881,10 @@ impl<'p> Lowering<'p> {
                     }
                     return Ok(match alts.as_slice() {
                         [(v, g)] if g.as_bool() == Some(true) => S::C(Value::Int(*v)),
-                        _ => S::OneHot(Rc::new(alts)),
+                        _ => {
+                            self.positions.extend(alts.iter().map(|(_, g)| g.clone()));
+                            S::OneHot(Rc::new(alts))
+                        }
                     });
                 }
                 let mut out = int(-1);
@@ -1992,8 +2013,9 @@ enum Key {
     Tuple(usize),
 }
 
-/// Answer ints whose domain has at most this many values are one-hot encoded (a literal
-/// per value) rather than an `Int`; see spec/proofs.md §2 for the measurement.
+/// Answer ints and string or enum choices with at most this many values are one-hot
+/// encoded (a literal per value) rather than an `Int`; see spec/proofs.md §2 for the
+/// measurement.
 pub const ONE_HOT_MAX: usize = 16;
 
 /// Most value pairs a case split of arithmetic or order on one-hot ints may have
