@@ -416,7 +416,7 @@ fn prove_in_context(q: &Query<'_>, engine: Option<Engine>) -> Proof {
         }
     };
     let engine = engine.unwrap_or_else(|| Engine::first_for(lowering.one_hot, &shape));
-    let facts = lowering.facts.clone();
+    let facts = std::mem::take(&mut lowering.facts);
     solve(
         q,
         engine,
@@ -439,14 +439,38 @@ fn solve<'a>(
     answer: &S,
     started: Instant,
 ) -> Proof {
-    let solver = engine.solver();
-    set_limits(&solver, q.limits);
-    let before = Counters::of(&solver);
+    solve_on(
+        &engine.solver(),
+        q,
+        engine,
+        facts,
+        lowering,
+        shape,
+        answer,
+        started,
+    )
+}
+
+/// [`solve`] on `solver`, which may already hold facts (a kept solver's rules): its
+/// effort counts only what this call makes the solver do.
+#[allow(clippy::too_many_arguments)]
+fn solve_on<'a>(
+    solver: &Solver,
+    q: &Query<'_>,
+    engine: Engine,
+    facts: impl Iterator<Item = &'a z3::ast::Bool>,
+    lowering: &mut Lowering<'_>,
+    shape: &Shape,
+    answer: &S,
+    started: Instant,
+) -> Proof {
+    set_limits(solver, q.limits);
+    let before = Counters::of(solver);
     for f in facts {
         solver.assert(f);
     }
-    let mut proof = decide(q, &solver, lowering, shape, answer);
-    proof.effort = before.effort_since(&solver, started);
+    let mut proof = decide(q, solver, lowering, shape, answer);
+    proof.effort = before.effort_since(solver, started);
     proof.engine = engine;
     proof
 }
@@ -617,7 +641,7 @@ const RULE_SHAPES: usize = 4;
 /// instance lowers only its own part, and its formula is the fresh path's (the rules hold
 /// for every instance with these params and shape). Measured (`bench/prove_medians.sh`,
 /// level 3): lowering the rules was half of a 9 x 9 sudoku proof (11.6 -> 6.9 ms). Where
-/// the answer is all Booleans, a solver told the rules is kept too ([`Rules::kept`]).
+/// the answer is all Booleans, a solver told the rules is kept too ([`Rules::keep`]).
 #[derive(Default)]
 struct BatchRules {
     /// `None`: the rules of this key cannot be lowered on their own, so its instances take
@@ -639,32 +663,37 @@ struct Rules {
     part: InstancePart,
     /// The engine of its instances ([`Engine::first_for`]).
     engine: Engine,
-    /// Whether a solver may be kept for these rules: `QF_FD` is the engine and every
-    /// answer unknown is a Boolean ([`InstancePart::declares_ints`]).
-    may_keep: bool,
-    /// A `QF_FD` solver told `shared` once and kept for the batch, made for the second
-    /// instance with these rules (most answer shapes hold instance values, such as the
-    /// names of dependency_sort's `string in tasks`, so a solver made for the first might
-    /// never be used again). Each instance asserts its part inside a push/pop scope, so Z3
-    /// preprocesses the rules once per batch rather than once per instance. Measured at
-    /// level 3, Z3's work per instance (`effort.rlimit`, median of 64): sudoku 136k ->
-    /// 2.8k (wall 7.1 -> 1.1 ms), mini_sudoku 4.9k -> 0.3k, futoshiki 12.2k -> 8.5k,
-    /// graph_coloring 1.2k -> 0.6k, n_queens 4.3k -> 2.7k. Where the answer holds `Int`s,
-    /// which `QF_FD` bit-blasts (here the length of a bounded list), the rules' ints are
-    /// then encoded without the instance's facts, and the result was mixed (maze_path
-    /// 194k -> 173k, water_jugs 478k -> 665k), so those instances get a fresh solver told
-    /// both parts. Output stays reproducible: the batch's instances come in index order to
-    /// one worker, so the solver's history is the same in every run (and hash maps of
-    /// terms have fixed keys, `smt::TermMap`).
-    kept: Option<Kept>,
-    /// Instances proved with these rules so far.
-    proved: u32,
+    /// Whether a solver is kept for these rules, and where it stands. A `QF_FD` solver
+    /// told `shared` once and kept for the batch, each instance asserting its part inside
+    /// a push/pop scope, so Z3 preprocesses the rules once per batch rather than once per
+    /// instance. Only where `QF_FD` is the engine and every answer unknown is a Boolean
+    /// ([`InstancePart::declares_ints`]). Measured at level 3, Z3's work per instance
+    /// (`effort.rlimit`, median of 64): sudoku 136k -> 2.8k (wall 7.1 -> 1.1 ms),
+    /// mini_sudoku 4.9k -> 0.3k, futoshiki 12.2k -> 8.5k, graph_coloring 1.2k -> 0.6k,
+    /// n_queens 4.3k -> 2.7k. Where the answer holds `Int`s, which `QF_FD` bit-blasts (here
+    /// the length of a bounded list), the rules' ints are then encoded without the
+    /// instance's facts, and the result was mixed (maze_path 194k -> 173k, water_jugs 478k
+    /// -> 665k), so those instances get a fresh solver told both parts. Output stays
+    /// reproducible: the batch's instances come in index order to one worker, so the
+    /// solver's history is the same in every run (and hash maps of terms have fixed keys,
+    /// `smt::TermMap`).
+    keep: Keep,
 }
 
-struct Kept {
-    solver: Solver,
-    /// Whether a check under an instance's limits has preprocessed the rules.
-    ready: bool,
+enum Keep {
+    /// Fresh solvers only.
+    Never,
+    /// The next instance takes a fresh solver; the one after it makes the kept solver.
+    /// Most answer shapes hold instance values (dependency_sort's `string in tasks`), so
+    /// their rules serve one instance, and a solver made for it would never be used again.
+    AfterNext,
+    /// The next instance makes the kept solver.
+    Next,
+    Kept {
+        solver: Solver,
+        /// Whether a check under an instance's limits has preprocessed the rules.
+        ready: bool,
+    },
 }
 
 impl BatchRules {
@@ -711,29 +740,34 @@ impl Rules {
         let engine = Engine::first_for(rules.part.one_hot, shape);
         Some(Rules {
             shared: rules.lowering.facts,
-            may_keep: engine == Engine::FiniteDomain && !rules.part.declares_ints(),
+            keep: if engine == Engine::FiniteDomain && !rules.part.declares_ints() {
+                Keep::AfterNext
+            } else {
+                Keep::Never
+            },
             part: rules.part,
             engine,
-            kept: None,
-            proved: 0,
         })
     }
 
     fn prove(&mut self, q: &Query<'_>, shape: &Shape, started: Instant) -> Result<Proof, PartMiss> {
         let mut lowering = self.part.lower(q.program, &q.env.ir, &instance_frame(q))?;
-        let facts = lowering.facts.clone();
-        self.proved += 1;
-        if self.may_keep && self.proved == 2 {
-            let solver = self.engine.solver();
-            for f in &self.shared {
-                solver.assert(f);
+        let facts = std::mem::take(&mut lowering.facts);
+        match self.keep {
+            Keep::AfterNext => self.keep = Keep::Next,
+            Keep::Next => {
+                let solver = self.engine.solver();
+                for f in &self.shared {
+                    solver.assert(f);
+                }
+                self.keep = Keep::Kept {
+                    solver,
+                    ready: false,
+                };
             }
-            self.kept = Some(Kept {
-                solver,
-                ready: false,
-            });
+            Keep::Never | Keep::Kept { .. } => {}
         }
-        let Some(kept) = &mut self.kept else {
+        let Keep::Kept { solver, ready } = &mut self.keep else {
             return Ok(solve(
                 q,
                 self.engine,
@@ -744,13 +778,12 @@ impl Rules {
                 started,
             ));
         };
-        let solver = &kept.solver;
-        set_limits(solver, q.limits);
-        if !kept.ready {
+        if !*ready {
             // Z3 preprocesses the rules when it first needs them, and a `push` does that
             // outside any check, where the instance's limits do not apply. A check of the
             // rules alone does it under them (a model of the rules is a cheap search). Its
             // work is the batch's, not this instance's: it is left out of the effort.
+            set_limits(solver, q.limits);
             let before = Counters::of(solver);
             if solver.check() == SatResult::Unknown {
                 let (why, gave_up) = reason_unknown(solver, q.limits);
@@ -760,22 +793,24 @@ impl Rules {
                 if gave_up {
                     // Not a limit: the engine cannot take these rules, so the key's later
                     // instances go to fresh solvers (and from there to the fallback).
-                    self.kept = None;
-                    self.may_keep = false;
+                    self.keep = Keep::Never;
                 }
                 return Ok(proof);
             }
-            kept.ready = true;
+            *ready = true;
         }
-        let before = Counters::of(solver);
         solver.push();
-        for f in &facts {
-            solver.assert(f);
-        }
-        let mut proof = decide(q, solver, &mut lowering, shape, &self.part.answer);
-        proof.effort = before.effort_since(solver, started);
+        let proof = solve_on(
+            solver,
+            q,
+            self.engine,
+            facts.iter(),
+            &mut lowering,
+            shape,
+            &self.part.answer,
+            started,
+        );
         solver.pop(1);
-        proof.engine = self.engine;
         Ok(proof)
     }
 }
