@@ -417,7 +417,8 @@ fn prove_in_context(q: &Query<'_>, engine: Option<Engine>) -> Proof {
     };
     let engine = engine.unwrap_or_else(|| Engine::first_for(lowering.one_hot, &shape));
     let facts = std::mem::take(&mut lowering.facts);
-    solve(
+    solve_on(
+        &engine.solver(),
         q,
         engine,
         facts.iter(),
@@ -428,31 +429,9 @@ fn prove_in_context(q: &Query<'_>, engine: Option<Engine>) -> Proof {
     )
 }
 
-/// Tells a fresh solver of `engine` the limits and `facts`, decides the instance, and
-/// measures the effort from `started`.
-fn solve<'a>(
-    q: &Query<'_>,
-    engine: Engine,
-    facts: impl Iterator<Item = &'a z3::ast::Bool>,
-    lowering: &mut Lowering<'_>,
-    shape: &Shape,
-    answer: &S,
-    started: Instant,
-) -> Proof {
-    solve_on(
-        &engine.solver(),
-        q,
-        engine,
-        facts,
-        lowering,
-        shape,
-        answer,
-        started,
-    )
-}
-
-/// [`solve`] on `solver`, which may already hold facts (a kept solver's rules): its
-/// effort counts only what this call makes the solver do.
+/// Tells `solver` (fresh, or kept with the rules already asserted) the limits and
+/// `facts`, decides the instance, and measures the effort from `started`: only what this
+/// call makes the solver do.
 #[allow(clippy::too_many_arguments)]
 fn solve_on<'a>(
     solver: &Solver,
@@ -768,7 +747,8 @@ impl Rules {
             Keep::Never | Keep::Kept { .. } => {}
         }
         let Keep::Kept { solver, ready } = &mut self.keep else {
-            return Ok(solve(
+            return Ok(solve_on(
+                &self.engine.solver(),
                 q,
                 self.engine,
                 self.shared.iter().chain(&facts),
