@@ -14,20 +14,29 @@
 //! solver per (env, params, answer shape, field). The part of verify that reads no
 //! instance value (the rules of the puzzle) is lowered and asserted once, when the solver
 //! is made ([`split_verify`]). The rest is lowered per instance into the same context and
-//! asserted inside a push/pop scope of its own, so after the call it is gone: the solver
-//! holds exactly the rules plus this instance's part, the formula of a fresh solver, and
-//! its SAT / UNSAT answers are a fresh solver's. (An earlier design asserted each fact once
-//! behind a guard literal and assumed the guards: measured 1.5-2x slower than the scope,
-//! as every assumption costs Z3 work on every check.)
+//! told to the solver in one of two ways ([`Mode`]):
+//! - In a push/pop scope of its own, so after the call it is gone: the solver holds
+//!   exactly the rules plus this instance's part, the formula of a fresh solver.
+//! - Kept across calls, each fact inert unless a call assumes it ([`Kept`]), with "the
+//!   answer differs from the solution" as fixed clauses switched on by assumptions. A call
+//!   whose facts have all been seen before asserts nothing. Used for small answers of
+//!   Boolean leaves (4 x 4 sudoku) when verify is monotone in the givens.
+//!
+//! Either way a check's SAT / UNSAT answer is a fresh solver's: the formula under the
+//! call's assumptions is satisfiable exactly when the fresh formula is.
 //!
 //! Where the time goes (4 x 4 sudoku, level 3, callgrind): about 60% in Z3's checks, and
-//! most of that is not search but Z3 5.4's preprocessing layer in front of the SAT solver,
-//! which runs over every formula asserted since the last check and rebuilds a rewriter for
-//! the assumptions on every check. Two ways around it were measured and not taken:
-//! - Keeping the per-given facts (`given => cell = v`, which recur across instances)
-//!   asserted outside the scope, with a check that every kept fact of a selector in use is
-//!   one the call lowered itself: 4 x 4 −8% instructions, but 9 x 9 +19%, as the SAT
-//!   search slowed by a third with hundreds of free guarded clauses around.
+//! most of that was not search but Z3 5.4's preprocessing layer in front of the SAT
+//! solver, which runs over every formula asserted since the last check or push and
+//! rebuilds a rewriter for the assumptions on every check. The kept mode avoids the first
+//! part: 1.19 → 0.97 million instructions per puzzle. What was measured and not taken:
+//! - The kept mode on 9 x 9 (81 leaves): 343 → 245 puzzles/s. It assumes one literal per
+//!   leaf and leaves hundreds of free implications in the search, hence
+//!   [`KEPT_MAX_LEAVES`].
+//! - Kept per-given facts with "differs" still in a scope (the previous attempt): 4 x 4
+//!   −8% instructions, 9 x 9 +19%.
+//! - "Differs" as one clause per solution behind a literal (4 x 4 has 288 solutions):
+//!   slower than the scope, the free clauses cost the SAT search more than they saved.
 //! - Z3's default solver instead of `QF_FD`: about 2.5x slower on 4 x 4.
 //!
 //! Determinism: the result depends only on the SAT/UNSAT answers, which are facts about
@@ -40,7 +49,7 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use resyn_runtime::{Shape, Value};
-use z3::ast::{Bool, Int};
+use z3::ast::{Ast, Bool, Int};
 use z3::{Context, Params, SatResult, Solver};
 
 use crate::eval::CEnv;
@@ -49,7 +58,7 @@ use crate::prove::{
     check_z3, halt_reason, in_context, in_fresh_context, new_context, reason_unknown, Limits,
     DEFAULT_RLIMIT,
 };
-use crate::smt::{read_model, Guard, Lowering, TermMap, DEFAULT_BUDGET, S};
+use crate::smt::{read_model, Guard, Lowering, TermMap, TermSet, DEFAULT_BUDGET, S};
 
 /// What `unique_givens` was called with.
 pub struct Givens<'a> {
@@ -381,12 +390,22 @@ fn select(givens: &[Value], kept: &[bool]) -> Vec<Value> {
         .collect()
 }
 
-fn assumptions<'a>(selectors: &'a [Bool], kept: &'a [bool]) -> impl Iterator<Item = Bool> + 'a {
-    // Removed givens' selectors are assumed false even where a free one would do (verify
-    // monotone in the givens): measured, leaving them free made checks 2x slower.
+/// The selector literals a check assumes: the kept givens' true and, unless `only_kept`,
+/// the removed ones' false. Where verify is monotone in the givens a removed given's
+/// selector may stay free: an answer accepted with the given present is accepted without
+/// it, so setting the selector false keeps any model a model. Measured: with the facts in
+/// a scope, leaving them free made checks 2x slower; with kept facts ([`Kept`], which
+/// needs monotone verify) it is 9% fewer instructions per 4 x 4 puzzle (each assumption
+/// costs Z3 work on every check).
+fn assumptions<'a>(
+    selectors: &'a [Bool],
+    kept: &'a [bool],
+    only_kept: bool,
+) -> impl Iterator<Item = Bool> + 'a {
     selectors
         .iter()
         .zip(kept)
+        .filter(move |(_, k)| **k || !only_kept)
         .map(|(s, k)| if *k { s.clone() } else { s.not() })
 }
 
@@ -419,7 +438,7 @@ fn reduce_fresh(
     solver.assert(same.not());
 
     let check = |kept: &[bool]| -> Result<SatResult, String> {
-        let a: Vec<Bool> = assumptions(&selectors, kept).collect();
+        let a: Vec<Bool> = assumptions(&selectors, kept, false).collect();
         match solver.check_assumptions(&a) {
             SatResult::Unknown => Err(reason_unknown(&solver, limits()).0),
             r => Ok(r),
@@ -456,7 +475,7 @@ fn reduce_cached(program: &Program, setup: &Setup<'_>, call: &Givens<'_>) -> Opt
                 if solvers.len() >= CACHED_SHAPES {
                     solvers.remove(0);
                 }
-                solvers.push(Cached::new(program, setup, &key, true)?);
+                solvers.push(Cached::new(program, setup, &key, true, true)?);
                 solvers.len() - 1
             }
         };
@@ -464,9 +483,21 @@ fn reduce_cached(program: &Program, setup: &Setup<'_>, call: &Givens<'_>) -> Opt
         if let Attempt::NeedsInt = outcome {
             // Verify does arithmetic on the answer: the plain Int encoding (as in
             // `lower_verify`), for this and every later instance of the shape.
-            match Cached::new(program, setup, &key, false) {
+            match Cached::new(program, setup, &key, false, true) {
                 Some(plain) => {
                     solvers[at] = plain;
+                    outcome = solvers[at].reduce(program, setup, call);
+                }
+                None => outcome = Attempt::Redo,
+            }
+        }
+        if let Attempt::FactsDiffer = outcome {
+            // A given's clue depends on more than its value: scopes, for this and every
+            // later instance of the shape.
+            let one_hot = solvers[at].part.one_hot;
+            match Cached::new(program, setup, &key, one_hot, false) {
+                Some(scoped) => {
+                    solvers[at] = scoped;
                     outcome = solvers[at].reduce(program, setup, call);
                 }
                 None => outcome = Attempt::Redo,
@@ -475,12 +506,13 @@ fn reduce_cached(program: &Program, setup: &Setup<'_>, call: &Givens<'_>) -> Opt
         match outcome {
             Attempt::Done(kept) => {
                 let c = &solvers[at];
-                if c.selectors.len() > MAX_REMEMBERED || c.calls >= MAX_CALLS {
+                if c.selectors.len() > MAX_REMEMBERED || c.calls >= MAX_CALLS || c.too_many_facts()
+                {
                     solvers.remove(at);
                 }
                 Some(kept)
             }
-            Attempt::NeedsInt | Attempt::Redo => {
+            Attempt::NeedsInt | Attempt::FactsDiffer | Attempt::Redo => {
                 // A solver that has seen a budget run-out (or cannot be made in the plain
                 // encoding) is not kept either.
                 solvers.remove(at);
@@ -510,30 +542,262 @@ struct Cached {
     calls: usize,
     /// Selector literals by given value and occurrence (see [`Cached::selectors_of`]).
     selectors: BTreeMap<(Value, usize), Bool>,
+    /// How each call's part is told to the solver.
+    mode: Mode,
+}
+
+/// How a cached solver is told each call's part of verify and "the answer differs from the
+/// solution". Either way, during a call the solver's formula under the call's assumptions
+/// is satisfiable exactly when a fresh solver's formula is.
+enum Mode {
+    /// Asserted in a push/pop scope that ends with the call.
+    Scoped,
+    /// Asserted once and kept ([`Kept`]): no scope, no new formulas once the facts recur.
+    Kept(Kept),
+}
+
+/// Facts kept across calls, each inert unless the call that needs it assumes it true.
+///
+/// Z3 5.x puts a preprocessing layer in front of its SAT solver that works on every formula
+/// asserted since the last check and on every push; with a 4 x 4 sudoku that was about a
+/// third of generation time. Here a call in which every fact has been seen before asserts
+/// nothing: its checks only assume literals. Measured (level 3, one pinned core): 4 x 4
+/// sudoku ~7,000 → ~8,600 puzzles/s; the same design on 9 x 9 went 343 → 245/s (81 more
+/// assumptions per check and 729 free implications in the search), hence
+/// [`KEPT_MAX_LEAVES`].
+struct Kept {
+    /// Per scalar leaf of the answer (in [`leaf_alts`] order): for each value the leaf can
+    /// take, a literal "the solution has this value here". The fixed clauses
+    /// `mismatch_j ∧ is_j(v) → leaf_j ≠ v` and `∨_j mismatch_j` make "the answer differs
+    /// from the solution" hold exactly when a call assumes the solution's `is` literals;
+    /// with none assumed they are satisfied by all `is` false. (The fresh path's
+    /// `answer != solution` is a formula per solution, new in nearly every call.)
+    leaves: Vec<Vec<(Value, Bool)>>,
+    /// Facts `selector → clue` asserted as they are, by selector. Such a fact is inert
+    /// in a call that does not have the selector: the call's other facts were lowered
+    /// from its own givens, so nothing there mentions it, and it can be false. It binds
+    /// the call that has the selector, so such a call must have every kept fact of its
+    /// selectors among its own facts (else [`Attempt::FactsDiffer`]): a given's clue may
+    /// depend on more than its value (another instance value, say).
+    by_selector: TermMap<Bool, Vec<Bool>>,
+    /// Every other fact `f` seen in two calls, asserted as `g → f` for a literal `g` of
+    /// its own that the calls having `f` assume.
+    guarded: TermMap<Bool, Bool>,
+    /// Other facts seen in one call so far. A fact goes into the call's scope the first
+    /// time: one that never recurs (a chain over the whole list of givens, say) is not
+    /// kept, where it would only grow the solver.
+    seen_once: TermSet<Bool>,
+}
+
+/// Answers with more scalar leaves than this use [`Mode::Scoped`] (see [`Kept`]).
+const KEPT_MAX_LEAVES: usize = 32;
+
+impl Kept {
+    /// The kept mode for `answer` with its "differs" clauses asserted into `solver`, or
+    /// `None` when a leaf is not a finite Boolean choice or there are too many leaves.
+    fn new(solver: &Solver, answer: &S) -> Option<Kept> {
+        let mut alts = Vec::new();
+        leaf_alts(answer, &mut alts)?;
+        if alts.is_empty() || alts.len() > KEPT_MAX_LEAVES {
+            return None;
+        }
+        let mut mismatches = Vec::with_capacity(alts.len());
+        let mut leaves = Vec::with_capacity(alts.len());
+        for leaf in alts {
+            let mismatch = Bool::fresh_const("mismatch");
+            let mut values = Vec::with_capacity(leaf.len());
+            for (v, lit) in leaf {
+                let is = Bool::fresh_const("is");
+                solver.assert(Bool::or(&[mismatch.not(), is.not(), lit.not()]));
+                values.push((v, is));
+            }
+            mismatches.push(mismatch);
+            leaves.push(values);
+        }
+        solver.assert(Bool::or(&mismatches));
+        Some(Kept {
+            leaves,
+            by_selector: TermMap::default(),
+            guarded: TermMap::default(),
+            seen_once: TermSet::default(),
+        })
+    }
+
+    /// The `is` literals of `solution`: at each leaf, those of every alternative with the
+    /// solution's value there (a choice among listed values may list one twice). `None`
+    /// if it is not a value of the answer's domain (the fresh path then decides).
+    fn differs_from(&self, answer: &S, solution: &Value) -> Option<Vec<Bool>> {
+        let mut values = Vec::with_capacity(self.leaves.len());
+        leaf_values(answer, solution, &mut values)?;
+        (values.len() == self.leaves.len()).then_some(())?;
+        let mut assume = Vec::with_capacity(values.len());
+        for (leaf, v) in self.leaves.iter().zip(&values) {
+            let before = assume.len();
+            assume.extend(
+                leaf.iter()
+                    .filter(|(w, _)| w == v)
+                    .map(|(_, is)| is.clone()),
+            );
+            (assume.len() > before).then_some(())?;
+        }
+        Some(assume)
+    }
+
+    /// Asserts the kept facts that `facts` need and are not asserted yet. Returns the
+    /// literals the call must assume besides its selectors and the facts it must assert
+    /// in a scope of its own; `None` if a selector of the call has a kept fact that is not
+    /// among `facts`.
+    fn tell(
+        &mut self,
+        solver: &Solver,
+        selectors: &[Bool],
+        facts: &[Bool],
+    ) -> Option<(Vec<Bool>, Vec<Bool>)> {
+        let mine: TermSet<Bool> = selectors.iter().cloned().collect();
+        let mut by_selector: TermMap<Bool, Vec<Bool>> = TermMap::default();
+        let (mut assume, mut scoped) = (Vec::new(), Vec::new());
+        if self.seen_once.len() > MAX_REMEMBERED {
+            self.seen_once.clear();
+        }
+        for fact in facts {
+            // A constraint's facts are one conjunction: its parts are what recur.
+            let parts: Vec<Bool> = match fact.safe_decl().map(|d| d.kind()) {
+                Ok(z3::DeclKind::And) => {
+                    fact.children().iter().filter_map(|c| c.as_bool()).collect()
+                }
+                _ => vec![fact.clone()],
+            };
+            for part in parts {
+                let guard = match part.safe_decl().map(|d| d.kind()) {
+                    Ok(z3::DeclKind::Implies) => part
+                        .nth_child(0)
+                        .and_then(|g| g.as_bool())
+                        .filter(|g| mine.contains(g)),
+                    _ => None,
+                };
+                match guard {
+                    Some(selector) => by_selector.entry(selector).or_default().push(part),
+                    None => {
+                        if let Some(g) = self.guarded.get(&part) {
+                            assume.push(g.clone());
+                        } else if self.seen_once.remove(&part) {
+                            let g = Bool::fresh_const("fact");
+                            solver.assert(g.implies(&part));
+                            self.guarded.insert(part, g.clone());
+                            assume.push(g);
+                        } else {
+                            self.seen_once.insert(part.clone());
+                            scoped.push(part);
+                        }
+                    }
+                }
+            }
+        }
+        for selector in selectors {
+            let own = by_selector.remove(selector).unwrap_or_default();
+            let kept = self.by_selector.entry(selector.clone()).or_default();
+            if kept.iter().any(|k| !own.contains(k)) {
+                return None;
+            }
+            for part in own {
+                if !kept.contains(&part) {
+                    solver.assert(&part);
+                    kept.push(part);
+                }
+            }
+        }
+        Some((assume, scoped))
+    }
+}
+
+/// The answer's scalar leaves, each as its (value, literal) alternatives, depth first;
+/// `None` if some leaf is not a finite Boolean choice (a plain `Int`, a bounded list).
+fn leaf_alts(s: &S, out: &mut Vec<Vec<(Value, Bool)>>) -> Option<()> {
+    match s {
+        S::C(_) => {}
+        S::B(b) => out.push(vec![
+            (Value::Bool(true), b.clone()),
+            (Value::Bool(false), b.not()),
+        ]),
+        S::OneHot(alts) => out.push(
+            alts.iter()
+                .map(|(v, b)| (Value::Int(*v), b.clone()))
+                .collect(),
+        ),
+        S::Union(alts) => out.push(alts.iter().map(|(b, v)| (v.clone(), b.clone())).collect()),
+        S::Tuple(items) | S::List(items, Guard::All) => {
+            for x in items.iter() {
+                leaf_alts(x, out)?;
+            }
+        }
+        S::Record(fields) => {
+            for (_, x) in fields.iter() {
+                leaf_alts(x, out)?;
+            }
+        }
+        _ => return None,
+    }
+    Some(())
+}
+
+/// `v`'s values at the symbolic leaves of `s`, in [`leaf_alts`] order; `None` where `v`
+/// does not have `s`'s structure or differs from a constant part of it.
+fn leaf_values(s: &S, v: &Value, out: &mut Vec<Value>) -> Option<()> {
+    match (s, v) {
+        (S::C(c), v) => (c == v).then_some(())?,
+        (S::B(_) | S::OneHot(_) | S::Union(_), v) => out.push(v.clone()),
+        (S::Tuple(items), Value::Tuple(vs)) | (S::List(items, Guard::All), Value::List(vs))
+            if items.len() == vs.len() =>
+        {
+            for (x, y) in items.iter().zip(vs.iter()) {
+                leaf_values(x, y, out)?;
+            }
+        }
+        (S::Record(fields), Value::Record(vs)) if fields.len() == vs.len() => {
+            for ((name, x), (other, y)) in fields.iter().zip(vs.iter()) {
+                (name == other).then_some(())?;
+                leaf_values(x, y, out)?;
+            }
+        }
+        _ => return None,
+    }
+    Some(())
 }
 
 enum Attempt {
     Done(Vec<Value>),
     /// The one-hot lowering met arithmetic on the answer.
     NeedsInt,
+    /// A given's clue differs from the one kept for it ([`Kept::tell`]).
+    FactsDiffer,
     /// An outcome that depends on solver history: redo it fresh.
     Redo,
 }
 
 impl Cached {
     /// A solver for `key`, told the answer's domain and the shared part of verify; one-hot
-    /// small ints if `one_hot` and that part allows (see [`lower_rules`]). `None`: the
-    /// shared part cannot be lowered (the call goes the fresh way).
-    fn new(program: &Program, setup: &Setup<'_>, key: &Key, one_hot: bool) -> Option<Cached> {
+    /// small ints if `one_hot` and that part allows (see [`lower_rules`]); facts kept
+    /// across calls if `keep` and the env allows ([`Mode`]). `None`: the shared part
+    /// cannot be lowered (the call goes the fresh way).
+    fn new(
+        program: &Program,
+        setup: &Setup<'_>,
+        key: &Key,
+        one_hot: bool,
+        keep: bool,
+    ) -> Option<Cached> {
         let ctx = new_context();
-        let (solver, part) = in_context(&ctx, || {
+        let (solver, part, mode) = in_context(&ctx, || {
             let rules = lower_rules(program, setup.env, setup.params, &key.shape, one_hot)?;
             // The domain and the shared constraints hold for every instance: unscoped.
             let solver = limited_solver();
             for f in &rules.lowering.facts {
                 solver.assert(f);
             }
-            Some((solver, rules.part))
+            let kept = (keep && monotone_in(&setup.env.ir, key.target))
+                .then(|| Kept::new(&solver, &rules.part.answer))
+                .flatten();
+            Some((solver, rules.part, kept.map_or(Mode::Scoped, Mode::Kept)))
         })?;
         Some(Cached {
             key: key.clone(),
@@ -542,7 +806,16 @@ impl Cached {
             part,
             calls: 0,
             selectors: BTreeMap::new(),
+            mode,
         })
+    }
+
+    /// Whether the kept facts have grown past [`MAX_REMEMBERED`] (facts that never recur).
+    fn too_many_facts(&self) -> bool {
+        match &self.mode {
+            Mode::Scoped => false,
+            Mode::Kept(k) => k.guarded.len() + k.by_selector.len() > MAX_REMEMBERED,
+        }
     }
 
     fn reduce(&mut self, program: &Program, setup: &Setup<'_>, call: &Givens<'_>) -> Attempt {
@@ -559,26 +832,56 @@ impl Cached {
             Err(PartMiss::NeedsInt) => return Attempt::NeedsInt,
             Err(PartMiss::Halted) => return Attempt::Redo,
         };
-        let Ok(same) = lowering.eq(&self.part.answer, &S::C(call.solution.clone())) else {
-            return Attempt::Redo;
-        };
-        // This call's part lives in a scope of its own: popped afterwards, it cannot
-        // constrain a later call.
+        // Literals the checks assume besides the selectors (kept mode).
+        let mut extra = Vec::new();
         self.calls += 1;
-        self.solver.push();
-        for fact in lowering.facts.iter().chain([&same.not()]) {
-            self.solver.assert(fact);
-        }
+        let scoped = match &mut self.mode {
+            // This call's part lives in a scope of its own: popped afterwards, it cannot
+            // constrain a later call.
+            Mode::Scoped => {
+                let Ok(same) = lowering.eq(&self.part.answer, &S::C(call.solution.clone())) else {
+                    return Attempt::Redo;
+                };
+                self.solver.push();
+                for fact in lowering.facts.iter().chain([&same.not()]) {
+                    self.solver.assert(fact);
+                }
+                true
+            }
+            Mode::Kept(kept) => {
+                let Some(differs) = kept.differs_from(&self.part.answer, call.solution) else {
+                    return Attempt::Redo;
+                };
+                let Some((assume, scoped)) = kept.tell(&self.solver, &selectors, &lowering.facts)
+                else {
+                    return Attempt::FactsDiffer;
+                };
+                extra = differs;
+                extra.extend(assume);
+                if !scoped.is_empty() {
+                    self.solver.push();
+                    for fact in &scoped {
+                        self.solver.assert(fact);
+                    }
+                }
+                !scoped.is_empty()
+            }
+        };
+        let only_kept = matches!(self.mode, Mode::Kept(_));
         let solver = &self.solver;
         let check = |kept: &[bool]| -> Result<SatResult, ()> {
-            let a: Vec<Bool> = assumptions(&selectors, kept).collect();
+            let a: Vec<Bool> = assumptions(&selectors, kept, only_kept)
+                .chain(extra.iter().cloned())
+                .collect();
             match solver.check_assumptions(&a) {
                 SatResult::Unknown => Err(()),
                 r => Ok(r),
             }
         };
         let outcome = remove_while_unique(n, call.min_keep, setup.blocks, check);
-        self.solver.pop(1);
+        if scoped {
+            self.solver.pop(1);
+        }
         match outcome {
             Ok(Some(kept)) => Attempt::Done(select(call.givens, &kept)),
             // Not unique with every given: the message shows a model, so fresh.
