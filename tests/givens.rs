@@ -6,7 +6,9 @@
 mod common;
 
 use resyn_compiler::eval::{compile, DEFAULT_ATTEMPTS, DEFAULT_FUEL};
-use resyn_compiler::givens::{removes_in_blocks, set_removal, set_solver_reuse, Removal};
+use resyn_compiler::givens::{
+    clues_by_value, removes_in_blocks, set_removal, set_solver_reuse, Removal,
+};
 use resyn_runtime::{derive_seed, Rng};
 
 fn sources() -> Vec<(String, Vec<u8>)> {
@@ -134,4 +136,36 @@ fn non_monotone_verify_removes_one_by_one() {
         "{:?}",
         one.first()
     );
+}
+
+/// Where a given's clues read nothing but the given (the sudokus), a solver with kept facts
+/// lowers each given value once; where they read another instance value (`offset`'s shift,
+/// `avoid`'s rule, `partial`'s limit) or verify is not monotone, it must lower per
+/// instance. `reused_solvers_answer_as_fresh_ones` shows the results agree either way.
+#[test]
+fn clues_are_lowered_once_per_value_only_where_they_read_nothing_else() {
+    let mut answers = Vec::new();
+    for (name, src) in sources() {
+        let (_, program) = resyn_compiler::build_bytes(&name, &src);
+        let compiled = compile(&program.expect("compiles"));
+        let stem = std::path::Path::new(&name)
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default()
+            .to_string();
+        answers.push((stem, clues_by_value(&compiled.envs[0], "fixed")));
+    }
+    let expected = [
+        ("avoid", Some(false)),
+        ("mini_sudoku", Some(true)),
+        ("nonmonotone", Some(false)),
+        ("offset", Some(false)),
+        ("partial", Some(false)),
+        ("shifted", Some(false)),
+        ("sudoku", Some(true)),
+    ];
+    for (stem, want) in expected {
+        let got = answers.iter().find(|(n, _)| n == stem).map(|(_, a)| *a);
+        assert_eq!(got, Some(want), "{stem}: {answers:?}");
+    }
 }

@@ -19,8 +19,10 @@
 //!   exactly the rules plus this instance's part, the formula of a fresh solver.
 //! - Kept across calls, each fact inert unless a call assumes it ([`Kept`]), with "the
 //!   answer differs from the solution" as fixed clauses switched on by assumptions. A call
-//!   whose facts have all been seen before asserts nothing. Used for small answers of
-//!   Boolean leaves (4 x 4 sudoku) when verify is monotone in the givens.
+//!   whose facts have all been seen before asserts nothing; where a given's clues depend
+//!   on its value alone, a call does not even lower the givens seen before
+//!   ([`clues_only`]). Used for small answers of Boolean leaves (4 x 4 sudoku) when verify
+//!   is monotone in the givens.
 //!
 //! Either way a check's SAT / UNSAT answer is a fresh solver's: the formula under the
 //! call's assumptions is satisfiable exactly when the fresh formula is.
@@ -29,7 +31,8 @@
 //! most of that was not search but Z3 5.4's preprocessing layer in front of the SAT
 //! solver, which runs over every formula asserted since the last check or push and
 //! rebuilds a rewriter for the assumptions on every check. The kept mode avoids the first
-//! part: 1.19 → 0.97 million instructions per puzzle. What was measured and not taken:
+//! part: 1.19 → 0.97 million instructions per puzzle, and 0.79 million with each given
+//! lowered once. What was measured and not taken:
 //! - The kept mode on 9 x 9 (81 leaves): 343 → 245 puzzles/s. It assumes one literal per
 //!   leaf and leaves hundreds of free implications in the search, hence
 //!   [`KEPT_MAX_LEAVES`].
@@ -325,6 +328,14 @@ pub fn removes_in_blocks(env: &CEnv, field: &str) -> Option<bool> {
     Some(monotone_in(&env.ir, at))
 }
 
+/// Whether each given's clues in `env`'s verify depend on the given's value alone, for
+/// instance value `field` ([`clues_only`]; then a solver with kept facts lowers each given
+/// once); `None` if there is no such value.
+pub fn clues_by_value(env: &CEnv, field: &str) -> Option<bool> {
+    let at = env.ir.fields.iter().position(|f| f.name == field)?;
+    Some(monotone_in(&env.ir, at) && clues_only(&env.ir, &split_verify(&env.ir).own, at))
+}
+
 /// Whether `ir`'s verify is monotone in instance field `field` seen as a list of givens:
 /// the field is read only as the list a top-level `forall` constraint runs over (its first
 /// clause), and nowhere else, not even in that constraint's later clauses or body. Such a
@@ -379,6 +390,50 @@ pub(crate) fn monotone_in(ir: &crate::ir::Env, field: usize) -> bool {
             _ => false,
         }
     }) && ir.verify.value.as_ref().is_none_or(|v| !reads(v))
+}
+
+/// Whether `fact` is `selector → clue`.
+fn is_clue_of(fact: &Bool, selector: &Bool) -> bool {
+    matches!(
+        fact.safe_decl().map(|d| d.kind()),
+        Ok(z3::DeclKind::Implies)
+    ) && fact.nth_child(0).and_then(|g| g.as_bool()).as_ref() == Some(selector)
+}
+
+/// Whether each given's clues depend on the given's value alone: every statement of
+/// `own` (the part of verify lowered per instance, see [`split_verify`]) is a constraint
+/// whose first clause runs over instance field `field` (each binding evaluated, no short
+/// circuit), and that reads nothing but the params, that field, the answer and the locals
+/// it binds itself. Then lowering `own` over a list of givens gives the conjunction of
+/// lowering it over each given alone.
+fn clues_only(ir: &crate::ir::Env, own: &Block, field: usize) -> bool {
+    use crate::ir::{Clause, Expr};
+    let params = ir.params.len();
+    let slot = (params + field) as crate::ir::Slot;
+    let answer = (params + ir.fields.len()) as crate::ir::Slot;
+    own.value.is_none()
+        && !own.stmts.is_empty()
+        && own.stmts.iter().all(|stmt| {
+            let Stmt::Constraint { binders, .. } = stmt else {
+                return false;
+            };
+            if !matches!(binders.first(), Some(Clause::For(_, Expr::Local(s))) if *s == slot) {
+                return false;
+            }
+            let mut bound = std::collections::BTreeSet::new();
+            stmt.each_use(&mut |u| {
+                if let SlotUse::Write(s) = u {
+                    bound.insert(s);
+                }
+            });
+            let mut ok = bound.iter().all(|s| *s > answer);
+            stmt.each_use(&mut |u| {
+                if let SlotUse::Read(s) = u {
+                    ok &= (s as usize) < params || s == slot || s == answer || bound.contains(&s);
+                }
+            });
+            ok
+        })
 }
 
 fn select(givens: &[Value], kept: &[bool]) -> Vec<Value> {
@@ -561,10 +616,10 @@ enum Mode {
 /// Z3 5.x puts a preprocessing layer in front of its SAT solver that works on every formula
 /// asserted since the last check and on every push; with a 4 x 4 sudoku that was about a
 /// third of generation time. Here a call in which every fact has been seen before asserts
-/// nothing: its checks only assume literals. Measured (level 3, one pinned core): 4 x 4
-/// sudoku ~7,000 → ~8,600 puzzles/s; the same design on 9 x 9 went 343 → 245/s (81 more
-/// assumptions per check and 729 free implications in the search), hence
-/// [`KEPT_MAX_LEAVES`].
+/// nothing: its checks only assume literals. Measured (level 3, one pinned core, with
+/// [`Kept::clues`]): 4 x 4 sudoku 6,877 → 11,723 puzzles/s; the same design on 9 x 9 went
+/// 343 → 245/s (81 more assumptions per check and 729 free implications in the search),
+/// hence [`KEPT_MAX_LEAVES`].
 struct Kept {
     /// Per scalar leaf of the answer (in [`leaf_alts`] order): for each value the leaf can
     /// take, a literal "the solution has this value here". The fixed clauses
@@ -587,6 +642,10 @@ struct Kept {
     /// time: one that never recurs (a chain over the whole list of givens, say) is not
     /// kept, where it would only grow the solver.
     seen_once: TermSet<Bool>,
+    /// Where a given's clues depend on its value alone ([`clues_only`]): the selectors
+    /// whose clues are asserted, with the lowering steps they took. A call then lowers
+    /// only the givens never seen before, one at a time.
+    clues: Option<TermMap<Bool, u64>>,
 }
 
 /// Answers with more scalar leaves than this use [`Mode::Scoped`] (see [`Kept`]).
@@ -595,7 +654,7 @@ const KEPT_MAX_LEAVES: usize = 32;
 impl Kept {
     /// The kept mode for `answer` with its "differs" clauses asserted into `solver`, or
     /// `None` when a leaf is not a finite Boolean choice or there are too many leaves.
-    fn new(solver: &Solver, answer: &S) -> Option<Kept> {
+    fn new(solver: &Solver, answer: &S, clues: bool) -> Option<Kept> {
         let mut alts = Vec::new();
         leaf_alts(answer, &mut alts)?;
         if alts.is_empty() || alts.len() > KEPT_MAX_LEAVES {
@@ -620,6 +679,7 @@ impl Kept {
             by_selector: TermMap::default(),
             guarded: TermMap::default(),
             seen_once: TermSet::default(),
+            clues: clues.then(TermMap::default),
         })
     }
 
@@ -641,6 +701,44 @@ impl Kept {
             (assume.len() > before).then_some(())?;
         }
         Some(assume)
+    }
+
+    /// [`Kept::tell`] where clues depend on the given's value alone ([`Kept::clues`]):
+    /// asserts the clues of givens never seen before, each lowered alone by `lower`.
+    fn tell_clues<'p>(
+        &mut self,
+        solver: &Solver,
+        givens: &[Value],
+        selectors: &[Bool],
+        lower: impl Fn(&[Value], &[Bool]) -> Result<Lowering<'p>, Attempt>,
+    ) -> Result<(), Attempt> {
+        let clues = self.clues.as_mut().ok_or(Attempt::Redo)?;
+        // The facts of a whole list are the conjunction of each given's, and lowering it
+        // takes at most the steps of lowering them one at a time (which count the
+        // statement's own steps once per given): under the budget, the whole list's
+        // lowering (what a fresh solver does) does not halt either.
+        let mut steps = 0u64;
+        for (g, s) in givens.iter().zip(selectors) {
+            let cost = match clues.get(s) {
+                Some(cost) => *cost,
+                None => {
+                    let lowering = lower(std::slice::from_ref(g), std::slice::from_ref(s))?;
+                    if !lowering.facts.iter().all(|f| is_clue_of(f, s)) {
+                        return Err(Attempt::FactsDiffer);
+                    }
+                    for f in &lowering.facts {
+                        solver.assert(f);
+                    }
+                    clues.insert(s.clone(), lowering.steps());
+                    lowering.steps()
+                }
+            };
+            steps = steps.saturating_add(cost);
+        }
+        if steps > DEFAULT_BUDGET {
+            return Err(Attempt::Redo);
+        }
+        Ok(())
     }
 
     /// Asserts the kept facts that `facts` need and are not asserted yet. Returns the
@@ -794,8 +892,10 @@ impl Cached {
             for f in &rules.lowering.facts {
                 solver.assert(f);
             }
-            let kept = (keep && monotone_in(&setup.env.ir, key.target))
-                .then(|| Kept::new(&solver, &rules.part.answer))
+            let ir = &setup.env.ir;
+            let clues = clues_only(ir, &rules.part.own, key.target);
+            let kept = (keep && monotone_in(ir, key.target))
+                .then(|| Kept::new(&solver, &rules.part.answer, clues))
                 .flatten();
             Some((solver, rules.part, kept.map_or(Mode::Scoped, Mode::Kept)))
         })?;
@@ -826,11 +926,15 @@ impl Cached {
     fn reduce_here(&mut self, program: &Program, setup: &Setup<'_>, call: &Givens<'_>) -> Attempt {
         let n = call.givens.len();
         let selectors = self.selectors_of(call.givens);
-        let frame = setup.frame(call.givens, &selectors);
-        let mut lowering = match self.part.lower(program, &setup.env.ir, &frame) {
-            Ok(l) => l,
-            Err(PartMiss::NeedsInt) => return Attempt::NeedsInt,
-            Err(PartMiss::Halted) => return Attempt::Redo,
+        let ir = &setup.env.ir;
+        let lower = |givens: &[Value], selectors: &[Bool]| match self.part.lower(
+            program,
+            ir,
+            &setup.frame(givens, selectors),
+        ) {
+            Ok(l) => Ok(l),
+            Err(PartMiss::NeedsInt) => Err(Attempt::NeedsInt),
+            Err(PartMiss::Halted) => Err(Attempt::Redo),
         };
         // Literals the checks assume besides the selectors (kept mode).
         let mut extra = Vec::new();
@@ -839,6 +943,10 @@ impl Cached {
             // This call's part lives in a scope of its own: popped afterwards, it cannot
             // constrain a later call.
             Mode::Scoped => {
+                let mut lowering = match lower(call.givens, &selectors) {
+                    Ok(l) => l,
+                    Err(a) => return a,
+                };
                 let Ok(same) = lowering.eq(&self.part.answer, &S::C(call.solution.clone())) else {
                     return Attempt::Redo;
                 };
@@ -852,19 +960,32 @@ impl Cached {
                 let Some(differs) = kept.differs_from(&self.part.answer, call.solution) else {
                     return Attempt::Redo;
                 };
-                let Some((assume, scoped)) = kept.tell(&self.solver, &selectors, &lowering.facts)
-                else {
-                    return Attempt::FactsDiffer;
-                };
-                extra = differs;
-                extra.extend(assume);
-                if !scoped.is_empty() {
-                    self.solver.push();
-                    for fact in &scoped {
-                        self.solver.assert(fact);
+                if kept.clues.is_some() {
+                    if let Err(a) = kept.tell_clues(&self.solver, call.givens, &selectors, lower) {
+                        return a;
                     }
+                    extra = differs;
+                    false
+                } else {
+                    let lowering = match lower(call.givens, &selectors) {
+                        Ok(l) => l,
+                        Err(a) => return a,
+                    };
+                    let Some((assume, scoped)) =
+                        kept.tell(&self.solver, &selectors, &lowering.facts)
+                    else {
+                        return Attempt::FactsDiffer;
+                    };
+                    extra = differs;
+                    extra.extend(assume);
+                    if !scoped.is_empty() {
+                        self.solver.push();
+                        for fact in &scoped {
+                            self.solver.assert(fact);
+                        }
+                    }
+                    !scoped.is_empty()
                 }
-                !scoped.is_empty()
             }
         };
         let only_kept = matches!(self.mode, Mode::Kept(_));

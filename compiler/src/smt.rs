@@ -236,6 +236,11 @@ impl<'p> Lowering<'p> {
         }
     }
 
+    /// The steps taken so far (each counts against the budget).
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
     fn tick(&mut self) -> R<()> {
         self.steps += 1;
         if self.steps > self.budget {
