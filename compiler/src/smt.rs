@@ -1759,31 +1759,47 @@ impl<'p> Lowering<'p> {
             }
             Builtin::AllDifferent => {
                 let (items, guard) = self.elems(&arg(0))?;
-                let one_hot = items
+                let literal = items
                     .iter()
-                    .all(|x| matches!(x, S::OneHot(..) | S::C(Value::Int(_))))
-                    && items.iter().any(|x| matches!(x, S::OneHot(..)));
-                if matches!(guard, Guard::All) && one_hot {
-                    // Per value, at most one cell takes it: pairwise clauses over the value's
-                    // literals (pure clauses: the encoding the wrong-UNSAT study found sound).
-                    let mut by_value: std::collections::BTreeMap<i64, Vec<Bool>> =
+                    .all(|x| matches!(x, S::OneHot(..) | S::Union(..) | S::C(_)))
+                    && items
+                        .iter()
+                        .any(|x| matches!(x, S::OneHot(..) | S::Union(..)));
+                if matches!(guard, Guard::All) && literal {
+                    // Per value, no two cells take it: pairwise clauses over the literals
+                    // that give cells the value (pure clauses: the encoding the wrong-UNSAT
+                    // study found sound). One-hot ints and choices (strings, enums) alike;
+                    // a choice may list a value twice, under two literals. For choices this
+                    // replaced "not (cell i = cell j)" per pair of cells, a negated
+                    // disjunction of conjunctions: dependency_sort proofs 10% fewer
+                    // instructions.
+                    let mut by_value: std::collections::BTreeMap<Value, Vec<(usize, Bool)>> =
                         Default::default();
-                    for x in &items {
+                    for (cell, x) in items.iter().enumerate() {
+                        let mut add =
+                            |v: Value, b: Bool| by_value.entry(v).or_default().push((cell, b));
                         match x {
                             S::OneHot(alts) => {
                                 for (v, b) in alts.iter() {
-                                    by_value.entry(*v).or_default().push(b.clone());
+                                    add(Value::Int(*v), b.clone());
                                 }
                             }
-                            S::C(Value::Int(k)) => by_value.entry(*k).or_default().push(tt()),
-                            _ => unreachable!("checked one-hot or int"),
+                            S::Union(alts) => {
+                                for (b, v) in alts.iter() {
+                                    add(v.clone(), b.clone());
+                                }
+                            }
+                            S::C(v) => add(v.clone(), tt()),
+                            _ => unreachable!("checked one-hot, choice or constant"),
                         }
                     }
                     let mut terms = Vec::new();
                     for lits in by_value.values() {
-                        for i in 0..lits.len() {
-                            for j in i + 1..lits.len() {
-                                terms.push(or2(&not(&lits[i]), &not(&lits[j])));
+                        for (i, (ci, a)) in lits.iter().enumerate() {
+                            for (cj, b) in &lits[i + 1..] {
+                                if ci != cj {
+                                    terms.push(or2(&not(a), &not(b)));
+                                }
                             }
                         }
                     }
