@@ -646,6 +646,8 @@ struct Kept {
     /// whose clues are asserted, with the lowering steps they took. A call then lowers
     /// only the givens never seen before, one at a time.
     clues: Option<TermMap<Bool, u64>>,
+    /// How many facts have been asserted to be kept (see [`Cached::too_many_facts`]).
+    asserted: usize,
 }
 
 /// Answers with more scalar leaves than this use [`Mode::Scoped`] (see [`Kept`]).
@@ -653,7 +655,8 @@ const KEPT_MAX_LEAVES: usize = 32;
 
 impl Kept {
     /// The kept mode for `answer` with its "differs" clauses asserted into `solver`, or
-    /// `None` when a leaf is not a finite Boolean choice or there are too many leaves.
+    /// `None` when a leaf has no finite list of values ([`leaf_alts`]) or there are too
+    /// many leaves.
     fn new(solver: &Solver, answer: &S, clues: bool) -> Option<Kept> {
         let mut alts = Vec::new();
         leaf_alts(answer, &mut alts)?;
@@ -680,6 +683,7 @@ impl Kept {
             guarded: TermMap::default(),
             seen_once: TermSet::default(),
             clues: clues.then(TermMap::default),
+            asserted: 0,
         })
     }
 
@@ -710,13 +714,15 @@ impl Kept {
         solver: &Solver,
         givens: &[Value],
         selectors: &[Bool],
+        budget: u64,
         lower: impl Fn(&[Value], &[Bool]) -> Result<Lowering<'p>, Attempt>,
     ) -> Result<(), Attempt> {
         let clues = self.clues.as_mut().ok_or(Attempt::Redo)?;
         // The facts of a whole list are the conjunction of each given's, and lowering it
         // takes at most the steps of lowering them one at a time (which count the
-        // statement's own steps once per given): under the budget, the whole list's
-        // lowering (what a fresh solver does) does not halt either.
+        // statement's own steps once per given): within the part's budget, the whole
+        // list's lowering (and the fresh path's, see `InstancePart::budget`) does not
+        // stop either.
         let mut steps = 0u64;
         for (g, s) in givens.iter().zip(selectors) {
             let cost = match clues.get(s) {
@@ -729,13 +735,14 @@ impl Kept {
                     for f in &lowering.facts {
                         solver.assert(f);
                     }
+                    self.asserted += lowering.facts.len();
                     clues.insert(s.clone(), lowering.steps());
                     lowering.steps()
                 }
             };
             steps = steps.saturating_add(cost);
         }
-        if steps > DEFAULT_BUDGET {
+        if steps > budget {
             return Err(Attempt::Redo);
         }
         Ok(())
@@ -781,6 +788,7 @@ impl Kept {
                         } else if self.seen_once.remove(&part) {
                             let g = Bool::fresh_const("fact");
                             solver.assert(g.implies(&part));
+                            self.asserted += 1;
                             self.guarded.insert(part, g.clone());
                             assume.push(g);
                         } else {
@@ -800,6 +808,7 @@ impl Kept {
             for part in own {
                 if !kept.contains(&part) {
                     solver.assert(&part);
+                    self.asserted += 1;
                     kept.push(part);
                 }
             }
@@ -808,8 +817,11 @@ impl Kept {
     }
 }
 
-/// The answer's scalar leaves, each as its (value, literal) alternatives, depth first;
-/// `None` if some leaf is not a finite Boolean choice (a plain `Int`, a bounded list).
+/// The answer's scalar leaves, each as its (value, condition) alternatives, depth first:
+/// bools, one-hot ints and choices, whose conditions are the very terms
+/// [`Lowering::eq`] compares with (a literal each, or `k = i` for a choice among more
+/// values than are one-hot). `None` if some leaf has no such finite list of values (a
+/// plain `Int`, a bounded list, a map).
 fn leaf_alts(s: &S, out: &mut Vec<Vec<(Value, Bool)>>) -> Option<()> {
     match s {
         S::C(_) => {}
@@ -914,7 +926,7 @@ impl Cached {
     fn too_many_facts(&self) -> bool {
         match &self.mode {
             Mode::Scoped => false,
-            Mode::Kept(k) => k.guarded.len() + k.by_selector.len() > MAX_REMEMBERED,
+            Mode::Kept(k) => k.asserted > MAX_REMEMBERED,
         }
     }
 
@@ -961,7 +973,13 @@ impl Cached {
                     return Attempt::Redo;
                 };
                 if kept.clues.is_some() {
-                    if let Err(a) = kept.tell_clues(&self.solver, call.givens, &selectors, lower) {
+                    if let Err(a) = kept.tell_clues(
+                        &self.solver,
+                        call.givens,
+                        &selectors,
+                        self.part.budget,
+                        lower,
+                    ) {
                         return a;
                     }
                     extra = differs;
@@ -1088,6 +1106,11 @@ pub(crate) struct InstancePart {
     pub(crate) answer: S,
     bounds: TermMap<Int, (i128, i128)>,
     own: Block,
+    /// The lowering steps left for it: a fresh lowering of the whole verify (rules and
+    /// part in one) has [`DEFAULT_BUDGET`], and the rules took the rest. Lowering the
+    /// part re-lowers the rules' `let`s, so when the two fit the budget, so does the
+    /// fresh lowering: an instance is never decided here that the fresh path stops on.
+    budget: u64,
 }
 
 /// Why an instance's part could not be lowered on top of its rules.
@@ -1114,7 +1137,7 @@ impl InstancePart {
         ir: &crate::ir::Env,
         frame: &[S],
     ) -> Result<Lowering<'p>, PartMiss> {
-        let mut lowering = Lowering::new(program, DEFAULT_BUDGET);
+        let mut lowering = Lowering::new(program, self.budget);
         lowering.one_hot = self.one_hot;
         lowering.assume_bounds(self.bounds.clone());
         crate::prove::lower_block(&mut lowering, ir, &self.own, frame, &self.answer)
@@ -1151,6 +1174,7 @@ pub(crate) fn lower_rules<'p>(
     if one_hot && lowering.one_hot_arith.get() {
         return lower_rules(program, env, params, shape, false);
     }
+    let budget = DEFAULT_BUDGET.saturating_sub(lowering.steps());
     Some(Rules {
         lowering,
         part: InstancePart {
@@ -1158,6 +1182,7 @@ pub(crate) fn lower_rules<'p>(
             answer,
             bounds,
             own: split.own,
+            budget,
         },
     })
 }
