@@ -535,28 +535,23 @@ fn reduce_cached(program: &Program, setup: &Setup<'_>, call: &Givens<'_>) -> Opt
             }
         };
         let mut outcome = solvers[at].reduce(program, setup, call);
-        if let Attempt::NeedsInt = outcome {
-            // Verify does arithmetic on the answer: the plain Int encoding (as in
-            // `lower_verify`), for this and every later instance of the shape.
-            match Cached::new(program, setup, &key, false, true) {
-                Some(plain) => {
-                    solvers[at] = plain;
-                    outcome = solvers[at].reduce(program, setup, call);
+        // A solver remade for this and every later instance of the shape: in the plain
+        // `Int` encoding when verify does arithmetic on the answer (as in `lower_verify`),
+        // with scopes when a given's clue depends on more than its value. Each happens at
+        // most once; anything further goes the fresh way below.
+        for _ in 0..2 {
+            let (one_hot, keep) = match outcome {
+                Attempt::NeedsInt => (false, true),
+                Attempt::FactsDiffer => (solvers[at].part.one_hot, false),
+                _ => break,
+            };
+            outcome = match Cached::new(program, setup, &key, one_hot, keep) {
+                Some(remade) => {
+                    solvers[at] = remade;
+                    solvers[at].reduce(program, setup, call)
                 }
-                None => outcome = Attempt::Redo,
-            }
-        }
-        if let Attempt::FactsDiffer = outcome {
-            // A given's clue depends on more than its value: scopes, for this and every
-            // later instance of the shape.
-            let one_hot = solvers[at].part.one_hot;
-            match Cached::new(program, setup, &key, one_hot, false) {
-                Some(scoped) => {
-                    solvers[at] = scoped;
-                    outcome = solvers[at].reduce(program, setup, call);
-                }
-                None => outcome = Attempt::Redo,
-            }
+                None => Attempt::Redo,
+            };
         }
         match outcome {
             Attempt::Done(kept) => {
@@ -725,6 +720,11 @@ impl Kept {
         // stop either.
         let mut steps = 0u64;
         for (g, s) in givens.iter().zip(selectors) {
+            // Checked as it grows: a long list of new givens stops at the budget, as the
+            // list's own lowering would, not after lowering every one of them.
+            if steps > budget {
+                return Err(Attempt::Redo);
+            }
             let cost = match clues.get(s) {
                 Some(cost) => *cost,
                 None => {
