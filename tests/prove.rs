@@ -199,6 +199,14 @@ fn engines_agree_on_nonlinear_arithmetic_in_the_smt_core() {
     assert_all_statuses(&statuses);
 }
 
+/// Place-value equations in column form with carries (the finite-domain side) against
+/// the general engine, which sees them whole, and against enumeration of all 10^4 answers.
+#[test]
+fn engines_agree_on_place_value_equations_in_column_form() {
+    let statuses = differential_on("columns", &test_env("columns"), 120, 1..=5);
+    assert_all_statuses(&statuses);
+}
+
 /// The uniqueness proof (default limits) of the instance `fields` makes for the first
 /// env of `program` at level 1.
 fn prove_at_level_one(

@@ -843,6 +843,7 @@ pub(crate) fn lower_verify<'p>(
     let run = |one_hot: bool| -> Result<(Lowering<'p>, S), Halt> {
         let mut lowering = Lowering::new(program, DEFAULT_BUDGET);
         lowering.one_hot = one_hot;
+        lowering.columns = encoding == Encoding::Boolean;
         let answer = lowering.declare(shape, "answer")?;
         lower_block(&mut lowering, ir, &ir.verify, frame, &answer)?;
         Ok((lowering, answer))
@@ -935,6 +936,26 @@ mod tests {
         // And it is proved right: some answers pass, e.g. [1, 0].
         assert_eq!(proof.status, Status::Solvable);
         assert!(proof.witness_checked);
+    }
+
+    /// tests/prove/columns.rsn: the three asserted place-value equations (a sum with a
+    /// repeated digit, a difference under a path condition, a base-2 sum inside an `or`)
+    /// are put in column form; the ones under `not`, `!=` and in a count are not.
+    #[test]
+    fn asserted_place_value_equations_are_put_in_column_form() {
+        // d = [1, 2, 3, 4] passes: 121 + 34 = 155, bits 0 + 2·1 + 4·0 = 2.
+        let fields = vec![
+            Value::Int(155),
+            Value::Int(18),
+            Value::Int(3),
+            Value::Int(2),
+        ];
+        let proof = lower_test_env("columns", fields, |lowering, _| {
+            assert!(lowering.columns);
+            assert_eq!(lowering.column_facts, 3);
+        });
+        assert_ne!(proof.status, Status::Unsolvable);
+        assert!(proof.witness_checked, "{:?}", proof.reason);
     }
 
     /// tests/prove/long_positions.rsn: positions too long to compare by case split become

@@ -194,6 +194,14 @@ pub struct Lowering<'p> {
     /// Declare small-domain answer ints and choices one-hot, and make `index_of` positions
     /// one-hot (see [`ONE_HOT_MAX`]).
     pub one_hot: bool,
+    /// Put place-value equations in column form (`crate::columns`). Off for the plain
+    /// encoding the differential tests compare with, so the rewrite has a second opinion.
+    pub columns: bool,
+    /// Set once an int term is multiplied by a numeral of magnitude 2 or more: only then
+    /// can a fact hold a place-value equation, so only then are facts walked for one.
+    scaled: bool,
+    /// Facts that had a place-value equation put in column form (for tests and effort).
+    pub column_facts: u32,
     /// Path conditions, each entry the conjunction of everything below it.
     pc: Vec<Bool>,
     pub facts: Vec<Bool>,
@@ -227,6 +235,9 @@ impl<'p> Lowering<'p> {
             iv: crate::interval::Intervals::default(),
             one_hot_arith: std::cell::Cell::new(false),
             one_hot: true,
+            columns: true,
+            scaled: false,
+            column_facts: 0,
             pc: Vec::new(),
             facts: Vec::new(),
             linear: TermMap::default(),
@@ -258,6 +269,16 @@ impl<'p> Lowering<'p> {
         if cond.as_bool() == Some(true) {
             return;
         }
+        let cond = match self.columns && self.scaled {
+            true => match crate::columns::rewrite(&cond, &mut self.iv) {
+                Some(c) => {
+                    self.column_facts += 1;
+                    c
+                }
+                None => cond,
+            },
+            false => cond,
+        };
         let f = match self.path() {
             Some(p) => not(p).to_owned(),
             None => Bool::from_bool(false),
@@ -1456,7 +1477,11 @@ impl<'p> Lowering<'p> {
                 Ok(match op {
                     BinOp::Add => self.int_result(Int::add(&[p, q])),
                     BinOp::Sub => self.int_result(Int::sub(&[p, q])),
-                    BinOp::Mul => self.int_result(Int::mul(&[p, q])),
+                    BinOp::Mul => {
+                        let big = |x: &Int| x.as_i64().is_some_and(|v| v.unsigned_abs() >= 2);
+                        self.scaled |= big(&p) || big(&q);
+                        self.int_result(Int::mul(&[p, q]))
+                    }
                     BinOp::Div | BinOp::Rem => {
                         // Euclidean, like the evaluator: SMT-LIB `div`/`mod` are exactly
                         // that (0 <= r < |d|). Division by zero is an error.

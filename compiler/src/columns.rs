@@ -1,0 +1,300 @@
+//! Place-value equations in column form: `Σ B^e·a_e = 0` as one equation per column with
+//! carries, the way the equation is solved by hand.
+//!
+//! Why: verify often compares numbers built from answer digits (`from_digits` folds
+//! `v * 10 + d`, so a cryptarithm's `va + vb == vc` is one equation whose coefficients
+//! reach `10^k`). Z3's engines see one long equation with large coefficients, and the
+//! search only learns that a choice of digits is wrong once enough of them are set for
+//! the whole sum to go wrong. Column by column, each equation has small coefficients and
+//! its carry links it to the next, so a wrong digit is caught in its own column. Measured
+//! on cryptarithm level 3 (spec/proofs.md §2).
+//!
+//! The rewrite (spec/proofs.md §2 has the proof): an equation `Σ w·x + k = 0` over
+//! bounded int atoms whose every coefficient is `±d·B^e` with `1 <= d < B` for one base
+//! `B` in 2..=16, spanning at least two exponents, is split by exponent into column sums
+//! `a_e` (`k` split into its base-`B` digits), and becomes
+//! `a_0 = B·c_1, a_e + c_e = B·c_(e+1), …, a_E + c_E = 0` with fresh int carries whose
+//! ranges follow from the atoms' ranges. Equivalent when the carries are existential,
+//! so only equations in positive position of a fact (under `and`, `or`, the consequent of
+//! `=>`) are rewritten, never one under a negation or inside an `ite` condition; each
+//! rewrite has carries of its own. Carries are functions of the atoms (the exact quotient
+//! of the columns below them), so every model of the atoms extends to exactly one
+//! model of the carries: counting answers (uniqueness) is unchanged.
+
+use crate::interval::Intervals;
+use z3::ast::{Ast, Bool, Int};
+use z3::DeclKind;
+
+/// Atoms and their coefficients of one linear form, one entry per occurrence (a digit
+/// that stands in two places of a number keeps both places: merged, `10^2 + 1` would fit
+/// no column).
+struct Linear {
+    terms: Vec<(Int, i128)>,
+    constant: i128,
+}
+
+/// Nodes a linear form may visit: a DAG that shares subterms (`v + v` repeated) would
+/// unfold exponentially.
+const MAX_NODES: usize = 4_096;
+
+/// Largest atom range magnitude and coefficient considered: far below i128 limits, so
+/// column ranges and carries are computed without overflow.
+const MAX_MAGNITUDE: i128 = 1 << 62;
+
+/// `fact` with its positive place-value equations in column form; `None` when none was
+/// rewritten. `iv` gives the atoms' ranges.
+pub fn rewrite(fact: &Bool, iv: &mut Intervals) -> Option<Bool> {
+    if !fact.is_app() {
+        return None;
+    }
+    let kids = || -> Vec<Bool> { fact.children().iter().filter_map(|c| c.as_bool()).collect() };
+    match fact.decl().kind() {
+        DeclKind::And | DeclKind::Or => {
+            let kids = kids();
+            let mut changed = false;
+            let new: Vec<Bool> = kids
+                .iter()
+                .map(|k| match rewrite(k, iv) {
+                    Some(n) => {
+                        changed = true;
+                        n
+                    }
+                    None => k.clone(),
+                })
+                .collect();
+            if !changed {
+                return None;
+            }
+            Some(if fact.decl().kind() == DeclKind::And {
+                Bool::and(&new)
+            } else {
+                Bool::or(&new)
+            })
+        }
+        DeclKind::Implies => {
+            let kids = kids();
+            let [p, q] = kids.as_slice() else {
+                return None;
+            };
+            rewrite(q, iv).map(|q| p.implies(&q))
+        }
+        DeclKind::Eq => {
+            let sides: Vec<Int> = fact.children().iter().filter_map(|c| c.as_int()).collect();
+            let [l, r] = sides.as_slice() else {
+                return None;
+            };
+            equation(l, r, iv)
+        }
+        _ => None,
+    }
+}
+
+/// `l = r` in column form, or `None` when it is not a place-value equation.
+fn equation(l: &Int, r: &Int, iv: &mut Intervals) -> Option<Bool> {
+    let mut lin = Linear {
+        terms: Vec::new(),
+        constant: 0,
+    };
+    let mut fuel = MAX_NODES;
+    linear(l, 1, &mut lin, &mut fuel)?;
+    linear(r, -1, &mut lin, &mut fuel)?;
+    lin.terms.retain(|(_, c)| *c != 0);
+    let base = choose_base(&lin.terms)?;
+    // Columns: (digit coefficient, atom) per exponent, and the constant's digit.
+    let mut cols: Vec<(Vec<(i128, Int)>, i128)> = Vec::new();
+    let col = |cols: &mut Vec<(Vec<(i128, Int)>, i128)>, e: usize| {
+        if cols.len() <= e {
+            cols.resize_with(e + 1, || (Vec::new(), 0));
+        }
+    };
+    for (x, c) in &lin.terms {
+        let (e, d) = place(*c, base)?;
+        col(&mut cols, e);
+        cols[e].0.push((d, x.clone()));
+    }
+    // The constant's digits, with its sign: `k = sign·Σ B^e·digit_e`.
+    let (sign, mut rest) = (lin.constant.signum(), lin.constant.abs());
+    let mut e = 0;
+    while rest > 0 {
+        col(&mut cols, e);
+        cols[e].1 = sign * (rest % base);
+        rest /= base;
+        e += 1;
+    }
+    // Each column's range from its atoms' ranges, then the carries'.
+    let mut parts = Vec::new();
+    let mut carry: (Int, (i128, i128)) = (Int::from_i64(0), (0, 0));
+    let last = cols.len() - 1;
+    for (e, (terms, k)) in cols.iter().enumerate() {
+        let (mut lo, mut hi) = (*k + carry.1 .0, *k + carry.1 .1);
+        let mut sum: Vec<Int> = Vec::with_capacity(terms.len() + 2);
+        for (d, x) in terms {
+            let (xl, xh) = iv.of(x);
+            if xl.abs() > MAX_MAGNITUDE || xh.abs() > MAX_MAGNITUDE {
+                return None;
+            }
+            let (a, b) = (d * xl, d * xh);
+            lo += a.min(b);
+            hi += a.max(b);
+            sum.push(if *d == 1 {
+                x.clone()
+            } else {
+                Int::mul(&[Int::from_i64(*d as i64), x.clone()])
+            });
+        }
+        if *k != 0 {
+            sum.push(Int::from_i64(*k as i64));
+        }
+        if carry.1 != (0, 0) {
+            sum.push(carry.0.clone());
+        }
+        let column = Int::add(&sum);
+        if e == last {
+            parts.push(column.eq(Int::from_i64(0)));
+            break;
+        }
+        // The next carry is the column's exact quotient by the base.
+        let (cl, ch) = (div_ceil(lo, base), hi.div_euclid(base));
+        if cl > ch {
+            // No value of the column is a multiple of the base: no solution.
+            return Some(Bool::from_bool(false));
+        }
+        let (cl64, ch64) = (i64::try_from(cl).ok()?, i64::try_from(ch).ok()?);
+        let next = if cl == ch {
+            Int::from_i64(cl64)
+        } else {
+            let c = Int::fresh_const("carry");
+            parts.push(c.ge(Int::from_i64(cl64)));
+            parts.push(c.le(Int::from_i64(ch64)));
+            iv.vars.insert(c.clone(), (cl, ch));
+            c
+        };
+        parts.push(column.eq(Int::mul(&[Int::from_i64(base as i64), next.clone()])));
+        carry = (next, (cl, ch));
+    }
+    Some(Bool::and(&parts))
+}
+
+/// Adds `coef·t` to `lin`: sums, differences, negations and products with numerals are
+/// unfolded, anything else is an atom. `None` past the node or magnitude limits.
+fn linear(t: &Int, coef: i128, lin: &mut Linear, fuel: &mut usize) -> Option<()> {
+    *fuel = fuel.checked_sub(1)?;
+    if coef.abs() > MAX_MAGNITUDE {
+        return None;
+    }
+    if let Some(v) = t.as_i64() {
+        lin.constant = lin.constant.checked_add(coef.checked_mul(i128::from(v))?)?;
+        if lin.constant.abs() > MAX_MAGNITUDE {
+            return None;
+        }
+        return Some(());
+    }
+    if !t.is_app() || t.is_const() {
+        lin.terms.push((t.clone(), coef));
+        return Some(());
+    }
+    let kind = t.decl().kind();
+    if !matches!(
+        kind,
+        DeclKind::Add | DeclKind::Sub | DeclKind::Uminus | DeclKind::Mul
+    ) {
+        lin.terms.push((t.clone(), coef));
+        return Some(());
+    }
+    let kids: Vec<Int> = t.children().iter().filter_map(|c| c.as_int()).collect();
+    match kind {
+        DeclKind::Add => kids.iter().try_for_each(|k| linear(k, coef, lin, fuel)),
+        DeclKind::Sub => kids.iter().enumerate().try_for_each(|(i, k)| {
+            let c = if i == 0 { coef } else { -coef };
+            linear(k, c, lin, fuel)
+        }),
+        DeclKind::Uminus => kids.iter().try_for_each(|k| linear(k, -coef, lin, fuel)),
+        _ => {
+            // A product: numerals fold into the coefficient; one other factor is linear.
+            let mut c = coef;
+            let mut other = None;
+            for k in &kids {
+                match k.as_i64() {
+                    Some(v) => c = c.checked_mul(i128::from(v))?,
+                    None if other.is_none() => other = Some(k),
+                    None => {
+                        lin.terms.push((t.clone(), coef));
+                        return Some(());
+                    }
+                }
+            }
+            match other {
+                Some(k) => linear(k, c, lin, fuel),
+                None => {
+                    lin.constant = lin.constant.checked_add(c)?;
+                    Some(())
+                }
+            }
+        }
+    }
+}
+
+/// The base whose places the coefficients are: every coefficient `±d·B^e` with
+/// `1 <= d < B`, at least two exponents among them. The base with the most exponents
+/// wins, the larger on a tie (`10^k` is also `2^k·5^k`, but only base 10 has small digits
+/// here; the tie rule matters for coefficients like 1 and 2).
+fn choose_base(terms: &[(Int, i128)]) -> Option<i128> {
+    let mut best: Option<(usize, i128)> = None;
+    for base in 2..=16i128 {
+        let mut exps = Vec::with_capacity(terms.len());
+        for (_, c) in terms {
+            match place(*c, base) {
+                Some((e, _)) => exps.push(e),
+                None => {
+                    exps.clear();
+                    break;
+                }
+            }
+        }
+        exps.sort_unstable();
+        exps.dedup();
+        if exps.len() >= 2 && best.is_none_or(|(n, _)| exps.len() >= n) {
+            best = Some((exps.len(), base));
+        }
+    }
+    best.map(|(_, b)| b)
+}
+
+/// `c` as `(e, d)` with `c = d·base^e` and `1 <= |d| < base`.
+fn place(c: i128, base: i128) -> Option<(usize, i128)> {
+    if c == 0 {
+        return None;
+    }
+    let (mut e, mut d) = (0usize, c);
+    while d % base == 0 {
+        d /= base;
+        e += 1;
+    }
+    (d.abs() < base).then_some((e, d))
+}
+
+fn div_ceil(a: i128, b: i128) -> i128 {
+    -((-a).div_euclid(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn places_of_coefficients() {
+        assert_eq!(place(300, 10), Some((2, 3)));
+        assert_eq!(place(-1000, 10), Some((3, -1)));
+        assert_eq!(place(101, 10), None);
+        assert_eq!(place(12, 10), None);
+        assert_eq!(place(8, 2), Some((3, 1)));
+    }
+
+    #[test]
+    fn ceilings() {
+        assert_eq!(div_ceil(7, 10), 1);
+        assert_eq!(div_ceil(-7, 10), 0);
+        assert_eq!(div_ceil(-17, 10), -1);
+        assert_eq!(div_ceil(20, 10), 2);
+    }
+}
