@@ -357,7 +357,7 @@ macro_rules! differential_tests {
 }
 
 differential_tests! {
-    engines_agree_cryptarithm: "cryptarithm", 500, 1..=2;
+    engines_agree_cryptarithm: "cryptarithm", 500, 1..=3;
     engines_agree_dependency_sort: "dependency_sort", 500, 1..=3;
     engines_agree_futoshiki: "futoshiki", 200, 1..=5;
     engines_agree_graph_coloring: "graph_coloring", 500, 1..=5;
