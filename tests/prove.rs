@@ -207,6 +207,15 @@ fn engines_agree_on_place_value_equations_in_column_form() {
     assert_all_statuses(&statuses);
 }
 
+/// `index_of` over lists an unconditional `all_different` makes distinct (first hits
+/// without "no earlier hit"), next to lists it must not treat so, against the general
+/// engine and enumeration of all 16,384 answers.
+#[test]
+fn engines_agree_on_positions_in_distinct_lists() {
+    let statuses = differential_on("distinct", &test_env("distinct"), 120, 1..=5);
+    assert_all_statuses(&statuses);
+}
+
 /// The uniqueness proof (default limits) of the instance `fields` makes for the first
 /// env of `program` at level 1.
 fn prove_at_level_one(

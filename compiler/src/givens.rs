@@ -1106,6 +1106,9 @@ pub(crate) struct InstancePart {
     pub(crate) answer: S,
     bounds: TermMap<Int, (i128, i128)>,
     own: Block,
+    /// Lists the rules make distinct (`Lowering::distinct_lists`): the part's facts are
+    /// always asserted with the rules'.
+    distinct: Vec<crate::smt::ListKey>,
     /// The lowering steps left for it: a fresh lowering of the whole verify (rules and
     /// part in one) has [`DEFAULT_BUDGET`], and the rules took the rest. Lowering the
     /// part re-lowers the rules' `let`s, so when the two fit the budget, so does the
@@ -1140,6 +1143,7 @@ impl InstancePart {
         let mut lowering = Lowering::new(program, self.budget);
         lowering.one_hot = self.one_hot;
         lowering.assume_bounds(self.bounds.clone());
+        lowering.assume_distinct(self.distinct.clone());
         crate::prove::lower_block(&mut lowering, ir, &self.own, frame, &self.answer)
             .map_err(|_| PartMiss::Halted)?;
         if self.one_hot && lowering.one_hot_arith.get() {
@@ -1175,6 +1179,7 @@ pub(crate) fn lower_rules<'p>(
         return lower_rules(program, env, params, shape, false);
     }
     let budget = DEFAULT_BUDGET.saturating_sub(lowering.steps());
+    let distinct = lowering.distinct_lists();
     Some(Rules {
         lowering,
         part: InstancePart {
@@ -1182,6 +1187,7 @@ pub(crate) fn lower_rules<'p>(
             answer,
             bounds,
             own: split.own,
+            distinct,
             budget,
         },
     })

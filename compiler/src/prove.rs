@@ -966,6 +966,34 @@ mod tests {
         assert!(proof.witness_checked, "{:?}", proof.reason);
     }
 
+    /// tests/prove/distinct.rsn: the unconditional `all_different(s.0)` makes `s.0` known
+    /// distinct; `all_different(s.1)` under a condition on the answer does not.
+    #[test]
+    fn only_an_unconditional_all_different_makes_a_list_distinct() {
+        let pair = |a: &str, b: &str| Value::tuple(vec![Value::str(a), Value::str(b)]);
+        let fields = vec![
+            Value::list(vec![pair("a", "b"), pair("b", "c")]),
+            Value::str("a"),
+            Value::Int(2),
+            Value::Bool(true),
+            Value::list(vec![Value::str("c"), Value::str("a"), Value::str("b")]),
+        ];
+        let proof = lower_test_env("distinct", fields, |lowering, answer| {
+            let S::Tuple(parts) = answer else {
+                panic!("a tuple answer")
+            };
+            let S::List(first, _) = &parts[0] else {
+                panic!("a list")
+            };
+            let lists = lowering.distinct_lists();
+            assert_eq!(lists.len(), 1);
+            assert_eq!(lists[0].len(), first.len());
+        });
+        // s = (["a", "b", "c", "d"], ["c", "a", "b"]) passes, and others do too.
+        assert_ne!(proof.status, Status::Unsolvable);
+        assert!(proof.witness_checked, "{:?}", proof.reason);
+    }
+
     /// tests/prove/long_positions.rsn: positions too long to compare by case split become
     /// `Int` terms without sending the answer's small ints to the plain encoding.
     #[test]

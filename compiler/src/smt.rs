@@ -214,6 +214,17 @@ pub struct Lowering<'p> {
     /// into an `Int` is the `ite` chain the plain encoding would build anyway, so it does
     /// not count as arithmetic on one-hot answer ints (`one_hot_arith`).
     positions: TermSet<Bool>,
+    /// Lists whose items are distinct in every model: the operand of an `all_different`
+    /// asserted unconditionally (a constraint of its own, outside any branch). Facts are
+    /// a conjunction, so a formula that agrees with the exact one wherever such a list is
+    /// distinct gives the same models; `index_of` over one takes "the item at `i` is `x`"
+    /// as position `i`, without "and no earlier item is" (dependency_sort: Z3's work per
+    /// proof 18.7k -> 12.9k). [`Lowering::distinct_lists`] hands them to the lowering of
+    /// an instance's part, whose facts are asserted with these.
+    distinct: Vec<ListKey>,
+    /// `all_different` results of the literal encoding, with their lists: one becomes
+    /// `distinct` when it is asserted as a constraint of its own.
+    distinct_candidates: Vec<(Bool, ListKey)>,
     steps: u64,
     budget: u64,
 }
@@ -242,6 +253,8 @@ impl<'p> Lowering<'p> {
             facts: Vec::new(),
             linear: TermMap::default(),
             positions: TermSet::default(),
+            distinct: Vec::new(),
+            distinct_candidates: Vec::new(),
             steps: 0,
             budget,
         }
@@ -1029,6 +1042,7 @@ impl<'p> Lowering<'p> {
             Stmt::Constraint { binders, cond, .. } => {
                 // Every binding is evaluated (no short circuit), as in the evaluator.
                 let mut parts = Vec::new();
+                let mut held = Vec::new();
                 self.each(slots, binders, &mut |me, slots, g| {
                     let holds = me.under(&g, |me| match me.expr(slots, cond)? {
                         S::C(Value::Unit) => Ok(tt()),
@@ -1036,9 +1050,20 @@ impl<'p> Lowering<'p> {
                     })?;
                     if let Some(b) = holds {
                         parts.push(g.implies(&b));
+                        held.push(b);
                     }
                     Ok(true)
                 })?;
+                if binders.is_empty() && self.pc.is_empty() {
+                    // Asserted as it is, on every path: an `all_different` it is makes its
+                    // list known distinct.
+                    if let [b] = held.as_slice() {
+                        let known = self.distinct_candidates.iter().find(|(r, _)| r == b);
+                        if let Some((_, key)) = known {
+                            self.distinct.push(key.clone());
+                        }
+                    }
+                }
                 let c = and_all(parts);
                 self.require(c);
                 Ok(())
@@ -1828,7 +1853,11 @@ impl<'p> Lowering<'p> {
                             }
                         }
                     }
-                    return Ok(bool_s(and_all(terms)));
+                    let all = and_all(terms);
+                    if let Some(key) = list_key(&items) {
+                        self.distinct_candidates.push((all.clone(), key));
+                    }
+                    return Ok(bool_s(all));
                 }
                 if matches!(guard, Guard::All) {
                     let ints: Option<Vec<Int>> = items
@@ -1907,6 +1936,10 @@ impl<'p> Lowering<'p> {
                     // none is; comparisons of positions then split into clauses.
                     let mut alts: Vec<(i64, Bool)> = Vec::with_capacity(items.len() + 1);
                     let mut none_before = Bool::from_bool(true);
+                    // At most one item of a distinct list can be `x`, so its hit is
+                    // the first one.
+                    let distinct = matches!(guard, Guard::All)
+                        && list_key(&items).is_some_and(|k| self.distinct.contains(&k));
                     for (i, item) in items.iter().enumerate() {
                         let e = self.eq(item, &x)?;
                         let hit = match guard_at(&guard, i) {
@@ -1916,7 +1949,12 @@ impl<'p> Lowering<'p> {
                         if hit.as_bool() == Some(false) {
                             continue;
                         }
-                        alts.push((i as i64, and2(&none_before, &hit)));
+                        let first = if distinct {
+                            hit.clone()
+                        } else {
+                            and2(&none_before, &hit)
+                        };
+                        alts.push((i as i64, first));
                         none_before = and2(&none_before, &not(&hit));
                         if none_before.as_bool() == Some(false) {
                             break;
@@ -2132,6 +2170,27 @@ fn finite_values(shape: &Shape) -> Option<Vec<Value>> {
 }
 
 /// The int a one-hot value stands for, as a term (for arithmetic and comparisons).
+/// A list's items as the lowering sees them: per item, its values with their conditions.
+/// Two lists with equal keys are the same list in every model.
+pub type ListKey = Vec<Vec<(Value, Bool)>>;
+
+/// The key of a list of one-hot ints, choices and constants; `None` for any other item.
+fn list_key(items: &[S]) -> Option<ListKey> {
+    items
+        .iter()
+        .map(|x| match x {
+            S::OneHot(alts) => Some(
+                alts.iter()
+                    .map(|(v, g)| (Value::Int(*v), g.clone()))
+                    .collect(),
+            ),
+            S::Union(alts) => Some(alts.iter().map(|(g, v)| (v.clone(), g.clone())).collect()),
+            S::C(v) => Some(vec![(v.clone(), tt())]),
+            _ => None,
+        })
+        .collect()
+}
+
 fn one_hot_term(alts: &[(i64, Bool)]) -> Int {
     let mut it = alts.iter().rev();
     let Some((last, _)) = it.next() else {
@@ -2248,6 +2307,17 @@ impl Lowering<'_> {
     /// same declared answer (a cached solver lowers verify again per instance).
     pub fn declared_bounds(&self) -> TermMap<Int, (i128, i128)> {
         self.iv.vars.clone()
+    }
+
+    /// The lists known distinct in every model of this lowering's facts (see `distinct`).
+    pub fn distinct_lists(&self) -> Vec<ListKey> {
+        self.distinct.clone()
+    }
+
+    /// Starts from lists known distinct in every model of facts asserted with this
+    /// lowering's (the rules of an instance's part, [`Lowering::distinct_lists`]).
+    pub fn assume_distinct(&mut self, lists: Vec<ListKey>) {
+        self.distinct = lists;
     }
 
     /// Starts from the ranges [`Lowering::declared_bounds`] gave.
