@@ -574,38 +574,66 @@ impl<'p> Lowering<'p> {
         if xs.len() * ys.len() > ONE_HOT_PAIRS {
             return Ok(None);
         }
-        let mut ints: std::collections::BTreeMap<i64, Vec<Bool>> = Default::default();
-        let (mut yes, mut no, mut failing) = (Vec::new(), Vec::new(), Vec::new());
-        for (a, p) in &xs {
-            for (b, q) in &ys {
-                let both = and2(p, q);
-                match f(*a, *b) {
-                    Ok(Value::Int(v)) => ints.entry(v).or_default().push(both),
-                    Ok(Value::Bool(true)) => yes.push(both),
-                    Ok(Value::Bool(false)) => no.push(both),
+        // The operator on every pair of values first, then terms only for the pairs the
+        // result uses (the conjunctions were most of the lowering's time on
+        // dependency_sort's order comparisons).
+        let mut results = Vec::with_capacity(xs.len() * ys.len());
+        let (mut values, mut yes, mut no) = (std::collections::BTreeSet::new(), 0usize, 0usize);
+        for (a, _) in &xs {
+            for (b, _) in &ys {
+                let r = match f(*a, *b) {
+                    Ok(Value::Int(v)) => {
+                        values.insert(v);
+                        Ok(Value::Int(v))
+                    }
+                    Ok(Value::Bool(t)) => {
+                        if t {
+                            yes += 1;
+                        } else {
+                            no += 1;
+                        }
+                        Ok(Value::Bool(t))
+                    }
                     Ok(_) => return Ok(None),
-                    Err(_) => failing.push(both),
-                }
+                    Err(e) => Err(e),
+                };
+                results.push(r);
             }
         }
         // Ints and bools mixed cannot come from one operator; stay safe regardless.
-        let mixed = !ints.is_empty() && yes.len() + no.len() > 0;
-        if ints.len() > ONE_HOT_VALUES || mixed {
+        if values.len() > ONE_HOT_VALUES || (!values.is_empty() && yes + no > 0) {
             return Ok(None);
+        }
+        // The smaller side, so `a < b` over n values costs about n*n/2 conjunctions.
+        let side = yes <= no;
+        let pairs = xs
+            .iter()
+            .flat_map(|(_, p)| ys.iter().map(move |(_, q)| (p, q)))
+            .zip(&results);
+        let mut ints: std::collections::BTreeMap<i64, Vec<Bool>> = Default::default();
+        let (mut picked, mut failing) = (Vec::new(), Vec::new());
+        for ((p, q), r) in pairs {
+            match r {
+                Ok(Value::Int(v)) if values.len() > 1 => {
+                    ints.entry(*v).or_default().push(and2(p, q))
+                }
+                Ok(Value::Bool(t)) if *t == side => picked.push(and2(p, q)),
+                Ok(_) => {}
+                Err(_) => failing.push(and2(p, q)),
+            }
         }
         if !failing.is_empty() {
             self.require(not(&or_all(failing)));
         }
-        if ints.is_empty() {
-            // The smaller side, so `a < b` over n values costs about n*n/2 conjunctions.
-            return Ok(Some(bool_s(if yes.len() <= no.len() {
-                or_all(yes)
+        if values.is_empty() {
+            return Ok(Some(bool_s(if side {
+                or_all(picked)
             } else {
-                not(&or_all(no))
+                not(&or_all(picked))
             })));
         }
-        if ints.len() == 1 {
-            let v = *ints.keys().next().expect("one value");
+        if values.len() == 1 {
+            let v = *values.iter().next().expect("one value");
             return Ok(Some(S::C(Value::Int(v))));
         }
         Ok(Some(S::OneHot(Rc::new(
