@@ -163,28 +163,38 @@ fn enumerate(shape: &Shape, cap: usize) -> Option<Vec<Value>> {
     }
 }
 
-#[test]
-fn engines_agree_map_answers() {
-    let statuses = differential_on("map_answer", &test_env("map_answer"), 100, 1..=5);
-    assert_all_statuses(&statuses);
+/// The differential check on a test env of `tests/prove/`, instances of levels 1..=5,
+/// with every status among them.
+macro_rules! env_differentials {
+    ($($(#[$doc:meta])* $test:ident: $name:literal, $n:expr;)*) => {$(
+        $(#[$doc])*
+        #[test]
+        fn $test() {
+            let statuses = differential_on($name, &test_env($name), $n, 1..=5);
+            assert_all_statuses(&statuses);
+        }
+    )*};
 }
 
-/// String and enum choices (one-hot literals) and `index_of` over an answer list (a
-/// one-hot position: the first hit, or -1) against the general engine's int selectors and
-/// `ite` chains and against enumeration of all 2,268 answers.
-#[test]
-fn engines_agree_on_choices_and_positions() {
-    let statuses = differential_on("positions", &test_env("positions"), 100, 1..=5);
-    assert_all_statuses(&statuses);
-}
-
-/// Arithmetic, order and division on one-hot answer ints (case splits) and signed sums
-/// and counts of answer bools (pseudo-Boolean constraints): the Boolean encoding against
-/// the plain-Int one and against enumeration of all 4,000 answers.
-#[test]
-fn engines_agree_on_one_hot_arithmetic_and_pseudo_boolean_sums() {
-    let statuses = differential_on("encodings", &test_env("encodings"), 300, 1..=5);
-    assert_all_statuses(&statuses);
+env_differentials! {
+    /// Map answers: presence literals and values per possible key.
+    engines_agree_map_answers: "map_answer", 100;
+    /// String and enum choices (one-hot literals) and `index_of` over an answer list (a
+    /// one-hot position: the first hit, or -1) against the general engine's int selectors
+    /// and `ite` chains and against enumeration of all 2,268 answers.
+    engines_agree_on_choices_and_positions: "positions", 100;
+    /// Arithmetic, order and division on one-hot answer ints (case splits) and signed sums
+    /// and counts of answer bools (pseudo-Boolean constraints): the Boolean encoding
+    /// against the plain-Int one and against enumeration of all 4,000 answers.
+    engines_agree_on_one_hot_arithmetic_and_pseudo_boolean_sums: "encodings", 300;
+    /// Place-value equations in column form with carries (the finite-domain side) against
+    /// the general engine, which sees them whole, and against enumeration of all 10^4
+    /// answers.
+    engines_agree_on_place_value_equations_in_column_form: "columns", 120;
+    /// `index_of` over lists an unconditional `all_different` makes distinct (first hits
+    /// without "no earlier hit"), next to lists it must not treat so, against the general
+    /// engine and enumeration of all 16,384 answers.
+    engines_agree_on_positions_in_distinct_lists: "distinct", 120;
 }
 
 /// A product of answer ints goes to the linear engine first (spec/proofs.md §4), which
@@ -196,23 +206,6 @@ fn engines_agree_on_nonlinear_arithmetic_in_the_smt_core() {
     assert_eq!(proof.engine, Engine::Linear);
     assert_eq!(proof.status, Status::Unique, "221 = 13 x 17");
     let statuses = differential_on("factor", &program, 200, 1..=5);
-    assert_all_statuses(&statuses);
-}
-
-/// Place-value equations in column form with carries (the finite-domain side) against
-/// the general engine, which sees them whole, and against enumeration of all 10^4 answers.
-#[test]
-fn engines_agree_on_place_value_equations_in_column_form() {
-    let statuses = differential_on("columns", &test_env("columns"), 120, 1..=5);
-    assert_all_statuses(&statuses);
-}
-
-/// `index_of` over lists an unconditional `all_different` makes distinct (first hits
-/// without "no earlier hit"), next to lists it must not treat so, against the general
-/// engine and enumeration of all 16,384 answers.
-#[test]
-fn engines_agree_on_positions_in_distinct_lists() {
-    let statuses = differential_on("distinct", &test_env("distinct"), 120, 1..=5);
     assert_all_statuses(&statuses);
 }
 
