@@ -209,6 +209,16 @@ fn engines_agree_on_nonlinear_arithmetic_in_the_smt_core() {
     assert_all_statuses(&statuses);
 }
 
+/// tests/prove/shared_walk.rsn: a fact that is a DAG with binomially many paths, after a
+/// scaled int made the lowering look for place-value equations: proved, not hung.
+#[test]
+fn a_fact_with_shared_subterms_is_walked_once_per_node() {
+    let program = test_env("shared_walk");
+    let proof = prove_at_level_one(&program, |_, _| vec![Value::Int(7)]);
+    assert_eq!(proof.status, Status::Solvable, "{:?}", proof.reason);
+    assert!(proof.witness_checked);
+}
+
 /// The uniqueness proof (default limits) of the instance `fields` makes for the first
 /// env of `program` at level 1.
 fn prove_at_level_one(

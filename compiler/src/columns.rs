@@ -41,51 +41,93 @@ const MAX_NODES: usize = 4_096;
 /// column ranges and carries are computed without overflow.
 const MAX_MAGNITUDE: i128 = 1 << 62;
 
+/// Connective nodes (`and`, `or`, `=>`) a walk over one fact visits: a fact is a DAG
+/// (one-hot state merged step by step shares its subterms), which a tree walk could take
+/// exponential time over; memoised and bounded, it stops early instead, which is sound
+/// (any subset of the positive equations may be rewritten).
+const MAX_WALK: usize = 10_000;
+
 /// `fact` with its positive place-value equations in column form; `None` when none was
 /// rewritten. `iv` gives the atoms' ranges.
 pub fn rewrite(fact: &Bool, iv: &mut Intervals) -> Option<Bool> {
-    if !fact.is_app() {
-        return None;
+    walk(fact, iv).0
+}
+
+/// [`rewrite`], and how many nodes the walk visited.
+fn walk(fact: &Bool, iv: &mut Intervals) -> (Option<Bool>, usize) {
+    let mut walk = Walk {
+        iv,
+        memo: crate::smt::TermMap::default(),
+        fuel: MAX_WALK,
+    };
+    let out = walk.rewrite(fact);
+    (out, MAX_WALK - walk.fuel)
+}
+
+struct Walk<'a> {
+    iv: &'a mut Intervals,
+    /// Each node's result, so a shared subterm is walked once. An equation that occurs
+    /// twice thus shares its carries: still exact, because carries that satisfy the
+    /// columns are the one function of the atoms (module docs).
+    memo: crate::smt::TermMap<Bool, Option<Bool>>,
+    fuel: usize,
+}
+
+impl Walk<'_> {
+    fn rewrite(&mut self, fact: &Bool) -> Option<Bool> {
+        if let Some(done) = self.memo.get(fact) {
+            return done.clone();
+        }
+        self.fuel = self.fuel.checked_sub(1)?;
+        let out = self.node(fact);
+        self.memo.insert(fact.clone(), out.clone());
+        out
     }
-    let kids = || -> Vec<Bool> { fact.children().iter().filter_map(|c| c.as_bool()).collect() };
-    match fact.decl().kind() {
-        DeclKind::And | DeclKind::Or => {
-            let kids = kids();
-            let mut changed = false;
-            let new: Vec<Bool> = kids
-                .iter()
-                .map(|k| match rewrite(k, iv) {
-                    Some(n) => {
-                        changed = true;
-                        n
-                    }
-                    None => k.clone(),
+
+    fn node(&mut self, fact: &Bool) -> Option<Bool> {
+        if !fact.is_app() {
+            return None;
+        }
+        let kids = || -> Vec<Bool> { fact.children().iter().filter_map(|c| c.as_bool()).collect() };
+        match fact.decl().kind() {
+            DeclKind::And | DeclKind::Or => {
+                let kids = kids();
+                let mut changed = false;
+                let new: Vec<Bool> = kids
+                    .iter()
+                    .map(|k| match self.rewrite(k) {
+                        Some(n) => {
+                            changed = true;
+                            n
+                        }
+                        None => k.clone(),
+                    })
+                    .collect();
+                if !changed {
+                    return None;
+                }
+                Some(if fact.decl().kind() == DeclKind::And {
+                    Bool::and(&new)
+                } else {
+                    Bool::or(&new)
                 })
-                .collect();
-            if !changed {
-                return None;
             }
-            Some(if fact.decl().kind() == DeclKind::And {
-                Bool::and(&new)
-            } else {
-                Bool::or(&new)
-            })
+            DeclKind::Implies => {
+                let kids = kids();
+                let [p, q] = kids.as_slice() else {
+                    return None;
+                };
+                self.rewrite(q).map(|q| p.implies(&q))
+            }
+            DeclKind::Eq => {
+                let sides: Vec<Int> = fact.children().iter().filter_map(|c| c.as_int()).collect();
+                let [l, r] = sides.as_slice() else {
+                    return None;
+                };
+                equation(l, r, self.iv)
+            }
+            _ => None,
         }
-        DeclKind::Implies => {
-            let kids = kids();
-            let [p, q] = kids.as_slice() else {
-                return None;
-            };
-            rewrite(q, iv).map(|q| p.implies(&q))
-        }
-        DeclKind::Eq => {
-            let sides: Vec<Int> = fact.children().iter().filter_map(|c| c.as_int()).collect();
-            let [l, r] = sides.as_slice() else {
-                return None;
-            };
-            equation(l, r, iv)
-        }
-        _ => None,
     }
 }
 
@@ -148,7 +190,12 @@ fn equation(l: &Int, r: &Int, iv: &mut Intervals) -> Option<Bool> {
         if carry.1 != (0, 0) {
             sum.push(carry.0.clone());
         }
-        let column = Int::add(&sum);
+        // A column with no atom, no digit of the constant and no carry in is 0 (Z3 has
+        // no empty sum).
+        let column = match sum.is_empty() {
+            true => Int::from_i64(0),
+            false => Int::add(&sum),
+        };
         if e == last {
             parts.push(column.eq(Int::from_i64(0)));
             break;
@@ -288,6 +335,44 @@ mod tests {
         assert_eq!(place(101, 10), None);
         assert_eq!(place(12, 10), None);
         assert_eq!(place(8, 2), Some((3, 1)));
+    }
+
+    /// A fact whose nodes each read two nodes of the layer below (binomially many paths,
+    /// as one-hot state merged step by step makes) is walked once per node, and the
+    /// equation at its bottom is rewritten.
+    #[test]
+    fn a_shared_fact_is_walked_once_per_node() {
+        crate::prove::in_fresh_context(|| {
+            let mut iv = Intervals::default();
+            let x: Vec<Int> = (0..4).map(|i| Int::new_const(format!("x{i}"))).collect();
+            for v in &x {
+                iv.vars.insert(v.clone(), (0, 9));
+            }
+            let ten = Int::from_i64(10);
+            let eq = Int::add(&[Int::mul(&[ten.clone(), x[0].clone()]), x[1].clone()])
+                .eq(Int::add(&[Int::mul(&[ten, x[2].clone()]), x[3].clone()]));
+            let (width, depth) = (4usize, 30usize);
+            let mut layer: Vec<Bool> = (0..width)
+                .map(|j| Bool::or(&[Bool::new_const(format!("b{j}")), eq.clone()]))
+                .collect();
+            for k in 0..depth {
+                let c = Bool::new_const(format!("c{k}"));
+                layer = (0..width)
+                    .map(|j| {
+                        Bool::and(&[
+                            Bool::or(&[c.clone(), layer[j].clone()]),
+                            Bool::or(&[c.not(), layer[(j + 1) % width].clone()]),
+                        ])
+                    })
+                    .collect();
+            }
+            let (out, visited) = walk(&layer[0], &mut iv);
+            assert!(out.is_some());
+            // The distinct nodes: an `and` and two `or`s per node of each layer, each
+            // layer's `c` and `not c`, the bottom `or`s and their `b`s, the equation.
+            let distinct = 3 * width * depth + 2 * depth + 2 * width + 1;
+            assert!(visited <= distinct, "{visited} nodes visited");
+        });
     }
 
     #[test]

@@ -946,9 +946,10 @@ mod tests {
         assert!(proof.witness_checked);
     }
 
-    /// tests/prove/columns.rsn: the three asserted place-value equations (a sum with a
-    /// repeated digit, a difference under a path condition, a base-2 sum inside an `or`)
-    /// are put in column form; the ones under `not`, `!=` and in a count are not.
+    /// tests/prove/columns.rsn: the four asserted place-value equations (a sum with a
+    /// repeated digit, a difference under a path condition, a base-2 sum and one with an
+    /// empty column inside `or`s) are put in column form; the ones under `not`, `!=`, in
+    /// an `if` condition and in a count are not.
     #[test]
     fn asserted_place_value_equations_are_put_in_column_form() {
         // d = [1, 2, 3, 4] passes: 121 + 34 = 155, bits 0 + 2·1 + 4·0 = 2.
@@ -960,7 +961,7 @@ mod tests {
         ];
         let proof = lower_test_env("columns", fields, |lowering, _| {
             assert!(lowering.columns);
-            assert_eq!(lowering.column_facts, 3);
+            assert_eq!(lowering.column_facts, 4);
         });
         assert_ne!(proof.status, Status::Unsolvable);
         assert!(proof.witness_checked, "{:?}", proof.reason);
