@@ -825,16 +825,6 @@ impl Kept {
 fn leaf_alts(s: &S, out: &mut Vec<Vec<(Value, Bool)>>) -> Option<()> {
     match s {
         S::C(_) => {}
-        S::B(b) => out.push(vec![
-            (Value::Bool(true), b.clone()),
-            (Value::Bool(false), b.not()),
-        ]),
-        S::OneHot(alts) => out.push(
-            alts.iter()
-                .map(|(v, b)| (Value::Int(*v), b.clone()))
-                .collect(),
-        ),
-        S::Union(alts) => out.push(alts.iter().map(|(b, v)| (v.clone(), b.clone())).collect()),
         S::Tuple(items) | S::List(items, Guard::All) => {
             for x in items.iter() {
                 leaf_alts(x, out)?;
@@ -845,7 +835,7 @@ fn leaf_alts(s: &S, out: &mut Vec<Vec<(Value, Bool)>>) -> Option<()> {
                 leaf_alts(x, out)?;
             }
         }
-        _ => return None,
+        leaf => out.push(crate::smt::value_alts(leaf)?),
     }
     Some(())
 }

@@ -1070,7 +1070,8 @@ impl<'p> Lowering<'p> {
             Stmt::Constraint { binders, cond, .. } => {
                 // Every binding is evaluated (no short circuit), as in the evaluator.
                 let mut parts = Vec::new();
-                let mut held = Vec::new();
+                // Without binders, the constraint's one value (see `distinct`).
+                let mut held = None;
                 self.each(slots, binders, &mut |me, slots, g| {
                     let holds = me.under(&g, |me| match me.expr(slots, cond)? {
                         S::C(Value::Unit) => Ok(tt()),
@@ -1078,18 +1079,18 @@ impl<'p> Lowering<'p> {
                     })?;
                     if let Some(b) = holds {
                         parts.push(g.implies(&b));
-                        held.push(b);
+                        if binders.is_empty() {
+                            held = Some(b);
+                        }
                     }
                     Ok(true)
                 })?;
-                if binders.is_empty() && self.pc.is_empty() {
+                if let Some(b) = held.filter(|_| self.pc.is_empty()) {
                     // Asserted as it is, on every path: an `all_different` it is makes its
                     // list known distinct.
-                    if let [b] = held.as_slice() {
-                        let known = self.distinct_candidates.iter().find(|(r, _)| r == b);
-                        if let Some((_, key)) = known {
-                            self.distinct.push(key.clone());
-                        }
+                    let known = self.distinct_candidates.iter().find(|(r, _)| *r == b);
+                    if let Some((_, key)) = known {
+                        self.distinct.push(key.clone());
                     }
                 }
                 let c = and_all(parts);
@@ -1851,24 +1852,12 @@ impl<'p> Lowering<'p> {
                     // replaced "not (cell i = cell j)" per pair of cells, a negated
                     // disjunction of conjunctions: dependency_sort proofs 10% fewer
                     // instructions.
-                    let mut by_value: std::collections::BTreeMap<Value, Vec<(usize, Bool)>> =
+                    let key = list_key(&items).expect("checked one-hot, choice or constant");
+                    let mut by_value: std::collections::BTreeMap<&Value, Vec<(usize, &Bool)>> =
                         Default::default();
-                    for (cell, x) in items.iter().enumerate() {
-                        let mut add =
-                            |v: Value, b: Bool| by_value.entry(v).or_default().push((cell, b));
-                        match x {
-                            S::OneHot(alts) => {
-                                for (v, b) in alts.iter() {
-                                    add(Value::Int(*v), b.clone());
-                                }
-                            }
-                            S::Union(alts) => {
-                                for (b, v) in alts.iter() {
-                                    add(v.clone(), b.clone());
-                                }
-                            }
-                            S::C(v) => add(v.clone(), tt()),
-                            _ => unreachable!("checked one-hot, choice or constant"),
+                    for (cell, alts) in key.iter().enumerate() {
+                        for (v, b) in alts {
+                            by_value.entry(v).or_default().push((cell, b));
                         }
                     }
                     let mut terms = Vec::new();
@@ -1882,9 +1871,7 @@ impl<'p> Lowering<'p> {
                         }
                     }
                     let all = and_all(terms);
-                    if let Some(key) = list_key(&items) {
-                        self.distinct_candidates.push((all.clone(), key));
-                    }
+                    self.distinct_candidates.push((all.clone(), key));
                     return Ok(bool_s(all));
                 }
                 if matches!(guard, Guard::All) {
@@ -1967,6 +1954,7 @@ impl<'p> Lowering<'p> {
                     // At most one item of a distinct list can be `x`, so its hit is
                     // the first one.
                     let distinct = matches!(guard, Guard::All)
+                        && !self.distinct.is_empty()
                         && list_key(&items).is_some_and(|k| self.distinct.contains(&k));
                     for (i, item) in items.iter().enumerate() {
                         let e = self.eq(item, &x)?;
@@ -2197,7 +2185,6 @@ fn finite_values(shape: &Shape) -> Option<Vec<Value>> {
     (vals.len() <= MAX_KEYS).then_some(vals)
 }
 
-/// The int a one-hot value stands for, as a term (for arithmetic and comparisons).
 /// A list's items as the lowering sees them: per item, its values with their conditions.
 /// Two lists with equal keys are the same list in every model.
 pub type ListKey = Vec<Vec<(Value, Bool)>>;
@@ -2207,18 +2194,28 @@ fn list_key(items: &[S]) -> Option<ListKey> {
     items
         .iter()
         .map(|x| match x {
-            S::OneHot(alts) => Some(
-                alts.iter()
-                    .map(|(v, g)| (Value::Int(*v), g.clone()))
-                    .collect(),
-            ),
-            S::Union(alts) => Some(alts.iter().map(|(g, v)| (v.clone(), g.clone())).collect()),
-            S::C(v) => Some(vec![(v.clone(), tt())]),
-            _ => None,
+            S::B(_) => None,
+            x => value_alts(x),
         })
         .collect()
 }
 
+/// A value of finitely many alternatives as `(value, condition)` pairs, exactly one of
+/// which holds: a constant, a bool, a one-hot int or a choice. `None` for anything else.
+pub(crate) fn value_alts(s: &S) -> Option<Vec<(Value, Bool)>> {
+    Some(match s {
+        S::C(v) => vec![(v.clone(), tt())],
+        S::B(b) => vec![(Value::Bool(true), b.clone()), (Value::Bool(false), not(b))],
+        S::OneHot(alts) => alts
+            .iter()
+            .map(|(v, g)| (Value::Int(*v), g.clone()))
+            .collect(),
+        S::Union(alts) => alts.iter().map(|(g, v)| (v.clone(), g.clone())).collect(),
+        _ => return None,
+    })
+}
+
+/// The int a one-hot value stands for, as a term (for arithmetic and comparisons).
 fn one_hot_term(alts: &[(i64, Bool)]) -> Int {
     let mut it = alts.iter().rev();
     let Some((last, _)) = it.next() else {
