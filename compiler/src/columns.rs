@@ -47,18 +47,25 @@ const MAX_MAGNITUDE: i128 = 1 << 62;
 /// (any subset of the positive equations may be rewritten).
 const MAX_WALK: usize = 10_000;
 
+/// Nodes (connectives and linear-form terms) all the rewrites of one lowering may visit
+/// together. The per-fact limits bound one fact, but verify (untrusted text) may assert
+/// thousands of facts, each within the lowering's step budget yet each with a long sum
+/// to unfold; past this the remaining facts are left whole, which is sound.
+pub const BUDGET: usize = 1_000_000;
+
 /// `fact` with its positive place-value equations in column form; `None` when none was
-/// rewritten. `iv` gives the atoms' ranges.
-pub fn rewrite(fact: &Bool, iv: &mut Intervals) -> Option<Bool> {
-    walk(fact, iv).0
+/// rewritten. `iv` gives the atoms' ranges; `budget` is what is left of [`BUDGET`].
+pub fn rewrite(fact: &Bool, iv: &mut Intervals, budget: &mut usize) -> Option<Bool> {
+    walk(fact, iv, budget).0
 }
 
 /// [`rewrite`], and how many nodes the walk visited.
-fn walk(fact: &Bool, iv: &mut Intervals) -> (Option<Bool>, usize) {
+fn walk(fact: &Bool, iv: &mut Intervals, budget: &mut usize) -> (Option<Bool>, usize) {
     let mut walk = Walk {
         iv,
         memo: crate::smt::TermMap::default(),
         fuel: MAX_WALK,
+        budget,
     };
     let out = walk.rewrite(fact);
     (out, MAX_WALK - walk.fuel)
@@ -71,6 +78,7 @@ struct Walk<'a> {
     /// columns are the one function of the atoms (module docs).
     memo: crate::smt::TermMap<Bool, Option<Bool>>,
     fuel: usize,
+    budget: &'a mut usize,
 }
 
 impl Walk<'_> {
@@ -79,6 +87,7 @@ impl Walk<'_> {
             return done.clone();
         }
         self.fuel = self.fuel.checked_sub(1)?;
+        *self.budget = self.budget.checked_sub(1)?;
         let out = self.node(fact);
         self.memo.insert(fact.clone(), out.clone());
         out
@@ -124,7 +133,7 @@ impl Walk<'_> {
                 let [l, r] = sides.as_slice() else {
                     return None;
                 };
-                equation(l, r, self.iv)
+                equation(l, r, self.iv, self.budget)
             }
             _ => None,
         }
@@ -132,14 +141,17 @@ impl Walk<'_> {
 }
 
 /// `l = r` in column form, or `None` when it is not a place-value equation.
-fn equation(l: &Int, r: &Int, iv: &mut Intervals) -> Option<Bool> {
+fn equation(l: &Int, r: &Int, iv: &mut Intervals, budget: &mut usize) -> Option<Bool> {
     let mut lin = Linear {
         terms: Vec::new(),
         constant: 0,
     };
-    let mut fuel = MAX_NODES;
-    linear(l, 1, &mut lin, &mut fuel)?;
-    linear(r, -1, &mut lin, &mut fuel)?;
+    let start = MAX_NODES.min(*budget);
+    let mut fuel = start;
+    let unfolded =
+        linear(l, 1, &mut lin, &mut fuel).and_then(|_| linear(r, -1, &mut lin, &mut fuel));
+    *budget -= start - fuel;
+    unfolded?;
     lin.terms.retain(|(_, c)| *c != 0);
     let base = choose_base(&lin.terms)?;
     // Columns: (digit coefficient, atom) per exponent, and the constant's digit.
@@ -366,12 +378,39 @@ mod tests {
                     })
                     .collect();
             }
-            let (out, visited) = walk(&layer[0], &mut iv);
+            let mut budget = BUDGET;
+            let (out, visited) = walk(&layer[0], &mut iv, &mut budget);
             assert!(out.is_some());
             // The distinct nodes: an `and` and two `or`s per node of each layer, each
             // layer's `c` and `not c`, the bottom `or`s and their `b`s, the equation.
             let distinct = 3 * width * depth + 2 * depth + 2 * width + 1;
             assert!(visited <= distinct, "{visited} nodes visited");
+        });
+    }
+
+    /// The work budget is shared by a lowering's rewrites: each takes what it visits, and
+    /// once it is spent facts are left whole.
+    #[test]
+    fn rewrites_draw_on_one_budget() {
+        crate::prove::in_fresh_context(|| {
+            let mut iv = Intervals::default();
+            let x: Vec<Int> = (0..3).map(|i| Int::new_const(format!("x{i}"))).collect();
+            for v in &x {
+                iv.vars.insert(v.clone(), (0, 9));
+            }
+            let hundred = Int::from_i64(100);
+            let fact =
+                Int::add(&[Int::mul(&[hundred, x[0].clone()]), x[1].clone()]).eq(Int::add(&[
+                    Int::mul(&[Int::from_i64(10), x[2].clone()]),
+                    x[1].clone(),
+                ]));
+            let mut budget = BUDGET;
+            assert!(rewrite(&fact, &mut iv, &mut budget).is_some());
+            let used = BUDGET - budget;
+            assert!(used > 1, "{used}");
+            let mut short = used - 1;
+            assert!(rewrite(&fact, &mut iv, &mut short).is_none());
+            assert!(rewrite(&fact, &mut iv, &mut 0).is_none());
         });
     }
 

@@ -202,6 +202,8 @@ pub struct Lowering<'p> {
     scaled: bool,
     /// Facts that had a place-value equation put in column form (for tests and effort).
     pub column_facts: u32,
+    /// What is left of the column rewrites' work budget (`crate::columns::BUDGET`).
+    column_budget: usize,
     /// Path conditions, each entry the conjunction of everything below it.
     pc: Vec<Bool>,
     pub facts: Vec<Bool>,
@@ -249,6 +251,7 @@ impl<'p> Lowering<'p> {
             columns: true,
             scaled: false,
             column_facts: 0,
+            column_budget: crate::columns::BUDGET,
             pc: Vec::new(),
             facts: Vec::new(),
             linear: TermMap::default(),
@@ -283,7 +286,7 @@ impl<'p> Lowering<'p> {
             return;
         }
         let cond = match self.columns && self.scaled {
-            true => match crate::columns::rewrite(&cond, &mut self.iv) {
+            true => match crate::columns::rewrite(&cond, &mut self.iv, &mut self.column_budget) {
                 Some(c) => {
                     self.column_facts += 1;
                     c
