@@ -349,6 +349,15 @@ mod tests {
         assert_eq!(place(8, 2), Some((3, 1)));
     }
 
+    /// `n` int constants, each known to lie in 0..=9.
+    fn digits(n: usize, iv: &mut Intervals) -> Vec<Int> {
+        let x: Vec<Int> = (0..n).map(|i| Int::new_const(format!("x{i}"))).collect();
+        for v in &x {
+            iv.vars.insert(v.clone(), (0, 9));
+        }
+        x
+    }
+
     /// A fact whose nodes each read two nodes of the layer below (binomially many paths,
     /// as one-hot state merged step by step makes) is walked once per node, and the
     /// equation at its bottom is rewritten.
@@ -356,10 +365,7 @@ mod tests {
     fn a_shared_fact_is_walked_once_per_node() {
         crate::prove::in_fresh_context(|| {
             let mut iv = Intervals::default();
-            let x: Vec<Int> = (0..4).map(|i| Int::new_const(format!("x{i}"))).collect();
-            for v in &x {
-                iv.vars.insert(v.clone(), (0, 9));
-            }
+            let x = digits(4, &mut iv);
             let ten = Int::from_i64(10);
             let eq = Int::add(&[Int::mul(&[ten.clone(), x[0].clone()]), x[1].clone()])
                 .eq(Int::add(&[Int::mul(&[ten, x[2].clone()]), x[3].clone()]));
@@ -394,10 +400,7 @@ mod tests {
     fn rewrites_draw_on_one_budget() {
         crate::prove::in_fresh_context(|| {
             let mut iv = Intervals::default();
-            let x: Vec<Int> = (0..3).map(|i| Int::new_const(format!("x{i}"))).collect();
-            for v in &x {
-                iv.vars.insert(v.clone(), (0, 9));
-            }
+            let x = digits(3, &mut iv);
             let hundred = Int::from_i64(100);
             let fact =
                 Int::add(&[Int::mul(&[hundred, x[0].clone()]), x[1].clone()]).eq(Int::add(&[
