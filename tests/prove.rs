@@ -195,6 +195,11 @@ env_differentials! {
     /// without "no earlier hit"), next to lists it must not treat so, against the general
     /// engine and enumeration of all 16,384 answers.
     engines_agree_on_positions_in_distinct_lists: "distinct", 120;
+    /// Branches on conditions that required facts make known (a walk that checks each
+    /// step, then tracks whether it was blocked), next to checks that must not be used
+    /// outside their branch or binder, against the general engine (no pruning) and
+    /// enumeration of all 364 answers.
+    engines_agree_on_branches_decided_by_checks: "known", 120;
 }
 
 /// A product of answer ints goes to the linear engine first (spec/proofs.md §4), which

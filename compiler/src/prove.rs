@@ -852,6 +852,7 @@ pub(crate) fn lower_verify<'p>(
         let mut lowering = Lowering::new(program, DEFAULT_BUDGET);
         lowering.one_hot = one_hot;
         lowering.columns = encoding == Encoding::Boolean;
+        lowering.learns = encoding == Encoding::Boolean;
         let answer = lowering.declare(shape, "answer")?;
         lower_block(&mut lowering, ir, &ir.verify, frame, &answer)?;
         Ok((lowering, answer))
@@ -993,6 +994,29 @@ mod tests {
         // s = (["a", "b", "c", "d"], ["c", "a", "b"]) passes, and others do too.
         assert_ne!(proof.status, Status::Unsolvable);
         assert!(proof.witness_checked, "{:?}", proof.reason);
+    }
+
+    /// tests/prove/known.rsn on an open track: in each step, the first check makes
+    /// `inside` known (so `not inside` in the second is false), and the second makes
+    /// `free` known, so both branches on it (`moved` and the state update) are lowered as
+    /// one side: 3 x 5 steps. `len(path) > 2`, checked only inside a branch, is not known
+    /// after it, nor is `s != Step::left`, checked under a binder whose condition depends
+    /// on the answer (a sixteenth decision would mean either leaked).
+    #[test]
+    fn checked_conditions_decide_branches_on_their_path_only() {
+        let fields = vec![
+            Value::list(vec![Value::Bool(true); 5]),
+            Value::Int(0),
+            Value::Int(4),
+            Value::Bool(true),
+            Value::Int(2),
+        ];
+        let proof = lower_test_env("known", fields, |lowering, _| {
+            assert_eq!(lowering.decided.get(), 15);
+        });
+        // Four steps right (or with stays, up to 2) reach 4: not unique.
+        assert_eq!(proof.status, Status::Solvable);
+        assert!(proof.witness_checked);
     }
 
     /// tests/prove/long_positions.rsn: positions too long to compare by case split become

@@ -31,6 +31,7 @@ use resyn_grammar::ast::{BinOp, UnOp};
 use resyn_runtime::ops::{self, Builtin};
 use resyn_runtime::{Domain, Len, Shape, Value};
 use z3::ast::{Ast, Bool, Int};
+use z3::DeclKind;
 
 use crate::ir::{Access, Block, Callee, Clause, Expr, Pattern, Program, Stmt};
 
@@ -197,6 +198,10 @@ pub struct Lowering<'p> {
     /// Put place-value equations in column form (`crate::columns`). Off for the plain
     /// encoding the differential tests compare with, so the rewrite has a second opinion.
     pub columns: bool,
+    /// Learn what required facts make known on a path and lower branches on it as the
+    /// side the models take (see `known`). Off for the plain encoding, like `columns`, so
+    /// the differential tests compare the pruned formula with the whole one.
+    pub learns: bool,
     /// Set once an int term is multiplied by a numeral of magnitude 2 or more: only then
     /// can a fact hold a place-value equation, so only then are facts walked for one.
     scaled: bool,
@@ -227,6 +232,19 @@ pub struct Lowering<'p> {
     /// `all_different` results of the literal encoding, with their lists: one becomes
     /// `distinct` when it is asserted as a constraint of its own.
     distinct_candidates: Vec<(Bool, ListKey)>,
+    /// Conditions that hold in every model on the current path: what facts required on
+    /// it (or on a path it extends) say, split at `and`, and an `or` or `=>` whose other
+    /// operands are known false. Facts are one conjunction, so a branch on a known
+    /// condition is lowered as the one side the models take, exactly as the distinct lists
+    /// are: a simulation that checks a move and then tracks whether it failed (maze_path's
+    /// `blocked`) keeps no state for a failure no model has. Entries learnt under a path
+    /// condition are forgotten when [`Lowering::under`] leaves it (`known_log` in order).
+    known: TermSet<Bool>,
+    /// How many conditions `known` decided (for tests).
+    pub decided: std::cell::Cell<u32>,
+    /// The `x` of every known `not x`.
+    refuted: TermSet<Bool>,
+    known_log: Vec<Bool>,
     steps: u64,
     budget: u64,
 }
@@ -237,6 +255,9 @@ struct Linear {
     constant: i64,
     terms: Vec<(Bool, i64)>,
 }
+
+/// How many terms of one fact [`Lowering::learn`] looks at.
+const LEARN_NODES: usize = 16;
 
 /// The default step budget: far beyond any example, small enough to stop in a second.
 pub const DEFAULT_BUDGET: u64 = 5_000_000;
@@ -249,6 +270,7 @@ impl<'p> Lowering<'p> {
             one_hot_arith: std::cell::Cell::new(false),
             one_hot: true,
             columns: true,
+            learns: true,
             scaled: false,
             column_facts: 0,
             column_budget: crate::columns::BUDGET,
@@ -258,6 +280,10 @@ impl<'p> Lowering<'p> {
             positions: TermSet::default(),
             distinct: Vec::new(),
             distinct_candidates: Vec::new(),
+            known: TermSet::default(),
+            decided: std::cell::Cell::new(0),
+            refuted: TermSet::default(),
+            known_log: Vec::new(),
             steps: 0,
             budget,
         }
@@ -285,6 +311,9 @@ impl<'p> Lowering<'p> {
         if cond.as_bool() == Some(true) {
             return;
         }
+        if self.learns {
+            self.learn(&cond);
+        }
         let cond = match self.columns && self.scaled {
             true => match crate::columns::rewrite(&cond, &mut self.iv, &mut self.column_budget) {
                 Some(c) => {
@@ -300,6 +329,73 @@ impl<'p> Lowering<'p> {
             None => Bool::from_bool(false),
         };
         self.facts.push(or2(&f, &cond));
+    }
+
+    /// Records what `fact`, required on the current path, makes known there (see
+    /// `known`). Only the top of a fact is looked at ([`LEARN_NODES`] terms): the
+    /// conditions worth knowing are a check's few literals, not a `forall`'s expansion.
+    fn learn(&mut self, fact: &Bool) {
+        let mut left = LEARN_NODES;
+        self.learn_within(fact, &mut left);
+    }
+
+    fn learn_within(&mut self, fact: &Bool, left: &mut usize) {
+        if *left == 0 || fact.as_bool().is_some() || self.known.contains(fact) {
+            return;
+        }
+        *left -= 1;
+        let kids = || -> Vec<Bool> { fact.children().iter().filter_map(|c| c.as_bool()).collect() };
+        match fact.decl().kind() {
+            DeclKind::And => {
+                for k in kids() {
+                    self.learn_within(&k, left);
+                }
+            }
+            DeclKind::Or => {
+                let kids = kids();
+                if kids.len() <= *left {
+                    *left -= kids.len();
+                    let open: Vec<&Bool> = kids.iter().filter(|k| !self.known_false(k)).collect();
+                    if let [only] = open.as_slice() {
+                        self.learn_within(only, left);
+                    }
+                }
+            }
+            DeclKind::Implies => {
+                if let [a, b] = kids().as_slice() {
+                    if a.as_bool() == Some(true) || self.known.contains(a) {
+                        self.learn_within(b, left);
+                    }
+                }
+            }
+            DeclKind::Not => {
+                if let Some(x) = fact.children().first().and_then(|c| c.as_bool()) {
+                    self.refuted.insert(x);
+                }
+            }
+            _ => {}
+        }
+        self.known.insert(fact.clone());
+        self.known_log.push(fact.clone());
+    }
+
+    /// Whether every model on the current path falsifies `b` (see `known`).
+    fn known_false(&self, b: &Bool) -> bool {
+        if b.as_bool() == Some(false) {
+            return true;
+        }
+        if self.known.is_empty() {
+            return false;
+        }
+        if self.refuted.contains(b) {
+            return true;
+        }
+        if b.decl().kind() == DeclKind::Not {
+            if let Some(x) = b.children().first().and_then(|c| c.as_bool()) {
+                return self.known.contains(&x);
+            }
+        }
+        false
     }
 
     /// A certain runtime error on the current path.
@@ -319,7 +415,16 @@ impl<'p> Lowering<'p> {
             None => g.clone(),
         };
         self.pc.push(p);
+        let mark = self.known_log.len();
         let r = f(self);
+        for b in self.known_log.drain(mark..) {
+            self.known.remove(&b);
+            if b.decl().kind() == DeclKind::Not {
+                if let Some(x) = b.children().first().and_then(|c| c.as_bool()) {
+                    self.refuted.remove(&x);
+                }
+            }
+        }
         self.pc.pop();
         match r {
             Ok(v) => Ok(Some(v)),
@@ -342,6 +447,14 @@ impl<'p> Lowering<'p> {
             S::C(Value::Bool(b)) => Ok(Truth::Known(*b)),
             S::B(b) => Ok(match b.as_bool() {
                 Some(v) => Truth::Known(v),
+                None if self.known.contains(b) => {
+                    self.decided.set(self.decided.get() + 1);
+                    Truth::Known(true)
+                }
+                None if self.known_false(b) => {
+                    self.decided.set(self.decided.get() + 1);
+                    Truth::Known(false)
+                }
                 None => Truth::Sym(b.clone()),
             }),
             other => unsupported(format!("a condition that is not a bool ({other:?})")),
