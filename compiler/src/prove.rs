@@ -1013,6 +1013,9 @@ mod tests {
         ];
         let proof = lower_test_env("known", fields, |lowering, _| {
             assert_eq!(lowering.decided.get(), 15);
+            // Each step's position is named with the range `inside` gives it on the
+            // step's path (0..=4), not its interval, which grows by one per step.
+            assert_eq!(lowering.narrowed, 5);
         });
         // Four steps right (or with stays, up to 2) reach 4: not unique.
         assert_eq!(proof.status, Status::Solvable);

@@ -245,6 +245,13 @@ pub struct Lowering<'p> {
     /// The `x` of every known `not x`.
     refuted: TermSet<Bool>,
     known_log: Vec<Bool>,
+    /// Ranges of int terms that known comparisons with numerals narrow on the current
+    /// path (`x >= 0`, `x < h`), with what each entry replaced, to restore on leaving.
+    known_ranges: TermMap<Int, (i128, i128)>,
+    /// How many merged ints were named with a range narrower than their interval (for
+    /// tests).
+    pub narrowed: u32,
+    ranges_log: Vec<(Int, Option<(i128, i128)>)>,
     steps: u64,
     budget: u64,
 }
@@ -255,6 +262,9 @@ struct Linear {
     constant: i64,
     terms: Vec<(Bool, i64)>,
 }
+
+/// An inclusive range of int values.
+type Range = (i128, i128);
 
 /// How many terms of one fact [`Lowering::learn`] looks at.
 const LEARN_NODES: usize = 16;
@@ -284,6 +294,9 @@ impl<'p> Lowering<'p> {
             decided: std::cell::Cell::new(0),
             refuted: TermSet::default(),
             known_log: Vec::new(),
+            known_ranges: TermMap::default(),
+            narrowed: 0,
+            ranges_log: Vec::new(),
             steps: 0,
             budget,
         }
@@ -373,10 +386,49 @@ impl<'p> Lowering<'p> {
                     self.refuted.insert(x);
                 }
             }
+            kind @ (DeclKind::Ge | DeclKind::Gt | DeclKind::Le | DeclKind::Lt | DeclKind::Eq) => {
+                self.learn_range(kind, fact);
+            }
             _ => {}
         }
         self.known.insert(fact.clone());
         self.known_log.push(fact.clone());
+    }
+
+    /// Narrows the range of `x` on the current path by a known `x op k` or `k op x`
+    /// (`k` a numeral; see `known_ranges`).
+    fn learn_range(&mut self, kind: DeclKind, fact: &Bool) {
+        let kids: Vec<Int> = fact.children().iter().filter_map(|c| c.as_int()).collect();
+        let [a, b] = kids.as_slice() else { return };
+        let (x, k, flipped) = match (a.as_i64(), b.as_i64()) {
+            (None, Some(k)) => (a, k, false),
+            (Some(k), None) => (b, k, true),
+            _ => return,
+        };
+        let k = i128::from(k);
+        // As `x op k`.
+        let (lo, hi) = match (kind, flipped) {
+            (DeclKind::Eq, _) => (k, k),
+            (DeclKind::Ge, false) | (DeclKind::Le, true) => (k, i128::MAX),
+            (DeclKind::Gt, false) | (DeclKind::Lt, true) => (k + 1, i128::MAX),
+            (DeclKind::Le, false) | (DeclKind::Ge, true) => (i128::MIN, k),
+            (DeclKind::Lt, false) | (DeclKind::Gt, true) => (i128::MIN, k - 1),
+            _ => return,
+        };
+        let before = self.known_ranges.get(x).copied();
+        let (l0, h0) = before.unwrap_or((i128::MIN, i128::MAX));
+        self.known_ranges
+            .insert(x.clone(), (l0.max(lo), h0.min(hi)));
+        self.ranges_log.push((x.clone(), before));
+    }
+
+    /// The range of `x` on the current path: its interval, narrowed by what is known.
+    fn path_bounds(&mut self, x: &Int) -> (i128, i128) {
+        let (lo, hi) = self.bounds(x);
+        match self.known_ranges.get(x) {
+            Some(&(l, h)) if l.max(lo) <= h.min(hi) => (l.max(lo), h.min(hi)),
+            _ => (lo, hi),
+        }
     }
 
     /// Whether every model on the current path falsifies `b` (see `known`).
@@ -416,7 +468,15 @@ impl<'p> Lowering<'p> {
         };
         self.pc.push(p);
         let mark = self.known_log.len();
+        let ranges_mark = self.ranges_log.len();
         let r = f(self);
+        while self.ranges_log.len() > ranges_mark {
+            let (x, before) = self.ranges_log.pop().expect("logged");
+            match before {
+                Some(r) => self.known_ranges.insert(x, r),
+                None => self.known_ranges.remove(&x),
+            };
+        }
         for b in self.known_log.drain(mark..) {
             self.known.remove(&b);
             if b.decl().kind() == DeclKind::Not {
@@ -1050,18 +1110,26 @@ impl<'p> Lowering<'p> {
     ) -> R<()> {
         let before = slots.clone();
         let mut t = before.clone();
-        let t_ok = self.under(g, |me| then(me, &mut t))?.is_some();
+        let t_ranges = self.side(g, &mut t, then)?;
         let mut e = before;
-        let e_ok = self.under(&not(g), |me| otherwise(me, &mut e))?.is_some();
+        let e_ranges = self.side(&not(g), &mut e, otherwise)?;
+        let (t_ok, e_ok) = (t_ranges.is_some(), e_ranges.is_some());
+        let (t_ranges, e_ranges) = (t_ranges.unwrap_or_default(), e_ranges.unwrap_or_default());
         match (t_ok, e_ok) {
             (true, true) => {
                 for (i, slot) in slots.iter_mut().enumerate() {
                     let (a, b) = (t[i].clone(), e[i].clone());
+                    let range = match (t_ranges.get(i), e_ranges.get(i)) {
+                        (Some(Some((l1, h1))), Some(Some((l2, h2)))) => {
+                            Some(((*l1).min(*l2), (*h1).max(*h2)))
+                        }
+                        _ => None,
+                    };
                     *slot = if same(&a, &b) {
                         a
                     } else {
                         match self.merge(g, a, b) {
-                            Ok(v) => self.name(v),
+                            Ok(v) => self.named_within(v, range),
                             Err(Halt::Unsupported(why)) => S::Poison(Rc::from(why.as_str())),
                             Err(e) => return Err(e),
                         }
@@ -1079,6 +1147,57 @@ impl<'p> Lowering<'p> {
             }
             (false, false) => Err(Halt::Dead),
         }
+    }
+
+    /// Runs one side of [`Lowering::branch`] under `g`; `None` if it certainly fails.
+    /// Where the branch is taken on every path (the top level), also returns the ranges
+    /// of the side's slots at its end, for naming the merged ints (`named_within`).
+    fn side(
+        &mut self,
+        g: &Bool,
+        slots: &mut Vec<S>,
+        run: impl FnOnce(&mut Self, &mut Vec<S>) -> R<()>,
+    ) -> R<Option<Vec<Option<Range>>>> {
+        let top = self.pc.is_empty() && self.learns;
+        self.under(g, |me| {
+            run(me, slots)?;
+            Ok(if top {
+                me.slot_ranges(slots)
+            } else {
+                Vec::new()
+            })
+        })
+    }
+
+    /// The range of each int slot on the current path (`None` for other slots).
+    fn slot_ranges(&mut self, slots: &[S]) -> Vec<Option<Range>> {
+        slots
+            .iter()
+            .map(|s| match s {
+                S::I(x) => Some(self.path_bounds(x)),
+                S::C(Value::Int(k)) => Some((i128::from(*k), i128::from(*k))),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// [`Lowering::name`], where an int merged at the top level gets `range` if it is
+    /// narrower than its interval: the hull of the ranges each side had on its own path.
+    /// Sound because the merge is on every path: in a model of the facts, the merged value
+    /// is the side whose path holds, and the facts that narrowed that side's range hold
+    /// there (the argument of `known`).
+    fn named_within(&mut self, v: S, range: Option<Range>) -> S {
+        if let (S::I(x), Some((lo, hi))) = (&v, range) {
+            if !x.is_const() {
+                let (l0, h0) = self.bounds(x);
+                let (lo, hi) = (lo.max(l0), hi.min(h0));
+                if lo <= hi && (lo, hi) != (l0, h0) {
+                    self.iv.vars.insert(x.clone(), (lo, hi));
+                    self.narrowed += 1;
+                }
+            }
+        }
+        self.name(v)
     }
 
     /// Replaces the int and bool terms inside `v` by fresh constants defined equal to them.
