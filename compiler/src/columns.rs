@@ -358,6 +358,15 @@ mod tests {
         x
     }
 
+    /// `Σ k·x` over `terms`.
+    fn sum(terms: &[(i64, &Int)]) -> Int {
+        let parts: Vec<Int> = terms
+            .iter()
+            .map(|(k, x)| Int::mul(&[Int::from_i64(*k), (*x).clone()]))
+            .collect();
+        Int::add(&parts)
+    }
+
     /// A fact whose nodes each read two nodes of the layer below (binomially many paths,
     /// as one-hot state merged step by step makes) is walked once per node, and the
     /// equation at its bottom is rewritten.
@@ -366,9 +375,7 @@ mod tests {
         crate::prove::in_fresh_context(|| {
             let mut iv = Intervals::default();
             let x = digits(4, &mut iv);
-            let ten = Int::from_i64(10);
-            let eq = Int::add(&[Int::mul(&[ten.clone(), x[0].clone()]), x[1].clone()])
-                .eq(Int::add(&[Int::mul(&[ten, x[2].clone()]), x[3].clone()]));
+            let eq = sum(&[(10, &x[0]), (1, &x[1])]).eq(sum(&[(10, &x[2]), (1, &x[3])]));
             let (width, depth) = (4usize, 30usize);
             let mut layer: Vec<Bool> = (0..width)
                 .map(|j| Bool::or(&[Bool::new_const(format!("b{j}")), eq.clone()]))
@@ -401,12 +408,7 @@ mod tests {
         crate::prove::in_fresh_context(|| {
             let mut iv = Intervals::default();
             let x = digits(3, &mut iv);
-            let hundred = Int::from_i64(100);
-            let fact =
-                Int::add(&[Int::mul(&[hundred, x[0].clone()]), x[1].clone()]).eq(Int::add(&[
-                    Int::mul(&[Int::from_i64(10), x[2].clone()]),
-                    x[1].clone(),
-                ]));
+            let fact = sum(&[(100, &x[0]), (1, &x[1])]).eq(sum(&[(10, &x[2]), (1, &x[1])]));
             let mut budget = BUDGET;
             assert!(rewrite(&fact, &mut iv, &mut budget).is_some());
             let used = BUDGET - budget;

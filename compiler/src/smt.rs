@@ -247,11 +247,11 @@ pub struct Lowering<'p> {
     known_log: Vec<Bool>,
     /// Ranges of int terms that known comparisons with numerals narrow on the current
     /// path (`x >= 0`, `x < h`), with what each entry replaced, to restore on leaving.
-    known_ranges: TermMap<Int, (i128, i128)>,
+    known_ranges: TermMap<Int, Range>,
     /// How many merged ints were named with a range narrower than their interval (for
     /// tests).
     pub narrowed: u32,
-    ranges_log: Vec<(Int, Option<(i128, i128)>)>,
+    ranges_log: Vec<(Int, Option<Range>)>,
     steps: u64,
     budget: u64,
 }
@@ -423,7 +423,7 @@ impl<'p> Lowering<'p> {
     }
 
     /// The range of `x` on the current path: its interval, narrowed by what is known.
-    fn path_bounds(&mut self, x: &Int) -> (i128, i128) {
+    fn path_bounds(&mut self, x: &Int) -> Range {
         let (lo, hi) = self.bounds(x);
         match self.known_ranges.get(x) {
             Some(&(l, h)) if l.max(lo) <= h.min(hi) => (l.max(lo), h.min(hi)),
@@ -1181,23 +1181,39 @@ impl<'p> Lowering<'p> {
             .collect()
     }
 
-    /// [`Lowering::name`], where an int merged at the top level gets `range` if it is
-    /// narrower than its interval: the hull of the ranges each side had on its own path.
-    /// Sound because the merge is on every path: in a model of the facts, the merged value
-    /// is the side whose path holds, and the facts that narrowed that side's range hold
-    /// there (the argument of `known`).
+    /// [`Lowering::name`], where an int merged at the top level is named with `range`
+    /// when that is narrower than its interval: the hull of the ranges each side had on
+    /// its own path. Sound because the merge is on every path: in a model of the facts,
+    /// the merged value is the side whose path holds, and the facts that narrowed that
+    /// side's range hold there (the argument of `known`). The range goes to the fresh
+    /// constant only, never to the merged term's interval, which stays syntactic.
     fn named_within(&mut self, v: S, range: Option<Range>) -> S {
-        if let (S::I(x), Some((lo, hi))) = (&v, range) {
-            if !x.is_const() {
-                let (l0, h0) = self.bounds(x);
+        match (v, range) {
+            (S::I(x), Some((lo, hi))) if !x.is_const() => {
+                let (l0, h0) = self.bounds(&x);
                 let (lo, hi) = (lo.max(l0), hi.min(h0));
                 if lo <= hi && (lo, hi) != (l0, h0) {
-                    self.iv.vars.insert(x.clone(), (lo, hi));
                     self.narrowed += 1;
+                    self.name_int(&x, (lo, hi))
+                } else {
+                    self.name_int(&x, (l0, h0))
                 }
             }
+            (v, _) => self.name(v),
         }
-        self.name(v)
+    }
+
+    /// A fresh constant defined equal to `x`, with `range` (a sound range of `x` in every
+    /// model of the facts) as its bounds.
+    fn name_int(&mut self, x: &Int, (lo, hi): Range) -> S {
+        let c = Int::fresh_const("t");
+        self.facts.push(c.eq(x));
+        if lo >= i128::from(I64_MIN) && hi <= i128::from(I64_MAX) {
+            self.facts.push(c.ge(int(lo as i64)));
+            self.facts.push(c.le(int(hi as i64)));
+        }
+        self.iv.vars.insert(c.clone(), (lo, hi));
+        S::I(c)
     }
 
     /// Replaces the int and bool terms inside `v` by fresh constants defined equal to them.
@@ -1208,15 +1224,8 @@ impl<'p> Lowering<'p> {
     fn name(&mut self, v: S) -> S {
         match v {
             S::I(x) if !x.is_const() => {
-                let (lo, hi) = self.bounds(&x);
-                let c = Int::fresh_const("t");
-                self.facts.push(c.eq(&x));
-                if lo >= i128::from(I64_MIN) && hi <= i128::from(I64_MAX) {
-                    self.facts.push(c.ge(int(lo as i64)));
-                    self.facts.push(c.le(int(hi as i64)));
-                }
-                self.iv.vars.insert(c.clone(), (lo, hi));
-                S::I(c)
+                let range = self.bounds(&x);
+                self.name_int(&x, range)
             }
             S::B(x) if !x.is_const() => {
                 let c = Bool::fresh_const("t");
