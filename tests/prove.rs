@@ -200,6 +200,55 @@ env_differentials! {
     /// outside their branch or binder, against the general engine (no pruning) and
     /// enumeration of all 364 answers.
     engines_agree_on_branches_decided_by_checks: "known", 120;
+    /// Plain answer ints of a 120-value domain in a bounded-length answer, which the SAT
+    /// engine bit-blasts as two's complement words: arithmetic with constants of either
+    /// sign, Euclidean `/` and `%` by negative and positive constants, `abs`, `min`,
+    /// `max`, order, a lookup indexed by an answer int; against the general engine, `QF_FD`
+    /// and enumeration of all 14,521 answers.
+    engines_agree_on_words_in_the_sat_engine: "words", 120;
+}
+
+/// The SAT engine (compiler/src/sat.rs) is the first engine for simulations over a
+/// bounded-length answer and for all-Boolean answers on a fresh solver, and it takes them
+/// without handing over to Z3.
+#[test]
+fn the_sat_engine_decides_simulations_and_words_itself() {
+    for (name, program) in [
+        ("maze_path", example("maze_path")),
+        ("water_jugs", example("water_jugs")),
+        ("knapsack", example("knapsack")),
+        ("words", test_env("words")),
+    ] {
+        let compiled = compile(&program);
+        let cenv = &compiled.envs[0];
+        let params = cenv.resolve_params(1, &[]).expect("params");
+        for index in 0..5 {
+            let fields = instance(cenv, &params, 1, index);
+            let p = prove_with(
+                &program,
+                cenv,
+                &params,
+                &fields,
+                true,
+                Limits::default(),
+                None,
+            );
+            assert_eq!(p.engine, Engine::Sat, "{name} #{index}: {:?}", p.reason);
+            assert_ne!(p.status, Status::Unknown, "{name} #{index}: {:?}", p.reason);
+            assert!(
+                p.effort.rlimit > 0,
+                "{name}: the SAT engine's work is counted"
+            );
+        }
+    }
+}
+
+fn example(name: &str) -> Program {
+    programs()
+        .into_iter()
+        .find(|(p, _)| p == name)
+        .expect("example")
+        .1
 }
 
 /// A product of answer ints goes to the linear engine first (spec/proofs.md §4), which
@@ -255,11 +304,7 @@ fn assert_all_statuses(statuses: &[Status]) {
 
 /// Runs the differential check on `n` instances per level of one example.
 fn differential(name: &str, n: u64, levels: std::ops::RangeInclusive<u8>) {
-    let (_, program) = programs()
-        .into_iter()
-        .find(|(p, _)| p == name)
-        .expect("example");
-    differential_on(name, &program, n, levels);
+    differential_on(name, &example(name), n, levels);
 }
 
 /// Returns the status of every instance compared. The finite-domain side is the
@@ -276,6 +321,8 @@ fn differential_on(
     let compiled = compile(program);
     let cenv = &compiled.envs[0];
     let (mut compared, mut enumerated, mut fresh, mut second) = (0usize, 0usize, 0usize, 0usize);
+    let mut engines = std::collections::BTreeMap::<String, usize>::new();
+    let mut third = 0usize;
     let mut statuses = Vec::new();
     let (mut fd_time, mut general_time) = (0u64, 0u64);
     let started = std::time::Instant::now();
@@ -296,6 +343,7 @@ fn differential_on(
                 assert!(fd.witness_checked, "{at}");
             }
             fd_time += fd.effort.time_us;
+            *engines.entry(format!("{:?}", fd.engine)).or_default() += 1;
             if fd.status == Status::Solvable {
                 // Two different answers, both passed by the native verifier: certified
                 // without any UNSAT answer.
@@ -326,6 +374,24 @@ fn differential_on(
             );
             assert_ne!(gen.status, Status::Unknown, "{at}: {:?}", gen.reason);
             assert_eq!(fd.status, gen.status, "{at}: the engines disagree");
+            // The two bit-blasting engines, ours and Z3's `QF_FD`, decide the same
+            // formulas with different bit-blasters and SAT cores: whichever did not decide
+            // the instance above is a third opinion. (Either may give up where the other
+            // does not, e.g. `QF_FD` on `/` and `%` by constants: then it has none.)
+            for other in [Engine::Sat, Engine::FiniteDomain] {
+                if other == fd.engine {
+                    continue;
+                }
+                let p = prove_with(program, cenv, &params, &fields, true, lim, Some(other));
+                if p.status != Status::Unknown {
+                    assert_eq!(
+                        fd.status, p.status,
+                        "{at}: {:?} and {other:?} disagree",
+                        fd.engine
+                    );
+                    third += 1;
+                }
+            }
             general_time += gen.effort.time_us;
             second += 1;
             let shape = cenv.answer_shape(&params, &fields).expect("shape");
@@ -347,7 +413,7 @@ fn differential_on(
     }
     let count = |st: Status| statuses.iter().filter(|s| **s == st).count();
     eprintln!(
-        "{name}: {compared} proved ({} unique, {} unsolvable, {} solvable), {second} by both engines, {fresh} also fresh, {enumerated} enumerated, in {:.1}s (finite-domain {:.1}s, general {:.1}s)",
+        "{name}: {compared} proved ({} unique, {} unsolvable, {} solvable; first engines {engines:?}), {second} by both engines ({third} by a second bit-blaster), {fresh} also fresh, {enumerated} enumerated, in {:.1}s (finite-domain {:.1}s, general {:.1}s)",
         count(Status::Unique),
         count(Status::Unsolvable),
         count(Status::Solvable),

@@ -18,6 +18,7 @@ pub mod prove;
 pub mod render;
 pub mod resolve;
 pub mod safety;
+pub mod sat;
 pub mod smt;
 pub mod source;
 pub mod stdlib;

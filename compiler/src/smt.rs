@@ -2789,20 +2789,35 @@ fn choice(
     S::Union(Rc::new(alts))
 }
 
+/// Values of Boolean and int terms in a model: Z3's (completed: a term the formula does
+/// not constrain gets a value), or the SAT back end's for the terms it bit-blasted.
+pub trait Assignment {
+    fn bool(&self, b: &Bool) -> Option<bool>;
+    fn int(&self, x: &Int) -> Option<i64>;
+}
+
+impl Assignment for z3::Model {
+    fn bool(&self, b: &Bool) -> Option<bool> {
+        self.eval(b, true)?.as_bool()
+    }
+
+    fn int(&self, x: &Int) -> Option<i64> {
+        self.eval(x, true)?.as_i64()
+    }
+}
+
 /// The answer value a model assigns, following the shape.
-pub fn read_model(model: &z3::Model, shape: &Shape, s: &S) -> Option<Value> {
+pub fn read_model<M: Assignment + ?Sized>(model: &M, shape: &Shape, s: &S) -> Option<Value> {
     Some(match (shape, s) {
         (_, S::C(v)) => v.clone(),
-        (Shape::Bool, S::B(b)) => Value::Bool(model.eval(b, true)?.as_bool()?),
-        (Shape::Int { .. }, S::I(x)) => Value::Int(model.eval(x, true)?.as_i64()?),
-        (Shape::Int { .. }, S::OneHot(alts)) => Value::Int(
-            alts.iter()
-                .find(|(_, b)| model.eval(b, true).and_then(|b| b.as_bool()) == Some(true))?
-                .0,
-        ),
+        (Shape::Bool, S::B(b)) => Value::Bool(model.bool(b)?),
+        (Shape::Int { .. }, S::I(x)) => Value::Int(model.int(x)?),
+        (Shape::Int { .. }, S::OneHot(alts)) => {
+            Value::Int(alts.iter().find(|(_, b)| model.bool(b) == Some(true))?.0)
+        }
         (_, S::Union(alts)) => alts
             .iter()
-            .find(|(g, _)| model.eval(g, true).and_then(|b| b.as_bool()) == Some(true))?
+            .find(|(g, _)| model.bool(g) == Some(true))?
             .1
             .clone(),
         (Shape::Tuple(ps), S::Tuple(xs)) => Value::tuple(
@@ -2822,7 +2837,7 @@ pub fn read_model(model: &z3::Model, shape: &Shape, s: &S) -> Option<Value> {
         (Shape::Map(_, vshape), S::Map(entries)) => {
             let mut m = std::collections::BTreeMap::new();
             for (k, p, v) in entries.iter() {
-                if model.eval(p, true)?.as_bool()? {
+                if model.bool(p)? {
                     m.insert(k.clone(), read_model(model, vshape, v)?);
                 }
             }
@@ -2830,7 +2845,7 @@ pub fn read_model(model: &z3::Model, shape: &Shape, s: &S) -> Option<Value> {
         }
         (Shape::List { elem, .. }, S::List(xs, guard)) => {
             let n = match guard {
-                Guard::Prefix(l) => usize::try_from(model.eval(l, true)?.as_i64()?).ok()?,
+                Guard::Prefix(l) => usize::try_from(model.int(l)?).ok()?,
                 _ => xs.len(),
             };
             Value::list(

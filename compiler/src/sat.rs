@@ -1,0 +1,993 @@
+//! The SAT back end: a lowering's facts (Z3 terms over Booleans and bounded ints)
+//! bit-blasted to CNF with Tseitin's encoding and decided by an embedded CDCL solver
+//! (batsat, a MiniSat port in Rust).
+//!
+//! Why a back end of our own: on the simulations (maze_path, water_jugs) Z3's `QF_FD`
+//! spends about a microsecond per clause before and around its search. A level-3 maze
+//! proof is a 10k-clause CNF that MiniSat decides in 0.5 ms and Z3 in 11-15 ms, from the
+//! same clauses (spec/proofs.md §2). So the formula goes straight from the lowering's
+//! terms to clauses here, with no preprocessing: the terms are already small (the
+//! lowering folds everything concrete), and constants are folded gate by gate.
+//!
+//! Encoding:
+//! - A Boolean term is a literal; `and`/`or` of any arity, `not`, `=>`, `xor`, `=`,
+//!   `distinct` and `ite` are Tseitin gates, shared by structure (two-input gates are
+//!   hashed) and folded when an input is constant.
+//! - An int term is a two's complement word exactly as wide as the term's range needs:
+//!   ranges come from the lowering's declared bounds at the leaves and interval
+//!   arithmetic above them (exact for `+`, `-`, constant `*`), so every word holds its
+//!   term's value without overflow, and adders compute only the bits the result's range
+//!   needs. A leaf's bits are constrained to its declared range.
+//! - Order is a carry chain (`a < b` is the borrow of `a - b` on sign-flipped words),
+//!   equality a conjunction of equal bits, `div`/`mod` by a constant a fresh quotient and
+//!   remainder with `a = d*q + r, 0 <= r < |d|` (Euclidean, as Z3's).
+//! - Pseudo-Boolean constraints are a sum of constant multiples of their literals
+//!   compared with the bound.
+//!
+//! Anything else (a product of two unknowns, an unbounded int, a quantifier) is
+//! [`Unsupported`], and the prover hands the formula to Z3 instead. The engine is checked
+//! like the others: every witness by the native verifier, UNSAT answers by the
+//! differential tests against Z3's general engine and enumeration.
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::time::Instant;
+
+use batsat::{lbool, Callbacks, ClauseKind, Lit, SolverInterface, SolverOpts};
+use z3::ast::{Ast, Bool, Dynamic, Int};
+use z3::DeclKind;
+
+use crate::interval::FULL;
+use crate::smt::{Assignment, Guard, TermMap, S};
+
+/// Why a formula was not bit-blasted; the prover then asks Z3.
+#[derive(Clone, Debug)]
+pub struct Unsupported(pub String);
+
+type R<T> = Result<T, Unsupported>;
+
+fn unsupported<T>(what: impl Into<String>) -> R<T> {
+    Err(Unsupported(what.into()))
+}
+
+/// The widest word bit-blasted. The answer's ints and the evaluator's checks keep terms
+/// far below it; a wider one (a constant product of large numbers) goes to Z3.
+const MAX_WIDTH: usize = 96;
+
+/// How deep a term may nest before it goes to Z3: the translation recurses, and the
+/// tests run it on 2 MiB threads.
+const MAX_DEPTH: u32 = 1_500;
+
+/// Conflicts between two looks at the work budget (see [`Blaster::solve`]).
+const CHUNK: u64 = 2_000;
+
+/// The search's stop rule: a conflict count and an optional wall-clock deadline. batsat
+/// asks `stop` at every conflict and restart.
+#[derive(Default)]
+struct Stop {
+    learnt: u64,
+    limit: u64,
+    deadline: Option<Instant>,
+    timed_out: Cell<bool>,
+}
+
+impl Callbacks for Stop {
+    fn on_new_clause(&mut self, _: &[Lit], kind: ClauseKind) {
+        if kind == ClauseKind::Learnt {
+            self.learnt += 1;
+        }
+    }
+
+    fn stop(&self) -> bool {
+        if self.deadline.is_some_and(|d| Instant::now() >= d) {
+            self.timed_out.set(true);
+            return true;
+        }
+        self.learnt >= self.limit
+    }
+}
+
+/// A two's complement word holding an int term, with the term's range: `bits` is exactly
+/// `width(lo, hi)` long.
+#[derive(Clone, Debug)]
+struct Word {
+    bits: Vec<Lit>,
+    lo: i128,
+    hi: i128,
+}
+
+/// Bits of the narrowest two's complement word holding every value of `lo..=hi`.
+fn width(lo: i128, hi: i128) -> usize {
+    let mut w = 1;
+    while w < 127 && !(-(1i128 << (w - 1)) <= lo && hi < (1i128 << (w - 1))) {
+        w += 1;
+    }
+    w
+}
+
+/// The outcome of a check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Sat,
+    Unsat,
+    /// The work budget ran out.
+    OutOfWork,
+    /// The deadline passed.
+    OutOfTime,
+}
+
+/// A formula being bit-blasted into one incremental SAT solver.
+pub struct Blaster {
+    solver: batsat::Solver<Stop>,
+    /// The literal fixed true.
+    t: Lit,
+    bools: TermMap<Bool, Lit>,
+    ints: TermMap<Int, Word>,
+    /// Two-input `and` and `xor` gates by their (ordered) inputs: the same gate over the
+    /// same literals is one literal. Only looked up, never iterated, so its order cannot
+    /// reach the clauses.
+    gates: HashMap<(u8, Lit, Lit), Lit>,
+    /// Declared ranges of int leaves (the lowering's answer unknowns and named state).
+    bounds: TermMap<Int, (i128, i128)>,
+    depth: u32,
+    scratch: Vec<Lit>,
+    /// Clauses added: part of the work a check is charged with.
+    clauses: u64,
+}
+
+impl Blaster {
+    /// An empty formula whose int leaves have the ranges `bounds`.
+    pub fn new(bounds: TermMap<Int, (i128, i128)>) -> Blaster {
+        let mut solver = batsat::Solver::new(SolverOpts::default(), Stop::default());
+        let v = solver.new_var_default();
+        let t = Lit::new(v, true);
+        let mut b = Blaster {
+            solver,
+            t,
+            bools: TermMap::default(),
+            ints: TermMap::default(),
+            gates: HashMap::new(),
+            bounds,
+            depth: 0,
+            scratch: Vec::new(),
+            clauses: 0,
+        };
+        b.clause(&[t]);
+        b
+    }
+
+    /// Asserts `fact`.
+    pub fn assert(&mut self, fact: &Bool) -> R<()> {
+        let l = self.lit(fact)?;
+        self.clause(&[l]);
+        Ok(())
+    }
+
+    /// Bit-blasts every term of `answer`, so a model can be read back from it (terms
+    /// only defined, never constrained: Tseitin definitions keep the models).
+    pub fn touch(&mut self, answer: &S) -> R<()> {
+        match answer {
+            S::C(_) | S::Poison(_) => {}
+            S::B(b) => {
+                self.lit(b)?;
+            }
+            S::I(x) => {
+                self.word(x)?;
+            }
+            S::Tuple(xs) => {
+                for x in xs.iter() {
+                    self.touch(x)?;
+                }
+            }
+            S::List(xs, guard) => {
+                match guard {
+                    Guard::All => {}
+                    Guard::Prefix(l) => {
+                        self.word(l)?;
+                    }
+                    Guard::Each(gs) => {
+                        for g in gs.iter() {
+                            self.lit(g)?;
+                        }
+                    }
+                }
+                for x in xs.iter() {
+                    self.touch(x)?;
+                }
+            }
+            S::Record(fs) => {
+                for (_, x) in fs.iter() {
+                    self.touch(x)?;
+                }
+            }
+            S::Union(alts) => {
+                for (g, _) in alts.iter() {
+                    self.lit(g)?;
+                }
+            }
+            S::Map(entries) => {
+                for (_, p, v) in entries.iter() {
+                    self.lit(p)?;
+                    self.touch(v)?;
+                }
+            }
+            S::OneHot(alts) => {
+                for (_, g) in alts.iter() {
+                    self.lit(g)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Decides the formula. `work` is the budget in the unit of [`Blaster::work`] (0: no
+    /// limit): the search looks at it every [`CHUNK`] conflicts (batsat keeps what it
+    /// learnt between the chunks), so it may overshoot by one chunk's propagations.
+    pub fn solve(&mut self, work: u64, deadline: Option<Instant>) -> Outcome {
+        self.solver.cb_mut().deadline = deadline;
+        loop {
+            if work > 0 && self.work() >= work {
+                return Outcome::OutOfWork;
+            }
+            let stop = self.solver.cb_mut();
+            stop.limit = stop.learnt + CHUNK;
+            let r = self.solver.solve_limited(&[]);
+            if r == lbool::TRUE {
+                return Outcome::Sat;
+            }
+            if r == lbool::FALSE {
+                return Outcome::Unsat;
+            }
+            if self.solver.cb().timed_out.get() {
+                return Outcome::OutOfTime;
+            }
+        }
+    }
+
+    /// The work done so far, deterministic: clauses added plus propagations.
+    pub fn work(&self) -> u64 {
+        self.clauses + self.solver.num_propagations()
+    }
+
+    pub fn conflicts(&self) -> u64 {
+        self.solver.num_conflicts()
+    }
+
+    pub fn decisions(&self) -> u64 {
+        self.solver.num_decisions()
+    }
+
+    // ------------------------------------------------------------------ terms
+
+    fn enter(&mut self) -> R<()> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            self.depth -= 1;
+            return unsupported("a term nested too deeply for the SAT back end");
+        }
+        Ok(())
+    }
+
+    /// The literal of a Boolean term.
+    fn lit(&mut self, b: &Bool) -> R<Lit> {
+        if let Some(&l) = self.bools.get(b) {
+            return Ok(l);
+        }
+        self.enter()?;
+        let r = self.lit_of(b);
+        self.depth -= 1;
+        let l = r?;
+        self.bools.insert(b.clone(), l);
+        Ok(l)
+    }
+
+    fn lit_of(&mut self, b: &Bool) -> R<Lit> {
+        if !b.is_app() {
+            return unsupported("a quantified formula");
+        }
+        let kind = b.decl().kind();
+        let kids = b.children();
+        let f = !self.t;
+        Ok(match kind {
+            DeclKind::True => self.t,
+            DeclKind::False => f,
+            DeclKind::Uninterpreted if kids.is_empty() => self.fresh(),
+            DeclKind::Not => !self.kid_lit(&kids, 0)?,
+            DeclKind::And | DeclKind::Or => {
+                let mut ls = Vec::with_capacity(kids.len());
+                for i in 0..kids.len() {
+                    ls.push(self.kid_lit(&kids, i)?);
+                }
+                if kind == DeclKind::And {
+                    self.and_all(ls)
+                } else {
+                    self.or_all(ls)
+                }
+            }
+            DeclKind::Implies => {
+                let (a, c) = (self.kid_lit(&kids, 0)?, self.kid_lit(&kids, 1)?);
+                self.or2(!a, c)
+            }
+            DeclKind::Xor | DeclKind::Iff => {
+                let (a, c) = (self.kid_lit(&kids, 0)?, self.kid_lit(&kids, 1)?);
+                let x = self.xor2(a, c);
+                if kind == DeclKind::Xor {
+                    x
+                } else {
+                    !x
+                }
+            }
+            DeclKind::Ite => {
+                let c = self.kid_lit(&kids, 0)?;
+                let (a, e) = (self.kid_lit(&kids, 1)?, self.kid_lit(&kids, 2)?);
+                self.mux(c, a, e)
+            }
+            DeclKind::Eq | DeclKind::Distinct => {
+                // Pairwise: `distinct` of n terms is n(n-1)/2 disequalities.
+                let mut eqs = Vec::new();
+                for i in 0..kids.len() {
+                    let jr = if kind == DeclKind::Eq {
+                        i + 1..(i + 2).min(kids.len())
+                    } else {
+                        i + 1..kids.len()
+                    };
+                    for j in jr {
+                        let e = self.equal(&kids[i], &kids[j])?;
+                        eqs.push(if kind == DeclKind::Eq { e } else { !e });
+                    }
+                }
+                self.and_all(eqs)
+            }
+            DeclKind::Le | DeclKind::Ge | DeclKind::Lt | DeclKind::Gt => {
+                let (a, c) = (self.kid_word(&kids, 0)?, self.kid_word(&kids, 1)?);
+                match kind {
+                    DeclKind::Lt => self.lt(&a, &c),
+                    DeclKind::Gt => self.lt(&c, &a),
+                    DeclKind::Le => !self.lt(&c, &a),
+                    _ => !self.lt(&a, &c),
+                }
+            }
+            DeclKind::PbLe
+            | DeclKind::PbGe
+            | DeclKind::PbEq
+            | DeclKind::PbAtMost
+            | DeclKind::PbAtLeast => self.pseudo_boolean(b, kind, &kids)?,
+            k => return unsupported(format!("`{k:?}` in the SAT back end")),
+        })
+    }
+
+    fn kid_lit(&mut self, kids: &[Dynamic], i: usize) -> R<Lit> {
+        match kids.get(i).and_then(|k| k.as_bool()) {
+            Some(b) => self.lit(&b),
+            None => unsupported("a Boolean operator without a Boolean operand"),
+        }
+    }
+
+    fn kid_word(&mut self, kids: &[Dynamic], i: usize) -> R<Word> {
+        match kids.get(i).and_then(|k| k.as_int()) {
+            Some(x) => self.word(&x),
+            None => unsupported("a comparison of non-integer terms"),
+        }
+    }
+
+    /// `a = b` for two Booleans or two ints.
+    fn equal(&mut self, a: &Dynamic, b: &Dynamic) -> R<Lit> {
+        if let (Some(x), Some(y)) = (a.as_bool(), b.as_bool()) {
+            let (x, y) = (self.lit(&x)?, self.lit(&y)?);
+            return Ok(!self.xor2(x, y));
+        }
+        if let (Some(x), Some(y)) = (a.as_int(), b.as_int()) {
+            let (x, y) = (self.word(&x)?, self.word(&y)?);
+            return Ok(self.eq_words(&x, &y));
+        }
+        unsupported("an equation of terms other than Booleans and ints")
+    }
+
+    /// `Σ c_i·[l_i] ⋈ k`. Z3 keeps the bound and the coefficients as the declaration's
+    /// parameters: `k` first, then one coefficient per operand (none for the cardinality
+    /// forms, whose coefficients are 1).
+    fn pseudo_boolean(&mut self, b: &Bool, kind: DeclKind, kids: &[Dynamic]) -> R<Lit> {
+        let params = decl_int_params(b)?;
+        let k = *params
+            .first()
+            .ok_or_else(|| Unsupported("a PB constraint without a bound".into()))?;
+        let cardinality = matches!(kind, DeclKind::PbAtMost | DeclKind::PbAtLeast);
+        if !cardinality && params.len() != kids.len() + 1 {
+            return unsupported("a PB constraint whose coefficients do not match its operands");
+        }
+        let mut terms = Vec::with_capacity(kids.len());
+        for i in 0..kids.len() {
+            let l = self.kid_lit(kids, i)?;
+            let c = if cardinality { 1 } else { params[i + 1] };
+            let bit = Word {
+                bits: vec![l, !self.t],
+                lo: 0,
+                hi: 1,
+            };
+            terms.push(self.mul_const(&bit, c)?);
+        }
+        let sum = self.sum(terms)?;
+        let k = self.constant(k)?;
+        Ok(match kind {
+            DeclKind::PbLe | DeclKind::PbAtMost => !self.lt(&k, &sum),
+            DeclKind::PbGe | DeclKind::PbAtLeast => !self.lt(&sum, &k),
+            _ => self.eq_words(&sum, &k),
+        })
+    }
+
+    /// The word of an int term.
+    fn word(&mut self, x: &Int) -> R<Word> {
+        if let Some(w) = self.ints.get(x) {
+            return Ok(w.clone());
+        }
+        self.enter()?;
+        let r = self.word_of(x);
+        self.depth -= 1;
+        let w = r?;
+        self.ints.insert(x.clone(), w.clone());
+        Ok(w)
+    }
+
+    fn word_of(&mut self, x: &Int) -> R<Word> {
+        if let Some(v) = x.as_i64() {
+            return self.constant(i128::from(v));
+        }
+        if !x.is_app() {
+            return unsupported("a quantified int");
+        }
+        let kind = x.decl().kind();
+        let kids = x.children();
+        match kind {
+            DeclKind::Uninterpreted if kids.is_empty() => self.leaf(x),
+            DeclKind::Add | DeclKind::Sub => {
+                let mut acc = self.kid_word(&kids, 0)?;
+                for i in 1..kids.len() {
+                    let k = self.kid_word(&kids, i)?;
+                    acc = if kind == DeclKind::Add {
+                        self.add(&acc, &k, false)?
+                    } else {
+                        self.add(&acc, &k, true)?
+                    };
+                }
+                Ok(acc)
+            }
+            DeclKind::Uminus => {
+                let a = self.kid_word(&kids, 0)?;
+                self.neg(&a)
+            }
+            DeclKind::Mul => {
+                // A constant times at most one unknown.
+                let mut factor: i128 = 1;
+                let mut unknown = None;
+                for k in &kids {
+                    let Some(k) = k.as_int() else {
+                        return unsupported("a product of non-integer terms");
+                    };
+                    match k.as_i64() {
+                        Some(c) => {
+                            factor = factor
+                                .checked_mul(i128::from(c))
+                                .ok_or_else(|| Unsupported("a product too large".into()))?
+                        }
+                        None if unknown.is_none() => unknown = Some(k),
+                        None => return unsupported("a product of two unknown ints"),
+                    }
+                }
+                match unknown {
+                    None => self.constant(factor),
+                    Some(u) => {
+                        let w = self.word(&u)?;
+                        self.mul_const(&w, factor)
+                    }
+                }
+            }
+            DeclKind::Ite => {
+                let c = self.kid_lit(&kids, 0)?;
+                let (a, e) = (self.kid_word(&kids, 1)?, self.kid_word(&kids, 2)?);
+                Ok(self.ite(c, &a, &e))
+            }
+            DeclKind::Idiv | DeclKind::Mod => {
+                let d = kids
+                    .get(1)
+                    .and_then(|k| k.as_int())
+                    .and_then(|k| k.as_i64());
+                match d {
+                    Some(d) if d != 0 => {
+                        let a = self.kid_word(&kids, 0)?;
+                        let (q, r) = self.div_mod(&a, i128::from(d))?;
+                        Ok(if kind == DeclKind::Idiv { q } else { r })
+                    }
+                    _ => unsupported("a division by an unknown int"),
+                }
+            }
+            k => unsupported(format!("`{k:?}` on ints in the SAT back end")),
+        }
+    }
+
+    /// An int unknown: fresh bits, kept within its declared range.
+    fn leaf(&mut self, x: &Int) -> R<Word> {
+        let (lo, hi) = match self.bounds.get(x) {
+            Some(&r) if r != FULL && r.0 > FULL.0 && r.1 < FULL.1 => r,
+            _ => return unsupported("an int without a declared range"),
+        };
+        if lo > hi {
+            // An empty domain: no model.
+            let f = !self.t;
+            self.clause(&[f]);
+            return self.constant(0);
+        }
+        let w = width(lo, hi);
+        if w > MAX_WIDTH {
+            return unsupported("an int too wide for the SAT back end");
+        }
+        let bits: Vec<Lit> = (0..w).map(|_| self.fresh()).collect();
+        // The range check sees the word as any value its bits can hold.
+        let raw = Word {
+            bits: bits.clone(),
+            lo: -(1i128 << (w - 1)),
+            hi: (1i128 << (w - 1)) - 1,
+        };
+        if lo > raw.lo {
+            let c = self.constant(lo)?;
+            let below = self.lt(&raw, &c);
+            self.clause(&[!below]);
+        }
+        if hi < raw.hi {
+            let c = self.constant(hi)?;
+            let above = self.lt(&c, &raw);
+            self.clause(&[!above]);
+        }
+        Ok(Word { bits, lo, hi })
+    }
+
+    // ------------------------------------------------------------------ words
+
+    fn constant(&self, v: i128) -> R<Word> {
+        let w = width(v, v);
+        if w > MAX_WIDTH {
+            return unsupported("a constant too wide for the SAT back end");
+        }
+        let bits = (0..w).map(|i| self.konst((v >> i) & 1 == 1)).collect();
+        Ok(Word { bits, lo: v, hi: v })
+    }
+
+    /// `a`'s bits sign-extended to `w` (or cut to `w`, when `a`'s range fits it).
+    fn bits(a: &Word, w: usize) -> Vec<Lit> {
+        let sign = *a.bits.last().expect("a word has a bit");
+        (0..w)
+            .map(|i| a.bits.get(i).copied().unwrap_or(sign))
+            .collect()
+    }
+
+    /// The word for `lo..=hi` from bits that hold the value (at least as wide).
+    fn fit(bits: &[Lit], lo: i128, hi: i128) -> R<Word> {
+        let w = width(lo, hi);
+        if w > MAX_WIDTH {
+            return unsupported("an int too wide for the SAT back end");
+        }
+        let sign = *bits.last().expect("a word has a bit");
+        let bits = (0..w)
+            .map(|i| bits.get(i).copied().unwrap_or(sign))
+            .collect();
+        Ok(Word { bits, lo, hi })
+    }
+
+    /// `a + b`, or `a - b` (`a + !b + 1`), computing only the bits the result's range
+    /// needs: every value in it fits them, so the carries beyond are never read.
+    fn add(&mut self, a: &Word, b: &Word, subtract: bool) -> R<Word> {
+        let (lo, hi) = if subtract {
+            (a.lo - b.hi, a.hi - b.lo)
+        } else {
+            (a.lo + b.lo, a.hi + b.hi)
+        };
+        let w = width(lo, hi);
+        if w > MAX_WIDTH {
+            return unsupported("an int too wide for the SAT back end");
+        }
+        let (x, mut y) = (Self::bits(a, w), Self::bits(b, w));
+        if subtract {
+            y.iter_mut().for_each(|l| *l = !*l);
+        }
+        let mut carry = self.konst(subtract);
+        let mut out = Vec::with_capacity(w);
+        for i in 0..w {
+            let s = self.xor2(x[i], y[i]);
+            out.push(self.xor2(s, carry));
+            if i + 1 < w {
+                carry = self.maj(x[i], y[i], carry);
+            }
+        }
+        Ok(Word { bits: out, lo, hi })
+    }
+
+    fn neg(&mut self, a: &Word) -> R<Word> {
+        let zero = self.constant(0)?;
+        self.add(&zero, a, true)
+    }
+
+    /// Sums in a balanced tree (narrow adders first).
+    fn sum(&mut self, mut terms: Vec<Word>) -> R<Word> {
+        if terms.is_empty() {
+            return self.constant(0);
+        }
+        while terms.len() > 1 {
+            let mut next = Vec::with_capacity(terms.len().div_ceil(2));
+            for pair in terms.chunks(2) {
+                next.push(match pair {
+                    [a, b] => self.add(a, b, false)?,
+                    [a] => a.clone(),
+                    _ => unreachable!("chunks of two"),
+                });
+            }
+            terms = next;
+        }
+        Ok(terms.pop().expect("one term"))
+    }
+
+    /// `a · c`: shifted copies of `a` for the set bits of `|c|`, negated when `c < 0`.
+    fn mul_const(&mut self, a: &Word, c: i128) -> R<Word> {
+        if c == 0 {
+            return self.constant(0);
+        }
+        let m = c.unsigned_abs();
+        let f = !self.t;
+        let mut parts = Vec::new();
+        for j in 0..128 - m.leading_zeros() as usize {
+            if (m >> j) & 1 == 1 {
+                let scale = 1i128 << j;
+                let mut bits = vec![f; j];
+                bits.extend_from_slice(&a.bits);
+                parts.push(Self::fit(&bits, a.lo * scale, a.hi * scale)?);
+            }
+        }
+        let p = self.sum(parts)?;
+        if c < 0 {
+            self.neg(&p)
+        } else {
+            Ok(p)
+        }
+    }
+
+    fn ite(&mut self, c: Lit, a: &Word, b: &Word) -> Word {
+        if c == self.t {
+            return a.clone();
+        }
+        if c == !self.t {
+            return b.clone();
+        }
+        let (lo, hi) = (a.lo.min(b.lo), a.hi.max(b.hi));
+        let w = width(lo, hi);
+        let (x, y) = (Self::bits(a, w), Self::bits(b, w));
+        let bits = (0..w).map(|i| self.mux(c, x[i], y[i])).collect();
+        Word { bits, lo, hi }
+    }
+
+    /// Euclidean `a div d` and `a mod d` (`a = d·q + r`, `0 <= r < |d|`), as fresh words.
+    fn div_mod(&mut self, a: &Word, d: i128) -> R<(Word, Word)> {
+        let m = d.abs();
+        let qs = [
+            (a.lo - m + 1).div_euclid(d),
+            a.lo.div_euclid(d),
+            a.hi.div_euclid(d),
+            (a.hi - m + 1).div_euclid(d),
+        ];
+        let (qlo, qhi) = (
+            *qs.iter().min().expect("4") - 1,
+            *qs.iter().max().expect("4") + 1,
+        );
+        let q = self.fresh_word(qlo, qhi)?;
+        let r = self.fresh_word(0, m - 1)?;
+        let dq = self.mul_const(&q, d)?;
+        let back = self.add(&dq, &r, false)?;
+        let same = self.eq_words(&back, a);
+        self.clause(&[same]);
+        Ok((q, r))
+    }
+
+    /// A word of fresh bits constrained to `lo..=hi`.
+    fn fresh_word(&mut self, lo: i128, hi: i128) -> R<Word> {
+        let w = width(lo, hi);
+        if w > MAX_WIDTH {
+            return unsupported("an int too wide for the SAT back end");
+        }
+        let bits: Vec<Lit> = (0..w).map(|_| self.fresh()).collect();
+        let raw = Word {
+            bits: bits.clone(),
+            lo: -(1i128 << (w - 1)),
+            hi: (1i128 << (w - 1)) - 1,
+        };
+        let (l, h) = (self.constant(lo)?, self.constant(hi)?);
+        let below = self.lt(&raw, &l);
+        let above = self.lt(&h, &raw);
+        self.clause(&[!below]);
+        self.clause(&[!above]);
+        Ok(Word { bits, lo, hi })
+    }
+
+    /// `a < b`: the borrow of `a - b` on the sign-flipped words (unsigned order), one
+    /// majority gate per bit, constant bits folded.
+    fn lt(&mut self, a: &Word, b: &Word) -> Lit {
+        if a.hi < b.lo {
+            return self.t;
+        }
+        if a.lo >= b.hi {
+            return !self.t;
+        }
+        let w = a.bits.len().max(b.bits.len());
+        let (mut x, mut y) = (Self::bits(a, w), Self::bits(b, w));
+        x[w - 1] = !x[w - 1];
+        y[w - 1] = !y[w - 1];
+        // Carry of x + !y + 1: set exactly when x >= y (unsigned).
+        let mut carry = self.t;
+        for i in 0..w {
+            carry = self.maj(x[i], !y[i], carry);
+        }
+        !carry
+    }
+
+    fn eq_words(&mut self, a: &Word, b: &Word) -> Lit {
+        if a.hi < b.lo || b.hi < a.lo {
+            return !self.t;
+        }
+        let w = a.bits.len().max(b.bits.len());
+        let (x, y) = (Self::bits(a, w), Self::bits(b, w));
+        let same: Vec<Lit> = (0..w).map(|i| !self.xor2(x[i], y[i])).collect();
+        self.and_all(same)
+    }
+
+    // ------------------------------------------------------------------ gates
+
+    fn konst(&self, v: bool) -> Lit {
+        if v {
+            self.t
+        } else {
+            !self.t
+        }
+    }
+
+    fn fresh(&mut self) -> Lit {
+        Lit::new(self.solver.new_var_default(), true)
+    }
+
+    fn clause(&mut self, lits: &[Lit]) {
+        self.scratch.clear();
+        self.scratch.extend_from_slice(lits);
+        self.clauses += 1;
+        let mut c = std::mem::take(&mut self.scratch);
+        self.solver.add_clause_reuse(&mut c);
+        self.scratch = c;
+    }
+
+    fn and2(&mut self, a: Lit, b: Lit) -> Lit {
+        let f = !self.t;
+        if a == f || b == f || a == !b {
+            return f;
+        }
+        if a == self.t || a == b {
+            return b;
+        }
+        if b == self.t {
+            return a;
+        }
+        let key = (0, a.min(b), a.max(b));
+        if let Some(&g) = self.gates.get(&key) {
+            return g;
+        }
+        let g = self.fresh();
+        self.clause(&[!g, a]);
+        self.clause(&[!g, b]);
+        self.clause(&[g, !a, !b]);
+        self.gates.insert(key, g);
+        g
+    }
+
+    fn or2(&mut self, a: Lit, b: Lit) -> Lit {
+        !self.and2(!a, !b)
+    }
+
+    fn xor2(&mut self, a: Lit, b: Lit) -> Lit {
+        let t = self.t;
+        if a == b {
+            return !t;
+        }
+        if a == !b {
+            return t;
+        }
+        if a == !t || a == t {
+            return if a == t { !b } else { b };
+        }
+        if b == !t || b == t {
+            return if b == t { !a } else { a };
+        }
+        // xor(!a, b) = !xor(a, b): one gate per pair of variables.
+        let flip = !a.sign() ^ !b.sign();
+        let (pa, pb) = (Lit::new(a.var(), true), Lit::new(b.var(), true));
+        let key = (1, pa.min(pb), pa.max(pb));
+        let g = match self.gates.get(&key) {
+            Some(&g) => g,
+            None => {
+                let g = self.fresh();
+                self.clause(&[!g, pa, pb]);
+                self.clause(&[!g, !pa, !pb]);
+                self.clause(&[g, !pa, pb]);
+                self.clause(&[g, pa, !pb]);
+                self.gates.insert(key, g);
+                g
+            }
+        };
+        if flip {
+            !g
+        } else {
+            g
+        }
+    }
+
+    /// `c ? a : b`.
+    fn mux(&mut self, c: Lit, a: Lit, b: Lit) -> Lit {
+        let t = self.t;
+        if c == t || a == b {
+            return a;
+        }
+        if c == !t {
+            return b;
+        }
+        if a == t {
+            return self.or2(c, b);
+        }
+        if a == !t {
+            return self.and2(!c, b);
+        }
+        if b == t {
+            return self.or2(!c, a);
+        }
+        if b == !t {
+            return self.and2(c, a);
+        }
+        if a == !b {
+            return !self.xor2(c, a);
+        }
+        let g = self.fresh();
+        self.clause(&[!c, !a, g]);
+        self.clause(&[!c, a, !g]);
+        self.clause(&[c, !b, g]);
+        self.clause(&[c, b, !g]);
+        // Redundant, but they let propagation see that equal branches decide the result.
+        self.clause(&[!a, !b, g]);
+        self.clause(&[a, b, !g]);
+        g
+    }
+
+    /// The majority of three (a full adder's carry).
+    fn maj(&mut self, a: Lit, b: Lit, c: Lit) -> Lit {
+        let t = self.t;
+        for (x, y, z) in [(a, b, c), (b, c, a), (c, a, b)] {
+            if x == t {
+                return self.or2(y, z);
+            }
+            if x == !t {
+                return self.and2(y, z);
+            }
+            if x == y {
+                return x;
+            }
+            if x == !y {
+                return z;
+            }
+        }
+        let g = self.fresh();
+        self.clause(&[!a, !b, g]);
+        self.clause(&[!a, !c, g]);
+        self.clause(&[!b, !c, g]);
+        self.clause(&[a, b, !g]);
+        self.clause(&[a, c, !g]);
+        self.clause(&[b, c, !g]);
+        g
+    }
+
+    fn and_all(&mut self, mut ls: Vec<Lit>) -> Lit {
+        let (t, f) = (self.t, !self.t);
+        if ls.contains(&f) {
+            return f;
+        }
+        ls.retain(|&l| l != t);
+        ls.sort_unstable();
+        ls.dedup();
+        // A literal and its negation sit side by side once sorted.
+        if ls.windows(2).any(|p| p[0] == !p[1]) {
+            return f;
+        }
+        match ls.len() {
+            0 => t,
+            1 => ls[0],
+            2 => self.and2(ls[0], ls[1]),
+            _ => {
+                let g = self.fresh();
+                for &l in &ls {
+                    self.clause(&[!g, l]);
+                }
+                let mut long: Vec<Lit> = ls.iter().map(|&l| !l).collect();
+                long.push(g);
+                self.clause(&long);
+                g
+            }
+        }
+    }
+
+    fn or_all(&mut self, ls: Vec<Lit>) -> Lit {
+        !self.and_all(ls.into_iter().map(|l| !l).collect())
+    }
+
+    // ------------------------------------------------------------------ models
+
+    fn value(&self, l: Lit) -> bool {
+        self.solver.value_lit(l) == lbool::TRUE
+    }
+
+    fn word_value(&self, w: &Word) -> i128 {
+        let n = w.bits.len();
+        let mut v: i128 = 0;
+        for (i, &l) in w.bits.iter().enumerate() {
+            if self.value(l) {
+                v += if i + 1 == n {
+                    -(1i128 << i)
+                } else {
+                    1i128 << i
+                };
+            }
+        }
+        v
+    }
+}
+
+/// The last model, for the terms bit-blasted before the check ([`Blaster::touch`]).
+impl Assignment for Blaster {
+    fn bool(&self, b: &Bool) -> Option<bool> {
+        self.bools.get(b).map(|&l| self.value(l))
+    }
+
+    fn int(&self, x: &Int) -> Option<i64> {
+        if let Some(v) = x.as_i64() {
+            return Some(v);
+        }
+        let w = self.ints.get(x)?;
+        i64::try_from(self.word_value(w)).ok()
+    }
+}
+
+/// The integer parameters of a term's declaration (a PB constraint's bound and
+/// coefficients), which the `z3` crate does not expose.
+fn decl_int_params(b: &Bool) -> R<Vec<i128>> {
+    use z3_sys::{
+        ParameterKind, Z3_get_app_decl, Z3_get_decl_int_parameter, Z3_get_decl_num_parameters,
+        Z3_get_decl_parameter_kind, Z3_get_decl_rational_parameter, Z3_to_app,
+    };
+    let ctx = b.get_ctx().get_z3_context();
+    // SAFETY: `b` is a live term of `ctx` (it holds a reference), the declaration and the
+    // parameter strings are owned by the context and only read here, before any other
+    // call into it; indices stay below the count Z3 reports.
+    unsafe {
+        let app = Z3_to_app(ctx, b.get_z3_ast())
+            .ok_or_else(|| Unsupported("not an application".into()))?;
+        let decl = Z3_get_app_decl(ctx, app).ok_or_else(|| Unsupported("no declaration".into()))?;
+        let n = Z3_get_decl_num_parameters(ctx, decl);
+        let mut out = Vec::with_capacity(n as usize);
+        for i in 0..n {
+            let v = match Z3_get_decl_parameter_kind(ctx, decl, i) {
+                ParameterKind::Int => i128::from(Z3_get_decl_int_parameter(ctx, decl, i)),
+                ParameterKind::Rational => {
+                    let s = Z3_get_decl_rational_parameter(ctx, decl, i);
+                    if s.is_null() {
+                        return unsupported("a PB parameter Z3 did not give");
+                    }
+                    let s = std::ffi::CStr::from_ptr(s).to_string_lossy();
+                    s.parse::<i128>().map_err(|_| {
+                        Unsupported(format!("a PB parameter `{s}` that is not an integer"))
+                    })?
+                }
+                _ => return unsupported("a PB parameter of an unexpected kind"),
+            };
+            out.push(v);
+        }
+        Ok(out)
+    }
+}
