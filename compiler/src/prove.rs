@@ -480,7 +480,7 @@ fn solve_sat<'a>(
     answer: &S,
     started: Instant,
 ) -> Proof {
-    let mut blaster = Blaster::new(lowering.declared_bounds());
+    let mut blaster = Blaster::new(&z3::Context::thread_local(), lowering.declared_bounds());
     let built = facts
         .try_for_each(|f| blaster.assert(f))
         .and_then(|()| blaster.touch(answer));
@@ -1171,7 +1171,8 @@ mod tests {
             };
             assert!(matches!(parts[1], S::OneHot(_)), "{:?}", parts[1]);
         });
-        assert_eq!(proof.engine, Engine::FiniteDomain);
+        // A bit-blasting engine, not the linear one that plain ints would bring.
+        assert_eq!(proof.engine, Engine::Sat);
         assert_eq!(proof.status, Status::Solvable);
         assert!(proof.witness_checked);
     }
