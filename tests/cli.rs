@@ -595,7 +595,14 @@ fn solver_limits_give_unknown_with_the_limit_named() {
     assert_eq!(code, 0, "unknown is not a refutation: {stderr}");
     for r in json_lines(&stdout) {
         assert_eq!(r["status"], "unknown", "{r}");
-        assert_eq!(r["reason"], "out of resources (--rlimit)", "{r}");
+        // The SAT engine looks at its budget between chunks of search, so it may find a
+        // witness first and run out in the uniqueness check.
+        let reason = r["reason"].as_str().unwrap_or_default();
+        assert!(
+            reason == "out of resources (--rlimit)"
+                || reason == "uniqueness: out of resources (--rlimit)",
+            "{r}"
+        );
     }
     // gen --prove keeps only proved instances: all are dropped here.
     let (_, stdout, stderr) = resyn(&[

@@ -177,7 +177,8 @@ impl Engine {
     /// exists.
     fn solver(self) -> Solver {
         match self {
-            // A Z3 solver for the SAT engine's formulas: a batch's kept solver.
+            // The SAT engine never asks for a Z3 solver (`solve_fresh`); its formulas'
+            // Z3 solver is `QF_FD`'s.
             Engine::Sat | Engine::FiniteDomain => {
                 let solver = Solver::new_for_logic("QF_FD").unwrap_or_default();
                 let mut p = Params::new();
@@ -470,42 +471,61 @@ fn solve_fresh<'a>(
     )
 }
 
-/// [`solve_on`] for the SAT engine: bit-blasts `facts` and the answer's terms, then
-/// decides. A formula it cannot take gives an `unknown` that hands over to `QF_FD`.
+/// [`solve_on`] for the SAT engine on a new solver.
 fn solve_sat<'a>(
     q: &Query<'_>,
-    mut facts: impl Iterator<Item = &'a z3::ast::Bool>,
+    facts: impl Iterator<Item = &'a z3::ast::Bool>,
     lowering: &mut Lowering<'_>,
     shape: &Shape,
     answer: &S,
     started: Instant,
 ) -> Proof {
     let mut blaster = Blaster::new(&z3::Context::thread_local(), lowering.declared_bounds());
+    solve_blasted(q, &mut blaster, facts, lowering, shape, answer, started)
+}
+
+/// Bit-blasts `facts` and the answer's terms into `blaster` (fresh, or kept with the
+/// rules and a scope open for this instance), then decides. A formula it cannot take
+/// gives an `unknown` that hands over to `QF_FD`. The effort is this call's.
+fn solve_blasted<'a>(
+    q: &Query<'_>,
+    blaster: &mut Blaster,
+    mut facts: impl Iterator<Item = &'a z3::ast::Bool>,
+    lowering: &mut Lowering<'_>,
+    shape: &Shape,
+    answer: &S,
+    started: Instant,
+) -> Proof {
+    let before = (blaster.work(), blaster.conflicts(), blaster.decisions());
+    let effort = |b: &Blaster| Effort {
+        rlimit: b.work() - before.0,
+        conflicts: b.conflicts() - before.1,
+        decisions: b.decisions() - before.2,
+        time_us: started.elapsed().as_micros() as u64,
+    };
     let built = facts
         .try_for_each(|f| blaster.assert(f))
         .and_then(|()| blaster.touch(answer));
-    let effort = |b: &Blaster| Effort {
-        rlimit: b.work(),
-        conflicts: b.conflicts(),
-        decisions: b.decisions(),
-        time_us: started.elapsed().as_micros() as u64,
-    };
     if let Err(Unsupported(why)) = built {
-        let mut p = Proof::unknown(format!("the SAT engine: {why}"), effort(&blaster));
+        let mut p = Proof::unknown(format!("the SAT engine: {why}"), effort(blaster));
         p.engine = Engine::Sat;
         p.engine_gave_up = true;
         return p;
     }
     let deadline = (q.limits.timeout_ms > 0)
         .then(|| started + std::time::Duration::from_millis(u64::from(q.limits.timeout_ms)));
+    let work = match q.limits.rlimit {
+        0 => 0,
+        r => before.0 + u64::from(r),
+    };
     let mut d = SatDecider {
         blaster,
-        work: u64::from(q.limits.rlimit),
+        work,
         deadline,
         last: Outcome::Sat,
     };
     let mut proof = decide(q, &mut d, lowering, shape, answer);
-    proof.effort = effort(&d.blaster);
+    proof.effort = effort(d.blaster);
     proof.engine = Engine::Sat;
     proof
 }
@@ -541,15 +561,16 @@ impl Decider for &Solver {
     }
 }
 
-struct SatDecider {
-    blaster: Blaster,
-    /// The work budget (`--rlimit`, in the SAT engine's unit: see [`Blaster::work`]).
+struct SatDecider<'b> {
+    blaster: &'b mut Blaster,
+    /// Where the work budget ends (`--rlimit`, in the SAT engine's unit: see
+    /// [`Blaster::work`]; 0: none).
     work: u64,
     deadline: Option<Instant>,
     last: Outcome,
 }
 
-impl Decider for SatDecider {
+impl Decider for SatDecider<'_> {
     fn check(&mut self) -> SatResult {
         self.last = self.blaster.solve(self.work, self.deadline);
         match self.last {
@@ -560,7 +581,7 @@ impl Decider for SatDecider {
     }
 
     fn witness(&self, shape: &Shape, answer: &S) -> Option<Value> {
-        read_model(&self.blaster, shape, answer)
+        read_model(&*self.blaster, shape, answer)
     }
 
     fn add(&mut self, fact: &z3::ast::Bool) -> bool {
@@ -576,9 +597,8 @@ impl Decider for SatDecider {
     }
 }
 
-/// Tells `solver` (fresh, or kept with the rules already asserted) the limits and
-/// `facts`, decides the instance, and measures the effort from `started`: only what this
-/// call makes the solver do.
+/// Tells a new Z3 `solver` the limits and `facts`, decides the instance, and measures the
+/// effort from `started`.
 #[allow(clippy::too_many_arguments)]
 fn solve_on<'a>(
     solver: &Solver,
@@ -787,37 +807,26 @@ struct Rules {
     part: InstancePart,
     /// The engine of its instances ([`Engine::first_for`]).
     engine: Engine,
-    /// Whether a solver is kept for these rules, and where it stands. A `QF_FD` solver
-    /// told `shared` once and kept for the batch, each instance asserting its part inside
-    /// a push/pop scope, so Z3 preprocesses the rules once per batch rather than once per
-    /// instance. Only where `QF_FD` is the engine and every answer unknown is a Boolean
-    /// ([`InstancePart::declares_ints`]). Measured at level 3, Z3's work per instance
-    /// (`effort.rlimit`, median of 64): sudoku 136k -> 2.8k (wall 7.1 -> 1.1 ms),
-    /// mini_sudoku 4.9k -> 0.3k, futoshiki 12.2k -> 8.5k, graph_coloring 1.2k -> 0.6k,
-    /// n_queens 4.3k -> 2.7k. Where the answer holds `Int`s, which `QF_FD` bit-blasts (here
-    /// the length of a bounded list), the rules' ints are then encoded without the
-    /// instance's facts, and the result was mixed (maze_path 194k -> 173k, water_jugs 478k
-    /// -> 665k), so those instances get a fresh solver told both parts. Output stays
-    /// reproducible: the batch's instances come in index order to one worker, so the
-    /// solver's history is the same in every run (and hash maps of terms have fixed keys,
-    /// `smt::TermMap`).
+    /// Whether a solver is kept for these rules, and where it stands: the SAT engine with
+    /// `shared` bit-blasted once for the batch, each instance's part asserted in a scope
+    /// of its own ([`Blaster::open`]), so the rules are encoded once per batch rather than
+    /// once per instance. Only where the SAT engine is first and every answer unknown is a
+    /// Boolean ([`InstancePart::declares_ints`]): an answer with `Int`s (the length of a
+    /// bounded list) is a simulation whose instance part is most of the formula, and each
+    /// instance would leave its leaves behind as dead decision variables. Measured at
+    /// level 3 (`bench/prove_medians.sh`, median per instance) against the fresh SAT
+    /// solver per instance and against the `QF_FD` solver that was kept before: see
+    /// spec/proofs.md §4. Output stays reproducible: the batch's instances come in index
+    /// order to one worker, so the solver's history is the same in every run.
     keep: Keep,
 }
 
 enum Keep {
     /// Fresh solvers only.
     Never,
-    /// The next instance takes a fresh solver; the one after it makes the kept solver.
-    /// Most answer shapes hold instance values (dependency_sort's `string in tasks`), so
-    /// their rules serve one instance, and a solver made for it would never be used again.
-    AfterNext,
     /// The next instance makes the kept solver.
     Next,
-    Kept {
-        solver: Solver,
-        /// Whether a check under an instance's limits has preprocessed the rules.
-        ready: bool,
-    },
+    Kept(Box<Blaster>),
 }
 
 impl BatchRules {
@@ -865,7 +874,7 @@ impl Rules {
         Some(Rules {
             shared: rules.lowering.facts,
             keep: if engine == Engine::Sat && !rules.part.declares_ints() {
-                Keep::AfterNext
+                Keep::Next
             } else {
                 Keep::Never
             },
@@ -877,23 +886,18 @@ impl Rules {
     fn prove(&mut self, q: &Query<'_>, shape: &Shape, started: Instant) -> Result<Proof, PartMiss> {
         let mut lowering = self.part.lower(q.program, &q.env.ir, &instance_frame(q))?;
         let facts = std::mem::take(&mut lowering.facts);
-        match self.keep {
-            Keep::AfterNext => self.keep = Keep::Next,
-            Keep::Next => {
-                // The kept solver is Z3's: its push/pop scopes keep the rules' clauses
-                // and what it learnt about them across instances.
-                let solver = Engine::FiniteDomain.solver();
-                for f in &self.shared {
-                    solver.assert(f);
-                }
-                self.keep = Keep::Kept {
-                    solver,
-                    ready: false,
-                };
-            }
-            Keep::Never | Keep::Kept { .. } => {}
+        if matches!(self.keep, Keep::Next) {
+            // The first instance's bounds include the rules' (its lowering started from
+            // them); rules the engine cannot take leave the key to fresh solvers, and
+            // from there to the fallback.
+            let mut blaster =
+                Blaster::new(&z3::Context::thread_local(), lowering.declared_bounds());
+            self.keep = match self.shared.iter().try_for_each(|f| blaster.assert(f)) {
+                Ok(()) => Keep::Kept(Box::new(blaster)),
+                Err(_) => Keep::Never,
+            };
         }
-        let Keep::Kept { solver, ready } = &mut self.keep else {
+        let Keep::Kept(blaster) = &mut self.keep else {
             return Ok(solve_fresh(
                 q,
                 self.engine,
@@ -904,39 +908,18 @@ impl Rules {
                 started,
             ));
         };
-        if !*ready {
-            // Z3 preprocesses the rules when it first needs them, and a `push` does that
-            // outside any check, where the instance's limits do not apply. A check of the
-            // rules alone does it under them (a model of the rules is a cheap search). Its
-            // work is the batch's, not this instance's: it is left out of the effort.
-            set_limits(solver, q.limits);
-            let before = Counters::of(solver);
-            if solver.check() == SatResult::Unknown {
-                let (why, gave_up) = reason_unknown(solver, q.limits);
-                let mut proof = Proof::unknown(why, before.effort_since(solver, started));
-                proof.engine = Engine::FiniteDomain;
-                proof.engine_gave_up = gave_up;
-                if gave_up {
-                    // Not a limit: the engine cannot take these rules, so the key's later
-                    // instances go to fresh solvers (and from there to the fallback).
-                    self.keep = Keep::Never;
-                }
-                return Ok(proof);
-            }
-            *ready = true;
-        }
-        solver.push();
-        let proof = solve_on(
-            solver,
+        blaster.declare(&lowering.declared_bounds());
+        blaster.open();
+        let proof = solve_blasted(
             q,
-            Engine::FiniteDomain,
+            blaster,
             facts.iter(),
             &mut lowering,
             shape,
             &self.part.answer,
             started,
         );
-        solver.pop(1);
+        blaster.close();
         Ok(proof)
     }
 }
