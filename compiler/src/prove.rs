@@ -445,8 +445,8 @@ fn prove_in_context(q: &Query<'_>, engine: Option<Engine>) -> Proof {
     )
 }
 
-/// Decides `facts` with a new solver of `engine`.
-#[allow(clippy::too_many_arguments)]
+/// Decides `facts` with a new solver of `engine`, under the query's limits, and measures
+/// the effort from `started`.
 fn solve_fresh<'a>(
     q: &Query<'_>,
     engine: Engine,
@@ -457,31 +457,19 @@ fn solve_fresh<'a>(
     started: Instant,
 ) -> Proof {
     if engine == Engine::Sat {
-        return solve_sat(q, facts, lowering, shape, answer, started);
+        let mut blaster = Blaster::new(&z3::Context::thread_local(), lowering.declared_bounds());
+        return solve_blasted(q, &mut blaster, facts, lowering, shape, answer, started);
     }
-    solve_on(
-        &engine.solver(),
-        q,
-        engine,
-        facts,
-        lowering,
-        shape,
-        answer,
-        started,
-    )
-}
-
-/// [`solve_on`] for the SAT engine on a new solver.
-fn solve_sat<'a>(
-    q: &Query<'_>,
-    facts: impl Iterator<Item = &'a z3::ast::Bool>,
-    lowering: &mut Lowering<'_>,
-    shape: &Shape,
-    answer: &S,
-    started: Instant,
-) -> Proof {
-    let mut blaster = Blaster::new(&z3::Context::thread_local(), lowering.declared_bounds());
-    solve_blasted(q, &mut blaster, facts, lowering, shape, answer, started)
+    let solver = engine.solver();
+    set_limits(&solver, q.limits);
+    let before = Counters::of(&solver);
+    for f in facts {
+        solver.assert(f);
+    }
+    let mut proof = decide(q, &mut &solver, lowering, shape, answer);
+    proof.effort = before.effort_since(&solver, started);
+    proof.engine = engine;
+    proof
 }
 
 /// Bit-blasts `facts` and the answer's terms into `blaster` (fresh, or kept with the
@@ -595,30 +583,6 @@ impl Decider for SatDecider<'_> {
         };
         (why.into(), false)
     }
-}
-
-/// Tells a new Z3 `solver` the limits and `facts`, decides the instance, and measures the
-/// effort from `started`.
-#[allow(clippy::too_many_arguments)]
-fn solve_on<'a>(
-    solver: &Solver,
-    q: &Query<'_>,
-    engine: Engine,
-    facts: impl Iterator<Item = &'a z3::ast::Bool>,
-    lowering: &mut Lowering<'_>,
-    shape: &Shape,
-    answer: &S,
-    started: Instant,
-) -> Proof {
-    set_limits(solver, q.limits);
-    let before = Counters::of(solver);
-    for f in facts {
-        solver.assert(f);
-    }
-    let mut proof = decide(q, &mut { solver }, lowering, shape, answer);
-    proof.effort = before.effort_since(solver, started);
-    proof.engine = engine;
-    proof
 }
 
 /// Params, then the instance's fields: verify's frame.

@@ -144,8 +144,7 @@ pub struct Blaster {
     roots: Vec<z3::ast::Dynamic>,
     raw: Raw,
     /// Two-input `and` and `xor` gates by their (ordered) inputs: the same gate over the
-    /// same literals is one literal. Only looked up, never iterated, so its order cannot
-    /// reach the clauses.
+    /// same literals is one literal.
     gates: Map<(u8, Lit, Lit), Lit>,
     /// Declared ranges of int leaves (the lowering's answer unknowns and named state),
     /// by address; `_declared` holds the terms (never read).
@@ -624,7 +623,7 @@ impl Blaster {
     /// An int unknown: fresh bits, kept within its declared range.
     fn leaf(&mut self, x: Z3_ast) -> R<Word> {
         let (lo, hi) = match self.bounds.get(&addr(x)) {
-            Some(&r) if r != FULL && r.0 > FULL.0 && r.1 < FULL.1 => r,
+            Some(&r) if r.0 > FULL.0 && r.1 < FULL.1 => r,
             _ => return unsupported("an int without a declared range"),
         };
         if lo > hi {
@@ -633,28 +632,7 @@ impl Blaster {
             self.fact(f);
             return self.constant(0);
         }
-        let w = width(lo, hi);
-        if w > MAX_WIDTH {
-            return unsupported("an int too wide for the SAT back end");
-        }
-        let bits: Vec<Lit> = (0..w).map(|_| self.fresh()).collect();
-        // The range check sees the word as any value its bits can hold.
-        let raw = Word {
-            bits: bits.clone(),
-            lo: -(1i128 << (w - 1)),
-            hi: (1i128 << (w - 1)) - 1,
-        };
-        if lo > raw.lo {
-            let c = self.constant(lo)?;
-            let below = self.lt(&raw, &c);
-            self.clause(&[!below]);
-        }
-        if hi < raw.hi {
-            let c = self.constant(hi)?;
-            let above = self.lt(&c, &raw);
-            self.clause(&[!above]);
-        }
-        Ok(Word { bits, lo, hi })
+        self.fresh_word(lo, hi)
     }
 
     // ------------------------------------------------------------------ words
@@ -801,23 +779,29 @@ impl Blaster {
         Ok((q, r))
     }
 
-    /// A word of fresh bits constrained to `lo..=hi`.
+    /// A word of fresh bits constrained to `lo..=hi` (`lo <= hi`).
     fn fresh_word(&mut self, lo: i128, hi: i128) -> R<Word> {
         let w = width(lo, hi);
         if w > MAX_WIDTH {
             return unsupported("an int too wide for the SAT back end");
         }
         let bits: Vec<Lit> = (0..w).map(|_| self.fresh()).collect();
+        // The range check sees the word as any value its bits can hold.
         let raw = Word {
             bits: bits.clone(),
             lo: -(1i128 << (w - 1)),
             hi: (1i128 << (w - 1)) - 1,
         };
-        let (l, h) = (self.constant(lo)?, self.constant(hi)?);
-        let below = self.lt(&raw, &l);
-        let above = self.lt(&h, &raw);
-        self.clause(&[!below]);
-        self.clause(&[!above]);
+        if lo > raw.lo {
+            let c = self.constant(lo)?;
+            let below = self.lt(&raw, &c);
+            self.clause(&[!below]);
+        }
+        if hi < raw.hi {
+            let c = self.constant(hi)?;
+            let above = self.lt(&c, &raw);
+            self.clause(&[!above]);
+        }
         Ok(Word { bits, lo, hi })
     }
 
@@ -1325,6 +1309,35 @@ mod tests {
             assert!(b.assert(&z.gt(&x)).is_err());
             assert!(b.assert(&x.div(&y).eq(Int::from_i64(1))).is_err());
         });
+    }
+
+    /// Terms up to [`MAX_DEPTH`] deep are translated on a 2 MiB thread (what test threads
+    /// get); deeper ones are left to Z3, not a stack overflow.
+    #[test]
+    fn deep_terms_fit_a_small_stack_or_go_to_z3() {
+        let run = std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(|| {
+                in_fresh_context(|| {
+                    let x = Int::new_const("x");
+                    let mut b = blaster(&[(&x, 0, 3)]);
+                    let mut t = x.clone();
+                    let mut c = x.ge(Int::from_i64(1));
+                    for i in 0..MAX_DEPTH - 10 {
+                        t = if i % 2 == 0 {
+                            &t + Int::from_i64(1)
+                        } else {
+                            &t - Int::from_i64(1)
+                        };
+                        c = c.not().not();
+                    }
+                    let shallow = b.assert(&t.ge(Int::from_i64(0))).is_ok();
+                    let deep = b.assert(&c).is_ok();
+                    (shallow, deep)
+                })
+            })
+            .expect("thread");
+        assert_eq!(run.join().expect("no overflow"), (true, false));
     }
 
     /// A work budget stops the search with `OutOfWork`, and counts clauses.
