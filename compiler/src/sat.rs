@@ -1340,6 +1340,36 @@ mod tests {
         assert_eq!(run.join().expect("no overflow"), (true, false));
     }
 
+    /// A deadline stops a search that needs conflicts (pigeons into fewer holes).
+    #[test]
+    fn a_deadline_stops_the_search() {
+        in_fresh_context(|| {
+            let (pigeons, holes) = (7, 6);
+            let at: Vec<Vec<Bool>> = (0..pigeons)
+                .map(|p| {
+                    (0..holes)
+                        .map(|h| Bool::new_const(format!("p{p}h{h}")))
+                        .collect()
+                })
+                .collect();
+            let mut b = blaster(&[]);
+            for row in &at {
+                b.assert(&Bool::or(row)).unwrap();
+            }
+            for h in 0..holes {
+                let column: Vec<&Bool> = at.iter().map(|row| &row[h]).collect();
+                for (p, x) in column.iter().enumerate() {
+                    for y in &column[p + 1..] {
+                        b.assert(&Bool::and(&[(*x).clone(), (*y).clone()]).not())
+                            .unwrap();
+                    }
+                }
+            }
+            assert_eq!(b.solve(0, Some(Instant::now())), Outcome::OutOfTime);
+            assert_eq!(b.solve(0, None), Outcome::Unsat);
+        });
+    }
+
     /// A work budget stops the search with `OutOfWork`, and counts clauses.
     #[test]
     fn the_work_budget_stops_the_search() {
