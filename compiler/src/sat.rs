@@ -730,9 +730,13 @@ impl Blaster {
         for j in 0..128 - m.leading_zeros() as usize {
             if (m >> j) & 1 == 1 {
                 let scale = 1i128 << j;
+                let (Some(lo), Some(hi)) = (a.lo.checked_mul(scale), a.hi.checked_mul(scale))
+                else {
+                    return unsupported("a product too large for the SAT back end");
+                };
                 let mut bits = vec![f; j];
                 bits.extend_from_slice(&a.bits);
-                parts.push(Self::fit(&bits, a.lo * scale, a.hi * scale)?);
+                parts.push(Self::fit(&bits, lo, hi)?);
             }
         }
         let p = self.sum(parts)?;
@@ -1308,6 +1312,15 @@ mod tests {
             assert!(b.assert(&(&x * &y).eq(Int::from_i64(6))).is_err());
             assert!(b.assert(&z.gt(&x)).is_err());
             assert!(b.assert(&x.div(&y).eq(Int::from_i64(1))).is_err());
+            // A product past 128 bits is refused, not computed with overflow.
+            let big = Int::new_const("big");
+            let mut b = blaster(&[(&big, -(1 << 62), 1 << 62)]);
+            let sum = Int::add(&vec![big.clone(); 64]);
+            let huge = &sum * Int::from_i64(1 << 62);
+            assert!(b.assert(&huge.gt(Int::from_i64(0))).is_err());
+            assert!(b
+                .assert(&(&big * Int::from_i64(1 << 30)).gt(Int::from_i64(0)))
+                .is_ok());
         });
     }
 
