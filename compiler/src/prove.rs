@@ -1,4 +1,5 @@
-//! Proving instances solvable (and unique) with Z3, on top of the SMT lowering in `smt`.
+//! Proving instances solvable (and unique), on top of the SMT lowering in `smt`: with the
+//! SAT engine of `sat` where it applies, else with one of Z3's engines ([`Engine`]).
 //!
 //! Every answer is cross-checked: a model becomes an answer value that must pass the
 //! *native* verifier, or the result is reported as `unknown` with the disagreement named
@@ -6,10 +7,12 @@
 //! uniqueness claim (UNSAT after blocking the witness) cannot be cross-checked that way,
 //! so tests guard it with native enumeration and a second encoding.
 //!
-//! Z3's context is thread-local in the `z3` crate, so each worker thread has its own. A
-//! proof makes a solver for its instance (the formula differs per instance; a `QF_FD`
-//! solver is cheap to make); within a batch ([`BatchProver`]) the rules of the puzzle are
-//! lowered once and reused as terms ([`BatchRules`]).
+//! Z3's context is thread-local in the `z3` crate, so each worker thread has its own (the
+//! lowering builds Z3 terms whichever engine decides). A proof makes a solver for its
+//! instance (the formula differs per instance; a SAT or `QF_FD` solver is cheap to make);
+//! within a batch ([`BatchProver`]) the rules of the puzzle are lowered once and reused as
+//! terms ([`BatchRules`]), and for all-Boolean answers bit-blasted once into a kept SAT
+//! solver.
 
 use std::time::Instant;
 
@@ -23,8 +26,9 @@ use crate::sat::{Blaster, Outcome, Unsupported};
 use crate::smt::{read_model, Halt, Lowering, DEFAULT_BUDGET, S};
 
 /// The `--rlimit` of the command line when none is given, and the limit of every
-/// `unique_givens` solver: Z3 resource units (measured here: about 7 million a second),
-/// deterministic, so an env can never make a proof or a generator run unbounded.
+/// `unique_givens` solver: Z3 resource units (measured here: about 7 million a second), or
+/// the SAT engine's clauses plus propagations; deterministic, so an env can never make a
+/// proof or a generator run unbounded.
 pub const DEFAULT_RLIMIT: u32 = 500_000_000;
 
 /// Resource limits per instance (over all its solver calls).
@@ -146,16 +150,18 @@ pub enum Engine {
     Linear,
     /// Z3's default solver (arithmetic theories): the fallback when `QF_FD` gives up
     /// (unbounded or nonlinear ints), and the second opinion in the differential tests.
+    /// (The SAT engine and `QF_FD` are each other's third opinion there.)
     General,
 }
 
 impl Engine {
     /// The first engine for a lowering of an answer of `shape`: [`Engine::Linear`] when
     /// arithmetic on the answer's small ints made them plain `Int`s (`one_hot` false) and
-    /// the answer has no list of bounded length, else `QF_FD`. A bounded-length answer is
-    /// a sequence verify simulates step by step, naming each step's state with case
-    /// splits, which the bit-blaster handles better (measured, water_jugs level 3: median
-    /// 217 ms with `QF_FD`, 494 ms with the SMT core).
+    /// the answer has no list of bounded length, else the SAT engine (where `QF_FD` was
+    /// first before it). A bounded-length answer is a sequence verify simulates step by
+    /// step, naming each step's state with case splits, which bit-blasting handles better
+    /// (measured, water_jugs level 3: median 217 ms with `QF_FD`, 494 ms with the SMT
+    /// core).
     fn first_for(one_hot: bool, shape: &Shape) -> Engine {
         if one_hot || has_bounded_list(shape) {
             Engine::Sat
