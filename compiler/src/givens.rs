@@ -1157,7 +1157,7 @@ pub(crate) fn lower_rules<'p>(
     let mut lowering = Lowering::new(program, DEFAULT_BUDGET);
     lowering.one_hot = one_hot;
     let answer = lowering.declare(shape, "answer").ok()?;
-    let bounds = lowering.declared_bounds();
+    let bounds = lowering.declared_bounds().clone();
     // No instance value is known here: reading one stops the lowering instead of baking
     // one instance's data into every later use.
     let poison = S::Poison(Rc::from("an instance value, in the shared part of verify"));

@@ -878,7 +878,7 @@ impl Rules {
                 started,
             ));
         };
-        blaster.declare(&lowering.declared_bounds());
+        blaster.declare(lowering.declared_bounds());
         blaster.open();
         let proof = solve_blasted(
             q,

@@ -63,6 +63,15 @@ const MAX_WIDTH: usize = 96;
 /// tests run it on 2 MiB threads.
 const MAX_DEPTH: u32 = 1_500;
 
+/// Most clauses one formula may bit-blast into (about 0.5 GB of solver memory); past it
+/// the formula goes to Z3, whose limits then apply. The examples' formulas stay below
+/// 100k.
+const MAX_CLAUSES: u64 = 20_000_000;
+
+/// Most operands of a `distinct` (it becomes n(n-1)/2 disequalities); larger ones go to
+/// Z3, which keeps `distinct` whole.
+const MAX_DISTINCT: usize = 256;
+
 /// Conflicts between two looks at the work budget (see [`Blaster::solve`]).
 const CHUNK: u64 = 2_000;
 
@@ -135,21 +144,20 @@ pub struct Blaster {
     t: Lit,
     /// Terms by address (Z3 shares equal terms, so one address is one term). Addresses
     /// are only looked up, never followed, once a term is translated, and they stay
-    /// valid because every term translated hangs from one of `roots` or `_declared`.
+    /// valid because every term translated hangs from one of `roots`.
     bools: Map<usize, Lit>,
     ints: Map<usize, Word>,
-    /// The terms handed in from outside (facts, the answer's terms), held so that no
-    /// term translated from them is freed, and its address reused, while the blaster
-    /// lives.
+    /// The terms handed in from outside (facts, the answer's terms, declared leaves),
+    /// held so that no term translated from them is freed, and its address reused, while
+    /// the blaster lives.
     roots: Vec<z3::ast::Dynamic>,
     raw: Raw,
     /// Two-input `and` and `xor` gates by their (ordered) inputs: the same gate over the
     /// same literals is one literal.
     gates: Map<(u8, Lit, Lit), Lit>,
     /// Declared ranges of int leaves (the lowering's answer unknowns and named state),
-    /// by address; `_declared` holds the terms (never read).
+    /// by address ([`Blaster::declare`] holds the terms in `roots`).
     bounds: Map<usize, (i128, i128)>,
-    _declared: TermMap<Int, (i128, i128)>,
     depth: u32,
     /// The open scope's literal ([`Blaster::open`]), and what was translated in it.
     scope: Option<Lit>,
@@ -161,11 +169,7 @@ pub struct Blaster {
 
 impl Blaster {
     /// An empty formula whose int leaves have the ranges `bounds`.
-    pub fn new(ctx: &z3::Context, declared: TermMap<Int, (i128, i128)>) -> Blaster {
-        let bounds = declared
-            .iter()
-            .map(|(x, r)| (addr(x.get_z3_ast()), *r))
-            .collect();
+    pub fn new(ctx: &z3::Context, declared: &TermMap<Int, (i128, i128)>) -> Blaster {
         let mut solver = batsat::Solver::new(SolverOpts::default(), Stop::default());
         let v = solver.new_var_default();
         let t = Lit::new(v, true);
@@ -177,8 +181,7 @@ impl Blaster {
             roots: Vec::new(),
             raw: Raw(ctx.get_z3_context()),
             gates: Map::default(),
-            bounds,
-            _declared: declared,
+            bounds: Map::default(),
             depth: 0,
             scope: None,
             scoped: Vec::new(),
@@ -186,6 +189,7 @@ impl Blaster {
             clauses: 0,
         };
         b.clause(&[t]);
+        b.declare(declared);
         b
     }
 
@@ -295,7 +299,8 @@ impl Blaster {
         }
     }
 
-    /// Declares more int leaves (an instance's named state), holding their terms.
+    /// Declares int leaves with their ranges (and, on a kept solver, an instance's named
+    /// state), holding their terms.
     pub fn declare(&mut self, declared: &TermMap<Int, (i128, i128)>) {
         for (x, r) in declared {
             let a = addr(x.get_z3_ast());
@@ -353,6 +358,9 @@ impl Blaster {
     // ------------------------------------------------------------------ terms
 
     fn enter(&mut self) -> R<()> {
+        if self.clauses > MAX_CLAUSES {
+            return unsupported("a formula too large for the SAT back end");
+        }
         self.depth += 1;
         if self.depth > MAX_DEPTH {
             self.depth -= 1;
@@ -436,6 +444,9 @@ impl Blaster {
                 let c = self.kid_lit(&kids, 0)?;
                 let (a, e) = (self.kid_lit(&kids, 1)?, self.kid_lit(&kids, 2)?);
                 self.mux(c, a, e)
+            }
+            DeclKind::Distinct if kids.len() > MAX_DISTINCT => {
+                return unsupported("a `distinct` of too many terms for the SAT back end");
             }
             DeclKind::Eq | DeclKind::Distinct => {
                 // Pairwise: `distinct` of n terms is n(n-1)/2 disequalities.
@@ -1177,7 +1188,7 @@ mod tests {
         for (x, lo, hi) in vars {
             bounds.insert((*x).clone(), (*lo, *hi));
         }
-        Blaster::new(&z3::Context::thread_local(), bounds)
+        Blaster::new(&z3::Context::thread_local(), &bounds)
     }
 
     /// Every word operation against the evaluator's integers (Euclidean `/` and `%`), on
@@ -1321,6 +1332,13 @@ mod tests {
             assert!(b
                 .assert(&(&big * Int::from_i64(1 << 30)).gt(Int::from_i64(0)))
                 .is_ok());
+            // A `distinct` past MAX_DISTINCT operands stays whole for Z3.
+            let many: Vec<Int> = (0..=MAX_DISTINCT)
+                .map(|i| Int::new_const(format!("d{i}")))
+                .collect();
+            let mut b = blaster(&many.iter().map(|d| (d, 0, 999)).collect::<Vec<_>>());
+            assert!(b.assert(&Int::distinct(&many[..MAX_DISTINCT])).is_ok());
+            assert!(b.assert(&Int::distinct(&many)).is_err());
         });
     }
 

@@ -118,6 +118,14 @@ fn and2(a: &Bool, b: &Bool) -> Bool {
     }
 }
 
+/// The `x` of a term `not x`.
+fn negated(b: &Bool) -> Option<Bool> {
+    if b.decl().kind() != DeclKind::Not {
+        return None;
+    }
+    b.children().first().and_then(|c| c.as_bool())
+}
+
 fn or2(a: &Bool, b: &Bool) -> Bool {
     match (a.as_bool(), b.as_bool()) {
         (Some(false), _) => b.clone(),
@@ -382,7 +390,7 @@ impl<'p> Lowering<'p> {
                 }
             }
             DeclKind::Not => {
-                if let Some(x) = fact.children().first().and_then(|c| c.as_bool()) {
+                if let Some(x) = negated(fact) {
                     self.refuted.insert(x);
                 }
             }
@@ -442,12 +450,7 @@ impl<'p> Lowering<'p> {
         if self.refuted.contains(b) {
             return true;
         }
-        if b.decl().kind() == DeclKind::Not {
-            if let Some(x) = b.children().first().and_then(|c| c.as_bool()) {
-                return self.known.contains(&x);
-            }
-        }
-        false
+        negated(b).is_some_and(|x| self.known.contains(&x))
     }
 
     /// A certain runtime error on the current path.
@@ -479,10 +482,8 @@ impl<'p> Lowering<'p> {
         }
         for b in self.known_log.drain(mark..) {
             self.known.remove(&b);
-            if b.decl().kind() == DeclKind::Not {
-                if let Some(x) = b.children().first().and_then(|c| c.as_bool()) {
-                    self.refuted.remove(&x);
-                }
+            if let Some(x) = negated(&b) {
+                self.refuted.remove(&x);
             }
         }
         self.pc.pop();
@@ -2574,8 +2575,8 @@ fn concrete_or(
 impl Lowering<'_> {
     /// The known ranges of the unknowns declared so far, for a later lowering over the
     /// same declared answer (a cached solver lowers verify again per instance).
-    pub fn declared_bounds(&self) -> TermMap<Int, (i128, i128)> {
-        self.iv.vars.clone()
+    pub fn declared_bounds(&self) -> &TermMap<Int, (i128, i128)> {
+        &self.iv.vars
     }
 
     /// The lists known distinct in every model of this lowering's facts (see `distinct`).
