@@ -1591,8 +1591,11 @@ impl<'p> Analyzer<'p> {
         self.checking = was_checking;
         f.clone_from_slice(&pre_frame);
         r?;
-        // The same fact proposed twice is checked once.
-        let mut seen = HashSet::new();
+        // The same fact proposed twice is checked once. A set with fixed hash keys: it
+        // holds terms, and dropping it releases them in its iteration order, which must
+        // be the same in every run (see `TermMap`: released ids are reused, and ids steer
+        // Z3, so std's random keys made the counterexamples differ from run to run).
+        let mut seen = crate::smt::TermSet::default();
         cands.retain(|c| seen.insert(c.clone()));
         // A loop analysed before (inside an outer loop's trials, or a function called
         // again) starts from the invariants it had then: Houdini from any subset is
