@@ -183,9 +183,9 @@ env_differentials! {
     /// one-hot position: the first hit, or -1) against the general engine's int selectors
     /// and `ite` chains and against enumeration of all 2,268 answers.
     engines_agree_on_choices_and_positions: "positions", 100;
-    /// Stores at one-hot answer indices (out of range for one value; into a list of
-    /// instance data, one that depends on the answer, and an answer list of bounded length)
-    /// against the general engine's plain-Int indices and enumeration of all 208 answers.
+    /// Stores at answer indices (out of range for one value; into a list of instance
+    /// data, one that depends on the answer, and an answer list of bounded length) against
+    /// the general engine and enumeration of all 208 answers.
     engines_agree_on_stores_at_answer_indices: "stores", 150;
     /// Arithmetic, order and division on one-hot answer ints (case splits) and signed sums
     /// and counts of answer bools (pseudo-Boolean constraints): the Boolean encoding

@@ -1424,26 +1424,12 @@ impl<'p> Lowering<'p> {
                 let Some((mut items, guard)) = self.list_parts(&target) else {
                     return unsupported(format!("indexed assignment into {}", kind(&target)));
                 };
+                let i = &match i {
+                    S::OneHot(alts) => S::I(self.one_hot_int(alts)),
+                    other => other.clone(),
+                };
                 let n = items.len() as i64;
                 match i {
-                    // Each position under its own literal: the index stays one-hot, so
-                    // `xs[a.jug] = v` does not force the `Int` encoding (spec/proofs.md §2).
-                    S::OneHot(alts) => {
-                        let mut inside = Vec::with_capacity(alts.len());
-                        for (k, hit) in alts.iter() {
-                            if *k < 0 || *k >= n {
-                                continue;
-                            }
-                            inside.push(match &guard {
-                                Guard::Prefix(l) => and2(hit, &l.gt(int(*k))),
-                                _ => hit.clone(),
-                            });
-                            let k = *k as usize;
-                            let updated = self.store(items[k].clone(), rest, v.clone())?;
-                            items[k] = self.merge(hit, updated, items[k].clone())?;
-                        }
-                        self.require(or_all(inside));
-                    }
                     S::C(Value::Int(k)) => {
                         if *k < 0 || *k >= n {
                             return self.dead();
