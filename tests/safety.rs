@@ -178,13 +178,7 @@ fn what_the_analysis_passes_never_fails_at_run_time() {
 
 #[test]
 fn an_env_beyond_the_effort_limit_is_reported_not_passed() {
-    let src = std::fs::read(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/examples/graph_coloring.rsn"
-    ))
-    .unwrap();
-    let (out, program) = resyn_compiler::build_bytes("graph_coloring.rsn", &src);
-    let program = program.expect("the example builds");
+    let (out, program) = example_program("graph_coloring");
     let tiny = Effort {
         steps: 10,
         queries: 1_000,
@@ -207,13 +201,7 @@ fn an_env_beyond_the_effort_limit_is_reported_not_passed() {
 /// search loop has a product of two unknowns). Each analysis here hashes with fresh keys.
 #[test]
 fn the_warnings_are_the_same_on_every_run() {
-    let src = std::fs::read(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/examples/water_jugs.rsn"
-    ))
-    .unwrap();
-    let (out, program) = resyn_compiler::build_bytes("water_jugs.rsn", &src);
-    let program = program.expect("the example builds");
+    let (out, program) = example_program("water_jugs");
     let runs: Vec<Vec<String>> = (0..3)
         .map(|_| {
             analyze_with(&program, &out.sources, out.root, Effort::DEFAULT)
@@ -225,4 +213,12 @@ fn the_warnings_are_the_same_on_every_run() {
     assert!(!runs[0].is_empty(), "water_jugs has warnings to compare");
     assert_eq!(runs[0], runs[1]);
     assert_eq!(runs[0], runs[2]);
+}
+
+/// `examples/NAME.rsn`, built.
+fn example_program(name: &str) -> (resyn_compiler::CheckOutput, resyn_compiler::ir::Program) {
+    let path = format!("{}/examples/{name}.rsn", env!("CARGO_MANIFEST_DIR"));
+    let src = std::fs::read(&path).unwrap();
+    let (out, program) = resyn_compiler::build_bytes(&format!("{name}.rsn"), &src);
+    (out, program.expect("the example builds"))
 }
