@@ -339,6 +339,30 @@ impl Pattern {
 }
 
 impl Block {
+    /// The slots this block binds itself, with `pattern` (a loop's variables) bound first:
+    /// `let`s, loop and comprehension variables at any depth. Each is scoped to the block
+    /// and slots are never reused (lower.rs), so none is read once the block is left. A
+    /// slot bound here is one whose first use in the walk is a write (an assignment to an
+    /// outer variable reads it first).
+    pub fn bound_slots(&self, pattern: Option<&Pattern>) -> Vec<Slot> {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut bound = Vec::new();
+        let mut visit = |u: SlotUse| {
+            let (s, write) = match u {
+                SlotUse::Read(s) => (s, false),
+                SlotUse::Write(s) => (s, true),
+            };
+            if seen.insert(s) && write {
+                bound.push(s);
+            }
+        };
+        if let Some(p) = pattern {
+            p.each_write(&mut visit);
+        }
+        self.each_use(&mut visit);
+        bound
+    }
+
     pub fn each_use(&self, f: &mut impl FnMut(SlotUse)) {
         for s in &self.stmts {
             s.each_use(f);

@@ -1092,7 +1092,8 @@ mod tests {
     /// `free` known, so both branches on it (`moved` and the state update) are lowered as
     /// one side: 3 x 5 steps. `len(path) > 2`, checked only inside a branch, is not known
     /// after it, nor is `s != Step::left`, checked under a binder whose condition depends
-    /// on the answer (a sixteenth decision would mean either leaked).
+    /// on the answer (a sixteenth decision would mean either leaked). The branch of each
+    /// step (taken while the path is long enough) merges only the walk's state.
     #[test]
     fn checked_conditions_decide_branches_on_their_path_only() {
         let fields = vec![
@@ -1107,6 +1108,9 @@ mod tests {
             // Each step's position is named with the range `inside` gives it on the
             // step's path (0..=4), not its interval, which grows by one per step.
             assert_eq!(lowering.narrowed, 5);
+            // Each step merges what it carries (`p` and `stays`), not its own `let`s nor
+            // the answer list it reads (same elements, same length term).
+            assert_eq!(lowering.merged, 10);
         });
         // Four steps right (or with stays, up to 2) reach 4: not unique.
         assert_eq!(proof.status, Status::Solvable);

@@ -33,7 +33,7 @@ use resyn_runtime::{Domain, Len, Shape, Value};
 use z3::ast::{Ast, Bool, Int};
 use z3::DeclKind;
 
-use crate::ir::{Access, Block, Callee, Clause, Expr, Pattern, Program, Stmt};
+use crate::ir::{Access, Block, Callee, Clause, Expr, Pattern, Program, Slot, Stmt};
 
 /// Why lowering stopped.
 #[derive(Clone, Debug)]
@@ -259,6 +259,8 @@ pub struct Lowering<'p> {
     /// How many merged ints were named with a range narrower than their interval (for
     /// tests).
     pub narrowed: u32,
+    /// How many slots branches merged (for tests).
+    pub merged: u32,
     ranges_log: Vec<(Int, Option<Range>)>,
     steps: u64,
     budget: u64,
@@ -304,6 +306,7 @@ impl<'p> Lowering<'p> {
             known_log: Vec::new(),
             known_ranges: TermMap::default(),
             narrowed: 0,
+            merged: 0,
             ranges_log: Vec::new(),
             steps: 0,
             budget,
@@ -1101,11 +1104,15 @@ impl<'p> Lowering<'p> {
     }
 
     /// Runs `body` in a branch taken when `g`: the frame afterwards is the merge of the
-    /// branch's frame and the frame before.
+    /// branch's frame and the frame before. `locals` are the slots the branch binds
+    /// itself ([`Block::bound_slots`]): dead once it is left, so they are not merged (a
+    /// simulation step's `let`s were most of its merges, each a fresh named constant the
+    /// solver could branch on).
     fn branch(
         &mut self,
         slots: &mut Vec<S>,
         g: &Bool,
+        locals: &[Slot],
         then: impl FnOnce(&mut Self, &mut Vec<S>) -> R<()>,
         otherwise: impl FnOnce(&mut Self, &mut Vec<S>) -> R<()>,
     ) -> R<()> {
@@ -1118,6 +1125,11 @@ impl<'p> Lowering<'p> {
         let (t_ranges, e_ranges) = (t_ranges.unwrap_or_default(), e_ranges.unwrap_or_default());
         match (t_ok, e_ok) {
             (true, true) => {
+                let dead = S::Poison(Rc::from("a variable of a branch it left"));
+                for &l in locals {
+                    t[l as usize] = dead.clone();
+                    e[l as usize] = dead.clone();
+                }
                 for (i, slot) in slots.iter_mut().enumerate() {
                     let (a, b) = (t[i].clone(), e[i].clone());
                     let range = match (t_ranges.get(i), e_ranges.get(i)) {
@@ -1129,6 +1141,7 @@ impl<'p> Lowering<'p> {
                     *slot = if same(&a, &b) {
                         a
                     } else {
+                        self.merged += 1;
                         match self.merge(g, a, b) {
                             Ok(v) => self.named_within(v, range),
                             Err(Halt::Unsupported(why)) => S::Poison(Rc::from(why.as_str())),
@@ -1279,20 +1292,28 @@ impl<'p> Lowering<'p> {
                         Some(e) => self.block(slots, e).map(|_| ()),
                         None => Ok(()),
                     },
-                    Truth::Sym(g) => self.branch(
-                        slots,
-                        &g,
-                        |me, s| me.block(s, t).map(|_| ()),
-                        |me, s| match e {
-                            Some(e) => me.block(s, e).map(|_| ()),
-                            None => Ok(()),
-                        },
-                    ),
+                    Truth::Sym(g) => {
+                        let mut locals = t.bound_slots(None);
+                        if let Some(e) = e {
+                            locals.extend(e.bound_slots(None));
+                        }
+                        self.branch(
+                            slots,
+                            &g,
+                            &locals,
+                            |me, s| me.block(s, t).map(|_| ()),
+                            |me, s| match e {
+                                Some(e) => me.block(s, e).map(|_| ()),
+                                None => Ok(()),
+                            },
+                        )
+                    }
                 }
             }
             Stmt::For(p, coll, body) => {
                 let c = self.expr(slots, coll)?;
                 let (items, guard) = self.elems(&c)?;
+                let locals = body.bound_slots(Some(p));
                 for (i, x) in items.into_iter().enumerate() {
                     match guard_at(&guard, i) {
                         None => {
@@ -1302,6 +1323,7 @@ impl<'p> Lowering<'p> {
                         Some(g) => self.branch(
                             slots,
                             &g,
+                            &locals,
                             |me, s| {
                                 me.bind(s, p, x)?;
                                 me.block(s, body).map(|_| ())
@@ -2528,11 +2550,18 @@ fn same(a: &S, b: &S) -> bool {
         (S::B(x), S::B(y)) => x == y,
         (S::I(x), S::I(y)) => x == y,
         (S::Tuple(x), S::Tuple(y)) => Rc::ptr_eq(x, y),
-        (S::List(x, _), S::List(y, _)) => {
-            Rc::ptr_eq(x, y) && matches!((a, b), (S::List(_, Guard::All), S::List(_, Guard::All)))
+        (S::List(x, g), S::List(y, h)) => {
+            Rc::ptr_eq(x, y)
+                && match (g, h) {
+                    (Guard::All, Guard::All) => true,
+                    (Guard::Prefix(p), Guard::Prefix(q)) => p == q,
+                    (Guard::Each(p), Guard::Each(q)) => Rc::ptr_eq(p, q),
+                    _ => false,
+                }
         }
         (S::Record(x), S::Record(y)) => Rc::ptr_eq(x, y),
         (S::Union(x), S::Union(y)) => Rc::ptr_eq(x, y),
+        (S::Poison(x), S::Poison(y)) => Rc::ptr_eq(x, y),
         _ => false,
     }
 }
