@@ -329,6 +329,17 @@ impl TemplatePart {
 }
 
 impl Pattern {
+    /// The slots the pattern binds, left to right.
+    pub fn slots(&self) -> Vec<Slot> {
+        let mut out = Vec::new();
+        self.each_write(&mut |u| {
+            if let SlotUse::Write(s) = u {
+                out.push(s);
+            }
+        });
+        out
+    }
+
     fn each_write(&self, f: &mut impl FnMut(SlotUse)) {
         match self {
             Pattern::Bind(s) => f(SlotUse::Write(*s)),
@@ -361,6 +372,43 @@ impl Block {
         }
         self.each_use(&mut visit);
         bound
+    }
+
+    /// Whether `slot` is read anywhere in the block but in a check's message (messages
+    /// are not part of the formula: a loop counter used only there does not make two
+    /// steps differ). Expressions count whole, messages inside them included.
+    pub fn reads_beyond_messages(&self, slot: Slot) -> bool {
+        let mut hit = false;
+        self.uses_beyond_messages(&mut |u| hit |= u == SlotUse::Read(slot));
+        hit
+    }
+
+    fn uses_beyond_messages(&self, f: &mut impl FnMut(SlotUse)) {
+        for s in &self.stmts {
+            match s {
+                Stmt::Constraint { binders, cond, .. } => {
+                    Clause::each_use(binders, f);
+                    cond.each_use(f);
+                }
+                Stmt::Require { cond, .. } => cond.each_use(f),
+                Stmt::If(c, t, e) => {
+                    c.each_use(f);
+                    t.uses_beyond_messages(f);
+                    if let Some(e) = e {
+                        e.uses_beyond_messages(f);
+                    }
+                }
+                Stmt::For(p, x, body) => {
+                    x.each_use(f);
+                    p.each_write(f);
+                    body.uses_beyond_messages(f);
+                }
+                other => other.each_use(f),
+            }
+        }
+        if let Some(v) = &self.value {
+            v.each_use(f);
+        }
     }
 
     pub fn each_use(&self, f: &mut impl FnMut(SlotUse)) {

@@ -938,9 +938,23 @@ pub(crate) fn lower_verify<'p>(
     frame: &[S],
     encoding: Encoding,
 ) -> Result<(Lowering<'p>, S), Halt> {
+    lower_verify_with(program, env, shape, frame, encoding, true)
+}
+
+/// [`lower_verify`], with the enumeration of loop states on or off (tests of the
+/// symbolic lowering of walks turn it off).
+fn lower_verify_with<'p>(
+    program: &'p Program,
+    env: &CEnv,
+    shape: &resyn_runtime::Shape,
+    frame: &[S],
+    encoding: Encoding,
+    enumerate_states: bool,
+) -> Result<(Lowering<'p>, S), Halt> {
     let ir = &env.ir;
     let run = |one_hot: bool| -> Result<(Lowering<'p>, S), Halt> {
         let mut lowering = Lowering::new(program, DEFAULT_BUDGET);
+        lowering.enumerate_states = enumerate_states;
         lowering.one_hot = one_hot;
         lowering.columns = encoding == Encoding::Boolean;
         lowering.learns = encoding == Encoding::Boolean;
@@ -1007,6 +1021,15 @@ mod tests {
     /// in the Boolean encoding; `check` sees the lowering and the answer. Returns the
     /// proof of that instance (uniqueness asked).
     fn lower_test_env(name: &str, fields: Vec<Value>, check: impl FnOnce(&Lowering, &S)) -> Proof {
+        lower_test_env_with(name, fields, true, check)
+    }
+
+    fn lower_test_env_with(
+        name: &str,
+        fields: Vec<Value>,
+        enumerate_states: bool,
+        check: impl FnOnce(&Lowering, &S),
+    ) -> Proof {
         let path = format!("{}/../tests/prove/{name}.rsn", env!("CARGO_MANIFEST_DIR"));
         let src = std::fs::read(&path).expect("test env");
         let (_, program) = crate::build_bytes(&path, &src);
@@ -1017,8 +1040,15 @@ mod tests {
         let shape = env.answer_shape(&params, &fields).expect("shape");
         let frame: Vec<S> = params.iter().chain(&fields).cloned().map(S::C).collect();
         in_fresh_context(|| {
-            let (lowering, answer) =
-                lower_verify(&program, env, &shape, &frame, Encoding::Boolean).expect("lowers");
+            let (lowering, answer) = lower_verify_with(
+                &program,
+                env,
+                &shape,
+                &frame,
+                Encoding::Boolean,
+                enumerate_states,
+            )
+            .expect("lowers");
             check(&lowering, &answer);
         });
         prove(&program, env, &params, &fields, true, Limits::default())
@@ -1093,7 +1123,9 @@ mod tests {
     /// one side: 3 x 5 steps. `len(path) > 2`, checked only inside a branch, is not known
     /// after it, nor is `s != Step::left`, checked under a binder whose condition depends
     /// on the answer (a sixteenth decision would mean either leaked). The branch of each
-    /// step (taken while the path is long enough) merges only the walk's state.
+    /// step (taken while the path is long enough) merges only the walk's state. This is
+    /// the symbolic lowering, which walks get where enumerating their states does not
+    /// apply (it is turned off here; with it, the walk is one enumerated loop).
     #[test]
     fn checked_conditions_decide_branches_on_their_path_only() {
         let fields = vec![
@@ -1103,7 +1135,7 @@ mod tests {
             Value::Bool(true),
             Value::Int(2),
         ];
-        let proof = lower_test_env("known", fields, |lowering, _| {
+        let proof = lower_test_env_with("known", fields, false, |lowering, _| {
             assert_eq!(lowering.decided.get(), 15);
             // Each step's position is named with the range `inside` gives it on the
             // step's path (0..=4), not its interval, which grows by one per step.
@@ -1115,6 +1147,35 @@ mod tests {
         // Four steps right (or with stays, up to 2) reach 4: not unique.
         assert_eq!(proof.status, Status::Solvable);
         assert!(proof.witness_checked);
+    }
+
+    /// tests/prove/states.rsn: the first loop is lowered by enumerating its states, the
+    /// second (whose steps read the answer's length) falls back to the symbolic lowering,
+    /// with what the attempt recorded taken back. Both answers checked below are read
+    /// back from models or refuted, so the facts of both loops are in place.
+    #[test]
+    fn a_loop_with_concrete_steps_is_enumerated_and_one_without_falls_back() {
+        // Level 1: one step at most, and in step 0 an increment adds one (`bias` = 1).
+        let status = |target: [i64; 3]| {
+            let fields = vec![
+                Value::list(target.iter().map(|&v| Value::Int(v)).collect()),
+                Value::Int(1),
+                Value::Bool(false),
+            ];
+            let proof = lower_test_env("states", fields, |lowering, _| {
+                assert_eq!(lowering.enumerated_loops, 1);
+            });
+            if proof.status != Status::Unsolvable {
+                assert!(proof.witness_checked);
+            }
+            proof.status
+        };
+        // Only [inc at 2].
+        assert_eq!(status([0, 0, 1]), Status::Unique);
+        // No answer, a swap at 0 or at 1 (a swap at 2 errs: `far` is false).
+        assert_eq!(status([0, 0, 0]), Status::Solvable);
+        // One step adds one.
+        assert_eq!(status([2, 0, 0]), Status::Unsolvable);
     }
 
     /// tests/prove/long_positions.rsn: positions too long to compare by case split become

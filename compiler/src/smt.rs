@@ -33,7 +33,7 @@ use resyn_runtime::{Domain, Len, Shape, Value};
 use z3::ast::{Ast, Bool, Int};
 use z3::DeclKind;
 
-use crate::ir::{Access, Block, Callee, Clause, Expr, Pattern, Program, Slot, Stmt};
+use crate::ir::{Access, Block, Callee, Clause, Expr, Pattern, Program, Slot, SlotUse, Stmt};
 
 /// Why lowering stopped.
 #[derive(Clone, Debug)]
@@ -132,6 +132,16 @@ fn or2(a: &Bool, b: &Bool) -> Bool {
         (_, Some(false)) => a.clone(),
         (Some(true), _) | (_, Some(true)) => Bool::from_bool(true),
         _ => Bool::or(&[a.clone(), b.clone()]),
+    }
+}
+
+/// `a => b`, folded where either side is known (a check on concrete values is then a
+/// constant, which [`Lowering::enumerate_loop`] needs to read).
+fn implies(a: &Bool, b: &Bool) -> Bool {
+    match (a.as_bool(), b.as_bool()) {
+        (Some(true), _) => b.clone(),
+        (Some(false), _) | (_, Some(true)) => tt(),
+        _ => a.implies(b),
     }
 }
 
@@ -261,6 +271,11 @@ pub struct Lowering<'p> {
     pub narrowed: u32,
     /// How many slots branches merged (for tests).
     pub merged: u32,
+    /// Lower loops over an answer list by enumerating their states where that is small
+    /// ([`Lowering::enumerate_loop`]). Off for the plain encoding, like `learns`.
+    pub enumerate_states: bool,
+    /// How many loops were lowered by enumerating their states (for tests).
+    pub enumerated_loops: u32,
     ranges_log: Vec<(Int, Option<Range>)>,
     steps: u64,
     budget: u64,
@@ -307,6 +322,8 @@ impl<'p> Lowering<'p> {
             known_ranges: TermMap::default(),
             narrowed: 0,
             merged: 0,
+            enumerate_states: true,
+            enumerated_loops: 0,
             ranges_log: Vec::new(),
             steps: 0,
             budget,
@@ -1262,6 +1279,263 @@ impl<'p> Lowering<'p> {
         }
     }
 
+    /// Lowers a loop over an answer list by enumerating the states it can be in, where
+    /// the state it carries (the outer variables it assigns) is concrete before it and
+    /// each element is a choice among few concrete values (spec/proofs.md §2). Each step
+    /// runs the body once per (state, choice) pair on concrete values (a pair that fails
+    /// a check, or errs, becomes the clause "not this pair"), and each state of the next
+    /// step is a named literal: the disjunction of the pairs that reach it. A walk on a
+    /// grid becomes one literal per reachable cell and step, which unit propagation
+    /// handles, instead of position arithmetic and a lookup per step. Pairs are cached
+    /// on (state, choice); the loop variables read only in messages are left out of the
+    /// key. Returns false, with nothing recorded, where it does not apply: the state or an
+    /// element is symbolic, the body reads other answer-dependent values, or the states
+    /// grow past [`STATE_MAX`] or the pairs past [`STATE_PAIRS`].
+    fn enumerate_loop(
+        &mut self,
+        slots: &mut [S],
+        p: &Pattern,
+        body: &Block,
+        items: &[S],
+        guard: &Guard,
+        locals: &[Slot],
+    ) -> R<bool> {
+        if !(self.enumerate_states && self.learns && self.pc.is_empty()) || items.is_empty() {
+            return Ok(false);
+        }
+        if matches!(guard, Guard::Each(_)) {
+            return Ok(false);
+        }
+        let mut carried: Vec<Slot> = Vec::new();
+        body.each_use(&mut |u| {
+            if let SlotUse::Write(s) = u {
+                if !locals.contains(&s) && !carried.contains(&s) {
+                    carried.push(s);
+                }
+            }
+        });
+        carried.sort_unstable();
+        let start: Option<Vec<Value>> = carried
+            .iter()
+            .map(|&s| concrete(&slots[s as usize]))
+            .collect();
+        let Some(start) = start else {
+            return Ok(false);
+        };
+        if carried.is_empty() {
+            return Ok(false);
+        }
+        let mut elems = Vec::with_capacity(items.len());
+        for x in items {
+            match choices(x, ELEM_CHOICES) {
+                Some(c) => elems.push(c),
+                None => return Ok(false),
+            }
+        }
+        if matches!(guard, Guard::All) && elems.iter().all(|c| c.len() <= 1) {
+            return Ok(false);
+        }
+        let pattern = p.slots();
+        let keyed: Vec<bool> = pattern
+            .iter()
+            .map(|&s| body.reads_beyond_messages(s))
+            .collect();
+        let mark = self.facts.len();
+        let mut cache: StepCache = Default::default();
+        // `states`: where the walk can be after exactly `i` present elements (each a
+        // literal; they partition the models where element `i - 1` is present). `ended`:
+        // where it stopped, for each step at which the list can end.
+        let mut states: Vec<(Bool, Vec<Value>)> = vec![(tt(), start)];
+        let mut ended: std::collections::BTreeMap<Vec<Value>, Vec<Bool>> = Default::default();
+        let mut pairs = 0usize;
+        for (i, alts) in elems.iter().enumerate() {
+            let present = guard_at(guard, i);
+            pairs += states.len() * alts.len();
+            if pairs > STATE_PAIRS {
+                self.facts.truncate(mark);
+                return Ok(false);
+            }
+            if let Some(g) = &present {
+                let absent = not(g);
+                for (gs, vals) in &states {
+                    ended
+                        .entry(vals.clone())
+                        .or_default()
+                        .push(and2(gs, &absent));
+                }
+            }
+            let mut next: std::collections::BTreeMap<Vec<Value>, Vec<Bool>> = Default::default();
+            for (gs, vals) in &states {
+                // The element's values grouped by where they lead from this state (in
+                // the order met), and those that fail: one conjunction per group, not
+                // per value (water_jugs: 27 actions reach a handful of states).
+                let mut leads: Vec<(Vec<Value>, Vec<Bool>)> = Vec::new();
+                let mut fails: Vec<Bool> = Vec::new();
+                for (gx, xv) in alts {
+                    if gx.as_bool() == Some(false) {
+                        continue;
+                    }
+                    let key = (
+                        &*slots,
+                        p,
+                        body,
+                        carried.as_slice(),
+                        &pattern[..],
+                        &keyed[..],
+                    );
+                    match self.step_state(key, vals, xv, &mut cache)? {
+                        None => {
+                            self.facts.truncate(mark);
+                            return Ok(false);
+                        }
+                        Some(None) => fails.push(gx.clone()),
+                        Some(Some(to)) => match leads.iter_mut().find(|(t, _)| *t == to) {
+                            Some((_, gxs)) => gxs.push(gx.clone()),
+                            None => leads.push((to, vec![gx.clone()])),
+                        },
+                    }
+                }
+                let at = |gxs: Vec<Bool>| {
+                    and_all(match &present {
+                        Some(g) => vec![gs.clone(), or_all(gxs), g.clone()],
+                        None => vec![gs.clone(), or_all(gxs)],
+                    })
+                };
+                if !fails.is_empty() {
+                    // Not through `require`: nothing is learnt that a fallback would
+                    // have to forget.
+                    self.facts.push(not(&at(fails)));
+                }
+                for (to, gxs) in leads {
+                    next.entry(to).or_default().push(at(gxs));
+                }
+            }
+            // States that do not merge (most pairs reaching a state of their own, as in
+            // `v = 10 * v + d`) are the answers themselves, enumerated: a symbolic value
+            // is far smaller there.
+            let step_pairs = states.len() * alts.len();
+            if next.len() > STATE_MAX
+                || (next.len() > SPREAD_FROM && 4 * next.len() > 3 * step_pairs)
+            {
+                self.facts.truncate(mark);
+                return Ok(false);
+            }
+            states = Vec::with_capacity(next.len());
+            for (vals, gs) in next {
+                let g = or_all(gs);
+                let g = if g.as_bool().is_some() || g.is_const() {
+                    g
+                } else {
+                    let c = Bool::fresh_const("s");
+                    self.facts.push(c.iff(&g));
+                    c
+                };
+                states.push((g, vals));
+            }
+        }
+        for (gs, vals) in states {
+            ended.entry(vals).or_default().push(gs);
+        }
+        let states: Vec<(Bool, Vec<Value>)> = ended
+            .into_iter()
+            .map(|(vals, gs)| (or_all(gs), vals))
+            .collect();
+        let mut out = Vec::with_capacity(carried.len());
+        for k in 0..carried.len() {
+            let alts: Vec<(Bool, Value)> = states
+                .iter()
+                .map(|(g, vs)| (g.clone(), vs[k].clone()))
+                .collect();
+            match combine(&alts) {
+                Some(v) => out.push(v),
+                None => {
+                    self.facts.truncate(mark);
+                    return Ok(false);
+                }
+            }
+        }
+        for (&s, v) in carried.iter().zip(out) {
+            slots[s as usize] = v;
+        }
+        self.enumerated_loops += 1;
+        Ok(true)
+    }
+
+    /// One step of [`Lowering::enumerate_loop`] from state `vals` with element `x`:
+    /// `Some(Some(state))` where it passes, `Some(None)` where a check fails or the
+    /// evaluator would err, `None` where the step is not concrete.
+    #[allow(clippy::type_complexity)]
+    fn step_state(
+        &mut self,
+        (slots, p, body, carried, pattern, keyed): (
+            &[S],
+            &Pattern,
+            &Block,
+            &[Slot],
+            &[Slot],
+            &[bool],
+        ),
+        vals: &[Value],
+        x: &Value,
+        cache: &mut StepCache,
+    ) -> R<Option<Option<Vec<Value>>>> {
+        let mut frame = slots.to_vec();
+        for (&s, v) in carried.iter().zip(vals) {
+            frame[s as usize] = S::C(v.clone());
+        }
+        match self.bind(&mut frame, p, S::C(x.clone())) {
+            Ok(()) => {}
+            Err(Halt::Dead) => return Ok(Some(None)),
+            Err(Halt::Unsupported(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        }
+        let mut by = Vec::new();
+        for (&s, &k) in pattern.iter().zip(keyed) {
+            if k {
+                match concrete(&frame[s as usize]) {
+                    Some(v) => by.push(v),
+                    _ => return Ok(None),
+                }
+            }
+        }
+        let key = (vals.to_vec(), by);
+        if let Some(r) = cache.get(&key) {
+            return Ok(Some(r.clone()));
+        }
+        let mark = self.facts.len();
+        let run = self.under(&tt(), |me| me.block(&mut frame, body).map(|_| ()));
+        let facts = self.facts.split_off(mark);
+        let r = match run {
+            Ok(None) => None,
+            Ok(Some(())) => {
+                let mut holds = true;
+                for f in &facts {
+                    match f.as_bool() {
+                        Some(true) => {}
+                        Some(false) => holds = false,
+                        None => return Ok(None),
+                    }
+                }
+                if holds {
+                    let to: Option<Vec<Value>> = carried
+                        .iter()
+                        .map(|&s| concrete(&frame[s as usize]))
+                        .collect();
+                    match to {
+                        Some(to) => Some(to),
+                        None => return Ok(None),
+                    }
+                } else {
+                    None
+                }
+            }
+            Err(Halt::Unsupported(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        cache.insert(key, r.clone());
+        Ok(Some(r))
+    }
+
     fn stmt(&mut self, slots: &mut Vec<S>, s: &Stmt) -> R<()> {
         self.tick()?;
         match s {
@@ -1314,6 +1588,9 @@ impl<'p> Lowering<'p> {
                 let c = self.expr(slots, coll)?;
                 let (items, guard) = self.elems(&c)?;
                 let locals = body.bound_slots(Some(p));
+                if self.enumerate_loop(slots, p, body, &items, &guard, &locals)? {
+                    return Ok(());
+                }
                 for (i, x) in items.into_iter().enumerate() {
                     match guard_at(&guard, i) {
                         None => {
@@ -1345,7 +1622,7 @@ impl<'p> Lowering<'p> {
                         v => me.to_bool(&v),
                     })?;
                     if let Some(b) = holds {
-                        parts.push(g.implies(&b));
+                        parts.push(implies(&g, &b));
                         if binders.is_empty() {
                             held = Some(b);
                         }
@@ -1626,13 +1903,15 @@ impl<'p> Lowering<'p> {
             }
             Expr::Binary(op, a, b, _) => self.binary(slots, *op, a, b),
             Expr::Call(Callee::Fn(i), args, _) => {
-                let f = &self.prog.fns[*i];
+                // The program outlives the lowering: the body is borrowed, not copied
+                // (a copy per call was a sixth of an enumerated water_jugs proof).
+                let prog = self.prog;
+                let f = &prog.fns[*i];
                 let mut frame = vec![S::C(Value::Unit); f.slots as usize];
                 for (slot, e) in frame.iter_mut().zip(args) {
                     *slot = self.expr(slots, e)?;
                 }
-                let body = f.body.clone();
-                self.block(&mut frame, &body)
+                self.block(&mut frame, &f.body)
             }
             Expr::Call(Callee::Builtin(name), args, _) => {
                 let vals = args
@@ -2469,6 +2748,173 @@ fn list_key(items: &[S]) -> Option<ListKey> {
 
 /// A value of finitely many alternatives as `(value, condition)` pairs, exactly one of
 /// which holds: a constant, a bool, a one-hot int or a choice. `None` for anything else.
+/// The outcomes of an enumerated loop's steps by (state, element value): only looked
+/// up, never iterated, so its hash order cannot reach the formula.
+type StepCache =
+    HashMap<(Vec<Value>, Vec<Value>), Option<Vec<Value>>, BuildHasherDefault<DefaultHasher>>;
+
+/// Loop steps ((state, choice) pairs) one enumerated loop may run before it falls back
+/// to the symbolic lowering.
+const STATE_PAIRS: usize = 65_536;
+/// States one step of an enumerated loop may reach.
+const STATE_MAX: usize = 4096;
+/// States a step of an enumerated loop may reach before it must show that its pairs
+/// merge (at most three quarters of them reaching distinct states).
+const SPREAD_FROM: usize = 64;
+/// Concrete values one element of an enumerated loop's list may take.
+const ELEM_CHOICES: usize = 64;
+
+/// The concrete values `s` can take, each with its condition (exactly one holds): answer
+/// choices (one-hot ints, unions, bools) and tuples and records of them; at most `cap`.
+fn choices(s: &S, cap: usize) -> Option<Vec<(Bool, Value)>> {
+    let product = |parts: Vec<&S>| -> Option<Vec<(Bool, Vec<Value>)>> {
+        let mut acc = vec![(tt(), Vec::new())];
+        for part in parts {
+            let cs = choices(part, cap)?;
+            if acc.len() * cs.len() > cap {
+                return None;
+            }
+            let mut next = Vec::with_capacity(acc.len() * cs.len());
+            for (g, vs) in &acc {
+                for (h, v) in &cs {
+                    let mut w = vs.clone();
+                    w.push(v.clone());
+                    next.push((and2(g, h), w));
+                }
+            }
+            acc = next;
+        }
+        Some(acc)
+    };
+    match s {
+        S::Tuple(parts) => Some(
+            product(parts.iter().collect())?
+                .into_iter()
+                .map(|(g, vs)| (g, Value::tuple(vs)))
+                .collect(),
+        ),
+        S::Record(fields) => Some(
+            product(fields.iter().map(|(_, v)| v).collect())?
+                .into_iter()
+                .map(|(g, vs)| {
+                    let named = fields.iter().map(|(k, _)| k.clone()).zip(vs).collect();
+                    (g, Value::record(named))
+                })
+                .collect(),
+        ),
+        other => {
+            let alts = value_alts(other)?;
+            (alts.len() <= cap).then(|| alts.into_iter().map(|(v, g)| (g, v)).collect())
+        }
+    }
+}
+
+/// One value from concrete alternatives whose conditions partition the models: equal
+/// values stay concrete, ints become one-hot, bools the disjunction of their `true`
+/// cases, strings and enums a union, and lists, tuples and records part by part.
+fn combine(alts: &[(Bool, Value)]) -> Option<S> {
+    let first = &alts.first()?.1;
+    if alts.iter().all(|(_, v)| v == first) {
+        return Some(S::C(first.clone()));
+    }
+    let grouped = |alts: &[(Bool, Value)]| {
+        let mut by: std::collections::BTreeMap<Value, Vec<Bool>> = Default::default();
+        for (g, v) in alts {
+            by.entry(v.clone()).or_default().push(g.clone());
+        }
+        by
+    };
+    let parts = |n: usize, part: &dyn Fn(&Value) -> Option<Value>| -> Option<Vec<S>> {
+        (0..n)
+            .map(|i| {
+                let sub: Option<Vec<(Bool, Value)>> = alts
+                    .iter()
+                    .map(|(g, v)| part(v).and_then(|v| nth(&v, i)).map(|x| (g.clone(), x)))
+                    .collect();
+                combine(&sub?)
+            })
+            .collect()
+    };
+    match first {
+        Value::Int(_) => {
+            let by = grouped(alts);
+            if by.len() > ONE_HOT_VALUES {
+                return None;
+            }
+            let mut out = Vec::with_capacity(by.len());
+            for (v, gs) in by {
+                let Value::Int(k) = v else { return None };
+                out.push((k, or_all(gs)));
+            }
+            Some(S::OneHot(Rc::new(out)))
+        }
+        Value::Bool(_) => {
+            let mut yes = Vec::new();
+            for (g, v) in alts {
+                match v {
+                    Value::Bool(true) => yes.push(g.clone()),
+                    Value::Bool(false) => {}
+                    _ => return None,
+                }
+            }
+            Some(S::B(or_all(yes)))
+        }
+        Value::List(xs) => {
+            let n = xs.len();
+            let same_len = |v: &Value| matches!(v, Value::List(ys) if ys.len() == n);
+            if !alts.iter().all(|(_, v)| same_len(v)) {
+                return None;
+            }
+            Some(S::List(
+                Rc::new(parts(n, &|v| Some(v.clone()))?),
+                Guard::All,
+            ))
+        }
+        Value::Tuple(xs) => {
+            let n = xs.len();
+            let same_len = |v: &Value| matches!(v, Value::Tuple(ys) if ys.len() == n);
+            if !alts.iter().all(|(_, v)| same_len(v)) {
+                return None;
+            }
+            Some(S::Tuple(Rc::new(parts(n, &|v| Some(v.clone()))?)))
+        }
+        Value::Str(_) | Value::Enum(..) => {
+            let by = grouped(alts);
+            let out = by.into_iter().map(|(v, gs)| (or_all(gs), v)).collect();
+            Some(S::Union(Rc::new(out)))
+        }
+        _ => None,
+    }
+}
+
+/// `s` as a value, where nothing in it depends on the answer.
+fn concrete(s: &S) -> Option<Value> {
+    match s {
+        S::C(v) => Some(v.clone()),
+        S::List(items, Guard::All) => Some(Value::list(
+            items.iter().map(concrete).collect::<Option<_>>()?,
+        )),
+        S::Tuple(parts) => Some(Value::tuple(
+            parts.iter().map(concrete).collect::<Option<_>>()?,
+        )),
+        S::Record(fields) => Some(Value::record(
+            fields
+                .iter()
+                .map(|(k, v)| Some((k.clone(), concrete(v)?)))
+                .collect::<Option<_>>()?,
+        )),
+        _ => None,
+    }
+}
+
+/// Part `i` of a concrete list or tuple.
+fn nth(v: &Value, i: usize) -> Option<Value> {
+    match v {
+        Value::List(xs) | Value::Tuple(xs) => xs.get(i).cloned(),
+        _ => None,
+    }
+}
+
 pub(crate) fn value_alts(s: &S) -> Option<Vec<(Value, Bool)>> {
     Some(match s {
         S::C(v) => vec![(v.clone(), tt())],

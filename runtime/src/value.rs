@@ -260,6 +260,40 @@ impl PartialEq for Value {
 
 impl Eq for Value {}
 
+/// Consistent with `==`, the total order's equality: floats by their bits (`total_cmp`
+/// tells every bit pattern apart), enums by their variant index, records by field names
+/// and values.
+impl std::hash::Hash for Value {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        use Value::*;
+        h.write_u8(self.rank());
+        match self {
+            Unit => {}
+            Bool(b) => b.hash(h),
+            Int(i) => i.hash(h),
+            Float(f) => f.to_bits().hash(h),
+            Str(s) => s.as_bytes().hash(h),
+            Tuple(xs) | List(xs) => xs.as_slice().hash(h),
+            Set(xs) => {
+                h.write_usize(xs.len());
+                xs.iter().for_each(|x| x.hash(h));
+            }
+            Map(m) => {
+                h.write_usize(m.len());
+                m.iter().for_each(|kv| kv.hash(h));
+            }
+            Record(fs) => {
+                h.write_usize(fs.len());
+                for (k, v) in fs.iter() {
+                    k.as_bytes().hash(h);
+                    v.hash(h);
+                }
+            }
+            Enum(i, _) => i.hash(h),
+        }
+    }
+}
+
 impl PartialOrd for Value {
     fn partial_cmp(&self, other: &Value) -> Option<Ordering> {
         Some(self.cmp(other))
