@@ -500,3 +500,47 @@ proptest! {
         prop_assert_eq!(decode(&text, &shape), decode_reference(&text, &shape), "{}", text);
     }
 }
+
+fn hash_of(v: &Value) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    v.hash(&mut h);
+    h.finish()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
+
+    /// `Hash` agrees with `==` (the total order's equality): equal values hash equally,
+    /// including a value and its decoded JSON form (a rebuilt tree), and floats that
+    /// `==` tells apart by bits only (0.0 and -0.0) are unequal.
+    #[test]
+    fn equal_values_hash_equally((shape, v) in shape_and_value(), (_, w) in shape_and_value()) {
+        let again = decode(&to_json_string(&v), &shape);
+        if let Ok(again) = again {
+            if again == v {
+                prop_assert_eq!(hash_of(&again), hash_of(&v));
+            }
+        }
+        if v == w {
+            prop_assert_eq!(hash_of(&v), hash_of(&w));
+        }
+        prop_assert_eq!(hash_of(&v), hash_of(&v.clone()));
+    }
+}
+
+#[test]
+fn hash_follows_equality_on_edge_cases() {
+    // Enums compare by variant index only.
+    let (a, b) = (Value::Enum(1, Rc::from("x")), Value::Enum(1, Rc::from("y")));
+    assert_eq!(a, b);
+    assert_eq!(hash_of(&a), hash_of(&b));
+    assert_ne!(Value::Float(0.0), Value::Float(-0.0));
+    // A tuple and a list of the same items are different values.
+    let items = vec![Value::Int(1), Value::Int(2)];
+    assert_ne!(Value::tuple(items.clone()), Value::list(items.clone()));
+    assert_ne!(
+        hash_of(&Value::tuple(items.clone())),
+        hash_of(&Value::list(items))
+    );
+}
