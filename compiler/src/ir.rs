@@ -379,41 +379,18 @@ impl Block {
     /// steps differ). Expressions count whole, messages inside them included.
     pub fn reads_beyond_messages(&self, slot: Slot) -> bool {
         let mut hit = false;
-        self.uses_beyond_messages(&mut |u| hit |= u == SlotUse::Read(slot));
+        self.uses(false, &mut |u| hit |= u == SlotUse::Read(slot));
         hit
     }
 
-    fn uses_beyond_messages(&self, f: &mut impl FnMut(SlotUse)) {
-        for s in &self.stmts {
-            match s {
-                Stmt::Constraint { binders, cond, .. } => {
-                    Clause::each_use(binders, f);
-                    cond.each_use(f);
-                }
-                Stmt::Require { cond, .. } => cond.each_use(f),
-                Stmt::If(c, t, e) => {
-                    c.each_use(f);
-                    t.uses_beyond_messages(f);
-                    if let Some(e) = e {
-                        e.uses_beyond_messages(f);
-                    }
-                }
-                Stmt::For(p, x, body) => {
-                    x.each_use(f);
-                    p.each_write(f);
-                    body.uses_beyond_messages(f);
-                }
-                other => other.each_use(f),
-            }
-        }
-        if let Some(v) = &self.value {
-            v.each_use(f);
-        }
+    pub fn each_use(&self, f: &mut impl FnMut(SlotUse)) {
+        self.uses(true, f);
     }
 
-    pub fn each_use(&self, f: &mut impl FnMut(SlotUse)) {
+    /// [`Block::each_use`], with or without the uses in checks' messages.
+    fn uses(&self, messages: bool, f: &mut impl FnMut(SlotUse)) {
         for s in &self.stmts {
-            s.each_use(f);
+            s.uses(messages, f);
         }
         if let Some(v) = &self.value {
             v.each_use(f);
@@ -426,6 +403,11 @@ impl Stmt {
     /// inside expressions included). An assignment `x[i] = v` reads `x` too (the rest of
     /// `x` is kept) and writes it.
     pub fn each_use(&self, f: &mut impl FnMut(SlotUse)) {
+        self.uses(true, f);
+    }
+
+    /// [`Stmt::each_use`], with or without the uses in checks' messages.
+    fn uses(&self, messages: bool, f: &mut impl FnMut(SlotUse)) {
         match self {
             Stmt::Let(p, x) => {
                 x.each_use(f);
@@ -444,19 +426,19 @@ impl Stmt {
             }
             Stmt::If(c, t, e) => {
                 c.each_use(f);
-                t.each_use(f);
+                t.uses(messages, f);
                 if let Some(e) = e {
-                    e.each_use(f);
+                    e.uses(messages, f);
                 }
             }
             Stmt::For(p, x, body) => {
                 x.each_use(f);
                 p.each_write(f);
-                body.each_use(f);
+                body.uses(messages, f);
             }
             Stmt::Require { cond, message, .. } => {
                 cond.each_use(f);
-                if let Some(t) = message {
+                if let Some(t) = message.as_ref().filter(|_| messages) {
                     TemplatePart::each_use(&t.parts, f);
                 }
             }
@@ -468,7 +450,7 @@ impl Stmt {
             } => {
                 Clause::each_use(binders, f);
                 cond.each_use(f);
-                if let Some(t) = message {
+                if let Some(t) = message.as_ref().filter(|_| messages) {
                     TemplatePart::each_use(&t.parts, f);
                 }
             }

@@ -1412,10 +1412,12 @@ impl<'p> Lowering<'p> {
             }
             // States that do not merge (most pairs reaching a state of their own, as in
             // `v = 10 * v + d`) are the answers themselves, enumerated: a symbolic value
-            // is far smaller there.
+            // is far smaller there. Judged as soon as the next step would pass
+            // `SPREAD_FROM` pairs, so such a loop is given up after its first step.
             let step_pairs = states.len() * alts.len();
+            let next_alts = elems.get(i + 1).map_or(1, Vec::len);
             if next.len() > STATE_MAX
-                || (next.len() > SPREAD_FROM && 4 * next.len() > 3 * step_pairs)
+                || (4 * next.len() > 3 * step_pairs && next.len() * next_alts > SPREAD_FROM)
             {
                 self.facts.truncate(mark);
                 return Ok(false);
@@ -2758,8 +2760,8 @@ type StepCache = HashMap<(Vec<Value>, Vec<Value>), Option<Vec<Value>>, foldhash:
 const STATE_PAIRS: usize = 65_536;
 /// States one step of an enumerated loop may reach.
 const STATE_MAX: usize = 4096;
-/// States a step of an enumerated loop may reach before it must show that its pairs
-/// merge (at most three quarters of them reaching distinct states).
+/// Pairs the next step of an enumerated loop may have before the current step must show
+/// that its pairs merge (at most three quarters of them reaching distinct states).
 const SPREAD_FROM: usize = 64;
 /// Concrete values one element of an enumerated loop's list may take.
 const ELEM_CHOICES: usize = 64;
