@@ -297,7 +297,9 @@ fn prove_using(batch: Option<(&z3::Context, &mut BatchRules)>, q: &Query<'_>) ->
     let ctx = batch.as_ref().map(|(ctx, _)| *ctx);
     let mut proof = match batch {
         Some((ctx, rules)) => in_context(ctx, || {
-            rules.prove(q).unwrap_or_else(|| prove_in_context(q, None))
+            rules
+                .prove(q)
+                .unwrap_or_else(|| prove_in_context(q, None, None))
         }),
         None => prove_engine(None, q, None),
     };
@@ -411,14 +413,31 @@ pub fn prove_with(
 /// One engine (`None`: the first for the instance's lowering, [`Engine::first_for`]), in
 /// `ctx` or in a fresh context.
 fn prove_engine(ctx: Option<&z3::Context>, q: &Query<'_>, engine: Option<Engine>) -> Proof {
-    let run = || prove_in_context(q, engine);
+    let run = || prove_in_context(q, engine, None);
     match ctx {
         Some(ctx) => in_context(ctx, run),
         None => in_fresh_context(run),
     }
 }
 
-fn prove_in_context(q: &Query<'_>, engine: Option<Engine>) -> Proof {
+/// [`prove`] with the first engine on the [`Encoding::Unrolled`] lowering, in a fresh
+/// context: the differential tests compare it with the enumeration of loop states.
+pub fn prove_unrolled(
+    program: &Program,
+    env: &CEnv,
+    params: &[Value],
+    fields: &[Value],
+    unique: bool,
+    limits: Limits,
+) -> Proof {
+    let query = Query::new(program, env, params, fields, unique, limits);
+    in_fresh_context(|| prove_in_context(&query, None, Some(Encoding::Unrolled)))
+}
+
+/// One engine (`None`: the first for the lowering) on `encoding` (`None`: the engine's
+/// own, [`Encoding::Arithmetic`] for the general engine and [`Encoding::Boolean`] for the
+/// others).
+fn prove_in_context(q: &Query<'_>, engine: Option<Engine>, encoding: Option<Encoding>) -> Proof {
     let started = Instant::now();
     let shape = match q.env.answer_shape(q.params, q.fields) {
         Ok(s) => s,
@@ -426,10 +445,10 @@ fn prove_in_context(q: &Query<'_>, engine: Option<Engine>) -> Proof {
     };
     // Verify over the instance's fields; see `lower_verify` for the encoding choice.
     let frame = instance_frame(q);
-    let encoding = match engine {
+    let encoding = encoding.unwrap_or(match engine {
         Some(Engine::General) => Encoding::Arithmetic,
         _ => Encoding::Boolean,
-    };
+    });
     let (mut lowering, answer) = match lower_verify(q.program, q.env, &shape, &frame, encoding) {
         Ok(x) => x,
         Err(h) => {
@@ -922,6 +941,10 @@ pub enum Encoding {
     /// Plain `Int`s throughout: for Z3's arithmetic solver, and the second encoding the
     /// differential tests compare the first with.
     Arithmetic,
+    /// [`Encoding::Boolean`] with every loop unrolled symbolically, none lowered by
+    /// enumerating its states: the differential tests' second opinion on the enumeration
+    /// where the general engine is too slow (long walks).
+    Unrolled,
 }
 
 /// Lowers `env`'s verify with `frame` (params, then instance fields) and the answer's
@@ -938,26 +961,13 @@ pub(crate) fn lower_verify<'p>(
     frame: &[S],
     encoding: Encoding,
 ) -> Result<(Lowering<'p>, S), Halt> {
-    lower_verify_with(program, env, shape, frame, encoding, true)
-}
-
-/// [`lower_verify`], with the enumeration of loop states on or off (tests of the
-/// symbolic lowering of walks turn it off).
-fn lower_verify_with<'p>(
-    program: &'p Program,
-    env: &CEnv,
-    shape: &resyn_runtime::Shape,
-    frame: &[S],
-    encoding: Encoding,
-    enumerate_states: bool,
-) -> Result<(Lowering<'p>, S), Halt> {
     let ir = &env.ir;
     let run = |one_hot: bool| -> Result<(Lowering<'p>, S), Halt> {
         let mut lowering = Lowering::new(program, DEFAULT_BUDGET);
-        lowering.enumerate_states = enumerate_states;
+        lowering.enumerate_states = encoding == Encoding::Boolean;
         lowering.one_hot = one_hot;
-        lowering.columns = encoding == Encoding::Boolean;
-        lowering.learns = encoding == Encoding::Boolean;
+        lowering.columns = encoding != Encoding::Arithmetic;
+        lowering.learns = encoding != Encoding::Arithmetic;
         let answer = lowering.declare(shape, "answer")?;
         lower_block(&mut lowering, ir, &ir.verify, frame, &answer)?;
         Ok((lowering, answer))
@@ -1040,15 +1050,12 @@ mod tests {
         let shape = env.answer_shape(&params, &fields).expect("shape");
         let frame: Vec<S> = params.iter().chain(&fields).cloned().map(S::C).collect();
         in_fresh_context(|| {
-            let (lowering, answer) = lower_verify_with(
-                &program,
-                env,
-                &shape,
-                &frame,
-                Encoding::Boolean,
-                enumerate_states,
-            )
-            .expect("lowers");
+            let encoding = match enumerate_states {
+                true => Encoding::Boolean,
+                false => Encoding::Unrolled,
+            };
+            let (lowering, answer) =
+                lower_verify(&program, env, &shape, &frame, encoding).expect("lowers");
             check(&lowering, &answer);
         });
         prove(&program, env, &params, &fields, true, Limits::default())
