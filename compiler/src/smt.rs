@@ -1341,12 +1341,19 @@ impl<'p> Lowering<'p> {
             .map(|&s| body.reads_beyond_messages(s))
             .collect();
         let mark = self.facts.len();
+        // States and the element values' keys are interned: each is hashed once, and
+        // pairs are cached and grouped by ids.
+        let mut table = Interner::default();
+        let mut keys = Interner::default();
         let mut cache: StepCache = Default::default();
+        // The frame the steps run in: a step writes only the carried slots (set before
+        // each step) and its own locals (bound before they are read).
+        let mut frame = slots.to_vec();
         // `states`: where the walk can be after exactly `i` present elements (each a
         // literal; they partition the models where element `i - 1` is present). `ended`:
         // where it stopped, for each step at which the list can end.
-        let mut states: Vec<(Bool, Vec<Value>)> = vec![(tt(), start)];
-        let mut ended: std::collections::BTreeMap<Vec<Value>, Vec<Bool>> = Default::default();
+        let mut states: Vec<(Bool, u32)> = vec![(tt(), table.id(start))];
+        let mut ended: std::collections::BTreeMap<u32, Vec<Bool>> = Default::default();
         let mut pairs = 0usize;
         for (i, alts) in elems.iter().enumerate() {
             let present = guard_at(guard, i);
@@ -1357,39 +1364,42 @@ impl<'p> Lowering<'p> {
             }
             if let Some(g) = &present {
                 let absent = not(g);
-                for (gs, vals) in &states {
-                    ended
-                        .entry(vals.clone())
-                        .or_default()
-                        .push(and2(gs, &absent));
+                for (gs, id) in &states {
+                    ended.entry(*id).or_default().push(and2(gs, &absent));
                 }
             }
-            let mut next: std::collections::BTreeMap<Vec<Value>, Vec<Bool>> = Default::default();
-            for (gs, vals) in &states {
+            let xkeys: Vec<u32> = alts
+                .iter()
+                .map(|(_, x)| keys.id(keyed_values(p, &keyed, x)))
+                .collect();
+            let mut next: std::collections::BTreeMap<u32, Vec<Bool>> = Default::default();
+            for (gs, id) in &states {
                 // The element's values grouped by where they lead from this state (in
                 // the order met), and those that fail: one conjunction per group, not
                 // per value (water_jugs: 27 actions reach a handful of states).
-                let mut leads: Vec<(Vec<Value>, Vec<Bool>)> = Vec::new();
+                let mut leads: Vec<(u32, Vec<Bool>)> = Vec::new();
                 let mut fails: Vec<Bool> = Vec::new();
-                for (gx, xv) in alts {
+                for ((gx, x), &xk) in alts.iter().zip(&xkeys) {
                     if gx.as_bool() == Some(false) {
                         continue;
                     }
-                    let key = (
-                        &*slots,
-                        p,
-                        body,
-                        carried.as_slice(),
-                        &pattern[..],
-                        &keyed[..],
-                    );
-                    match self.step_state(key, vals, xv, &mut cache)? {
+                    let to = match cache.get(&(*id, xk)) {
+                        Some(to) => *to,
                         None => {
-                            self.facts.truncate(mark);
-                            return Ok(false);
+                            let vals = table.values[*id as usize].clone();
+                            let step = self.step_state(&mut frame, p, body, &carried, &vals, x)?;
+                            let Some(to) = step else {
+                                self.facts.truncate(mark);
+                                return Ok(false);
+                            };
+                            let to = to.map(|to| table.id(to));
+                            cache.insert((*id, xk), to);
+                            to
                         }
-                        Some(None) => fails.push(gx.clone()),
-                        Some(Some(to)) => match leads.iter_mut().find(|(t, _)| *t == to) {
+                    };
+                    match to {
+                        None => fails.push(gx.clone()),
+                        Some(to) => match leads.iter_mut().find(|(t, _)| *t == to) {
                             Some((_, gxs)) => gxs.push(gx.clone()),
                             None => leads.push((to, vec![gx.clone()])),
                         },
@@ -1423,7 +1433,7 @@ impl<'p> Lowering<'p> {
                 return Ok(false);
             }
             states = Vec::with_capacity(next.len());
-            for (vals, gs) in next {
+            for (id, gs) in next {
                 let g = or_all(gs);
                 let g = if g.as_bool().is_some() || g.is_const() {
                     g
@@ -1432,15 +1442,15 @@ impl<'p> Lowering<'p> {
                     self.facts.push(c.iff(&g));
                     c
                 };
-                states.push((g, vals));
+                states.push((g, id));
             }
         }
-        for (gs, vals) in states {
-            ended.entry(vals).or_default().push(gs);
+        for (gs, id) in states {
+            ended.entry(id).or_default().push(gs);
         }
-        let states: Vec<(Bool, Vec<Value>)> = ended
+        let states: Vec<(Bool, &Vec<Value>)> = ended
             .into_iter()
-            .map(|(vals, gs)| (or_all(gs), vals))
+            .map(|(id, gs)| (or_all(gs), &table.values[id as usize]))
             .collect();
         let mut out = Vec::with_capacity(carried.len());
         for k in 0..carried.len() {
@@ -1463,79 +1473,50 @@ impl<'p> Lowering<'p> {
         Ok(true)
     }
 
-    /// One step of [`Lowering::enumerate_loop`] from state `vals` with element `x`:
-    /// `Some(Some(state))` where it passes, `Some(None)` where a check fails or the
-    /// evaluator would err, `None` where the step is not concrete.
-    #[allow(clippy::type_complexity)]
+    /// One step of [`Lowering::enumerate_loop`] from state `vals` with element `x`, in
+    /// `frame`: `Some(Some(state))` where it passes, `Some(None)` where a check fails or
+    /// the evaluator would err, `None` where the step is not concrete.
     fn step_state(
         &mut self,
-        (slots, p, body, carried, pattern, keyed): (
-            &[S],
-            &Pattern,
-            &Block,
-            &[Slot],
-            &[Slot],
-            &[bool],
-        ),
+        frame: &mut Vec<S>,
+        p: &Pattern,
+        body: &Block,
+        carried: &[Slot],
         vals: &[Value],
         x: &Value,
-        cache: &mut StepCache,
     ) -> R<Option<Option<Vec<Value>>>> {
-        let mut frame = slots.to_vec();
         for (&s, v) in carried.iter().zip(vals) {
             frame[s as usize] = S::C(v.clone());
         }
-        match self.bind(&mut frame, p, S::C(x.clone())) {
+        match self.bind(frame, p, S::C(x.clone())) {
             Ok(()) => {}
             Err(Halt::Dead) => return Ok(Some(None)),
             Err(Halt::Unsupported(_)) => return Ok(None),
             Err(e) => return Err(e),
         }
-        let mut by = Vec::new();
-        for (&s, &k) in pattern.iter().zip(keyed) {
-            if k {
-                match concrete(&frame[s as usize]) {
-                    Some(v) => by.push(v),
-                    _ => return Ok(None),
-                }
-            }
-        }
-        let key = (vals.to_vec(), by);
-        if let Some(r) = cache.get(&key) {
-            return Ok(Some(r.clone()));
-        }
         let mark = self.facts.len();
-        let run = self.under(&tt(), |me| me.block(&mut frame, body).map(|_| ()));
-        let facts = self.facts.split_off(mark);
-        let r = match run {
-            Ok(None) => None,
-            Ok(Some(())) => {
-                let mut holds = true;
-                for f in &facts {
-                    match f.as_bool() {
-                        Some(true) => {}
-                        Some(false) => holds = false,
-                        None => return Ok(None),
-                    }
-                }
-                if holds {
-                    let to: Option<Vec<Value>> = carried
-                        .iter()
-                        .map(|&s| concrete(&frame[s as usize]))
-                        .collect();
-                    match to {
-                        Some(to) => Some(to),
-                        None => return Ok(None),
-                    }
-                } else {
-                    None
-                }
+        let run = self.under(&tt(), |me| me.block(frame, body).map(|_| ()));
+        let (mut holds, mut known) = (true, true);
+        for f in &self.facts[mark..] {
+            match f.as_bool() {
+                Some(true) => {}
+                Some(false) => holds = false,
+                None => known = false,
             }
-            Err(Halt::Unsupported(_)) => return Ok(None),
+        }
+        self.facts.truncate(mark);
+        Ok(match run {
+            Ok(_) if !known => None,
+            Ok(None) => Some(None),
+            Ok(Some(())) if !holds => Some(None),
+            Ok(Some(())) => carried
+                .iter()
+                .map(|&s| concrete(&frame[s as usize]))
+                .collect::<Option<Vec<Value>>>()
+                .map(Some),
+            Err(Halt::Unsupported(_)) => None,
             Err(e) => return Err(e),
-        };
-        cache.insert(key, r.clone());
-        Ok(Some(r))
+        })
     }
 
     fn stmt(&mut self, slots: &mut Vec<S>, s: &Stmt) -> R<()> {
@@ -2748,12 +2729,57 @@ fn list_key(items: &[S]) -> Option<ListKey> {
         .collect()
 }
 
-/// A value of finitely many alternatives as `(value, condition)` pairs, exactly one of
-/// which holds: a constant, a bool, a one-hot int or a choice. `None` for anything else.
-/// The outcomes of an enumerated loop's steps by (state, element value): only looked
-/// up, never iterated, so its hash order cannot reach the formula (foldhash: SipHash was
-/// a tenth of an enumerated water_jugs proof).
-type StepCache = HashMap<(Vec<Value>, Vec<Value>), Option<Vec<Value>>, foldhash::fast::FixedState>;
+/// The outcomes of an enumerated loop's steps by (state, element key), as ids of an
+/// [`Interner`]: only looked up, never iterated, so hash order cannot reach the formula.
+type StepCache = HashMap<(u32, u32), Option<u32>, foldhash::fast::FixedState>;
+
+/// Ids for value lists, in the order first met (foldhash: SipHash on values was a tenth
+/// of an enumerated water_jugs proof).
+#[derive(Default)]
+struct Interner {
+    ids: HashMap<Vec<Value>, u32, foldhash::fast::FixedState>,
+    values: Vec<Vec<Value>>,
+}
+
+impl Interner {
+    fn id(&mut self, v: Vec<Value>) -> u32 {
+        if let Some(&id) = self.ids.get(&v) {
+            return id;
+        }
+        let id = self.values.len() as u32;
+        self.values.push(v.clone());
+        self.ids.insert(v, id);
+        id
+    }
+}
+
+/// The values `x` binds to the pattern's slots that are `keyed` (read beyond messages),
+/// in [`Pattern::slots`] order; the whole value where it does not destructure (its step
+/// then fails, whatever the key).
+fn keyed_values(p: &Pattern, keyed: &[bool], x: &Value) -> Vec<Value> {
+    fn parts(p: &Pattern, x: &Value, out: &mut Vec<Value>) -> bool {
+        match (p, x) {
+            (Pattern::Bind(_), _) => {
+                out.push(x.clone());
+                true
+            }
+            (Pattern::Wild, _) => true,
+            (Pattern::Tuple(ps), Value::Tuple(xs)) if ps.len() == xs.len() => {
+                ps.iter().zip(xs.iter()).all(|(p, x)| parts(p, x, out))
+            }
+            _ => false,
+        }
+    }
+    let mut all = Vec::new();
+    if !parts(p, x, &mut all) {
+        return vec![x.clone()];
+    }
+    all.into_iter()
+        .zip(keyed)
+        .filter(|(_, k)| **k)
+        .map(|(v, _)| v)
+        .collect()
+}
 
 /// Loop steps ((state, choice) pairs) one enumerated loop may run before it falls back
 /// to the symbolic lowering.
@@ -2917,6 +2943,8 @@ fn nth(v: &Value, i: usize) -> Option<Value> {
     }
 }
 
+/// A value of finitely many alternatives as `(value, condition)` pairs, exactly one of
+/// which holds: a constant, a bool, a one-hot int or a choice. `None` for anything else.
 pub(crate) fn value_alts(s: &S) -> Option<Vec<(Value, Bool)>> {
     Some(match s {
         S::C(v) => vec![(v.clone(), tt())],
