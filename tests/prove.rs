@@ -285,7 +285,7 @@ fn enumerated_walks_agree_with_unrolled_ones() {
                 let at = format!("{name} L{level} #{index}");
                 let lim = Limits::default();
                 let first = prove(&program, cenv, &params, &fields, true, lim);
-                let unrolled = prove_unrolled(&program, cenv, &params, &fields, true, lim);
+                let unrolled = prove_unrolled(&program, cenv, (&params[..], &fields[..]));
                 assert_ne!(first.status, Status::Unknown, "{at}: {:?}", first.reason);
                 assert_eq!(
                     first.status, unrolled.status,

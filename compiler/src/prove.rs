@@ -420,17 +420,12 @@ fn prove_engine(ctx: Option<&z3::Context>, q: &Query<'_>, engine: Option<Engine>
     }
 }
 
-/// [`prove`] with the first engine on the [`Encoding::Unrolled`] lowering, in a fresh
-/// context: the differential tests compare it with the enumeration of loop states.
-pub fn prove_unrolled(
-    program: &Program,
-    env: &CEnv,
-    params: &[Value],
-    fields: &[Value],
-    unique: bool,
-    limits: Limits,
-) -> Proof {
-    let query = Query::new(program, env, params, fields, unique, limits);
+/// [`prove`] with uniqueness asked and the first engine on the [`Encoding::Unrolled`]
+/// lowering, in a fresh context: the differential tests compare it with the enumeration
+/// of loop states.
+pub fn prove_unrolled(program: &Program, env: &CEnv, instance: (&[Value], &[Value])) -> Proof {
+    let (params, fields) = instance;
+    let query = Query::new(program, env, params, fields, true, Limits::default());
     in_fresh_context(|| prove_in_context(&query, None, Some(Encoding::Unrolled)))
 }
 
