@@ -757,7 +757,16 @@ impl<'p> Analyzer<'p> {
     /// cannot affect the answer, and leaving them out keeps each query small however
     /// much of the env was analysed before.
     fn refute(&mut self, goal: &Bool) -> (SatResult, Option<z3::Model>) {
-        self.queries += 1;
+        self.solver.push();
+        self.assert_cone(goal);
+        let r = self.decide(goal);
+        self.solver.pop(1);
+        r
+    }
+
+    /// Asserts the facts of the current path that share unknowns with `goal`
+    /// (transitively).
+    fn assert_cone(&mut self, goal: &Bool) {
         let mut want: TermSet<Dynamic> = free_vars(&Dynamic::from_ast(goal)).into_iter().collect();
         let facts: Vec<&Fact> = self.scopes.iter().flat_map(|s| s.facts.iter()).collect();
         let mut used = vec![false; facts.len()];
@@ -774,12 +783,17 @@ impl<'p> Analyzer<'p> {
                 break;
             }
         }
-        self.solver.push();
         for (f, u) in facts.iter().zip(&used) {
             if *u {
                 self.solver.assert(&f.b);
             }
         }
+    }
+
+    /// Can `goal` hold together with what is asserted? One query.
+    fn decide(&mut self, goal: &Bool) -> (SatResult, Option<z3::Model>) {
+        self.queries += 1;
+        self.solver.push();
         self.solver.assert(goal);
         let r = self.solver.check();
         let model = (r == SatResult::Sat)
@@ -1916,17 +1930,30 @@ impl<'p> Analyzer<'p> {
             .collect();
         let easy: Vec<bool> = checks.iter().map(|c| self.by_intervals(c)).collect();
         let mut ok = vec![false; checks.len()];
-        loop {
-            let pending: Vec<usize> = alive
+        let pending_of = |alive: &[usize]| -> Vec<usize> {
+            alive
                 .iter()
                 .copied()
                 .filter(|&i| checks[i].as_bool() != Some(true) && !easy[i])
-                .collect();
+                .collect()
+        };
+        // The facts every round needs are asserted once, in a scope of their own: each
+        // round then asserts only its disjunction, and Z3 keeps the facts internalised
+        // (asserting them per round was most of a Houdini query). The cone of the first
+        // round's checks covers the later rounds', which are fewer.
+        let first = pending_of(&alive);
+        if !first.is_empty() {
+            let negs: Vec<Bool> = first.iter().map(|&i| checks[i].not()).collect();
+            self.solver.push();
+            self.assert_cone(&Bool::or(&negs));
+        }
+        loop {
+            let pending = pending_of(&alive);
             if pending.is_empty() {
                 break;
             }
             let negs: Vec<Bool> = pending.iter().map(|&i| checks[i].not()).collect();
-            let (r, model) = self.refute(&Bool::or(&negs));
+            let (r, model) = self.decide(&Bool::or(&negs));
             match (r, model) {
                 (SatResult::Unsat, _) => break,
                 (SatResult::Sat, Some(m)) => {
@@ -1946,7 +1973,7 @@ impl<'p> Analyzer<'p> {
                     // Undecided together (typically one nonlinear candidate): decide each
                     // on its own, so the hard one does not take the others with it.
                     for &i in &pending {
-                        let (r, _) = self.refute(&checks[i].not());
+                        let (r, _) = self.decide(&checks[i].not());
                         if r != SatResult::Unsat {
                             alive.retain(|&j| j != i);
                         }
@@ -1957,6 +1984,9 @@ impl<'p> Analyzer<'p> {
                     alive.clear();
                 }
             }
+        }
+        if !first.is_empty() {
+            self.solver.pop(1);
         }
         for i in alive {
             ok[i] = true;
