@@ -1684,24 +1684,33 @@ impl<'p> Lowering<'p> {
         let Some((k, rest)) = keys.split_first() else {
             return Ok(v);
         };
+        // Everything concrete: the evaluator's own store, and the value stays concrete
+        // (a simulation step on concrete values, as an enumerated loop runs it, keeps its
+        // state a value instead of a list of constants).
+        if let (S::C(t), S::C(x)) = (&target, &v) {
+            let path: Option<Vec<ops::Key>> = keys
+                .iter()
+                .map(|k| match k {
+                    Key::Index(S::C(i)) => Some(ops::Key::Index(i.clone())),
+                    Key::Index(_) => None,
+                    Key::Field(f) => Some(ops::Key::Field(f.clone())),
+                    Key::Tuple(i) => Some(ops::Key::Tuple(*i)),
+                })
+                .collect();
+            if let Some(path) = path {
+                let mut t = t.clone();
+                self.rt(ops::store_at(&mut t, &path, x.clone()))?;
+                return Ok(S::C(t));
+            }
+        }
         match k {
             Key::Index(i) => {
                 if let S::C(Value::Map(_)) = target {
-                    if let (S::C(mut t), S::C(key)) = (target.clone(), i.clone()) {
-                        let inner = match rest.is_empty() {
-                            true => v,
-                            false => {
-                                let cur = self.rt(ops::index(&t, &key))?;
-                                self.store(S::C(cur), rest, v)?
-                            }
-                        };
-                        let S::C(inner) = inner else {
-                            return unsupported("storing an answer-dependent value in a map");
-                        };
-                        self.rt(ops::store(&mut t, &key, inner))?;
-                        return Ok(S::C(t));
-                    }
-                    return unsupported("a map updated with answer-dependent keys");
+                    // Concrete keys and values were stored above.
+                    return unsupported(match i {
+                        S::C(_) => "storing an answer-dependent value in a map",
+                        _ => "a map updated with answer-dependent keys",
+                    });
                 }
                 let Some((mut items, guard)) = self.list_parts(&target) else {
                     return unsupported(format!("indexed assignment into {}", kind(&target)));
