@@ -1300,7 +1300,7 @@ impl<'p> Lowering<'p> {
         guard: &Guard,
         locals: &[Slot],
     ) -> R<bool> {
-        if !(self.enumerate_states && self.learns && self.pc.is_empty()) || items.is_empty() {
+        if !(self.enumerate_states && self.pc.is_empty()) || items.is_empty() {
             return Ok(false);
         }
         if matches!(guard, Guard::Each(_)) {
@@ -1319,12 +1319,9 @@ impl<'p> Lowering<'p> {
             .iter()
             .map(|&s| concrete(&slots[s as usize]))
             .collect();
-        let Some(start) = start else {
+        let Some(start) = start.filter(|s| !s.is_empty()) else {
             return Ok(false);
         };
-        if carried.is_empty() {
-            return Ok(false);
-        }
         let mut elems = Vec::with_capacity(items.len());
         for x in items {
             match choices(x, ELEM_CHOICES) {
@@ -2861,16 +2858,22 @@ fn combine(alts: &[(Bool, Value)]) -> Option<S> {
         }
         by
     };
-    let parts = |n: usize, part: &dyn Fn(&Value) -> Option<Value>| -> Option<Vec<S>> {
+    // Part `i` of every alternative, combined (all are lists, or all tuples, of `n`).
+    let parts = |n: usize| -> Option<Vec<S>> {
         (0..n)
             .map(|i| {
                 let sub: Option<Vec<(Bool, Value)>> = alts
                     .iter()
-                    .map(|(g, v)| part(v).and_then(|v| nth(&v, i)).map(|x| (g.clone(), x)))
+                    .map(|(g, v)| nth(v, i).map(|x| (g.clone(), x)))
                     .collect();
                 combine(&sub?)
             })
             .collect()
+    };
+    let len = |v: &Value| match v {
+        Value::List(xs) => Some((false, xs.len())),
+        Value::Tuple(xs) => Some((true, xs.len())),
+        _ => None,
     };
     match first {
         Value::Int(_) => {
@@ -2896,24 +2899,17 @@ fn combine(alts: &[(Bool, Value)]) -> Option<S> {
             }
             Some(S::B(or_all(yes)))
         }
-        Value::List(xs) => {
-            let n = xs.len();
-            let same_len = |v: &Value| matches!(v, Value::List(ys) if ys.len() == n);
-            if !alts.iter().all(|(_, v)| same_len(v)) {
+        Value::List(_) | Value::Tuple(_) => {
+            let shape = len(first);
+            if !alts.iter().all(|(_, v)| len(v) == shape) {
                 return None;
             }
-            Some(S::List(
-                Rc::new(parts(n, &|v| Some(v.clone()))?),
-                Guard::All,
-            ))
-        }
-        Value::Tuple(xs) => {
-            let n = xs.len();
-            let same_len = |v: &Value| matches!(v, Value::Tuple(ys) if ys.len() == n);
-            if !alts.iter().all(|(_, v)| same_len(v)) {
-                return None;
-            }
-            Some(S::Tuple(Rc::new(parts(n, &|v| Some(v.clone()))?)))
+            let (tuple, n) = shape?;
+            let items = Rc::new(parts(n)?);
+            Some(match tuple {
+                true => S::Tuple(items),
+                false => S::List(items, Guard::All),
+            })
         }
         Value::Str(_) | Value::Enum(..) => {
             let by = grouped(alts);
