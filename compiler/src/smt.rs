@@ -1299,12 +1299,12 @@ impl<'p> Lowering<'p> {
         items: &[S],
         guard: &Guard,
         locals: &[Slot],
-    ) -> R<bool> {
+    ) -> bool {
         if !(self.enumerate_states && self.pc.is_empty()) || items.is_empty() {
-            return Ok(false);
+            return false;
         }
         if matches!(guard, Guard::Each(_)) {
-            return Ok(false);
+            return false;
         }
         let mut carried: Vec<Slot> = Vec::new();
         body.each_use(&mut |u| {
@@ -1320,24 +1320,24 @@ impl<'p> Lowering<'p> {
             .map(|&s| concrete(&slots[s as usize]))
             .collect();
         let Some(start) = start.filter(|s| !s.is_empty()) else {
-            return Ok(false);
+            return false;
         };
         let mut elems = Vec::with_capacity(items.len());
         for x in items {
             match choices(x, ELEM_CHOICES) {
                 Some(c) => elems.push(c),
-                None => return Ok(false),
+                None => return false,
             }
         }
         if matches!(guard, Guard::All) && elems.iter().all(|c| c.len() <= 1) {
-            return Ok(false);
+            return false;
         }
         let pattern = p.slots();
         let keyed: Vec<bool> = pattern
             .iter()
             .map(|&s| body.reads_beyond_messages(s))
             .collect();
-        let mark = self.facts.len();
+        let (mark, steps) = (self.facts.len(), self.steps);
         // States and the element values' keys are interned: each is hashed once, and
         // pairs are cached and grouped by ids.
         let mut table = Interner::default();
@@ -1356,8 +1356,7 @@ impl<'p> Lowering<'p> {
             let present = guard_at(guard, i);
             pairs += states.len() * alts.len();
             if pairs > STATE_PAIRS {
-                self.facts.truncate(mark);
-                return Ok(false);
+                return self.abandon(mark, steps);
             }
             if let Some(g) = &present {
                 let absent = not(g);
@@ -1384,10 +1383,9 @@ impl<'p> Lowering<'p> {
                         Some(to) => *to,
                         None => {
                             let vals = table.values[*id as usize].clone();
-                            let step = self.step_state(&mut frame, p, body, &carried, &vals, x)?;
+                            let step = self.step_state(&mut frame, p, body, &carried, &vals, x);
                             let Some(to) = step else {
-                                self.facts.truncate(mark);
-                                return Ok(false);
+                                return self.abandon(mark, steps);
                             };
                             let to = to.map(|to| table.id(to));
                             cache.insert((*id, xk), to);
@@ -1426,8 +1424,7 @@ impl<'p> Lowering<'p> {
             if next.len() > STATE_MAX
                 || (4 * next.len() > 3 * step_pairs && next.len() * next_alts > SPREAD_FROM)
             {
-                self.facts.truncate(mark);
-                return Ok(false);
+                return self.abandon(mark, steps);
             }
             states = Vec::with_capacity(next.len());
             for (id, gs) in next {
@@ -1458,8 +1455,7 @@ impl<'p> Lowering<'p> {
             match combine(&alts) {
                 Some(v) => out.push(v),
                 None => {
-                    self.facts.truncate(mark);
-                    return Ok(false);
+                    return self.abandon(mark, steps);
                 }
             }
         }
@@ -1467,12 +1463,22 @@ impl<'p> Lowering<'p> {
             slots[s as usize] = v;
         }
         self.enumerated_loops += 1;
-        Ok(true)
+        true
+    }
+
+    /// Takes back what an abandoned [`Lowering::enumerate_loop`] recorded: its facts, and
+    /// the steps it took, so the symbolic lowering that follows has the whole budget (the
+    /// enumeration's own caps bound what it spent). Returns false, for the caller.
+    fn abandon(&mut self, facts: usize, steps: u64) -> bool {
+        self.facts.truncate(facts);
+        self.steps = steps;
+        false
     }
 
     /// One step of [`Lowering::enumerate_loop`] from state `vals` with element `x`, in
     /// `frame`: `Some(Some(state))` where it passes, `Some(None)` where a check fails or
-    /// the evaluator would err, `None` where the step is not concrete.
+    /// the evaluator would err, `None` where the step is not concrete or the step budget
+    /// ran out.
     fn step_state(
         &mut self,
         frame: &mut Vec<S>,
@@ -1481,15 +1487,14 @@ impl<'p> Lowering<'p> {
         carried: &[Slot],
         vals: &[Value],
         x: &Value,
-    ) -> R<Option<Option<Vec<Value>>>> {
+    ) -> Option<Option<Vec<Value>>> {
         for (&s, v) in carried.iter().zip(vals) {
             frame[s as usize] = S::C(v.clone());
         }
         match self.bind(frame, p, S::C(x.clone())) {
             Ok(()) => {}
-            Err(Halt::Dead) => return Ok(Some(None)),
-            Err(Halt::Unsupported(_)) => return Ok(None),
-            Err(e) => return Err(e),
+            Err(Halt::Dead) => return Some(None),
+            Err(Halt::Unsupported(_) | Halt::Budget) => return None,
         }
         let mark = self.facts.len();
         let run = self.under(&tt(), |me| me.block(frame, body).map(|_| ()));
@@ -1502,18 +1507,19 @@ impl<'p> Lowering<'p> {
             }
         }
         self.facts.truncate(mark);
-        Ok(match run {
+        match run {
             Ok(_) if !known => None,
-            Ok(None) => Some(None),
+            Ok(None) | Err(Halt::Dead) => Some(None),
             Ok(Some(())) if !holds => Some(None),
             Ok(Some(())) => carried
                 .iter()
                 .map(|&s| concrete(&frame[s as usize]))
                 .collect::<Option<Vec<Value>>>()
                 .map(Some),
-            Err(Halt::Unsupported(_)) => None,
-            Err(e) => return Err(e),
-        })
+            // The budget spent here is given back ([`Lowering::abandon`]); the symbolic
+            // lowering then runs on its own budget.
+            Err(Halt::Unsupported(_) | Halt::Budget) => None,
+        }
     }
 
     fn stmt(&mut self, slots: &mut Vec<S>, s: &Stmt) -> R<()> {
@@ -1568,7 +1574,7 @@ impl<'p> Lowering<'p> {
                 let c = self.expr(slots, coll)?;
                 let (items, guard) = self.elems(&c)?;
                 let locals = body.bound_slots(Some(p));
-                if self.enumerate_loop(slots, p, body, &items, &guard, &locals)? {
+                if self.enumerate_loop(slots, p, body, &items, &guard, &locals) {
                     return Ok(());
                 }
                 for (i, x) in items.into_iter().enumerate() {
