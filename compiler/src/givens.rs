@@ -481,6 +481,7 @@ fn reduce_fresh(
         &setup.shape,
         &frame,
         crate::prove::Encoding::Boolean,
+        false,
     )
     .map_err(|h| halt_reason(&h))?;
     let solver = limited_solver();
@@ -933,6 +934,7 @@ impl Cached {
             program,
             ir,
             &setup.frame(givens, selectors),
+            false,
         ) {
             Ok(l) => Ok(l),
             Err(PartMiss::NeedsInt) => Err(Attempt::NeedsInt),
@@ -1129,9 +1131,11 @@ impl InstancePart {
         program: &'p Program,
         ir: &crate::ir::Env,
         frame: &[S],
+        defer_circuit: bool,
     ) -> Result<Lowering<'p>, PartMiss> {
         let mut lowering = Lowering::new(program, self.budget);
         lowering.one_hot = self.one_hot;
+        lowering.defer_circuit = defer_circuit;
         lowering.assume_bounds(self.bounds.clone());
         lowering.assume_distinct(self.distinct.clone());
         crate::prove::lower_block(&mut lowering, ir, &self.own, frame, &self.answer)

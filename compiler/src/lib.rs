@@ -6,6 +6,7 @@
 
 pub mod builtins;
 pub mod check;
+pub mod circuit;
 pub mod columns;
 pub mod dataset;
 pub mod emit;

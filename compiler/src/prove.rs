@@ -19,6 +19,7 @@ use std::time::Instant;
 use resyn_runtime::{Shape, Value};
 use z3::{Params, SatResult, Solver};
 
+use crate::circuit::Circuit;
 use crate::eval::CEnv;
 use crate::givens::{lower_rules, InstancePart, PartMiss};
 use crate::ir::{Block, Program};
@@ -444,7 +445,8 @@ fn prove_in_context(q: &Query<'_>, engine: Option<Engine>, encoding: Option<Enco
         Some(Engine::General) => Encoding::Arithmetic,
         _ => Encoding::Boolean,
     });
-    let (mut lowering, answer) = match lower_verify(q.program, q.env, &shape, &frame, encoding) {
+    let lowered = lower_verify(q.program, q.env, &shape, &frame, encoding, true);
+    let (mut lowering, answer) = match lowered {
         Ok(x) => x,
         Err(h) => {
             let mut p = Proof::unknown(halt_reason(&h), Effort::default());
@@ -454,10 +456,11 @@ fn prove_in_context(q: &Query<'_>, engine: Option<Engine>, encoding: Option<Enco
     };
     let engine = engine.unwrap_or_else(|| Engine::first_for(lowering.one_hot, &shape));
     let facts = std::mem::take(&mut lowering.facts);
+    let circuit = std::mem::take(&mut lowering.circuit);
     solve_fresh(
         q,
         engine,
-        facts.iter(),
+        (&circuit, facts.iter()),
         &mut lowering,
         &shape,
         &answer,
@@ -465,12 +468,13 @@ fn prove_in_context(q: &Query<'_>, engine: Option<Engine>, encoding: Option<Enco
     )
 }
 
-/// Decides `facts` with a new solver of `engine`, under the query's limits, and measures
-/// the effort from `started`.
+/// Decides a circuit and `facts` (the lowering's, with the circuit's gates kept out of Z3:
+/// `Lowering::defer_circuit`) with a new solver of `engine`, under the query's limits, and
+/// measures the effort from `started`.
 fn solve_fresh<'a>(
     q: &Query<'_>,
     engine: Engine,
-    facts: impl Iterator<Item = &'a z3::ast::Bool>,
+    (circuit, facts): (&Circuit, impl Iterator<Item = &'a z3::ast::Bool>),
     lowering: &mut Lowering<'_>,
     shape: &Shape,
     answer: &S,
@@ -478,11 +482,22 @@ fn solve_fresh<'a>(
 ) -> Proof {
     if engine == Engine::Sat {
         let mut blaster = Blaster::new(&z3::Context::thread_local(), lowering.declared_bounds());
-        return solve_blasted(q, &mut blaster, facts, lowering, shape, answer, started);
+        return solve_blasted(
+            q,
+            &mut blaster,
+            (circuit, facts),
+            lowering,
+            shape,
+            answer,
+            started,
+        );
     }
     let solver = engine.solver();
     set_limits(&solver, q.limits);
     let before = Counters::of(&solver);
+    for f in &circuit.terms() {
+        solver.assert(f);
+    }
     for f in facts {
         solver.assert(f);
     }
@@ -498,7 +513,7 @@ fn solve_fresh<'a>(
 fn solve_blasted<'a>(
     q: &Query<'_>,
     blaster: &mut Blaster,
-    mut facts: impl Iterator<Item = &'a z3::ast::Bool>,
+    (circuit, mut facts): (&Circuit, impl Iterator<Item = &'a z3::ast::Bool>),
     lowering: &mut Lowering<'_>,
     shape: &Shape,
     answer: &S,
@@ -511,8 +526,10 @@ fn solve_blasted<'a>(
         decisions: b.decisions() - before.2,
         time_us: started.elapsed().as_micros() as u64,
     };
-    let built = facts
-        .try_for_each(|f| blaster.assert(f))
+    // The circuit first: its named constants appear in the facts.
+    let built = blaster
+        .assert_circuit(circuit)
+        .and_then(|()| facts.try_for_each(|f| blaster.assert(f)))
         .and_then(|()| blaster.touch(answer));
     if let Err(Unsupported(why)) = built {
         let mut p = Proof::unknown(format!("the SAT engine: {why}"), effort(blaster));
@@ -868,8 +885,11 @@ impl Rules {
     }
 
     fn prove(&mut self, q: &Query<'_>, shape: &Shape, started: Instant) -> Result<Proof, PartMiss> {
-        let mut lowering = self.part.lower(q.program, &q.env.ir, &instance_frame(q))?;
+        let mut lowering = self
+            .part
+            .lower(q.program, &q.env.ir, &instance_frame(q), true)?;
         let facts = std::mem::take(&mut lowering.facts);
+        let circuit = std::mem::take(&mut lowering.circuit);
         if matches!(self.keep, Keep::Next) {
             // The first instance's bounds include the rules' (its lowering started from
             // them); rules the engine cannot take leave the key to fresh solvers, and
@@ -885,7 +905,7 @@ impl Rules {
             return Ok(solve_fresh(
                 q,
                 self.engine,
-                self.shared.iter().chain(&facts),
+                (&circuit, self.shared.iter().chain(&facts)),
                 &mut lowering,
                 shape,
                 &self.part.answer,
@@ -897,7 +917,7 @@ impl Rules {
         let proof = solve_blasted(
             q,
             blaster,
-            facts.iter(),
+            (&circuit, facts.iter()),
             &mut lowering,
             shape,
             &self.part.answer,
@@ -955,11 +975,13 @@ pub(crate) fn lower_verify<'p>(
     shape: &resyn_runtime::Shape,
     frame: &[S],
     encoding: Encoding,
+    defer_circuit: bool,
 ) -> Result<(Lowering<'p>, S), Halt> {
     let ir = &env.ir;
     let run = |one_hot: bool| -> Result<(Lowering<'p>, S), Halt> {
         let mut lowering = Lowering::new(program, DEFAULT_BUDGET);
         lowering.enumerate_states = encoding == Encoding::Boolean;
+        lowering.defer_circuit = defer_circuit;
         lowering.one_hot = one_hot;
         lowering.columns = encoding != Encoding::Arithmetic;
         lowering.learns = encoding != Encoding::Arithmetic;
@@ -1050,7 +1072,7 @@ mod tests {
                 false => Encoding::Unrolled,
             };
             let (lowering, answer) =
-                lower_verify(&program, env, &shape, &frame, encoding).expect("lowers");
+                lower_verify(&program, env, &shape, &frame, encoding, false).expect("lowers");
             check(&lowering, &answer);
         });
         prove(&program, env, &params, &fields, true, Limits::default())

@@ -200,6 +200,58 @@ impl Blaster {
         Ok(())
     }
 
+    /// Asserts a circuit of the lowering ([`crate::circuit::Circuit`]): its gates become
+    /// Tseitin gates here directly, its roots facts, and each named constant stands for
+    /// its literal (so it must come before the facts that mention those constants).
+    pub fn assert_circuit(&mut self, c: &crate::circuit::Circuit) -> R<()> {
+        use crate::circuit::{CLit, Gate};
+        let mut lits: Vec<Lit> = Vec::with_capacity(c.gates.len());
+        let lit = |lits: &[Lit], l: CLit| {
+            let x = lits[l.gate()];
+            if l.negated() {
+                !x
+            } else {
+                x
+            }
+        };
+        let mut roots = c.roots.iter().peekable();
+        let mut clause = Vec::new();
+        for g in &c.gates {
+            while let Some((_, ls)) = roots.next_if(|(at, _)| *at <= lits.len()) {
+                clause.clear();
+                clause.extend(ls.iter().map(|&l| lit(&lits, l)));
+                self.clause(&clause);
+            }
+            let x = match g {
+                Gate::True => self.t,
+                Gate::Leaf(b) => self.root_lit(b)?,
+                Gate::And(ls) => {
+                    let ins = ls.iter().map(|&l| lit(&lits, l)).collect();
+                    self.and_all(ins)
+                }
+                Gate::Or(ls) => {
+                    let ins = ls.iter().map(|&l| lit(&lits, l)).collect();
+                    self.or_all(ins)
+                }
+            };
+            lits.push(x);
+        }
+        for (_, ls) in roots {
+            clause.clear();
+            clause.extend(ls.iter().map(|&l| lit(&lits, l)));
+            self.clause(&clause);
+        }
+        for (name, l) in &c.named {
+            let a = addr(name.get_z3_ast());
+            self.roots.push(z3::ast::Dynamic::from_ast(name));
+            self.bools.insert(a, lit(&lits, *l));
+            if self.scope.is_some() {
+                self.scoped.push(Scoped::Bool(a));
+            }
+        }
+        Ok(())
+    }
+
     /// Bit-blasts every term of `answer`, so a model can be read back from it (terms
     /// only defined, never constrained: Tseitin definitions keep the models).
     pub fn touch(&mut self, answer: &S) -> R<()> {

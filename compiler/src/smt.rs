@@ -33,6 +33,7 @@ use resyn_runtime::{Domain, Len, Shape, Value};
 use z3::ast::{Ast, Bool, Int};
 use z3::DeclKind;
 
+use crate::circuit::CLit;
 use crate::ir::{Access, Block, Callee, Clause, Expr, Pattern, Program, Slot, SlotUse, Stmt};
 
 /// Why lowering stopped.
@@ -276,6 +277,12 @@ pub struct Lowering<'p> {
     pub enumerate_states: bool,
     /// How many loops were lowered by enumerating their states (for tests).
     pub enumerated_loops: u32,
+    /// What [`Lowering::enumerate_loop`] builds: its gates stay out of Z3 while
+    /// `defer_circuit` is set (the caller hands the circuit to the SAT engine, or turns it
+    /// into facts for another); otherwise each enumerated loop ends by adding them to
+    /// `facts` as Z3 terms.
+    pub circuit: crate::circuit::Circuit,
+    pub defer_circuit: bool,
     ranges_log: Vec<(Int, Option<Range>)>,
     steps: u64,
     budget: u64,
@@ -324,9 +331,18 @@ impl<'p> Lowering<'p> {
             merged: 0,
             enumerate_states: true,
             enumerated_loops: 0,
+            circuit: Default::default(),
+            defer_circuit: false,
             ranges_log: Vec::new(),
             steps: 0,
             budget,
+        }
+    }
+
+    /// Adds the circuit ([`Lowering::circuit`]) to `facts` as Z3 terms and empties it.
+    pub fn materialize_circuit(&mut self) {
+        if !self.circuit.is_empty() {
+            self.facts.extend(std::mem::take(&mut self.circuit).terms());
         }
     }
 
@@ -1322,22 +1338,31 @@ impl<'p> Lowering<'p> {
         let Some(start) = start.filter(|s| !s.is_empty()) else {
             return false;
         };
+        let mark = (self.facts.len(), self.circuit.mark());
+        let steps = self.steps;
         let mut elems = Vec::with_capacity(items.len());
         for x in items {
-            match choices(x, ELEM_CHOICES) {
+            match choices(x, ELEM_CHOICES, &mut self.circuit) {
                 Some(c) => elems.push(c),
-                None => return false,
+                None => return self.abandon(mark, steps),
             }
         }
         if matches!(guard, Guard::All) && elems.iter().all(|c| c.len() <= 1) {
-            return false;
+            return self.abandon(mark, steps);
         }
         let pattern = p.slots();
         let keyed: Vec<bool> = pattern
             .iter()
             .map(|&s| body.reads_beyond_messages(s))
             .collect();
-        let (mark, steps) = (self.facts.len(), self.steps);
+        let mut runner = self.loop_runner(slots, p, body, &carried, locals);
+        if let Some(r) = &runner {
+            for alts in &mut elems {
+                for (_, x) in alts.iter_mut() {
+                    *x = r.adopt(x);
+                }
+            }
+        }
         // States and the element values' keys are interned: each is hashed once, and
         // pairs are cached and grouped by ids.
         let mut table = Interner::default();
@@ -1347,43 +1372,47 @@ impl<'p> Lowering<'p> {
         // each step) and its own locals (bound before they are read).
         let mut frame = slots.to_vec();
         // `states`: where the walk can be after exactly `i` present elements (each a
-        // literal; they partition the models where element `i - 1` is present). `ended`:
-        // where it stopped, for each step at which the list can end.
-        let mut states: Vec<(Bool, u32)> = vec![(tt(), table.id(start))];
-        let mut ended: std::collections::BTreeMap<u32, Vec<Bool>> = Default::default();
+        // literal of the circuit; they partition the models where element `i - 1` is
+        // present). `ended`: where it stopped, for each step at which the list can end.
+        let mut states: Vec<(CLit, u32)> = vec![(CLit::TRUE, table.id(start))];
+        let mut ended: std::collections::BTreeMap<u32, Vec<CLit>> = Default::default();
         let mut pairs = 0usize;
         for (i, alts) in elems.iter().enumerate() {
-            let present = guard_at(guard, i);
+            let present = guard_at(guard, i).map(|g| self.circuit.leaf(&g));
             pairs += states.len() * alts.len();
             if pairs > STATE_PAIRS {
                 return self.abandon(mark, steps);
             }
-            if let Some(g) = &present {
-                let absent = not(g);
+            if let Some(g) = present {
                 for (gs, id) in &states {
-                    ended.entry(*id).or_default().push(and2(gs, &absent));
+                    let stop = self.circuit.and(vec![*gs, g.not()]);
+                    ended.entry(*id).or_default().push(stop);
                 }
             }
             let xkeys: Vec<u32> = alts
                 .iter()
                 .map(|(_, x)| keys.id(keyed_values(p, &keyed, x)))
                 .collect();
-            let mut next: std::collections::BTreeMap<u32, Vec<Bool>> = Default::default();
+            let xlits: Vec<CLit> = alts.iter().map(|(gx, _)| *gx).collect();
+            let mut next: std::collections::BTreeMap<u32, Vec<CLit>> = Default::default();
             for (gs, id) in &states {
                 // The element's values grouped by where they lead from this state (in
                 // the order met), and those that fail: one conjunction per group, not
                 // per value (water_jugs: 27 actions reach a handful of states).
-                let mut leads: Vec<(u32, Vec<Bool>)> = Vec::new();
-                let mut fails: Vec<Bool> = Vec::new();
-                for ((gx, x), &xk) in alts.iter().zip(&xkeys) {
-                    if gx.as_bool() == Some(false) {
+                let mut leads: Vec<(u32, Vec<CLit>)> = Vec::new();
+                let mut fails: Vec<CLit> = Vec::new();
+                for ((x, &xk), &xl) in alts.iter().map(|(_, x)| x).zip(&xkeys).zip(&xlits) {
+                    if xl == CLit::FALSE {
                         continue;
                     }
                     let to = match cache.get(&(*id, xk)) {
                         Some(to) => *to,
                         None => {
                             let vals = table.values[*id as usize].clone();
-                            let step = self.step_state(&mut frame, p, body, &carried, &vals, x);
+                            let step = match &mut runner {
+                                Some(r) => self.run_step(r, &carried, &vals, x),
+                                None => self.step_state(&mut frame, p, body, &carried, &vals, x),
+                            };
                             let Some(to) = step else {
                                 return self.abandon(mark, steps);
                             };
@@ -1393,26 +1422,25 @@ impl<'p> Lowering<'p> {
                         }
                     };
                     match to {
-                        None => fails.push(gx.clone()),
+                        None => fails.push(xl),
                         Some(to) => match leads.iter_mut().find(|(t, _)| *t == to) {
-                            Some((_, gxs)) => gxs.push(gx.clone()),
-                            None => leads.push((to, vec![gx.clone()])),
+                            Some((_, xls)) => xls.push(xl),
+                            None => leads.push((to, vec![xl])),
                         },
                     }
                 }
-                let at = |gxs: Vec<Bool>| {
-                    and_all(match &present {
-                        Some(g) => vec![gs.clone(), or_all(gxs), g.clone()],
-                        None => vec![gs.clone(), or_all(gxs)],
-                    })
-                };
                 if !fails.is_empty() {
-                    // Not through `require`: nothing is learnt that a fallback would
-                    // have to forget.
-                    self.facts.push(not(&at(fails)));
+                    // One clause: not (this state, a failing value, the element present).
+                    // Not through `require`: nothing is learnt that a fallback would have
+                    // to forget.
+                    let bad = self.circuit.or(fails);
+                    self.circuit
+                        .forbid(vec![*gs, bad].into_iter().chain(present).collect());
                 }
-                for (to, gxs) in leads {
-                    next.entry(to).or_default().push(at(gxs));
+                for (to, xls) in leads {
+                    let x = self.circuit.or(xls);
+                    let step = self.circuit.and(vec![*gs, x]);
+                    next.entry(to).or_default().push(step);
                 }
             }
             // States that do not merge (most pairs reaching a state of their own, as in
@@ -1426,25 +1454,30 @@ impl<'p> Lowering<'p> {
             {
                 return self.abandon(mark, steps);
             }
-            states = Vec::with_capacity(next.len());
-            for (id, gs) in next {
-                let g = or_all(gs);
-                let g = if g.as_bool().is_some() || g.is_const() {
-                    g
-                } else {
-                    let c = Bool::fresh_const("s");
-                    self.facts.push(c.iff(&g));
-                    c
-                };
-                states.push((g, id));
-            }
+            // A next state: the element is present and one of the steps leading there
+            // is taken (`present` once per state rather than in every step).
+            states = next
+                .into_iter()
+                .map(|(id, gs)| {
+                    let any = self.circuit.or(gs);
+                    (
+                        self.circuit
+                            .and(vec![any].into_iter().chain(present).collect()),
+                        id,
+                    )
+                })
+                .collect();
         }
         for (gs, id) in states {
             ended.entry(id).or_default().push(gs);
         }
+        // The final states are named: the loop's value refers to them from outside.
         let states: Vec<(Bool, &Vec<Value>)> = ended
             .into_iter()
-            .map(|(id, gs)| (or_all(gs), &table.values[id as usize]))
+            .map(|(id, gs)| {
+                let l = self.circuit.or(gs);
+                (self.circuit.name(l), &table.values[id as usize])
+            })
             .collect();
         let mut out = Vec::with_capacity(carried.len());
         for k in 0..carried.len() {
@@ -1462,6 +1495,9 @@ impl<'p> Lowering<'p> {
         for (&s, v) in carried.iter().zip(out) {
             slots[s as usize] = v;
         }
+        if !self.defer_circuit {
+            self.materialize_circuit();
+        }
         self.enumerated_loops += 1;
         true
     }
@@ -1469,10 +1505,66 @@ impl<'p> Lowering<'p> {
     /// Takes back what an abandoned [`Lowering::enumerate_loop`] recorded: its facts, and
     /// the steps it took, so the symbolic lowering that follows has the whole budget (the
     /// enumeration's own caps bound what it spent). Returns false, for the caller.
-    fn abandon(&mut self, facts: usize, steps: u64) -> bool {
-        self.facts.truncate(facts);
+    fn abandon(&mut self, mark: (usize, crate::circuit::Mark), steps: u64) -> bool {
+        self.facts.truncate(mark.0);
+        self.circuit.truncate(mark.1);
         self.steps = steps;
         false
+    }
+
+    /// The loop body compiled for the evaluator, with the values it reads from outside
+    /// (other than the state it carries) set, where all of them are concrete; `None`
+    /// where one is not (the body then runs in the symbolic executor, which tells a step
+    /// that stays concrete from one that does not).
+    fn loop_runner(
+        &self,
+        slots: &[S],
+        p: &Pattern,
+        body: &Block,
+        carried: &[Slot],
+        locals: &[Slot],
+    ) -> Option<crate::eval::LoopStep> {
+        let mut reads: Vec<Slot> = Vec::new();
+        body.each_use(&mut |u| {
+            if let SlotUse::Read(s) = u {
+                if !locals.contains(&s) && !carried.contains(&s) && !reads.contains(&s) {
+                    reads.push(s);
+                }
+            }
+        });
+        let outside: Vec<(Slot, Value)> = reads
+            .into_iter()
+            .map(|s| concrete(&slots[s as usize]).map(|v| (s, v)))
+            .collect::<Option<_>>()?;
+        let mut step = crate::eval::LoopStep::new(self.prog, slots.len(), p, body);
+        for (s, v) in outside {
+            step.set(s, v);
+        }
+        Some(step)
+    }
+
+    /// One step of [`Lowering::enumerate_loop`] on the evaluator: the same answers as
+    /// [`Lowering::step_state`] gives on a body whose reads are all concrete. The fuel it
+    /// spends counts against the lowering's step budget.
+    fn run_step(
+        &mut self,
+        runner: &mut crate::eval::LoopStep,
+        carried: &[Slot],
+        vals: &[Value],
+        x: &Value,
+    ) -> Option<Option<Vec<Value>>> {
+        for (&s, v) in carried.iter().zip(vals) {
+            runner.set(s, v.clone());
+        }
+        let (outcome, spent) = runner.run(x.clone(), self.budget.saturating_sub(self.steps));
+        self.steps += spent;
+        match outcome {
+            crate::eval::StepOutcome::Pass => Some(Some(
+                carried.iter().map(|&s| runner.get(s).clone()).collect(),
+            )),
+            crate::eval::StepOutcome::Fail => Some(None),
+            crate::eval::StepOutcome::OutOfFuel => None,
+        }
     }
 
     /// One step of [`Lowering::enumerate_loop`] from state `vals` with element `x`, in
@@ -2804,13 +2896,16 @@ const SPREAD_FROM: usize = 64;
 /// Concrete values one element of an enumerated loop's list may take.
 const ELEM_CHOICES: usize = 64;
 
-/// The concrete values `s` can take, each with its condition (exactly one holds): answer
-/// choices (one-hot ints, unions, bools) and tuples and records of them; at most `cap`.
-fn choices(s: &S, cap: usize) -> Option<Vec<(Bool, Value)>> {
-    let product = |parts: Vec<&S>| -> Option<Vec<(Bool, Vec<Value>)>> {
-        let mut acc = vec![(tt(), Vec::new())];
+/// The concrete values `s` can take, each with its condition as a literal of circuit `c`
+/// (exactly one holds): answer choices (one-hot ints, unions, bools) and tuples and
+/// records of them; at most `cap`. The conditions of a tuple's or record's values are
+/// gates of `c` over its parts' conditions (water_jugs: 27 actions a step, from 9 field
+/// literals, without a Z3 term each).
+fn choices(s: &S, cap: usize, c: &mut crate::circuit::Circuit) -> Option<Vec<(CLit, Value)>> {
+    let mut product = |parts: Vec<&S>| -> Option<Vec<(CLit, Vec<Value>)>> {
+        let mut acc = vec![(CLit::TRUE, Vec::new())];
         for part in parts {
-            let cs = choices(part, cap)?;
+            let cs = choices(part, cap, c)?;
             if acc.len() * cs.len() > cap {
                 return None;
             }
@@ -2819,7 +2914,7 @@ fn choices(s: &S, cap: usize) -> Option<Vec<(Bool, Value)>> {
                 for (h, v) in &cs {
                     let mut w = vs.clone();
                     w.push(v.clone());
-                    next.push((and2(g, h), w));
+                    next.push((c.and(vec![*g, *h]), w));
                 }
             }
             acc = next;
@@ -2844,7 +2939,7 @@ fn choices(s: &S, cap: usize) -> Option<Vec<(Bool, Value)>> {
         ),
         other => {
             let alts = value_alts(other)?;
-            (alts.len() <= cap).then(|| alts.into_iter().map(|(v, g)| (g, v)).collect())
+            (alts.len() <= cap).then(|| alts.into_iter().map(|(v, g)| (c.leaf(&g), v)).collect())
         }
     }
 }

@@ -1,0 +1,286 @@
+//! A Boolean circuit the SMT lowering builds outside Z3: and/or gates over Z3 literals.
+//!
+//! Why: the lowering of a loop by enumerating its states (`smt::Lowering::enumerate_loop`)
+//! makes a few thousand gates per proof (water_jugs: a gate per pair of a state and the
+//! element values leading from it to one next state). As Z3 terms each costs a trip
+//! through Z3's hash-consing and reference counting, and the bit-blaster then reads each
+//! back through the API; together most of a water_jugs proof. Kept here as plain data,
+//! they go straight into the SAT engine's clauses ([`crate::sat::Blaster::assert_circuit`]),
+//! and become Z3 terms ([`Circuit::terms`]) only for an engine that needs them.
+//!
+//! The circuit means: every root holds, and every named constant equals its literal.
+
+use std::collections::HashMap;
+use z3::ast::Bool;
+
+/// A literal of the circuit: a gate, maybe negated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CLit(u32);
+
+impl CLit {
+    /// The constant true (gate 0).
+    pub const TRUE: CLit = CLit(0);
+    pub const FALSE: CLit = CLit(1);
+
+    fn new(gate: usize, negated: bool) -> CLit {
+        CLit(((gate as u32) << 1) | u32::from(negated))
+    }
+
+    pub fn gate(self) -> usize {
+        (self.0 >> 1) as usize
+    }
+
+    pub fn negated(self) -> bool {
+        self.0 & 1 == 1
+    }
+
+    #[allow(clippy::should_implement_trait)]
+    pub fn not(self) -> CLit {
+        CLit(self.0 ^ 1)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub enum Gate {
+    True,
+    /// A Z3 formula, translated by whoever reads the circuit.
+    Leaf(Bool),
+    And(Vec<CLit>),
+    Or(Vec<CLit>),
+}
+
+/// Gates in the order they were made (a gate's inputs come before it), roots and names.
+#[derive(Debug)]
+pub struct Circuit {
+    pub gates: Vec<Gate>,
+    /// Required clauses (disjunctions of literals), each with the number of gates there
+    /// were when it was required: readers emit it there, among the gates, so clauses come
+    /// in the order the lowering made them.
+    pub roots: Vec<(usize, Vec<CLit>)>,
+    /// Z3 constants that stand for circuit literals outside the circuit (in the
+    /// lowering's values and facts).
+    pub named: Vec<(Bool, CLit)>,
+    /// Gates by kind (true: and) and sorted inputs: one gate per function of the same
+    /// literals, as Z3's hash-consing gave when these were terms, so the blaster makes one
+    /// set of clauses for it.
+    shared: HashMap<(bool, Vec<CLit>), CLit, foldhash::fast::FixedState>,
+}
+
+impl Default for Circuit {
+    fn default() -> Circuit {
+        Circuit {
+            gates: vec![Gate::True],
+            roots: Vec::new(),
+            named: Vec::new(),
+            shared: HashMap::default(),
+        }
+    }
+}
+
+/// How far a circuit had grown, to take back what was added since ([`Circuit::truncate`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Mark {
+    gates: usize,
+    roots: usize,
+    named: usize,
+}
+
+impl Circuit {
+    pub fn is_empty(&self) -> bool {
+        self.roots.is_empty() && self.named.is_empty()
+    }
+
+    /// A literal for `b` (a constant for `true`/`false`).
+    pub fn leaf(&mut self, b: &Bool) -> CLit {
+        match b.as_bool() {
+            Some(true) => CLit::TRUE,
+            Some(false) => CLit::FALSE,
+            None => {
+                self.gates.push(Gate::Leaf(b.clone()));
+                CLit::new(self.gates.len() - 1, false)
+            }
+        }
+    }
+
+    pub fn and(&mut self, lits: Vec<CLit>) -> CLit {
+        self.junction(true, lits)
+    }
+
+    pub fn or(&mut self, lits: Vec<CLit>) -> CLit {
+        self.junction(false, lits)
+    }
+
+    /// `and` (or `or`) of `lits`, with constants folded, inputs sorted and deduplicated,
+    /// and a gate over the same inputs shared.
+    fn junction(&mut self, and: bool, mut lits: Vec<CLit>) -> CLit {
+        // The neutral element and the absorbing one.
+        let (unit, zero) = if and {
+            (CLit::TRUE, CLit::FALSE)
+        } else {
+            (CLit::FALSE, CLit::TRUE)
+        };
+        if lits.contains(&zero) {
+            return zero;
+        }
+        lits.retain(|&l| l != unit);
+        lits.sort_unstable();
+        lits.dedup();
+        // A literal and its negation sit side by side once sorted.
+        if lits.windows(2).any(|p| p[0] == p[1].not()) {
+            return zero;
+        }
+        match lits.len() {
+            0 => unit,
+            1 => lits[0],
+            _ => {
+                let key = (and, lits);
+                if let Some(&l) = self.shared.get(&key) {
+                    return l;
+                }
+                let lits = key.1.clone();
+                self.gates
+                    .push(if and { Gate::And(lits) } else { Gate::Or(lits) });
+                let l = CLit::new(self.gates.len() - 1, false);
+                self.shared.insert(key, l);
+                l
+            }
+        }
+    }
+
+    /// Requires `l`.
+    pub fn assert(&mut self, l: CLit) {
+        if l != CLit::TRUE {
+            self.roots.push((self.gates.len(), vec![l]));
+        }
+    }
+
+    /// Requires that not all of `lits` hold: one clause, no gate.
+    pub fn forbid(&mut self, lits: Vec<CLit>) {
+        if lits.contains(&CLit::FALSE) {
+            return;
+        }
+        let clause: Vec<CLit> = lits
+            .into_iter()
+            .filter(|&l| l != CLit::TRUE)
+            .map(CLit::not)
+            .collect();
+        self.roots.push((self.gates.len(), clause));
+    }
+
+    /// A Z3 formula equal to `l`: a constant, or a fresh constant named for it.
+    pub fn name(&mut self, l: CLit) -> Bool {
+        match l {
+            CLit::TRUE => Bool::from_bool(true),
+            CLit::FALSE => Bool::from_bool(false),
+            _ => {
+                let c = Bool::fresh_const("s");
+                self.named.push((c.clone(), l));
+                c
+            }
+        }
+    }
+
+    pub fn mark(&self) -> Mark {
+        Mark {
+            gates: self.gates.len(),
+            roots: self.roots.len(),
+            named: self.named.len(),
+        }
+    }
+
+    /// Takes back everything added since `m`.
+    pub fn truncate(&mut self, m: Mark) {
+        self.gates.truncate(m.gates);
+        self.roots.truncate(m.roots);
+        self.named.truncate(m.named);
+        self.shared.retain(|_, l| l.gate() < m.gates);
+    }
+
+    /// The circuit as Z3 facts: each root, and each named constant's equation.
+    pub fn terms(&self) -> Vec<Bool> {
+        let mut terms: Vec<Bool> = Vec::with_capacity(self.gates.len());
+        let lit = |terms: &[Bool], l: CLit| {
+            let t = &terms[l.gate()];
+            if l.negated() {
+                t.not()
+            } else {
+                t.clone()
+            }
+        };
+        let clause = |terms: &[Bool], ls: &[CLit]| {
+            let kids: Vec<Bool> = ls.iter().map(|&l| lit(terms, l)).collect();
+            match kids.len() {
+                1 => kids[0].clone(),
+                _ => Bool::or(&kids),
+            }
+        };
+        let mut out = Vec::new();
+        let mut roots = self.roots.iter().peekable();
+        for g in &self.gates {
+            while let Some((_, ls)) = roots.next_if(|(at, _)| *at <= terms.len()) {
+                out.push(clause(&terms, ls));
+            }
+            let t = match g {
+                Gate::True => Bool::from_bool(true),
+                Gate::Leaf(b) => b.clone(),
+                Gate::And(ls) | Gate::Or(ls) => {
+                    let kids: Vec<Bool> = ls.iter().map(|&l| lit(&terms, l)).collect();
+                    if matches!(g, Gate::And(_)) {
+                        Bool::and(&kids)
+                    } else {
+                        Bool::or(&kids)
+                    }
+                }
+            };
+            terms.push(t);
+        }
+        out.extend(roots.map(|(_, ls)| clause(&terms, ls)));
+        out.extend(self.named.iter().map(|(c, l)| c.iff(lit(&terms, *l))));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gates_fold_constants_and_share_equal_inputs() {
+        let mut c = Circuit::default();
+        let a = c.leaf(&Bool::new_const("a"));
+        let b = c.leaf(&Bool::new_const("b"));
+        assert_eq!(c.and(vec![a, CLit::TRUE]), a);
+        assert_eq!(c.and(vec![a, CLit::FALSE]), CLit::FALSE);
+        assert_eq!(c.or(vec![a, a.not()]), CLit::TRUE);
+        assert_eq!(c.or(vec![]), CLit::FALSE);
+        let g = c.and(vec![a, b]);
+        assert_eq!(c.and(vec![b, a, b]), g);
+        assert_ne!(c.or(vec![a, b]), g);
+        let m = c.mark();
+        let h = c.or(vec![g, b.not()]);
+        c.assert(h);
+        c.truncate(m);
+        assert!(c.is_empty());
+        // The gate made after the mark is gone from the sharing table too.
+        let h2 = c.or(vec![g, b.not()]);
+        assert_eq!(h2.gate(), c.gates.len() - 1);
+    }
+
+    #[test]
+    fn terms_say_what_the_circuit_says() {
+        let mut c = Circuit::default();
+        let (x, y) = (Bool::new_const("x"), Bool::new_const("y"));
+        let (a, b) = (c.leaf(&x), c.leaf(&y));
+        let g = c.or(vec![a, b.not()]);
+        c.assert(g.not());
+        let both = c.and(vec![a, b]);
+        let n = c.name(both.not());
+        let solver = z3::Solver::new();
+        for t in c.terms() {
+            solver.assert(&t);
+        }
+        // not (x or not y): x false and y true, so n = not (x and y) is true.
+        solver.assert(n.not());
+        assert_eq!(solver.check(), z3::SatResult::Unsat);
+    }
+}
