@@ -47,6 +47,17 @@ pub enum Gate {
     Leaf(Bool),
     And(Vec<CLit>),
     Or(Vec<CLit>),
+    /// Where an enumerated walk is after a step: `present and or(from and via)` over
+    /// `(from, via)` pairs. Readers may rely on two facts the lowering guarantees for
+    /// such gates: the `from` literals of one step are states of the previous step, of
+    /// which exactly one holds while the element is present (none after the list ended),
+    /// and the `via` literals leaving one state toward different states are disjoint (an
+    /// element's value leads to one state). The SAT engine then needs no gate per pair
+    /// (see `sat::Blaster::assert_circuit`); Z3 gets the formula above.
+    Step {
+        from: Vec<(CLit, CLit)>,
+        present: CLit,
+    },
 }
 
 /// Gates in the order they were made (a gate's inputs come before it), roots and names.
@@ -147,6 +158,15 @@ impl Circuit {
         }
     }
 
+    /// A [`Gate::Step`] (the caller keeps its promises).
+    pub fn step(&mut self, from: Vec<(CLit, CLit)>, present: CLit) -> CLit {
+        if present == CLit::FALSE || from.is_empty() {
+            return CLit::FALSE;
+        }
+        self.gates.push(Gate::Step { from, present });
+        CLit::new(self.gates.len() - 1, false)
+    }
+
     /// Requires `l`.
     pub fn assert(&mut self, l: CLit) {
         if l != CLit::TRUE {
@@ -231,6 +251,13 @@ impl Circuit {
                         Bool::or(&kids)
                     }
                 }
+                Gate::Step { from, present } => {
+                    let ways: Vec<Bool> = from
+                        .iter()
+                        .map(|&(f, v)| Bool::and(&[lit(&terms, f), lit(&terms, v)]))
+                        .collect();
+                    Bool::and(&[lit(&terms, *present), Bool::or(&ways)])
+                }
             };
             terms.push(t);
         }
@@ -281,6 +308,29 @@ mod tests {
         }
         // not (x or not y): x false and y true, so n = not (x and y) is true.
         solver.assert(n.not());
+        assert_eq!(solver.check(), z3::SatResult::Unsat);
+    }
+
+    #[test]
+    fn a_step_gate_is_present_and_one_of_its_ways() {
+        // From states a / not a, values u / not u: the step reaches s when present and
+        // (a and u) or (not a and not u).
+        let mut c = Circuit::default();
+        let (a, u, p) = (
+            Bool::new_const("a"),
+            Bool::new_const("u"),
+            Bool::new_const("p"),
+        );
+        let (la, lu, lp) = (c.leaf(&a), c.leaf(&u), c.leaf(&p));
+        let s = c.step(vec![(la, lu), (la.not(), lu.not())], lp);
+        let name = c.name(s);
+        assert_eq!(c.step(vec![(la, lu)], CLit::FALSE), CLit::FALSE);
+        let solver = z3::Solver::new();
+        for t in c.terms() {
+            solver.assert(&t);
+        }
+        let exact = Bool::and(&[p.clone(), a.iff(&u)]);
+        solver.assert(name.iff(&exact).not());
         assert_eq!(solver.check(), z3::SatResult::Unsat);
     }
 }

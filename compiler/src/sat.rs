@@ -233,6 +233,26 @@ impl Blaster {
                     let ins = ls.iter().map(|&l| lit(&lits, l)).collect();
                     self.or_all(ins)
                 }
+                Gate::Step { from, present } => {
+                    // With the promises of `Gate::Step` (exactly one `from` holds while
+                    // present; `via`s leaving a state are disjoint), these clauses make
+                    // `s` equal to its formula, and propagation decides it once the
+                    // leaves are: s <- from and via and present; s -> present;
+                    // s -> some from; s and from -> via. Two clauses a pair instead of an
+                    // `and` gate each and the `or` over them (water_jugs: ~1,400 pairs).
+                    let s = self.gate();
+                    let p = lit(&lits, *present);
+                    self.clause(&[!s, p]);
+                    let mut some = vec![!s];
+                    for &(f, v) in from {
+                        let (f, v) = (lit(&lits, f), lit(&lits, v));
+                        self.clause(&[!f, !v, !p, s]);
+                        self.clause(&[!s, !f, v]);
+                        some.push(f);
+                    }
+                    self.clause(&some);
+                    s
+                }
             };
             lits.push(x);
         }

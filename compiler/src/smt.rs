@@ -1394,7 +1394,8 @@ impl<'p> Lowering<'p> {
                 .map(|(_, x)| keys.id(keyed_values(p, &keyed, x)))
                 .collect();
             let xlits: Vec<CLit> = alts.iter().map(|(gx, _)| *gx).collect();
-            let mut next: std::collections::BTreeMap<u32, Vec<CLit>> = Default::default();
+            // Per next state, the (state, values) pairs leading there.
+            let mut next: std::collections::BTreeMap<u32, Vec<(CLit, CLit)>> = Default::default();
             for (gs, id) in &states {
                 // The element's values grouped by where they lead from this state (in
                 // the order met), and those that fail: one conjunction per group, not
@@ -1439,8 +1440,7 @@ impl<'p> Lowering<'p> {
                 }
                 for (to, xls) in leads {
                     let x = self.circuit.or(xls);
-                    let step = self.circuit.and(vec![*gs, x]);
-                    next.entry(to).or_default().push(step);
+                    next.entry(to).or_default().push((*gs, x));
                 }
             }
             // States that do not merge (most pairs reaching a state of their own, as in
@@ -1455,17 +1455,14 @@ impl<'p> Lowering<'p> {
                 return self.abandon(mark, steps);
             }
             // A next state: the element is present and one of the steps leading there
-            // is taken (`present` once per state rather than in every step).
+            // is taken. The promises of a `Gate::Step` hold: `states` partition the models
+            // where this element is present (the guard is a prefix: `Guard::Each` is not
+            // enumerated), and values leading from one state to two are distinct values
+            // of one-hot choices.
+            let here = present.unwrap_or(CLit::TRUE);
             states = next
                 .into_iter()
-                .map(|(id, gs)| {
-                    let any = self.circuit.or(gs);
-                    (
-                        self.circuit
-                            .and(vec![any].into_iter().chain(present).collect()),
-                        id,
-                    )
-                })
+                .map(|(id, from)| (self.circuit.step(from, here), id))
                 .collect();
         }
         for (gs, id) in states {
