@@ -457,3 +457,136 @@ impl Stmt {
         }
     }
 }
+
+/// Every expression of a block (statements, clauses, nested blocks and templates), in
+/// pre-order, and every pattern bound or slot assigned in it.
+pub fn walk_block(b: &Block, f: &mut dyn FnMut(Walked<'_>)) {
+    for s in &b.stmts {
+        match s {
+            Stmt::Let(p, e) => {
+                f(Walked::Binds(p));
+                walk_expr(e, f);
+            }
+            Stmt::Assign(slot, path, e) => {
+                f(Walked::Assigns(*slot));
+                for a in path {
+                    if let Access::Index(i, _) = a {
+                        walk_expr(i, f);
+                    }
+                }
+                walk_expr(e, f);
+            }
+            Stmt::Eval(e) | Stmt::Witness(e) | Stmt::Set(_, e) => walk_expr(e, f),
+            Stmt::If(c, t, e) => {
+                walk_expr(c, f);
+                walk_block(t, f);
+                if let Some(e) = e {
+                    walk_block(e, f);
+                }
+            }
+            Stmt::For(p, c, b) => {
+                f(Walked::Binds(p));
+                walk_expr(c, f);
+                walk_block(b, f);
+            }
+            Stmt::Require { cond, message, .. } => {
+                walk_expr(cond, f);
+                if let Some(t) = message {
+                    walk_parts(&t.parts, f);
+                }
+            }
+            Stmt::Constraint {
+                binders,
+                cond,
+                message,
+                ..
+            } => {
+                walk_clauses(binders, f);
+                walk_expr(cond, f);
+                if let Some(t) = message {
+                    walk_parts(&t.parts, f);
+                }
+            }
+        }
+    }
+    if let Some(v) = &b.value {
+        walk_expr(v, f);
+    }
+}
+
+/// What [`walk_block`] reports.
+pub enum Walked<'e> {
+    Expr(&'e Expr),
+    Binds(&'e Pattern),
+    Assigns(Slot),
+}
+
+pub fn walk_clauses(cs: &[Clause], f: &mut dyn FnMut(Walked<'_>)) {
+    for c in cs {
+        match c {
+            Clause::For(p, e) => {
+                f(Walked::Binds(p));
+                walk_expr(e, f);
+            }
+            Clause::If(e) => walk_expr(e, f),
+        }
+    }
+}
+
+pub fn walk_parts(parts: &[TemplatePart], f: &mut dyn FnMut(Walked<'_>)) {
+    for p in parts {
+        match p {
+            TemplatePart::Text(_) => {}
+            TemplatePart::Expr(e) => walk_expr(e, f),
+            TemplatePart::For(p, e, body) => {
+                f(Walked::Binds(p));
+                walk_expr(e, f);
+                walk_parts(body, f);
+            }
+            TemplatePart::If(c, t, e) => {
+                walk_expr(c, f);
+                walk_parts(t, f);
+                walk_parts(e, f);
+            }
+        }
+    }
+}
+
+pub fn walk_expr(e: &Expr, f: &mut dyn FnMut(Walked<'_>)) {
+    f(Walked::Expr(e));
+    match e {
+        Expr::Lit(_) | Expr::Local(_) => {}
+        Expr::Tuple(v) | Expr::List(v) | Expr::Call(_, v, _) => {
+            for x in v {
+                walk_expr(x, f);
+            }
+        }
+        Expr::Record(fs) => {
+            for (_, x) in fs {
+                walk_expr(x, f);
+            }
+        }
+        Expr::Comprehension(cs, x)
+        | Expr::Quant {
+            clauses: cs,
+            body: x,
+            ..
+        } => {
+            walk_clauses(cs, f);
+            walk_expr(x, f);
+        }
+        Expr::Range { lo: a, hi: b, .. } | Expr::Binary(_, a, b, _) | Expr::Index(a, b, _) => {
+            walk_expr(a, f);
+            walk_expr(b, f);
+        }
+        Expr::Unary(_, x) | Expr::Field(x, _) | Expr::TupleField(x, _) => walk_expr(x, f),
+        Expr::If(c, t, e) => {
+            walk_expr(c, f);
+            walk_block(t, f);
+            if let Some(e) = e {
+                walk_block(e, f);
+            }
+        }
+        Expr::Str(t) => walk_parts(&t.parts, f),
+    }
+}
