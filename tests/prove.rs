@@ -223,6 +223,14 @@ env_differentials! {
     /// lowering, against the general engine (symbolic only) and enumeration of all 7,381
     /// answers.
     engines_agree_on_enumerated_loop_states: "states", 100;
+    /// The same where a step reads the answer in a message, so the steps run in the
+    /// symbolic executor instead of on the evaluator, against the general engine and
+    /// enumeration of all 40 answers.
+    engines_agree_on_enumerated_steps_run_symbolically: "states_message", 100;
+    /// A loop over values an enumerated loop computed, whose elements' conditions are the
+    /// first loop's named final states, against the general engine and enumeration of all
+    /// 40 answers.
+    engines_agree_on_loops_over_enumerated_results: "named_states", 100;
     /// Plain answer ints of a 120-value domain in a bounded-length answer, which the SAT
     /// engine bit-blasts as two's complement words: arithmetic with constants of either
     /// sign, Euclidean `/` and `%` by negative and positive constants, `abs`, `min`,

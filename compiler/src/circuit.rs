@@ -1,4 +1,5 @@
-//! A Boolean circuit the SMT lowering builds outside Z3: and/or gates over Z3 literals.
+//! A Boolean circuit the SMT lowering builds outside Z3: and, or and walk-step gates over
+//! Z3 literals.
 //!
 //! Why: the lowering of a loop by enumerating its states (`smt::Lowering::enumerate_loop`)
 //! makes a few thousand gates per proof (water_jugs: a gate per pair of a state and the
@@ -69,8 +70,10 @@ pub struct Circuit {
     /// in the order the lowering made them.
     pub roots: Vec<(usize, Vec<CLit>)>,
     /// Z3 constants that stand for circuit literals outside the circuit (in the
-    /// lowering's values and facts).
-    pub named: Vec<(Bool, CLit)>,
+    /// lowering's values and facts), each with the number of gates there were when it was
+    /// named: a later gate's leaf may mention it (a loop over what an enumerated loop
+    /// computed), so readers bind it there, before translating that leaf.
+    pub named: Vec<(usize, Bool, CLit)>,
     /// Gates by kind (true: and) and sorted inputs: one gate per function of the same
     /// literals, as Z3's hash-consing gave when these were terms, so the blaster makes one
     /// set of clauses for it.
@@ -194,7 +197,7 @@ impl Circuit {
             CLit::FALSE => Bool::from_bool(false),
             _ => {
                 let c = Bool::fresh_const("s");
-                self.named.push((c.clone(), l));
+                self.named.push((self.gates.len(), c.clone(), l));
                 c
             }
         }
@@ -262,7 +265,7 @@ impl Circuit {
             terms.push(t);
         }
         out.extend(roots.map(|(_, ls)| clause(&terms, ls)));
-        out.extend(self.named.iter().map(|(c, l)| c.iff(lit(&terms, *l))));
+        out.extend(self.named.iter().map(|(_, c, l)| c.iff(lit(&terms, *l))));
         out
     }
 }

@@ -1820,8 +1820,11 @@ impl LoopStep {
             .map_err(Stop::from)
             .and_then(|()| self.body.run(m));
         let spent = fuel - m.fuel;
+        // Fuel is checked first: a constraint catches its own errors, running out of fuel
+        // among them, and counts them as failures, which here would forbid a step the
+        // native verifier (with more fuel) may pass.
         let outcome = match ran {
-            Err(_) if m.fuel == 0 => StepOutcome::OutOfFuel,
+            _ if m.fuel == 0 => StepOutcome::OutOfFuel,
             Err(_) => StepOutcome::Fail,
             Ok(_) if m.scorer.failure_count != failures => StepOutcome::Fail,
             Ok(_) => StepOutcome::Pass,

@@ -1051,12 +1051,8 @@ mod tests {
         lower_test_env_with(name, fields, true, check)
     }
 
-    fn lower_test_env_with(
-        name: &str,
-        fields: Vec<Value>,
-        enumerate_states: bool,
-        check: impl FnOnce(&Lowering, &S),
-    ) -> Proof {
+    /// `f` on the program and env of `tests/prove/NAME.rsn`, with its level-1 params.
+    fn with_test_env<R>(name: &str, f: impl FnOnce(&Program, &CEnv, &[Value]) -> R) -> R {
         let path = format!("{}/../tests/prove/{name}.rsn", env!("CARGO_MANIFEST_DIR"));
         let src = std::fs::read(&path).expect("test env");
         let (_, program) = crate::build_bytes(&path, &src);
@@ -1064,18 +1060,29 @@ mod tests {
         let compiled = crate::eval::compile(&program);
         let env = &compiled.envs[0];
         let params = env.resolve_params(1, &[]).expect("params");
-        let shape = env.answer_shape(&params, &fields).expect("shape");
-        let frame: Vec<S> = params.iter().chain(&fields).cloned().map(S::C).collect();
-        in_fresh_context(|| {
-            let encoding = match enumerate_states {
-                true => Encoding::Boolean,
-                false => Encoding::Unrolled,
-            };
-            let (lowering, answer) =
-                lower_verify(&program, env, &shape, &frame, encoding, false).expect("lowers");
-            check(&lowering, &answer);
-        });
-        prove(&program, env, &params, &fields, true, Limits::default())
+        f(&program, env, &params)
+    }
+
+    fn lower_test_env_with(
+        name: &str,
+        fields: Vec<Value>,
+        enumerate_states: bool,
+        check: impl FnOnce(&Lowering, &S),
+    ) -> Proof {
+        with_test_env(name, |program, env, params| {
+            let shape = env.answer_shape(params, &fields).expect("shape");
+            let frame: Vec<S> = params.iter().chain(&fields).cloned().map(S::C).collect();
+            in_fresh_context(|| {
+                let encoding = match enumerate_states {
+                    true => Encoding::Boolean,
+                    false => Encoding::Unrolled,
+                };
+                let (lowering, answer) =
+                    lower_verify(program, env, &shape, &frame, encoding, false).expect("lowers");
+                check(&lowering, &answer);
+            });
+            prove(program, env, params, &fields, true, Limits::default())
+        })
     }
 
     #[test]
@@ -1188,6 +1195,7 @@ mod tests {
             ];
             let proof = lower_test_env("states", fields, |lowering, _| {
                 assert_eq!(lowering.enumerated_loops, 1);
+                assert!(lowering.evaluated_steps > 0);
             });
             if proof.status != Status::Unsolvable {
                 assert!(proof.witness_checked);
@@ -1200,6 +1208,62 @@ mod tests {
         assert_eq!(status([0, 0, 0]), Status::Solvable);
         // One step adds one.
         assert_eq!(status([2, 0, 0]), Status::Unsolvable);
+    }
+
+    /// tests/prove/states_message.rsn: a step that reads an answer-dependent value only in a
+    /// message runs in the symbolic executor, and the loop is still enumerated.
+    #[test]
+    fn a_loop_reading_the_answer_in_a_message_is_enumerated_symbolically() {
+        let status = |goal: i64, wall: i64| {
+            let fields = vec![Value::Int(goal), Value::Int(wall)];
+            let proof = lower_test_env("states_message", fields, |lowering, _| {
+                assert_eq!(lowering.enumerated_loops, 1);
+                assert_eq!(lowering.evaluated_steps, 0);
+            });
+            if proof.status != Status::Unsolvable {
+                assert!(proof.witness_checked);
+            }
+            proof.status
+        };
+        // Level 1: at most one move. [] and [0] end at 0.
+        assert_eq!(status(0, 1), Status::Solvable);
+        // Only [2].
+        assert_eq!(status(2, 1), Status::Unique);
+        // [1] lands on the wall.
+        assert_eq!(status(1, 1), Status::Unsolvable);
+    }
+
+    /// tests/prove/named_states.rsn: a loop over what an enumerated loop computed; its
+    /// elements' conditions name the first loop's final states.
+    #[test]
+    fn a_loop_over_enumerated_results_sees_their_states() {
+        let status = |goal: i64| {
+            let proof = lower_test_env("named_states", vec![Value::Int(goal)], |lowering, _| {
+                assert_eq!(lowering.enumerated_loops, 2);
+            });
+            assert_eq!(proof.engine, Engine::Sat, "{:?}", proof.reason);
+            if proof.status != Status::Unsolvable {
+                assert!(proof.witness_checked);
+            }
+            proof.status
+        };
+        // The sum would have to be 3.
+        assert_eq!(status(6), Status::Unsolvable);
+        assert_eq!(status(4), Status::Solvable);
+        // Only [2, 2, 2].
+        assert_eq!(status(12), Status::Unique);
+    }
+
+    /// tests/prove/fuel_in_check.rsn: a step that runs out of the lowering's budget inside
+    /// a check gives the enumeration up; it is not a failed check.
+    #[test]
+    fn a_step_out_of_fuel_in_a_check_is_not_a_failure() {
+        let fields = [Value::Int(0)];
+        let proof = with_test_env("fuel_in_check", |program, env, params| {
+            prove(program, env, params, &fields, true, Limits::default())
+        });
+        // Not `unique` (three answers pass) and not `unsolvable`: the budget runs out.
+        assert_eq!(proof.status, Status::Unknown, "{:?}", proof.witness);
     }
 
     /// tests/prove/long_positions.rsn: positions too long to compare by case split become

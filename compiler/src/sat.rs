@@ -215,12 +215,21 @@ impl Blaster {
             }
         };
         let mut roots = c.roots.iter().peekable();
+        let mut named = c.named.iter().peekable();
         let mut clause = Vec::new();
         for g in &c.gates {
+            if self.clauses > MAX_CLAUSES {
+                return unsupported("a formula too large for the SAT back end");
+            }
             while let Some((_, ls)) = roots.next_if(|(at, _)| *at <= lits.len()) {
                 clause.clear();
                 clause.extend(ls.iter().map(|&l| lit(&lits, l)));
                 self.clause(&clause);
+            }
+            // Bound before any later gate is translated: a later leaf may mention it.
+            while let Some((_, name, l)) = named.next_if(|(at, _, _)| *at <= lits.len()) {
+                let x = lit(&lits, *l);
+                self.bind_name(name, x);
             }
             let x = match g {
                 Gate::True => self.t,
@@ -261,15 +270,21 @@ impl Blaster {
             clause.extend(ls.iter().map(|&l| lit(&lits, l)));
             self.clause(&clause);
         }
-        for (name, l) in &c.named {
-            let a = addr(name.get_z3_ast());
-            self.roots.push(z3::ast::Dynamic::from_ast(name));
-            self.bools.insert(a, lit(&lits, *l));
-            if self.scope.is_some() {
-                self.scoped.push(Scoped::Bool(a));
-            }
+        for (_, name, l) in named {
+            let x = lit(&lits, *l);
+            self.bind_name(name, x);
         }
         Ok(())
+    }
+
+    /// Makes the Z3 constant `name` stand for literal `x`.
+    fn bind_name(&mut self, name: &Bool, x: Lit) {
+        let a = addr(name.get_z3_ast());
+        self.roots.push(z3::ast::Dynamic::from_ast(name));
+        self.bools.insert(a, x);
+        if self.scope.is_some() {
+            self.scoped.push(Scoped::Bool(a));
+        }
     }
 
     /// Bit-blasts every term of `answer`, so a model can be read back from it (terms

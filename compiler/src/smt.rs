@@ -277,6 +277,9 @@ pub struct Lowering<'p> {
     pub enumerate_states: bool,
     /// How many loops were lowered by enumerating their states (for tests).
     pub enumerated_loops: u32,
+    /// How many of their steps ran on the evaluator rather than in the symbolic executor
+    /// (for tests).
+    pub evaluated_steps: u32,
     /// What [`Lowering::enumerate_loop`] builds: its gates stay out of Z3 while
     /// `defer_circuit` is set (the caller hands the circuit to the SAT engine, or turns it
     /// into facts for another); otherwise each enumerated loop ends by adding them to
@@ -331,6 +334,7 @@ impl<'p> Lowering<'p> {
             merged: 0,
             enumerate_states: true,
             enumerated_loops: 0,
+            evaluated_steps: 0,
             circuit: Default::default(),
             defer_circuit: false,
             ranges_log: Vec::new(),
@@ -1298,9 +1302,11 @@ impl<'p> Lowering<'p> {
     /// Lowers a loop over an answer list by enumerating the states it can be in, where
     /// the state it carries (the outer variables it assigns) is concrete before it and
     /// each element is a choice among few concrete values (spec/proofs.md §2). Each step
-    /// runs the body once per (state, choice) pair on concrete values (a pair that fails
-    /// a check, or errs, becomes the clause "not this pair"), and each state of the next
-    /// step is a named literal: the disjunction of the pairs that reach it. A walk on a
+    /// runs the body once per (state, choice) pair on concrete values, on the evaluator
+    /// where the body reads nothing symbolic from outside (a pair that fails a check, or
+    /// errs, becomes the clause "not this pair"), and each state of the next step is a
+    /// `Step` gate of [`Lowering::circuit`] over the pairs that reach it; the final states
+    /// are named by Z3 constants, which the loop's value is built from. A walk on a
     /// grid becomes one literal per reachable cell and step, which unit propagation
     /// handles, instead of position arithmetic and a lookup per step. Pairs are cached
     /// on (state, choice); the loop variables read only in messages are left out of the
@@ -1555,6 +1561,7 @@ impl<'p> Lowering<'p> {
         }
         let (outcome, spent) = runner.run(x.clone(), self.budget.saturating_sub(self.steps));
         self.steps += spent;
+        self.evaluated_steps += 1;
         match outcome {
             crate::eval::StepOutcome::Pass => Some(Some(
                 carried.iter().map(|&s| runner.get(s).clone()).collect(),
