@@ -74,6 +74,8 @@ pub struct Circuit {
     /// named: a later gate's leaf may mention it (a loop over what an enumerated loop
     /// computed), so readers bind it there, before translating that leaf.
     pub named: Vec<(usize, Bool, CLit)>,
+    /// The enumerated walks, for [`Circuit::prune`].
+    pub walks: Vec<Walk>,
     /// Gates by kind (true: and) and sorted inputs: one gate per function of the same
     /// literals, as Z3's hash-consing gave when these were terms, so the blaster makes one
     /// set of clauses for it.
@@ -86,10 +88,24 @@ impl Default for Circuit {
             gates: vec![Gate::True],
             roots: Vec::new(),
             named: Vec::new(),
+            walks: Vec::new(),
             shared: HashMap::default(),
         }
     }
 }
+
+/// One enumerated walk: its `Step` gates are the gates from `first` on (up to the next
+/// walk's), and each of its final states is a named constant with the state literals
+/// (one per step at which the list can end there) it stands for. Exactly one final
+/// constant holds in every model.
+#[derive(Debug)]
+pub struct Walk {
+    pub first: usize,
+    pub finals: Vec<(Bool, Vec<CLit>)>,
+}
+
+/// How many terms [`Circuit::prune`] reads of the facts, per walk, at most.
+const PRUNE_NODES: usize = 20_000;
 
 /// How far a circuit had grown, to take back what was added since ([`Circuit::truncate`]).
 #[derive(Clone, Copy, Debug)]
@@ -97,6 +113,7 @@ pub struct Mark {
     gates: usize,
     roots: usize,
     named: usize,
+    walks: usize,
 }
 
 impl Circuit {
@@ -208,6 +225,7 @@ impl Circuit {
             gates: self.gates.len(),
             roots: self.roots.len(),
             named: self.named.len(),
+            walks: self.walks.len(),
         }
     }
 
@@ -216,7 +234,55 @@ impl Circuit {
         self.gates.truncate(m.gates);
         self.roots.truncate(m.roots);
         self.named.truncate(m.named);
+        self.walks.truncate(m.walks);
         self.shared.retain(|_, l| l.gate() < m.gates);
+    }
+
+    /// Rules out the states of each walk from which no final state the facts allow can be
+    /// reached, and returns how many. A final state is ruled out when some fact is false
+    /// with its constant true and the walk's other final constants false (one of them
+    /// holds in every model), read in three-valued logic over `and`, `or`, `not`, `=>`,
+    /// `=` and `ite` (anything else is unknown). A state at a step is then live when it
+    /// stands for an allowed final state or leads to a live state of the next step; every
+    /// model's walk goes through live states only, so the others are false. Unit
+    /// propagation then never tries a move into a dead end: maze_path's walks at level 5
+    /// took the search thousands of conflicts where a wrong turn was found late.
+    pub fn prune(&mut self, facts: &[Bool]) -> usize {
+        let mut ruled_out = Vec::new();
+        for (w, walk) in self.walks.iter().enumerate() {
+            let end = self.walks.get(w + 1).map_or(self.gates.len(), |n| n.first);
+            let Some(bad) = bad_finals(walk, facts) else {
+                continue;
+            };
+            if bad.iter().all(|&b| !b) {
+                continue;
+            }
+            let mut live = vec![false; end];
+            for ((_, covers), &b) in walk.finals.iter().zip(&bad) {
+                if !b {
+                    for l in covers {
+                        live[l.gate()] = true;
+                    }
+                }
+            }
+            for g in (walk.first..end).rev() {
+                if let (true, Gate::Step { from, .. }) = (live[g], &self.gates[g]) {
+                    for (f, _) in from {
+                        live[f.gate()] = true;
+                    }
+                }
+            }
+            for (g, gate) in self.gates.iter().enumerate().take(end).skip(walk.first) {
+                if !live[g] && matches!(gate, Gate::Step { .. }) {
+                    ruled_out.push(CLit::new(g, false).not());
+                }
+            }
+        }
+        let n = ruled_out.len();
+        for l in ruled_out {
+            self.assert(l);
+        }
+        n
     }
 
     /// The circuit as Z3 facts: each root, and each named constant's equation.
@@ -270,6 +336,151 @@ impl Circuit {
     }
 }
 
+/// Which final states of `walk` some fact rules out ([`Circuit::prune`]); `None` when
+/// the facts are too large to read.
+fn bad_finals(walk: &Walk, facts: &[Bool]) -> Option<Vec<bool>> {
+    use z3::ast::Ast;
+    let n = walk.finals.len();
+    let finals: HashMap<usize, usize, foldhash::fast::FixedState> = walk
+        .finals
+        .iter()
+        .enumerate()
+        .map(|(k, (c, _))| (c.get_z3_ast().as_ptr() as usize, k))
+        .collect();
+    let mut eval = Eval {
+        finals,
+        memo: HashMap::default(),
+        n,
+        nodes: 0,
+    };
+    let mut bad = Bits::none(n);
+    for f in facts {
+        let (_, falses) = eval.bool(f)?;
+        bad = bad.or(&falses);
+    }
+    Some((0..n).map(|k| bad.has(k)).collect())
+}
+
+/// A set of a walk's final states.
+#[derive(Clone, Debug, PartialEq)]
+struct Bits(Vec<u64>);
+
+impl Bits {
+    fn none(n: usize) -> Bits {
+        Bits(vec![0; n.div_ceil(64)])
+    }
+
+    fn all(n: usize) -> Bits {
+        let mut b = Bits::none(n);
+        for k in 0..n {
+            b.0[k / 64] |= 1 << (k % 64);
+        }
+        b
+    }
+
+    fn has(&self, k: usize) -> bool {
+        self.0[k / 64] >> (k % 64) & 1 == 1
+    }
+
+    fn or(&self, o: &Bits) -> Bits {
+        Bits(self.0.iter().zip(&o.0).map(|(a, b)| a | b).collect())
+    }
+
+    fn and(&self, o: &Bits) -> Bits {
+        Bits(self.0.iter().zip(&o.0).map(|(a, b)| a & b).collect())
+    }
+}
+
+/// Three-valued evaluation of Boolean terms for each final state of a walk: the states
+/// with which a term is true, and those with which it is false (else unknown).
+struct Eval {
+    finals: HashMap<usize, usize, foldhash::fast::FixedState>,
+    memo: HashMap<usize, (Bits, Bits), foldhash::fast::FixedState>,
+    n: usize,
+    nodes: usize,
+}
+
+impl Eval {
+    fn bool(&mut self, t: &Bool) -> Option<(Bits, Bits)> {
+        use z3::ast::Ast;
+        use z3::DeclKind;
+        let key = t.get_z3_ast().as_ptr() as usize;
+        if let Some(v) = self.memo.get(&key) {
+            return Some(v.clone());
+        }
+        self.nodes += 1;
+        if self.nodes > PRUNE_NODES {
+            return None;
+        }
+        let (n, none) = (self.n, Bits::none(self.n));
+        let v = if let Some(&k) = self.finals.get(&key) {
+            let mut only = Bits::none(n);
+            only.0[k / 64] |= 1 << (k % 64);
+            let mut others = Bits::all(n);
+            others.0[k / 64] &= !(1 << (k % 64));
+            (only, others)
+        } else if let Some(b) = t.as_bool() {
+            if b {
+                (Bits::all(n), none)
+            } else {
+                (none, Bits::all(n))
+            }
+        } else {
+            let kind = t.safe_decl().ok().map(|d| d.kind());
+            let kids: Vec<Bool> = match kind {
+                Some(
+                    DeclKind::Not
+                    | DeclKind::And
+                    | DeclKind::Or
+                    | DeclKind::Implies
+                    | DeclKind::Iff
+                    | DeclKind::Eq
+                    | DeclKind::Ite,
+                ) => {
+                    // Only over Booleans (`=` and `ite` also take ints).
+                    let all = t.children();
+                    let bools: Vec<Bool> = all.iter().filter_map(|c| c.as_bool()).collect();
+                    if bools.len() == all.len() {
+                        bools
+                    } else {
+                        Vec::new()
+                    }
+                }
+                _ => Vec::new(),
+            };
+            let mut vals = Vec::with_capacity(kids.len());
+            for k in &kids {
+                vals.push(self.bool(k)?);
+            }
+            let all = Bits::all(n);
+            match (kind, vals.as_slice()) {
+                (Some(DeclKind::Not), [(t, f)]) => (f.clone(), t.clone()),
+                (Some(DeclKind::And), vs) if !vs.is_empty() => vs
+                    .iter()
+                    .fold((all.clone(), none.clone()), |(t, f), (vt, vf)| {
+                        (t.and(vt), f.or(vf))
+                    }),
+                (Some(DeclKind::Or), vs) if !vs.is_empty() => {
+                    vs.iter().fold((none.clone(), all), |(t, f), (vt, vf)| {
+                        (t.or(vt), f.and(vf))
+                    })
+                }
+                (Some(DeclKind::Implies), [(at, af), (bt, bf)]) => (af.or(bt), at.and(bf)),
+                (Some(DeclKind::Iff | DeclKind::Eq), [(at, af), (bt, bf)]) => {
+                    (at.and(bt).or(&af.and(bf)), at.and(bf).or(&af.and(bt)))
+                }
+                (Some(DeclKind::Ite), [(ct, cf), (at, af), (bt, bf)]) => (
+                    ct.and(at).or(&cf.and(bt)).or(&at.and(bt)),
+                    ct.and(af).or(&cf.and(bf)).or(&af.and(bf)),
+                ),
+                _ => (none.clone(), none),
+            }
+        };
+        self.memo.insert(key, v.clone());
+        Some(v)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -312,6 +523,45 @@ mod tests {
         // not (x or not y): x false and y true, so n = not (x and y) is true.
         solver.assert(n.not());
         assert_eq!(solver.check(), z3::SatResult::Unsat);
+    }
+
+    #[test]
+    fn pruning_rules_out_the_states_that_cannot_reach_an_allowed_end() {
+        // Two steps of one-hot moves (u or not u): A or B after the first; from A, u leads
+        // to C and not u to D; from B, both lead to D. The facts allow only C as the end.
+        let mut c = Circuit::default();
+        let (u0, u1) = (Bool::new_const("u0"), Bool::new_const("u1"));
+        let (l0, l1) = (c.leaf(&u0), c.leaf(&u1));
+        let first = c.gates.len();
+        let a = c.step(vec![(CLit::TRUE, l0)], CLit::TRUE);
+        let b = c.step(vec![(CLit::TRUE, l0.not())], CLit::TRUE);
+        let to_c = c.step(vec![(a, l1)], CLit::TRUE);
+        let to_d = c.step(vec![(a, l1.not()), (b, CLit::TRUE)], CLit::TRUE);
+        let (end_c, end_d) = (c.name(to_c), c.name(to_d));
+        c.walks.push(Walk {
+            first,
+            finals: vec![(end_c.clone(), vec![to_c]), (end_d, vec![to_d])],
+        });
+        // B and D are dead; A and C are not.
+        assert_eq!(c.prune(std::slice::from_ref(&end_c)), 2);
+        let solver = z3::Solver::new();
+        for t in c.terms() {
+            solver.assert(&t);
+        }
+        solver.assert(&end_c);
+        assert_eq!(solver.check(), z3::SatResult::Sat);
+        solver.assert(u0.not());
+        assert_eq!(solver.check(), z3::SatResult::Unsat);
+        // Facts that say nothing of the ends rule nothing out.
+        let mut c2 = Circuit::default();
+        let x = c2.leaf(&u0);
+        let s = c2.step(vec![(CLit::TRUE, x)], CLit::TRUE);
+        let n = c2.name(s);
+        c2.walks.push(Walk {
+            first: 2,
+            finals: vec![(n, vec![s])],
+        });
+        assert_eq!(c2.prune(std::slice::from_ref(&u1)), 0);
     }
 
     #[test]

@@ -456,7 +456,8 @@ fn prove_in_context(q: &Query<'_>, engine: Option<Engine>, encoding: Option<Enco
     };
     let engine = engine.unwrap_or_else(|| Engine::first_for(lowering.one_hot, &shape));
     let facts = std::mem::take(&mut lowering.facts);
-    let circuit = std::mem::take(&mut lowering.circuit);
+    let mut circuit = std::mem::take(&mut lowering.circuit);
+    circuit.prune(&facts);
     solve_fresh(
         q,
         engine,
@@ -889,7 +890,8 @@ impl Rules {
             .part
             .lower(q.program, &q.env.ir, &instance_frame(q), true)?;
         let facts = std::mem::take(&mut lowering.facts);
-        let circuit = std::mem::take(&mut lowering.circuit);
+        let mut circuit = std::mem::take(&mut lowering.circuit);
+        circuit.prune(&facts);
         if matches!(self.keep, Keep::Next) {
             // The first instance's bounds include the rules' (its lowering started from
             // them); rules the engine cannot take leave the key to fresh solvers, and

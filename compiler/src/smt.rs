@@ -1382,6 +1382,9 @@ impl<'p> Lowering<'p> {
         // present). `ended`: where it stopped, for each step at which the list can end.
         let mut states: Vec<(CLit, u32)> = vec![(CLit::TRUE, table.id(start))];
         let mut ended: std::collections::BTreeMap<u32, Vec<CLit>> = Default::default();
+        // The state literals each final state stands for (`Circuit::prune`).
+        let mut covers: std::collections::BTreeMap<u32, Vec<CLit>> = Default::default();
+        let first_gate = self.circuit.gates.len();
         let mut pairs = 0usize;
         for (i, alts) in elems.iter().enumerate() {
             let present = guard_at(guard, i).map(|g| self.circuit.leaf(&g));
@@ -1393,6 +1396,7 @@ impl<'p> Lowering<'p> {
                 for (gs, id) in &states {
                     let stop = self.circuit.and(vec![*gs, g.not()]);
                     ended.entry(*id).or_default().push(stop);
+                    covers.entry(*id).or_default().push(*gs);
                 }
             }
             let xkeys: Vec<u32> = alts
@@ -1473,15 +1477,25 @@ impl<'p> Lowering<'p> {
         }
         for (gs, id) in states {
             ended.entry(id).or_default().push(gs);
+            covers.entry(id).or_default().push(gs);
         }
         // The final states are named: the loop's value refers to them from outside.
+        let mut finals = Vec::with_capacity(ended.len());
         let states: Vec<(Bool, &Vec<Value>)> = ended
             .into_iter()
             .map(|(id, gs)| {
                 let l = self.circuit.or(gs);
-                (self.circuit.name(l), &table.values[id as usize])
+                let name = self.circuit.name(l);
+                if name.as_bool().is_none() {
+                    finals.push((name.clone(), covers.remove(&id).unwrap_or_default()));
+                }
+                (name, &table.values[id as usize])
             })
             .collect();
+        self.circuit.walks.push(crate::circuit::Walk {
+            first: first_gate,
+            finals,
+        });
         let mut out = Vec::with_capacity(carried.len());
         for k in 0..carried.len() {
             let alts: Vec<(Bool, Value)> = states
