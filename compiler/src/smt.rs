@@ -1374,9 +1374,13 @@ impl<'p> Lowering<'p> {
         let mut table = Interner::default();
         let mut keys = Interner::default();
         let mut cache: StepCache = Default::default();
-        // The frame the steps run in: a step writes only the carried slots (set before
-        // each step) and its own locals (bound before they are read).
-        let mut frame = slots.to_vec();
+        // The frame the symbolic executor runs the steps in, where the evaluator cannot: a
+        // step writes only the carried slots (set before each step) and its own locals
+        // (bound before they are read).
+        let mut frame = match runner {
+            Some(_) => Vec::new(),
+            None => slots.to_vec(),
+        };
         // `states`: where the walk can be after exactly `i` present elements (each a
         // literal of the circuit; they partition the models where element `i - 1` is
         // present). `ended`: where it stopped, for each step at which the list can end.
@@ -1419,10 +1423,10 @@ impl<'p> Lowering<'p> {
                     let to = match cache.get(&(*id, xk)) {
                         Some(to) => *to,
                         None => {
-                            let vals = table.values[*id as usize].clone();
+                            let vals = &table.values[*id as usize];
                             let step = match &mut runner {
-                                Some(r) => self.run_step(r, &carried, &vals, x),
-                                None => self.step_state(&mut frame, p, body, &carried, &vals, x),
+                                Some(r) => self.run_step(r, &carried, vals, x),
+                                None => self.step_state(&mut frame, p, body, &carried, vals, x),
                             };
                             let Some(to) = step else {
                                 return self.abandon(mark, steps);
