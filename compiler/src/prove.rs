@@ -455,9 +455,7 @@ fn prove_in_context(q: &Query<'_>, engine: Option<Engine>, encoding: Option<Enco
         }
     };
     let engine = engine.unwrap_or_else(|| Engine::first_for(lowering.one_hot, &shape));
-    let facts = std::mem::take(&mut lowering.facts);
-    let mut circuit = std::mem::take(&mut lowering.circuit);
-    circuit.prune(&facts);
+    let (facts, circuit) = lowering.take_formula();
     solve_fresh(
         q,
         engine,
@@ -889,9 +887,7 @@ impl Rules {
         let mut lowering = self
             .part
             .lower(q.program, &q.env.ir, &instance_frame(q), true)?;
-        let facts = std::mem::take(&mut lowering.facts);
-        let mut circuit = std::mem::take(&mut lowering.circuit);
-        circuit.prune(&facts);
+        let (facts, circuit) = lowering.take_formula();
         if matches!(self.keep, Keep::Next) {
             // The first instance's bounds include the rules' (its lowering started from
             // them); rules the engine cannot take leave the key to fresh solvers, and

@@ -343,6 +343,16 @@ impl<'p> Lowering<'p> {
         }
     }
 
+    /// What the lowering asserts, taken out of it: the facts, and the circuit its
+    /// enumerated loops built (empty unless `defer_circuit`), with the walks' dead ends
+    /// ruled out by the facts ([`crate::circuit::Circuit::prune`]).
+    pub fn take_formula(&mut self) -> (Vec<Bool>, crate::circuit::Circuit) {
+        let facts = std::mem::take(&mut self.facts);
+        let mut circuit = std::mem::take(&mut self.circuit);
+        circuit.prune(&facts);
+        (facts, circuit)
+    }
+
     /// Adds the circuit ([`Lowering::circuit`]) to `facts` as Z3 terms and empties it.
     pub fn materialize_circuit(&mut self) {
         if !self.circuit.is_empty() {
