@@ -680,14 +680,8 @@ enum CLen {
 }
 
 pub fn compile(p: &Program) -> Compiled {
-    let mut c = Compiled {
-        fns: Vec::new(),
-        envs: Vec::new(),
-        program: Some(Rc::new(p.clone())),
-        env_index: std::cell::Cell::new(0),
-        names: Default::default(),
-    };
-    c.compile_fns(p);
+    let mut c = Compiled::empty(Some(Rc::new(p.clone())));
+    c.compile_some_fns(p, &vec![true; p.fns.len()]);
     for (k, e) in p.envs.iter().enumerate() {
         c.env_index.set(k);
         let params = e
@@ -717,8 +711,14 @@ pub fn compile(p: &Program) -> Compiled {
 }
 
 impl Compiled {
-    fn compile_fns(&mut self, p: &Program) {
-        self.compile_some_fns(p, &vec![true; p.fns.len()]);
+    fn empty(program: Option<Rc<Program>>) -> Compiled {
+        Compiled {
+            fns: Vec::new(),
+            envs: Vec::new(),
+            program,
+            env_index: std::cell::Cell::new(0),
+            names: Default::default(),
+        }
     }
 
     /// Compiles the functions marked in `wanted` (the others get an empty body, which no
@@ -1761,13 +1761,7 @@ impl LoopStep {
     /// Compiles `body` (with loop pattern `pattern`) of a frame of `frame` slots, and the
     /// program's functions it may call.
     pub fn new(p: &Program, frame: usize, pattern: &Pattern, body: &Block) -> LoopStep {
-        let mut c = Compiled {
-            fns: Vec::new(),
-            envs: Vec::new(),
-            program: None,
-            env_index: std::cell::Cell::new(0),
-            names: Default::default(),
-        };
+        let mut c = Compiled::empty(None);
         c.compile_some_fns(p, &reachable(p, body));
         let (body, pattern) = (c.block(body), c.pattern(pattern));
         LoopStep {
