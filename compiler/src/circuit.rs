@@ -34,11 +34,25 @@ impl CLit {
     pub fn negated(self) -> bool {
         self.0 & 1 == 1
     }
+}
 
-    #[allow(clippy::should_implement_trait)]
-    pub fn not(self) -> CLit {
+impl std::ops::Not for CLit {
+    type Output = CLit;
+
+    fn not(self) -> CLit {
         CLit(self.0 ^ 1)
     }
+}
+
+/// What [`Circuit::replay`] hands its reader, in the order to translate it.
+pub enum Part<'c> {
+    /// The next gate: its index is the number of gates handed before it.
+    Gate(&'c Gate),
+    /// A required clause over gates handed before it.
+    Root(&'c [CLit]),
+    /// A named constant standing for a literal of a gate handed before it; handed before
+    /// any later gate, whose leaf may mention it.
+    Name(&'c Bool, CLit),
 }
 
 #[derive(Clone, Debug)]
@@ -157,7 +171,7 @@ impl Circuit {
         lits.sort_unstable();
         lits.dedup();
         // A literal and its negation sit side by side once sorted.
-        if lits.windows(2).any(|p| p[0] == p[1].not()) {
+        if lits.windows(2).any(|p| p[0] == !p[1]) {
             return zero;
         }
         match lits.len() {
@@ -202,7 +216,7 @@ impl Circuit {
         let clause: Vec<CLit> = lits
             .into_iter()
             .filter(|&l| l != CLit::TRUE)
-            .map(CLit::not)
+            .map(|l| !l)
             .collect();
         self.roots.push((self.gates.len(), clause));
     }
@@ -274,7 +288,7 @@ impl Circuit {
             }
             for (g, gate) in self.gates.iter().enumerate().take(end).skip(walk.first) {
                 if !live[g] && matches!(gate, Gate::Step { .. }) {
-                    ruled_out.push(CLit::new(g, false).not());
+                    ruled_out.push(!CLit::new(g, false));
                 }
             }
         }
@@ -283,6 +297,30 @@ impl Circuit {
             self.assert(l);
         }
         n
+    }
+
+    /// Hands the circuit to `f` gate by gate, each root and each name where it was made
+    /// (clauses then come in the order the lowering made them, and a name is bound before
+    /// a later leaf can mention it): the one order every reader translates in.
+    pub fn replay<E>(&self, mut f: impl FnMut(Part<'_>) -> Result<(), E>) -> Result<(), E> {
+        let mut roots = self.roots.iter().peekable();
+        let mut named = self.named.iter().peekable();
+        for (k, g) in self.gates.iter().enumerate() {
+            while let Some((_, ls)) = roots.next_if(|(at, _)| *at <= k) {
+                f(Part::Root(ls))?;
+            }
+            while let Some((_, c, l)) = named.next_if(|(at, _, _)| *at <= k) {
+                f(Part::Name(c, *l))?;
+            }
+            f(Part::Gate(g))?;
+        }
+        for (_, ls) in roots {
+            f(Part::Root(ls))?;
+        }
+        for (_, c, l) in named {
+            f(Part::Name(c, *l))?;
+        }
+        Ok(())
     }
 
     /// The circuit as Z3 facts: each root, and each named constant's equation.
@@ -296,19 +334,23 @@ impl Circuit {
                 t.clone()
             }
         };
-        let clause = |terms: &[Bool], ls: &[CLit]| {
-            let kids: Vec<Bool> = ls.iter().map(|&l| lit(terms, l)).collect();
-            match kids.len() {
-                1 => kids[0].clone(),
-                _ => Bool::or(&kids),
-            }
-        };
         let mut out = Vec::new();
-        let mut roots = self.roots.iter().peekable();
-        for g in &self.gates {
-            while let Some((_, ls)) = roots.next_if(|(at, _)| *at <= terms.len()) {
-                out.push(clause(&terms, ls));
-            }
+        let replayed: Result<(), std::convert::Infallible> = self.replay(|part| {
+            let g = match part {
+                Part::Root(ls) => {
+                    let kids: Vec<Bool> = ls.iter().map(|&l| lit(&terms, l)).collect();
+                    out.push(match kids.len() {
+                        1 => kids[0].clone(),
+                        _ => Bool::or(&kids),
+                    });
+                    return Ok(());
+                }
+                Part::Name(c, l) => {
+                    out.push(c.iff(lit(&terms, l)));
+                    return Ok(());
+                }
+                Part::Gate(g) => g,
+            };
             let t = match g {
                 Gate::True => Bool::from_bool(true),
                 Gate::Leaf(b) => b.clone(),
@@ -329,9 +371,9 @@ impl Circuit {
                 }
             };
             terms.push(t);
-        }
-        out.extend(roots.map(|(_, ls)| clause(&terms, ls)));
-        out.extend(self.named.iter().map(|(_, c, l)| c.iff(lit(&terms, *l))));
+            Ok(())
+        });
+        let Ok(()) = replayed;
         out
     }
 }
@@ -492,18 +534,18 @@ mod tests {
         let b = c.leaf(&Bool::new_const("b"));
         assert_eq!(c.and(vec![a, CLit::TRUE]), a);
         assert_eq!(c.and(vec![a, CLit::FALSE]), CLit::FALSE);
-        assert_eq!(c.or(vec![a, a.not()]), CLit::TRUE);
+        assert_eq!(c.or(vec![a, !a]), CLit::TRUE);
         assert_eq!(c.or(vec![]), CLit::FALSE);
         let g = c.and(vec![a, b]);
         assert_eq!(c.and(vec![b, a, b]), g);
         assert_ne!(c.or(vec![a, b]), g);
         let m = c.mark();
-        let h = c.or(vec![g, b.not()]);
+        let h = c.or(vec![g, !b]);
         c.assert(h);
         c.truncate(m);
         assert!(c.is_empty());
         // The gate made after the mark is gone from the sharing table too.
-        let h2 = c.or(vec![g, b.not()]);
+        let h2 = c.or(vec![g, !b]);
         assert_eq!(h2.gate(), c.gates.len() - 1);
     }
 
@@ -512,10 +554,10 @@ mod tests {
         let mut c = Circuit::default();
         let (x, y) = (Bool::new_const("x"), Bool::new_const("y"));
         let (a, b) = (c.leaf(&x), c.leaf(&y));
-        let g = c.or(vec![a, b.not()]);
-        c.assert(g.not());
+        let g = c.or(vec![a, !b]);
+        c.assert(!g);
         let both = c.and(vec![a, b]);
-        let n = c.name(both.not());
+        let n = c.name(!both);
         let solver = z3::Solver::new();
         for t in c.terms() {
             solver.assert(&t);
@@ -534,9 +576,9 @@ mod tests {
         let (l0, l1) = (c.leaf(&u0), c.leaf(&u1));
         let first = c.gates.len();
         let a = c.step(vec![(CLit::TRUE, l0)], CLit::TRUE);
-        let b = c.step(vec![(CLit::TRUE, l0.not())], CLit::TRUE);
+        let b = c.step(vec![(CLit::TRUE, !l0)], CLit::TRUE);
         let to_c = c.step(vec![(a, l1)], CLit::TRUE);
-        let to_d = c.step(vec![(a, l1.not()), (b, CLit::TRUE)], CLit::TRUE);
+        let to_d = c.step(vec![(a, !l1), (b, CLit::TRUE)], CLit::TRUE);
         let (end_c, end_d) = (c.name(to_c), c.name(to_d));
         c.walks.push(Walk {
             first,
@@ -575,7 +617,7 @@ mod tests {
             Bool::new_const("p"),
         );
         let (la, lu, lp) = (c.leaf(&a), c.leaf(&u), c.leaf(&p));
-        let s = c.step(vec![(la, lu), (la.not(), lu.not())], lp);
+        let s = c.step(vec![(la, lu), (!la, !lu)], lp);
         let name = c.name(s);
         assert_eq!(c.step(vec![(la, lu)], CLit::FALSE), CLit::FALSE);
         let solver = z3::Solver::new();

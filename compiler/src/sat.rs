@@ -204,7 +204,7 @@ impl Blaster {
     /// Tseitin gates here directly, its roots facts, and each named constant stands for
     /// its literal (so it must come before the facts that mention those constants).
     pub fn assert_circuit(&mut self, c: &crate::circuit::Circuit) -> R<()> {
-        use crate::circuit::{CLit, Gate};
+        use crate::circuit::{CLit, Gate, Part};
         let mut lits: Vec<Lit> = Vec::with_capacity(c.gates.len());
         let lit = |lits: &[Lit], l: CLit| {
             let x = lits[l.gate()];
@@ -214,22 +214,24 @@ impl Blaster {
                 x
             }
         };
-        let mut roots = c.roots.iter().peekable();
-        let mut named = c.named.iter().peekable();
         let mut clause = Vec::new();
-        for g in &c.gates {
+        c.replay(|part| {
+            let g = match part {
+                Part::Root(ls) => {
+                    clause.clear();
+                    clause.extend(ls.iter().map(|&l| lit(&lits, l)));
+                    self.clause(&clause);
+                    return Ok(());
+                }
+                Part::Name(name, l) => {
+                    let x = lit(&lits, l);
+                    self.bind_name(name, x);
+                    return Ok(());
+                }
+                Part::Gate(g) => g,
+            };
             if self.clauses > MAX_CLAUSES {
                 return unsupported("a formula too large for the SAT back end");
-            }
-            while let Some((_, ls)) = roots.next_if(|(at, _)| *at <= lits.len()) {
-                clause.clear();
-                clause.extend(ls.iter().map(|&l| lit(&lits, l)));
-                self.clause(&clause);
-            }
-            // Bound before any later gate is translated: a later leaf may mention it.
-            while let Some((_, name, l)) = named.next_if(|(at, _, _)| *at <= lits.len()) {
-                let x = lit(&lits, *l);
-                self.bind_name(name, x);
             }
             let x = match g {
                 Gate::True => self.t,
@@ -264,17 +266,8 @@ impl Blaster {
                 }
             };
             lits.push(x);
-        }
-        for (_, ls) in roots {
-            clause.clear();
-            clause.extend(ls.iter().map(|&l| lit(&lits, l)));
-            self.clause(&clause);
-        }
-        for (_, name, l) in named {
-            let x = lit(&lits, *l);
-            self.bind_name(name, x);
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     /// Makes the Z3 constant `name` stand for literal `x`.

@@ -1408,7 +1408,7 @@ impl<'p> Lowering<'p> {
             }
             if let Some(g) = present {
                 for (gs, id) in &states {
-                    let stop = self.circuit.and(vec![*gs, g.not()]);
+                    let stop = self.circuit.and(vec![*gs, !g]);
                     ended.entry(*id).or_default().push(stop);
                     covers.entry(*id).or_default().push(*gs);
                 }
