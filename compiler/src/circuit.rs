@@ -120,6 +120,9 @@ pub struct Walk {
 
 /// How many terms [`Circuit::prune`] reads of the facts, per walk, at most.
 const PRUNE_NODES: usize = 20_000;
+/// How deep a fact [`Circuit::prune`] reads may nest: as for the blaster's `MAX_DEPTH`,
+/// the reading recurses, and tests run it on 2 MiB threads.
+const PRUNE_DEPTH: usize = 1_500;
 
 /// How far a circuit had grown, to take back what was added since ([`Circuit::truncate`]).
 #[derive(Clone, Copy, Debug)]
@@ -395,42 +398,33 @@ fn bad_finals(walk: &Walk, facts: &[Bool]) -> Option<Vec<bool>> {
         n,
         nodes: 0,
     };
-    let mut bad = Bits::none(n);
+    let mut bad = Bits::with_capacity(n);
     for f in facts {
-        let (_, falses) = eval.bool(f)?;
-        bad = bad.or(&falses);
+        let (_, falses) = eval.bool(f, 0)?;
+        bad.union_with(&falses);
     }
-    Some((0..n).map(|k| bad.has(k)).collect())
+    Some((0..n).map(|k| bad.contains(k)).collect())
 }
 
 /// A set of a walk's final states.
-#[derive(Clone, Debug, PartialEq)]
-struct Bits(Vec<u64>);
+type Bits = fixedbitset::FixedBitSet;
 
-impl Bits {
-    fn none(n: usize) -> Bits {
-        Bits(vec![0; n.div_ceil(64)])
-    }
+fn all(n: usize) -> Bits {
+    let mut b = Bits::with_capacity(n);
+    b.insert_range(..);
+    b
+}
 
-    fn all(n: usize) -> Bits {
-        let mut b = Bits::none(n);
-        for k in 0..n {
-            b.0[k / 64] |= 1 << (k % 64);
-        }
-        b
-    }
+fn union(a: &Bits, b: &Bits) -> Bits {
+    let mut u = a.clone();
+    u.union_with(b);
+    u
+}
 
-    fn has(&self, k: usize) -> bool {
-        self.0[k / 64] >> (k % 64) & 1 == 1
-    }
-
-    fn or(&self, o: &Bits) -> Bits {
-        Bits(self.0.iter().zip(&o.0).map(|(a, b)| a | b).collect())
-    }
-
-    fn and(&self, o: &Bits) -> Bits {
-        Bits(self.0.iter().zip(&o.0).map(|(a, b)| a & b).collect())
-    }
+fn intersection(a: &Bits, b: &Bits) -> Bits {
+    let mut i = a.clone();
+    i.intersect_with(b);
+    i
 }
 
 /// Three-valued evaluation of Boolean terms for each final state of a walk: the states
@@ -443,7 +437,9 @@ struct Eval {
 }
 
 impl Eval {
-    fn bool(&mut self, t: &Bool) -> Option<(Bits, Bits)> {
+    /// `t` at nesting `depth`; `None` past [`PRUNE_NODES`] terms or [`PRUNE_DEPTH`] levels
+    /// (the reading recurses, and facts may nest as deep as a source makes them).
+    fn bool(&mut self, t: &Bool, depth: usize) -> Option<(Bits, Bits)> {
         use z3::ast::Ast;
         use z3::DeclKind;
         let key = t.get_z3_ast().as_ptr() as usize;
@@ -451,21 +447,21 @@ impl Eval {
             return Some(v.clone());
         }
         self.nodes += 1;
-        if self.nodes > PRUNE_NODES {
+        if self.nodes > PRUNE_NODES || depth > PRUNE_DEPTH {
             return None;
         }
-        let (n, none) = (self.n, Bits::none(self.n));
+        let (n, none) = (self.n, Bits::with_capacity(self.n));
         let v = if let Some(&k) = self.finals.get(&key) {
-            let mut only = Bits::none(n);
-            only.0[k / 64] |= 1 << (k % 64);
-            let mut others = Bits::all(n);
-            others.0[k / 64] &= !(1 << (k % 64));
+            let mut only = Bits::with_capacity(n);
+            only.insert(k);
+            let mut others = all(n);
+            others.set(k, false);
             (only, others)
         } else if let Some(b) = t.as_bool() {
             if b {
-                (Bits::all(n), none)
+                (all(n), none)
             } else {
-                (none, Bits::all(n))
+                (none, all(n))
             }
         } else {
             let kind = t.safe_decl().ok().map(|d| d.kind());
@@ -492,28 +488,24 @@ impl Eval {
             };
             let mut vals = Vec::with_capacity(kids.len());
             for k in &kids {
-                vals.push(self.bool(k)?);
+                vals.push(self.bool(k, depth + 1)?);
             }
-            let all = Bits::all(n);
+            let (u, i) = (union, intersection);
             match (kind, vals.as_slice()) {
                 (Some(DeclKind::Not), [(t, f)]) => (f.clone(), t.clone()),
                 (Some(DeclKind::And), vs) if !vs.is_empty() => vs
                     .iter()
-                    .fold((all.clone(), none.clone()), |(t, f), (vt, vf)| {
-                        (t.and(vt), f.or(vf))
-                    }),
-                (Some(DeclKind::Or), vs) if !vs.is_empty() => {
-                    vs.iter().fold((none.clone(), all), |(t, f), (vt, vf)| {
-                        (t.or(vt), f.and(vf))
-                    })
-                }
-                (Some(DeclKind::Implies), [(at, af), (bt, bf)]) => (af.or(bt), at.and(bf)),
+                    .fold((all(n), none), |(t, f), (vt, vf)| (i(&t, vt), u(&f, vf))),
+                (Some(DeclKind::Or), vs) if !vs.is_empty() => vs
+                    .iter()
+                    .fold((none, all(n)), |(t, f), (vt, vf)| (u(&t, vt), i(&f, vf))),
+                (Some(DeclKind::Implies), [(at, af), (bt, bf)]) => (u(af, bt), i(at, bf)),
                 (Some(DeclKind::Iff | DeclKind::Eq), [(at, af), (bt, bf)]) => {
-                    (at.and(bt).or(&af.and(bf)), at.and(bf).or(&af.and(bt)))
+                    (u(&i(at, bt), &i(af, bf)), u(&i(at, bf), &i(af, bt)))
                 }
                 (Some(DeclKind::Ite), [(ct, cf), (at, af), (bt, bf)]) => (
-                    ct.and(at).or(&cf.and(bt)).or(&at.and(bt)),
-                    ct.and(af).or(&cf.and(bf)).or(&af.and(bf)),
+                    u(&u(&i(ct, at), &i(cf, bt)), &i(at, bt)),
+                    u(&u(&i(ct, af), &i(cf, bf)), &i(af, bf)),
                 ),
                 _ => (none.clone(), none),
             }
@@ -585,6 +577,11 @@ mod tests {
             finals: vec![(end_c.clone(), vec![to_c]), (end_d, vec![to_d])],
         });
         // B and D are dead; A and C are not.
+        // A fact nested past PRUNE_DEPTH is not read (the reading recurses): nothing is
+        // ruled out, and nothing overflows the stack.
+        let y = Bool::new_const("y");
+        let deep = (0..3 * PRUNE_DEPTH).fold(end_c.clone(), |t, _| Bool::and(&[t, y.clone()]));
+        assert_eq!(c.prune(std::slice::from_ref(&deep)), 0);
         assert_eq!(c.prune(std::slice::from_ref(&end_c)), 2);
         let solver = z3::Solver::new();
         for t in c.terms() {
