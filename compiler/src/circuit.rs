@@ -124,6 +124,32 @@ const PRUNE_NODES: usize = 20_000;
 /// the reading recurses, and tests run it on 2 MiB threads.
 const PRUNE_DEPTH: usize = 1_500;
 
+/// The inputs of a conjunction whose neutral element is `unit` (and absorbing one
+/// `!unit`; a disjunction is one with `unit` false), with the constants folded, sorted and
+/// deduplicated; or, where that already decides it, its value: `!unit` when an input is,
+/// or two are opposite, `unit` for no input, the input for one. Shared by this circuit's
+/// gates and the SAT engine's (`sat::Blaster::and_all`).
+pub fn junction_inputs<L: Copy + Ord + std::ops::Not<Output = L>>(
+    mut lits: Vec<L>,
+    unit: L,
+) -> Result<Vec<L>, L> {
+    if lits.contains(&!unit) {
+        return Err(!unit);
+    }
+    lits.retain(|&l| l != unit);
+    lits.sort_unstable();
+    lits.dedup();
+    // A literal and its negation sit side by side once sorted.
+    if lits.windows(2).any(|p| p[0] == !p[1]) {
+        return Err(!unit);
+    }
+    match lits.len() {
+        0 => Err(unit),
+        1 => Err(lits[0]),
+        _ => Ok(lits),
+    }
+}
+
 /// How far a circuit had grown, to take back what was added since ([`Circuit::truncate`]).
 #[derive(Clone, Copy, Debug)]
 pub struct Mark {
@@ -160,27 +186,13 @@ impl Circuit {
 
     /// `and` (or `or`) of `lits`, with constants folded, inputs sorted and deduplicated,
     /// and a gate over the same inputs shared.
-    fn junction(&mut self, and: bool, mut lits: Vec<CLit>) -> CLit {
+    fn junction(&mut self, and: bool, lits: Vec<CLit>) -> CLit {
         // The neutral element and the absorbing one.
-        let (unit, zero) = if and {
-            (CLit::TRUE, CLit::FALSE)
-        } else {
-            (CLit::FALSE, CLit::TRUE)
-        };
-        if lits.contains(&zero) {
-            return zero;
-        }
-        lits.retain(|&l| l != unit);
-        lits.sort_unstable();
-        lits.dedup();
-        // A literal and its negation sit side by side once sorted.
-        if lits.windows(2).any(|p| p[0] == !p[1]) {
-            return zero;
-        }
-        match lits.len() {
-            0 => unit,
-            1 => lits[0],
-            _ => {
+        // `or` is `and` with the constants' roles swapped.
+        let unit = if and { CLit::TRUE } else { CLit::FALSE };
+        match junction_inputs(lits, unit) {
+            Err(known) => known,
+            Ok(lits) => {
                 let key = (and, lits);
                 if let Some(&l) = self.shared.get(&key) {
                     return l;

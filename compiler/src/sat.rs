@@ -1093,21 +1093,12 @@ impl Blaster {
         g
     }
 
-    fn and_all(&mut self, mut ls: Vec<Lit>) -> Lit {
-        let (t, f) = (self.t, !self.t);
-        if ls.contains(&f) {
-            return f;
-        }
-        ls.retain(|&l| l != t);
-        ls.sort_unstable();
-        ls.dedup();
-        // A literal and its negation sit side by side once sorted.
-        if ls.windows(2).any(|p| p[0] == !p[1]) {
-            return f;
-        }
+    fn and_all(&mut self, ls: Vec<Lit>) -> Lit {
+        let ls = match crate::circuit::junction_inputs(ls, self.t) {
+            Ok(ls) => ls,
+            Err(known) => return known,
+        };
         match ls.len() {
-            0 => t,
-            1 => ls[0],
             2 => self.and2(ls[0], ls[1]),
             _ => {
                 let g = self.gate();
