@@ -95,8 +95,11 @@ fn attacked(rows: &[i64], r: i64) -> bool {
 }
 
 /// Randomized depth-first search, column by column, each column trying its rows in a
-/// shuffled order, for at most `steps` steps (as `examples/n_queens.rsn`, whose finished
-/// search skips its remaining steps without drawing).
+/// shuffled order, for at most `steps` steps. `examples/n_queens.rsn` filters each
+/// column's shuffled order up front (forward checking) instead of testing a row when it
+/// comes up: the rows are tried in the same order and the same permutations are drawn,
+/// so the instances are the same, and its finished search skips its remaining steps
+/// without drawing.
 fn place_queens(rng: &mut Rng, n: usize, steps: usize) -> Vec<i64> {
     let perm = |rng: &mut Rng| {
         let mut xs: Vec<i64> = (0..n as i64).collect();
