@@ -8,6 +8,9 @@ use resyn_runtime::cli::{RowFormat, Selection};
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
+#[global_allocator]
+static ALLOC: resyn_runtime::cli::Allocator = resyn_runtime::cli::ALLOCATOR;
+
 #[derive(Parser)]
 #[command(
     name = "resyn",

@@ -1600,6 +1600,7 @@ pub fn emit(units: &[Unit<'_>], crate_name: &str, runtime_dep: &str, version: &s
         format!(
             "//! `gen` and `verify` for the envs of this crate, with the rows of `resyn gen` and\n\
              //! `resyn verify`.\n\n\
+             #[global_allocator]\nstatic ALLOC: resyn_runtime::cli::Allocator = resyn_runtime::cli::ALLOCATOR;\n\n\
              fn main() -> std::process::ExitCode {{\n    resyn_runtime::cli::main({crate_ident}::NAMES, {crate_ident}::find, {crate_ident}::SOURCES, {version:?})\n}}\n",
             crate_ident = crate_name.replace('-', "_"),
         ),
