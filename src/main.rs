@@ -4,7 +4,8 @@
 use clap::{Parser, Subcommand, ValueEnum};
 use resyn_compiler::dataset::{self, Format};
 use resyn_compiler::{build_bytes, check_bytes_with, render};
-use resyn_runtime::cli::{RowFormat, Selection};
+use resyn_runtime::cli::{clap_exit, print_stdout, RowFormat, Selection};
+use resyn_runtime::{say, say_part};
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
@@ -160,20 +161,15 @@ fn main() -> ExitCode {
     // static version string cannot).
     let args: Vec<String> = std::env::args().skip(1).collect();
     if matches!(args.as_slice(), [a] if a == "--version" || a == "-V") {
-        println!(
-            "resyn {} (Z3 {})",
+        return print_stdout(&format!(
+            "resyn {} (Z3 {})\n",
             env!("CARGO_PKG_VERSION"),
             resyn_compiler::prove::z3_version()
-        );
-        return ExitCode::SUCCESS;
+        ));
     }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
-        Err(e) => {
-            let _ = e.print();
-            // clap: help/version are successes, everything else a usage error (2).
-            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
-        }
+        Err(e) => return clap_exit(&e),
     };
     // Deeply nested input is capped by the parser; a generous stack keeps the
     // recursive passes comfortable on any platform's default main-thread stack.
@@ -235,6 +231,9 @@ fn check(files: &[std::path::PathBuf], format: MessageFormat, safety: bool) -> E
     let mut warnings = 0usize;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
+    // The first failed write of a JSON diagnostic: the run then exits 1 (the diagnostics
+    // are its output), not 0 with them lost.
+    let mut write_error: Option<std::io::Error> = None;
     let color = format == MessageFormat::Human && std::io::stderr().is_terminal();
     for path in files {
         let name = path.display().to_string();
@@ -243,7 +242,7 @@ fn check(files: &[std::path::PathBuf], format: MessageFormat, safety: bool) -> E
             Err(e) => {
                 errors += 1;
                 match format {
-                    MessageFormat::Human => eprintln!("error[E0014]: cannot read `{name}`: {e}"),
+                    MessageFormat::Human => say!("error[E0014]: cannot read `{name}`: {e}"),
                     MessageFormat::Json => {
                         let obj = serde_json::json!({
                             "code": "E0014", "severity": "error",
@@ -252,7 +251,9 @@ fn check(files: &[std::path::PathBuf], format: MessageFormat, safety: bool) -> E
                             "span": {"start": 0, "end": 0}, "label": null, "labels": [],
                             "help": "check the path"
                         });
-                        let _ = writeln!(out, "{obj}");
+                        if let Err(e) = writeln!(out, "{obj}") {
+                            write_error.get_or_insert(e);
+                        }
                     }
                 }
                 continue;
@@ -266,25 +267,31 @@ fn check(files: &[std::path::PathBuf], format: MessageFormat, safety: bool) -> E
                 warnings += 1;
             }
             match format {
-                MessageFormat::Human => eprint!("{}", render::human(d, &result.sources, color)),
+                MessageFormat::Human => say_part!("{}", render::human(d, &result.sources, color)),
                 MessageFormat::Json => {
-                    let _ = writeln!(out, "{}", render::json_line(d, &result.sources));
+                    if let Err(e) = writeln!(out, "{}", render::json_line(d, &result.sources)) {
+                        write_error.get_or_insert(e);
+                    }
                 }
             }
         }
     }
     if format == MessageFormat::Human {
         if errors == 0 {
-            eprintln!(
+            say!(
                 "checked {} file(s): ok ({warnings} warning(s))",
                 files.len()
             );
         } else {
-            eprintln!(
+            say!(
                 "checked {} file(s): {errors} error(s), {warnings} warning(s)",
                 files.len()
             );
         }
+    }
+    if let Some(e) = write_error.or_else(|| out.flush().err()) {
+        say!("error: cannot write the diagnostics: {e}");
+        return ExitCode::from(1);
     }
     ExitCode::from(if errors > 0 { 1 } else { 0 })
 }
@@ -294,16 +301,16 @@ fn check(files: &[std::path::PathBuf], format: MessageFormat, safety: bool) -> E
 fn compile_file(file: &std::path::Path) -> Result<(resyn_compiler::ir::Program, String), ExitCode> {
     let name = file.display().to_string();
     let bytes = std::fs::read(file).map_err(|e| {
-        eprintln!("error[E0014]: cannot read `{name}`: {e}");
+        say!("error[E0014]: cannot read `{name}`: {e}");
         ExitCode::from(1)
     })?;
     let (out, program) = build_bytes(&name, &bytes);
     let color = std::io::stderr().is_terminal();
     for d in &out.diagnostics {
-        eprint!("{}", render::human(d, &out.sources, color));
+        say_part!("{}", render::human(d, &out.sources, color));
     }
     let Some(program) = program else {
-        eprintln!("error: `{name}` has errors; fix them first (`resyn check {name}`)");
+        say!("error: `{name}` has errors; fix them first (`resyn check {name}`)");
         return Err(ExitCode::from(1));
     };
     Ok((program, String::from_utf8_lossy(&bytes).into_owned()))
@@ -320,7 +327,7 @@ fn load(
     let names: Vec<&str> = program.envs.iter().map(|e| e.name.as_str()).collect();
     let idx = match env {
         Some(want) => names.iter().position(|n| *n == want).ok_or_else(|| {
-            eprintln!(
+            say!(
                 "error: no env `{want}` in `{name}` (envs: {})",
                 names.join(", ")
             );
@@ -328,11 +335,11 @@ fn load(
         })?,
         None if names.len() == 1 => 0,
         None if names.is_empty() => {
-            eprintln!("error: `{name}` declares no env");
+            say!("error: `{name}` declares no env");
             return Err(ExitCode::from(1));
         }
         None => {
-            eprintln!(
+            say!(
                 "error: `{name}` has {} envs; choose one with --env ({})",
                 names.len(),
                 names.join(", ")
@@ -362,7 +369,7 @@ fn gen(inst: &Instances, format: Format, prove: Option<dataset::ProveConfig>) ->
     let levels = which.level_list();
     let (n, seed, out) = (which.n, which.seed, which.out.as_deref());
     if let (Some(_), Err(e)) = (prove, resyn_compiler::prove::check_z3()) {
-        eprintln!("error: {e}");
+        say!("error: {e}");
         return ExitCode::from(1);
     }
     let (program, idx, source_hash) = match load(&inst.file, which.env.as_deref()) {
@@ -425,9 +432,11 @@ fn gen(inst: &Instances, format: Format, prove: Option<dataset::ProveConfig>) ->
         }
         Err(f) => {
             bar.suspend(|| {
-                eprintln!(
+                say!(
                     "error: env `{env_name}` level {} seed {seed} index {}: {}",
-                    f.level, f.index, f.error
+                    f.level,
+                    f.index,
+                    f.error
                 )
             });
             failed += 1;
@@ -436,12 +445,12 @@ fn gen(inst: &Instances, format: Format, prove: Option<dataset::ProveConfig>) ->
     });
     bar.finish_and_clear();
     if let Err(e) = result {
-        eprintln!("error: env `{env_name}`: {e}");
+        say!("error: env `{env_name}`: {e}");
         return ExitCode::from(1);
     }
     let written = sink.written;
     if let Some(msg) = write_failed.or_else(|| sink.finish().err()) {
-        eprintln!("error: {msg}");
+        say!("error: {msg}");
         return ExitCode::from(1);
     }
     let secs = started.elapsed().as_secs_f64();
@@ -452,25 +461,25 @@ fn gen(inst: &Instances, format: Format, prove: Option<dataset::ProveConfig>) ->
         format!(", {failed} failed")
     };
     let Some(cfg) = prove else {
-        eprintln!(
+        say!(
             "generated {written} of {total} instance(s) of `{env_name}` in {secs:.2}s ({:.0}/s){failed_note}",
             rate(written)
         );
         return ExitCode::from(if failed == 0 { 0 } else { 1 });
     };
     for (level, [unique, solvable, unsolvable, unknown]) in &tally {
-        eprintln!(
+        say!(
             "level {level}: {unique} unique, {solvable} solvable, {unsolvable} unsolvable, {unknown} unknown"
         );
     }
     let done = tally.values().map(|t| t.iter().sum::<u64>()).sum::<u64>();
     if cfg.proof_rows {
-        eprintln!(
+        say!(
             "proved {done} of {total} instance(s) of `{env_name}` in {secs:.2}s ({:.1}/s){failed_note}",
             rate(done)
         );
     } else {
-        eprintln!(
+        say!(
             "generated {written} proved instance(s) of `{env_name}` ({dropped} dropped of {total}) in {secs:.2}s ({:.1}/s){failed_note}",
             rate(written)
         );
@@ -478,7 +487,7 @@ fn gen(inst: &Instances, format: Format, prove: Option<dataset::ProveConfig>) ->
     // An instance proved unsolvable (or not unique, for a `require unique` env) means the
     // generator breaks the env's promise: a user-facing error.
     if refuted > 0 {
-        eprintln!(
+        say!(
             "error: {refuted} instance(s) of `{env_name}` violate its `require` (see the rows' status)"
         );
     }
@@ -510,7 +519,7 @@ fn verify(
     if let Err(code) = streamed {
         return code;
     }
-    eprintln!("{}", tally.summary());
+    say!("{}", tally.summary());
     ExitCode::SUCCESS
 }
 
@@ -529,7 +538,7 @@ fn build(
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         && !name.starts_with(|c: char| c.is_ascii_digit());
     if !valid_name {
-        eprintln!("error: `{name}` is not a crate name (letters, digits, `-` and `_`)");
+        say!("error: `{name}` is not a crate name (letters, digits, `-` and `_`)");
         return ExitCode::from(2);
     }
     let mut loaded = Vec::new();
@@ -546,7 +555,7 @@ fn build(
     for (file, _, program, _) in &loaded {
         for env in &program.envs {
             if let Some(first) = seen.insert(env.name.clone(), file.clone()) {
-                eprintln!(
+                say!(
                     "error: env `{}` is declared in both `{first}` and `{file}`; the crate finds envs by name",
                     env.name
                 );
@@ -584,7 +593,7 @@ fn build(
             .map_or(Ok(()), std::fs::create_dir_all)
             .and_then(|_| std::fs::write(&path, contents));
         if let Err(e) = written {
-            eprintln!("error: cannot write `{}`: {e}", path.display());
+            say!("error: cannot write `{}`: {e}", path.display());
             return ExitCode::from(1);
         }
         if rel.ends_with(".rs") {
@@ -599,10 +608,10 @@ fn build(
         .status()
         .is_ok_and(|s| s.success());
     if !formatted {
-        eprintln!("warning: rustfmt did not run; the emitted code is not formatted");
+        say!("warning: rustfmt did not run; the emitted code is not formatted");
     }
     let envs: usize = loaded.iter().map(|(_, _, p, _)| p.envs.len()).sum();
-    eprintln!(
+    say!(
         "emitted {envs} env(s) into `{}` (crate `{name}`): cargo build --release --manifest-path {}",
         out.display(),
         out.join("Cargo.toml").display()
@@ -626,7 +635,7 @@ fn audit(
     jobs: usize,
 ) -> ExitCode {
     if let (true, Err(e)) = (reprove, resyn_compiler::prove::check_z3()) {
-        eprintln!("error: {e}");
+        say!("error: {e}");
         return ExitCode::from(1);
     }
     let (program, idx, source_hash) = match load(file, env) {
@@ -651,7 +660,7 @@ fn audit(
     if let Err(code) = streamed {
         return code;
     }
-    eprintln!(
+    say!(
         "audited {rows} row(s): {ok} ok, {provenance} with provenance, {certified} certified{}",
         if reprove { " (claims re-proved)" } else { "" }
     );
@@ -692,7 +701,7 @@ fn with_rows(
     ) -> Result<(), resyn_runtime::rows::MapError>,
 ) -> Result<(), ExitCode> {
     resyn_runtime::rows::with_rows(data, out, run).map_err(|msg| {
-        eprintln!("error: {msg}");
+        say!("error: {msg}");
         ExitCode::from(1)
     })
 }

@@ -85,6 +85,64 @@ fn warnings_alone_exit_zero() {
     assert!(stdout.contains("\"W0001\""), "{stdout}");
 }
 
+/// Runs resyn with standard output (`stdout`) or standard error to `/dev/full`, where
+/// every write fails: the exit code and the other stream.
+fn resyn_full(args: &[&str], stdout: bool) -> (i32, String) {
+    let dev = std::fs::File::create("/dev/full").expect("/dev/full");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_resyn"));
+    cmd.args(args).current_dir(env!("CARGO_MANIFEST_DIR"));
+    if stdout {
+        cmd.stdout(dev);
+    } else {
+        cmd.stderr(dev);
+    }
+    let out = cmd.output().expect("run resyn");
+    let other = if stdout { out.stderr } else { out.stdout };
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&other).into_owned(),
+    )
+}
+
+#[test]
+fn failed_writes_are_errors_not_panics() {
+    // Output that is the command's point: exit 1 with a message, never 101 or 0.
+    for args in [
+        &["--version"][..],
+        &["--help"],
+        &[
+            "check",
+            "--message-format",
+            "json",
+            "tests/ui/hidden_value_unused.rsn",
+        ],
+        &["gen", "examples/graph_coloring.rsn", "-n", "3"],
+    ] {
+        let (code, stderr) = resyn_full(args, true);
+        assert_eq!(code, 1, "{args:?}: {stderr}");
+        assert!(stderr.contains("cannot write"), "{args:?}: {stderr}");
+    }
+    // Standard error lost: the messages are dropped, the outcome is unchanged.
+    let (code, stdout) = resyn_full(&["check", "examples/n_queens.rsn"], false);
+    assert_eq!(code, 0, "{stdout}");
+    let (code, _) = resyn_full(
+        &[
+            "check",
+            "tests/ui/hidden_value_unused.rsn",
+            "--no-such-flag",
+        ],
+        false,
+    );
+    assert_eq!(code, 2);
+    let (code, stdout) = resyn_full(&["gen", "examples/graph_coloring.rsn", "-n", "3"], false);
+    assert_eq!((code, stdout.lines().count()), (0, 3));
+    let (code, _) = resyn_full(
+        &["gen", "examples/graph_coloring.rsn", "--param", "p=0"],
+        false,
+    );
+    assert_eq!(code, 1);
+}
+
 #[test]
 fn usage_errors_exit_two() {
     assert_eq!(resyn(&[]).0, 2);

@@ -231,6 +231,26 @@ fn emitted_code_generates_and_verifies_like_the_evaluator() {
             compared_verify += theirs.len();
         }
     }
+    // A full standard output is an error (exit 1, said on stderr), a full standard error
+    // loses the summary but not the outcome: neither panics (exit 101).
+    let full = |stdout: bool| {
+        let dev = std::fs::File::create("/dev/full").expect("/dev/full");
+        let mut cmd = Command::new(&bin);
+        cmd.args(["list"]);
+        if stdout {
+            cmd.stdout(dev);
+        } else {
+            cmd.stderr(dev);
+        }
+        cmd.output().expect("run the emitted binary")
+    };
+    let out = full(true);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot write the output"));
+    let out = full(false);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(!out.stdout.is_empty());
+
     let _ = std::fs::remove_dir_all(&tmp);
     eprintln!("{compared_gen} generated rows and {compared_verify} verify rows identical");
     assert!(compared_gen >= 50_000 && compared_verify >= 20_000);

@@ -20,6 +20,57 @@ pub type Allocator = mimalloc::MiMalloc;
 /// The value to install as [`Allocator`].
 pub const ALLOCATOR: Allocator = mimalloc::MiMalloc;
 
+/// `eprintln!` that cannot panic. `eprintln!` panics when standard error is closed or
+/// full (`2>/dev/full`, a reader that went away), which turned a finished run into exit
+/// 101. A message that cannot be written is dropped: there is nowhere left to report it,
+/// and the exit code still tells the outcome.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use ::std::io::Write as _;
+        let _ = ::std::writeln!(::std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// `eprint!` that cannot panic (see [`say!`]).
+#[macro_export]
+macro_rules! say_part {
+    ($($arg:tt)*) => {{
+        use ::std::io::Write as _;
+        let _ = ::std::write!(::std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// Writes `text` to standard output for a command whose output is the point (`list`,
+/// `--version`): a failed write is an error (exit 1, said on standard error), not a
+/// panic and not a silent success.
+pub fn print_stdout(text: &str) -> ExitCode {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            say!("error: cannot write the output: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Prints clap's message for a command line it did not run (help, version or a usage
+/// error) and gives the exit code: help and version are successes unless the message
+/// could not be written (1), everything else a usage error (2).
+pub fn clap_exit(e: &clap::Error) -> ExitCode {
+    let printed = e.print();
+    if e.use_stderr() {
+        ExitCode::from(2)
+    } else if let Err(w) = printed {
+        say!("error: cannot write the output: {w}");
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
 /// Looks an env of the crate up by name.
 pub type Find = fn(&str) -> Option<Box<dyn Environment>>;
 
@@ -123,20 +174,17 @@ impl From<RowFormat> for Format {
 pub fn main(names: &[&str], find: Find, sources: &[(&str, &str, &str)], version: &str) -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
-        Err(e) => {
-            let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
-        }
+        Err(e) => return clap_exit(&e),
     };
     let pick = |env: Option<&str>| -> Result<&str, ExitCode> {
         match env {
             Some(want) => names.iter().copied().find(|n| *n == want).ok_or_else(|| {
-                eprintln!("error: no env `{want}` here (envs: {})", names.join(", "));
+                say!("error: no env `{want}` here (envs: {})", names.join(", "));
                 ExitCode::from(1)
             }),
             None if names.len() == 1 => Ok(names[0]),
             None => {
-                eprintln!(
+                say!(
                     "error: {} envs here; choose one with --env ({})",
                     names.len(),
                     names.join(", ")
@@ -147,10 +195,11 @@ pub fn main(names: &[&str], find: Find, sources: &[(&str, &str, &str)], version:
     };
     match cli.command {
         Command::List => {
-            for (name, file, hash) in sources {
-                println!("{name}\t{file}\t{hash}");
-            }
-            ExitCode::SUCCESS
+            let text: String = sources
+                .iter()
+                .map(|(name, file, hash)| format!("{name}\t{file}\t{hash}\n"))
+                .collect();
+            print_stdout(&text)
         }
         Command::Gen { which, format } => {
             let name = match pick(which.env.as_deref()) {
@@ -212,10 +261,10 @@ pub fn main(names: &[&str], find: Find, sources: &[(&str, &str, &str)], version:
                 )
             });
             if let Err(msg) = r {
-                eprintln!("error: {msg}");
+                say!("error: {msg}");
                 return ExitCode::from(1);
             }
-            eprintln!("{}", tally.summary());
+            say!("{}", tally.summary());
             ExitCode::SUCCESS
         }
     }
@@ -248,7 +297,7 @@ fn gen(
     let params = match resolved {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("error: env `{name}`: {e}");
+            say!("error: env `{name}`: {e}");
             return ExitCode::from(1);
         }
     };
@@ -308,23 +357,23 @@ fn gen(
                 }
             },
             Err(msg) => {
-                eprintln!("error: env `{name}` {msg}");
+                say!("error: env `{name}` {msg}");
                 failed += 1;
                 true
             }
         },
     );
     if let Err(e) = r {
-        eprintln!("error: {e}");
+        say!("error: {e}");
         return ExitCode::from(1);
     }
     let written = sink.written;
     if let Some(msg) = write_error.or_else(|| sink.finish().err()) {
-        eprintln!("error: {msg}");
+        say!("error: {msg}");
         return ExitCode::from(1);
     }
     let secs = started.elapsed().as_secs_f64();
-    eprintln!(
+    say!(
         "generated {written} of {} instance(s) of `{name}` in {secs:.2}s ({:.0}/s){}",
         n.saturating_mul(plans.len() as u64),
         written as f64 / secs.max(1e-9),
