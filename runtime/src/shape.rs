@@ -654,20 +654,58 @@ fn check_domain(v: Value, domain: &Domain, path: &str) -> Result<Value, DecodeEr
     Err(fail(path, message))
 }
 
+/// What a JSON number that the parser read as a double (it has a fraction, an exponent or
+/// more digits than a 64-bit integer) is worth as an int.
+enum FloatInt {
+    /// Integral and below 2^53 in magnitude, where a double is exactly the integer its
+    /// text means (`3.0`, `1e3`, `-0.0`); 2^53 itself is also what `2^53 + 1` rounds to.
+    Exact(i64),
+    /// Integral, 2^53 or more and within the i64 range: the double may be a rounding of
+    /// the text (`9007199254740993.0` reads as ...992), so the value is not taken.
+    Inexact,
+    /// Past the i64 range, [-2^63, 2^63). Taking it would saturate (`-9223372036854775809`
+    /// used to read as i64::MIN).
+    OutOfRange,
+    NotIntegral,
+}
+
+fn float_int(f: f64) -> FloatInt {
+    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0; // 2^63
+    if f.fract() != 0.0 || !f.is_finite() {
+        FloatInt::NotIntegral
+    } else if f.abs() < EXACT {
+        FloatInt::Exact(f as i64)
+    } else if (-LIMIT..LIMIT).contains(&f) {
+        FloatInt::Inexact
+    } else {
+        FloatInt::OutOfRange
+    }
+}
+
 fn int_of(j: &J, path: &str) -> Result<i64, DecodeError> {
-    // i64 bounds as floats: [-2^63, 2^63).
-    const LIMIT: f64 = 9_223_372_036_854_775_808.0;
     match j {
         J::Int(i) => Ok(*i),
         J::UInt(u) => Err(fail(
             path,
             format!("{u} is out of the int range{}", at(path)),
         )),
-        J::Float(f) if f.fract() == 0.0 && *f >= -LIMIT && *f < LIMIT => Ok(*f as i64),
-        J::Float(f) if f.fract() == 0.0 => Err(fail(
-            path,
-            format!("{} is out of the int range{}", show_float(*f), at(path)),
-        )),
+        J::Float(f) => match float_int(*f) {
+            FloatInt::Exact(i) => Ok(i),
+            FloatInt::Inexact => Err(fail(
+                path,
+                format!(
+                    "{} cannot be read exactly as an int{}: write it as a JSON integer, without a fraction or exponent",
+                    show_float(*f),
+                    at(path)
+                ),
+            )),
+            FloatInt::OutOfRange => Err(fail(
+                path,
+                format!("{} is out of the int range{}", show_float(*f), at(path)),
+            )),
+            FloatInt::NotIntegral => Err(expected("an int", j, path)),
+        },
         other => Err(expected("an int", other, path)),
     }
 }
@@ -1164,12 +1202,11 @@ pub(crate) mod fast {
             }
         }
         fn visit_f64<E: de::Error>(self, f: f64) -> Result<Value, E> {
-            // i64 bounds as floats: [-2^63, 2^63).
-            const LIMIT: f64 = 9_223_372_036_854_775_808.0;
             match self.0 {
-                Shape::Int { domain } if f.fract() == 0.0 && (-LIMIT..LIMIT).contains(&f) => {
-                    int(f as i64, domain)
-                }
+                Shape::Int { domain } => match super::float_int(f) {
+                    super::FloatInt::Exact(i) => int(i, domain),
+                    _ => Err(no()),
+                },
                 Shape::Float => Ok(float(f)),
                 _ => Err(no()),
             }
