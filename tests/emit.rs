@@ -156,6 +156,8 @@ fn emitted_code_generates_and_verifies_like_the_evaluator() {
     let (mut compared_gen, mut compared_verify) = (0usize, 0usize);
     // Fallbacks from fast forms seen in `fast_paths` (reads out of range, overflow).
     let (mut out_of_range, mut overflow) = (0usize, 0usize);
+    // Rows of `paid_builtins` whose verifier ran out of steps (it must at levels 3-5 only).
+    let mut ran_out = 0usize;
     for (name, path, bytes) in cases() {
         let text = String::from_utf8(bytes).unwrap();
         let hash = resyn_compiler::dataset::source_hash(&text);
@@ -224,6 +226,18 @@ fn emitted_code_generates_and_verifies_like_the_evaluator() {
             for (a, b) in expected.iter().zip(&theirs) {
                 assert_eq!(a, b, "{name} level {level}");
             }
+            if name == "paid_builtins" {
+                let n = theirs
+                    .iter()
+                    .filter(|l| l.contains("ran out of steps"))
+                    .count();
+                assert_eq!(
+                    n == 0,
+                    level <= 2,
+                    "paid_builtins level {level}: {n} rows ran out"
+                );
+                ran_out += n;
+            }
             if name == "fast_paths" {
                 out_of_range += theirs.iter().filter(|l| l.contains("out of range")).count();
                 overflow += theirs.iter().filter(|l| l.contains("overflow")).count();
@@ -254,6 +268,7 @@ fn emitted_code_generates_and_verifies_like_the_evaluator() {
     let _ = std::fs::remove_dir_all(&tmp);
     eprintln!("{compared_gen} generated rows and {compared_verify} verify rows identical");
     assert!(compared_gen >= 50_000 && compared_verify >= 20_000);
+    assert!(ran_out > 0, "paid_builtins must run out of steps");
     assert!(
         out_of_range > 0 && overflow > 0,
         "fast_paths must exercise both fallbacks: {out_of_range} rows out of range, {overflow} overflowing"

@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use resyn_grammar::ast::{BinOp, UnOp};
+use resyn_runtime::ops;
 
 use crate::ir::*;
 use crate::types::Ty;
@@ -1203,7 +1204,10 @@ impl<'a> Writer<'a> {
                 );
             }
             let c = self.borrow(b);
-            return format!("{{ let {xt} = {x}; Contains::has({c}, &{xt}) }}");
+            let ct = self.tmp("c");
+            return format!(
+                "{{ let {xt} = {x}; let {ct} = {c}; m.charge(Paid::searched({ct}) as usize)?; Contains::has({ct}, &{xt}) }}"
+            );
         }
         let (x, y) = (self.value(a), self.value(b));
         match op {
@@ -1266,7 +1270,32 @@ impl<'a> Writer<'a> {
                     str_lit(&format!("unknown builtin `{name}`"))
                 ),
             };
-            let _ = write!(out, "{call}\n}}");
+            // The fuel beyond the draw, as for the pure builtins below.
+            let paid =
+                ops::Builtin::from_name(name).map_or(ops::Paid::Nothing, |b| b.paid(args.len()));
+            match paid {
+                ops::Paid::Nothing => {
+                    let _ = write!(out, "{call}\n}}");
+                }
+                ops::Paid::Args(ix) => {
+                    let sum: Vec<String> = ix
+                        .iter()
+                        .map(|&i| format!("Paid::elements(&{})", temps[i]))
+                        .collect();
+                    let _ = write!(
+                        out,
+                        "m.charge(({}) as usize)?;\n{call}\n}}",
+                        sum.join(" + ")
+                    );
+                }
+                ops::Paid::Result => {
+                    let r = self.tmp("r");
+                    let _ = write!(
+                        out,
+                        "let {r} = {call};\nm.charge(Paid::elements(&{r}) as usize)?;\n{r}\n}}"
+                    );
+                }
+            }
             return out;
         }
         let Some((_, _, func, modes, fallible)) = PURE_CALLS
@@ -1287,11 +1316,39 @@ impl<'a> Writer<'a> {
                 Arg::Val => self.value(a),
             })
             .collect();
-        format!(
-            "{func}({}){}",
-            parts.join(", "),
-            if *fallible { "?" } else { "" }
-        )
+        let q = if *fallible { "?" } else { "" };
+        // The fuel beyond the call, by the runtime's table (`ops::Paid`), paid where the
+        // evaluator pays it: for arguments once they are evaluated, before the call; for
+        // the result after it.
+        let paid = ops::Builtin::from_name(name).map_or(ops::Paid::Nothing, |b| b.paid(args.len()));
+        match paid {
+            ops::Paid::Nothing => format!("{func}({}){q}", parts.join(", ")),
+            ops::Paid::Result => {
+                let r = self.tmp("r");
+                format!(
+                    "{{ let {r} = {func}({}){q}; m.charge(Paid::elements(&{r}) as usize)?; {r} }}",
+                    parts.join(", ")
+                )
+            }
+            ops::Paid::Args(ix) => {
+                let temps: Vec<String> = parts.iter().map(|_| self.tmp("p")).collect();
+                let mut out = String::from("{ ");
+                for (t, p) in temps.iter().zip(&parts) {
+                    let _ = write!(out, "let {t} = {p}; ");
+                }
+                let sum: Vec<String> = ix
+                    .iter()
+                    .map(|&i| format!("Paid::elements({})", temps[i]))
+                    .collect();
+                let _ = write!(
+                    out,
+                    "m.charge(({}) as usize)?; {func}({}){q} }}",
+                    sum.join(" + "),
+                    temps.join(", ")
+                );
+                out
+            }
+        }
     }
 
     /// A string template as a Rust `String` expression.

@@ -23,6 +23,7 @@ use resyn_runtime::ops;
 use resyn_runtime::value::{int, RtResult};
 use resyn_runtime::{Rng, RtError, Value};
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::rc::Rc;
 
 pub use resyn_runtime::env::{
@@ -35,7 +36,9 @@ use resyn_runtime::env::{EnvMeta, FieldMeta, ParamMeta, Scorer};
 pub struct Machine {
     pub slots: Vec<Value>,
     pub rng: Option<Rng>,
-    pub fuel: u64,
+    /// Steps left. A `Cell`, so that the expressions evaluated from a shared `&Machine`
+    /// (see [`is_pure`]) can pay for the builtins they call.
+    pub fuel: Cell<u64>,
     pub fields: Vec<Option<Value>>,
     pub witness: Option<Value>,
     pub scorer: Scorer,
@@ -48,7 +51,7 @@ impl Machine {
         Machine {
             slots: vec![Value::Unit; slots as usize],
             rng,
-            fuel,
+            fuel: Cell::new(fuel),
             fields: Vec::new(),
             witness: None,
             scorer: Scorer::default(),
@@ -57,14 +60,58 @@ impl Machine {
     }
 
     /// One step: a call of a user function.
-    fn tick(&mut self) -> RtResult<()> {
-        resyn_runtime::native::charge(&mut self.fuel, 1)
+    fn tick(&self) -> RtResult<()> {
+        self.pay(1)
     }
 
     /// The steps of a loop over `n` elements, paid when it starts.
-    fn charge(&mut self, n: usize) -> RtResult<()> {
-        resyn_runtime::native::charge(&mut self.fuel, n as u64)
+    fn charge(&self, n: usize) -> RtResult<()> {
+        self.pay(n as u64)
     }
+
+    fn pay(&self, n: u64) -> RtResult<()> {
+        pay(&self.fuel, n)
+    }
+}
+
+/// Spends `n` steps of `fuel` with the runtime's rule (`native::charge`).
+#[inline]
+fn pay(fuel: &Cell<u64>, n: u64) -> RtResult<()> {
+    let mut left = fuel.get();
+    let r = resyn_runtime::native::charge(&mut left, n);
+    fuel.set(left);
+    r
+}
+
+/// A builtin call with the fuel it pays beyond the call ([`ops::Paid`]), from the runtime's
+/// one table, at the points emitted code pays it: `Args` before the call, `Result` after.
+#[inline]
+fn call_paid<A: std::borrow::Borrow<Value>>(
+    fuel: &Cell<u64>,
+    rng: Option<&mut Rng>,
+    b: ops::Builtin,
+    paid: ops::Paid,
+    args: &[A],
+) -> RtResult<Value> {
+    if let ops::Paid::Args(ix) = paid {
+        let n = ix
+            .iter()
+            .map(|&i| args.get(i).map_or(0, |a| ops::elements(a.borrow())))
+            .sum();
+        pay(fuel, n)?;
+    }
+    let v = ops::call_builtin(b, args, rng)?;
+    if paid == ops::Paid::Result {
+        pay(fuel, ops::elements(&v))?;
+    }
+    Ok(v)
+}
+
+/// `x in coll`, with what a list search pays ([`ops::contains_paid`]).
+#[inline]
+fn contains_paid(fuel: &Cell<u64>, coll: &Value, x: &Value) -> RtResult<bool> {
+    pay(fuel, ops::contains_paid(coll))?;
+    ops::contains(coll, x)
 }
 
 type CExpr = Box<dyn Fn(&mut Machine) -> RtResult<Value>>;
@@ -1140,7 +1187,7 @@ impl Compiled {
                 match op {
                     BinOp::In => B::boxed(move |m| {
                         let x = a.peek(m)?;
-                        bool(ops::contains(&*b.peek(m)?, &x)?)
+                        bool(contains_paid(&m.fuel, &*b.peek(m)?, &x)?)
                     }),
                     _ => {
                         macro_rules! mk {
@@ -1160,6 +1207,7 @@ impl Compiled {
             Expr::Call(Callee::Builtin(name), args, _) => {
                 let b = ops::Builtin::from_name(name).expect("a pure call is to a known builtin");
                 let mut args: Vec<POp> = args.iter().map(|x| self.pop(x)).collect();
+                let paid = b.paid(args.len());
                 match (b, args.len()) {
                     // The hottest builtins skip the call dispatch.
                     (ops::Builtin::Len, 1) => {
@@ -1173,18 +1221,21 @@ impl Compiled {
                     // Common arities without a heap-allocated argument list.
                     (_, 1) => {
                         let x = args.pop().expect("one argument");
-                        B::boxed(move |m| ops::call_builtin(b, &[x.peek(m)?], None).map(Cow::Owned))
+                        B::boxed(move |m| {
+                            call_paid(&m.fuel, None, b, paid, &[x.peek(m)?]).map(Cow::Owned)
+                        })
                     }
                     (_, 2) => {
                         let (y, x) = (args.pop().expect("two"), args.pop().expect("two"));
                         B::boxed(move |m| {
-                            ops::call_builtin(b, &[x.peek(m)?, y.peek(m)?], None).map(Cow::Owned)
+                            call_paid(&m.fuel, None, b, paid, &[x.peek(m)?, y.peek(m)?])
+                                .map(Cow::Owned)
                         })
                     }
                     _ => B::boxed(move |m| {
                         let vals: Vec<Cow<Value>> =
                             args.iter().map(|x| x.peek(m)).collect::<RtResult<_>>()?;
-                        ops::call_builtin(b, &vals, None).map(Cow::Owned)
+                        call_paid(&m.fuel, None, b, paid, &vals).map(Cow::Owned)
                     }),
                 }
             }
@@ -1292,7 +1343,7 @@ impl Compiled {
                 let (a, b) = (self.pop(a), self.pop(b));
                 B::boxed(move |m| {
                     let x = a.peek(m)?;
-                    ops::contains(&*b.peek(m)?, &x)
+                    contains_paid(&m.fuel, &*b.peek(m)?, &x)
                 })
             }
             _ => {
@@ -1499,13 +1550,14 @@ impl Compiled {
                             let msg = format!("unknown builtin `{name}`");
                             return Box::new(move |_| Err(RtError::new(msg.clone())));
                         };
+                        let paid = bi.paid(args.len());
                         match args.len() {
                             // Common arities without a heap-allocated argument list.
                             1 => {
                                 let a = args.into_iter().next().expect("one argument");
                                 Box::new(move |m| {
                                     let x = [a(m)?];
-                                    ops::call_builtin(bi, &x, m.rng.as_mut())
+                                    call_paid(&m.fuel, m.rng.as_mut(), bi, paid, &x)
                                 })
                             }
                             2 => {
@@ -1513,12 +1565,12 @@ impl Compiled {
                                 let (a, b) = (it.next().expect("two"), it.next().expect("two"));
                                 Box::new(move |m| {
                                     let x = [a(m)?, b(m)?];
-                                    ops::call_builtin(bi, &x, m.rng.as_mut())
+                                    call_paid(&m.fuel, m.rng.as_mut(), bi, paid, &x)
                                 })
                             }
                             _ => Box::new(move |m| {
                                 let vals = eval_all(m, &args)?;
-                                ops::call_builtin(bi, &vals, m.rng.as_mut())
+                                call_paid(&m.fuel, m.rng.as_mut(), bi, paid, &vals)
                             }),
                         }
                     }
@@ -1610,7 +1662,8 @@ impl Compiled {
             }
             BinOp::In => Box::new(move |m| {
                 let x = a(m)?;
-                Ok(Value::Bool(ops::contains(&b(m)?, &x)?))
+                let coll = b(m)?;
+                Ok(Value::Bool(contains_paid(&m.fuel, &coll, &x)?))
             }),
             _ => {
                 macro_rules! mk {
@@ -1806,19 +1859,19 @@ impl LoopStep {
     /// and the fuel spent.
     pub fn run(&mut self, x: Value, fuel: u64) -> (StepOutcome, u64) {
         let m = &mut self.machine;
-        m.fuel = fuel;
+        m.fuel.set(fuel);
         // Failures are counted, not reported: a machine whose report is full renders no
         // more messages.
         let failures = m.scorer.failure_count;
         let ran = bind(m, &self.pattern, x)
             .map_err(Stop::from)
             .and_then(|()| self.body.run(m));
-        let spent = fuel - m.fuel;
+        let spent = fuel - m.fuel.get();
         // Fuel is checked first: a constraint catches its own errors, running out of fuel
         // among them, and counts them as failures, which here would forbid a step the
         // native verifier (with more fuel) may pass.
         let outcome = match ran {
-            _ if m.fuel == 0 => StepOutcome::OutOfFuel,
+            _ if m.fuel.get() == 0 => StepOutcome::OutOfFuel,
             Err(_) => StepOutcome::Fail,
             Ok(_) if m.scorer.failure_count != failures => StepOutcome::Fail,
             Ok(_) => StepOutcome::Pass,
@@ -1867,7 +1920,7 @@ impl Environment for CEnv {
         let mut m = Machine::new(self.ir.gen_slots, Some(rng), *fuel);
         m.slots[..params.len()].clone_from_slice(params);
         let r = self.gen.run(&mut m);
-        *fuel = m.fuel;
+        *fuel = m.fuel.get();
         let rng = m.rng.take().expect("the generator keeps its rng");
         let r = r.map(|_| Attempt {
             fields: m

@@ -869,6 +869,59 @@ pub fn range(lo: i64, hi: i64, inclusive: bool) -> RtResult<List<i64>> {
     Ok(List::from_vec((a..=b).collect()))
 }
 
+/// The fuel emitted code pays for a builtin call or an `in` beyond the step of the
+/// expression (the evaluator's rule, `ops::Paid`, `ops::elements`, `ops::contains_paid`).
+pub trait Paid {
+    /// The elements a builtin goes through: a list's, set's or map's; 0 for a string.
+    fn elements(&self) -> u64;
+    /// What `x in self` searches: a list element by element; a set or map is a lookup.
+    fn searched(&self) -> u64;
+}
+
+impl<T> Paid for List<T> {
+    #[inline]
+    fn elements(&self) -> u64 {
+        self.as_slice().len() as u64
+    }
+    #[inline]
+    fn searched(&self) -> u64 {
+        self.as_slice().len() as u64
+    }
+}
+
+impl<T> Paid for Set<T> {
+    #[inline]
+    fn elements(&self) -> u64 {
+        self.0.len() as u64
+    }
+    #[inline]
+    fn searched(&self) -> u64 {
+        0
+    }
+}
+
+impl<K, V> Paid for Map<K, V> {
+    #[inline]
+    fn elements(&self) -> u64 {
+        self.0.len() as u64
+    }
+    #[inline]
+    fn searched(&self) -> u64 {
+        0
+    }
+}
+
+impl Paid for Str {
+    #[inline]
+    fn elements(&self) -> u64 {
+        0
+    }
+    #[inline]
+    fn searched(&self) -> u64 {
+        0
+    }
+}
+
 /// `x in c`: list or set membership, map key membership.
 pub trait Contains<T> {
     fn has(&self, x: &T) -> bool;
