@@ -173,11 +173,17 @@ fn numbers() {
         "-9.223372036854776e18 cannot be read exactly as an int: write it as a JSON integer, \
          without a fraction or exponent"
     );
-    assert_eq!(err("99999999999999999999", &int()), "1e20 is out of the int range");
+    assert_eq!(
+        err("99999999999999999999", &int()),
+        "1e20 is out of the int range"
+    );
     // Integral doubles are ints only below 2^53, where they are exactly their text: from
     // it on the double may be a rounding (…993.0 reads as …992 = 2^53).
     assert_eq!(ok("9007199254740991.0", &int()), Value::Int((1 << 53) - 1));
-    assert_eq!(ok("-9.007199254740991e15", &int()), Value::Int(1 - (1 << 53)));
+    assert_eq!(
+        ok("-9.007199254740991e15", &int()),
+        Value::Int(1 - (1 << 53))
+    );
     assert_eq!(
         err("9007199254740993.0", &int()),
         "9007199254740992.0 cannot be read exactly as an int: write it as a JSON integer, \
@@ -189,7 +195,10 @@ fn numbers() {
          integer, without a fraction or exponent"
     );
     // The integer form of the same values is exact.
-    assert_eq!(ok("1000000000000000000", &int()), Value::Int(1_000_000_000_000_000_000));
+    assert_eq!(
+        ok("1000000000000000000", &int()),
+        Value::Int(1_000_000_000_000_000_000)
+    );
     // Ints are never strings (outside map keys), bools never numbers.
     assert_eq!(err(r#""3""#, &int()), r#"expected an int, found "3""#);
     assert_eq!(err("true", &int()), "expected an int, found true");
