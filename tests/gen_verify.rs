@@ -111,6 +111,21 @@ fn witnesses_pass_perturbations_fail_junk_errors() {
             }
             let r = verify_line(cenv, "{not json", None);
             assert_eq!(r["error"]["code"], "row.invalid");
+            // A lone surrogate escape (half an emoji cut by a JavaScript client) is read as
+            // U+FFFD, like an invalid byte, in the response and in the id: the answer
+            // around it still counts.
+            let lit = serde_json::to_string(&format!("<answer>{w}</answer> ")).unwrap();
+            let lone = format!("{}\\ud83d\"", &lit[..lit.len() - 1]);
+            let mut r = row.clone();
+            r["response"] = json!("RESPONSE");
+            r["id"] = json!("ID");
+            let text = r
+                .to_string()
+                .replace("\"RESPONSE\"", &lone)
+                .replace("\"ID\"", "\"a\\udc00b\"");
+            let v = verify_line(cenv, &text, None);
+            assert_eq!(v["score"], 1.0, "{name}: {v}");
+            assert_eq!(v["id"], "a\u{fffd}\u{fffd}\u{fffd}b", "{name}: {v}");
         }
         // A verifier that accepts near-misses is broken: most one-element changes must fail.
         assert!(

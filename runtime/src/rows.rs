@@ -755,6 +755,42 @@ impl<'de: 'a, 'a> Deserialize<'de> for Name<'a> {
     }
 }
 
+/// A JSON string read leniently: a lone surrogate escape (`"\ud83d"`, what JavaScript writes
+/// for half of an emoji, or Python for an undecodable byte) becomes U+FFFD, as invalid
+/// UTF-8 bytes in the file do (spec/formats.md §6.1). serde_json hands such a string to
+/// `deserialize_bytes` as WTF-8; `from_utf8_lossy` replaces each of its bytes. Only where
+/// strict [`Name`] failed: `response` text and the `id`.
+struct Lossy(String);
+
+impl<'de> Deserialize<'de> for Lossy {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Lossy;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Lossy, E> {
+                Ok(Lossy(s.to_owned()))
+            }
+            fn visit_bytes<E>(self, b: &[u8]) -> Result<Lossy, E> {
+                Ok(Lossy(String::from_utf8_lossy(b).into_owned()))
+            }
+        }
+        d.deserialize_bytes(V)
+    }
+}
+
+/// A string member: strictly (borrowed where it can be), else leniently ([`Lossy`]).
+fn string_of(raw: &RawValue) -> Option<Cow<'_, str>> {
+    match serde_json::from_str::<Name<'_>>(raw.get()) {
+        Ok(n) => Some(n.0),
+        Err(_) => serde_json::from_str::<Lossy>(raw.get())
+            .ok()
+            .map(|l| Cow::Owned(l.0)),
+    }
+}
+
 fn raw_map<'a>(raw: Option<&'a RawValue>) -> Option<RawMap<'a>> {
     raw.and_then(|r| serde_json::from_str(r.get()).ok())
 }
@@ -772,7 +808,11 @@ fn row_id(row: &RawMap<'_>) -> Json {
             .find_map(|h| raw_map(row.get(h)).and_then(|m| m.get("id")))
     });
     found
-        .and_then(|r| serde_json::from_str(r.get()).ok())
+        .and_then(|r| {
+            serde_json::from_str(r.get())
+                .ok()
+                .or_else(|| string_of(r).map(|t| Json::String(t.into_owned())))
+        })
         .unwrap_or(Json::Null)
 }
 
@@ -1001,9 +1041,8 @@ fn finish_row(
         .answer_shape(&params, &fields)
         .map_err(|e| row_err("row.instance", *e.message))?;
     let answer = if let Some(raw) = row.get("response") {
-        let text = serde_json::from_str::<Name<'_>>(raw.get())
-            .map_err(|_| row_err("row.invalid", "`response` must be a string"))?
-            .0;
+        let text =
+            string_of(raw).ok_or_else(|| row_err("row.invalid", "`response` must be a string"))?;
         let ex = crate::extract::extract(&text, mode)
             .map_err(|e| row_err("answer.extract", e.to_string()))?;
         decode_answer(ex.text, &shape).map_err(|e| row_err("answer.decode", e.to_string()))?
