@@ -144,6 +144,24 @@ fn failed_writes_are_errors_not_panics() {
 }
 
 #[test]
+fn a_byte_order_mark_opening_a_source_is_skipped() {
+    let src = std::fs::read("examples/graph_coloring.rsn").unwrap();
+    let p = temp_file("bom.rsn", &[b"\xef\xbb\xbf".as_slice(), &src].concat());
+    let (code, _, stderr) = resyn(&["check", p.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    let (code, stdout, stderr) = resyn(&["gen", p.to_str().unwrap(), "-n", "2"]);
+    assert_eq!((code, stdout.lines().count()), (0, 2), "{stderr}");
+    // Spans still count from the file's first byte: an error after the mark is reported
+    // where it is.
+    let p = temp_file("bom_bad.rsn", b"\xef\xbb\xbfenv e { gen { let a = } }\n");
+    let (code, stdout, _) = resyn(&["check", "--message-format", "json", p.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    let d: serde_json::Value = serde_json::from_str(stdout.lines().next().unwrap()).unwrap();
+    assert_eq!(d["line"], 1);
+    assert!(d["span"]["start"].as_u64().unwrap() > 3, "{d}");
+}
+
+#[test]
 fn usage_errors_exit_two() {
     assert_eq!(resyn(&[]).0, 2);
     assert_eq!(resyn(&["check"]).0, 2);

@@ -125,6 +125,9 @@ fn witnesses_pass_perturbations_fail_junk_errors() {
                 .replace("\"ID\"", "\"a\\udc00b\"");
             let v = verify_line(cenv, &text, None);
             assert_eq!(v["score"], 1.0, "{name}: {v}");
+            // So is a row that a Windows tool opened with a byte order mark.
+            let bom = verify_line(cenv, &format!("\u{feff}{text}"), None);
+            assert_eq!(bom, v, "{name}");
             assert_eq!(v["id"], "a\u{fffd}\u{fffd}\u{fffd}b", "{name}: {v}");
         }
         // A verifier that accepts near-misses is broken: most one-element changes must fail.

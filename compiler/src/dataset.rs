@@ -365,8 +365,9 @@ fn unwrap_export(row: Json) -> Result<Json, RowError> {
             .and_then(|m| m.get("row_json"))
             .and_then(Json::as_str)
         {
-            return serde_json::from_str(text)
-                .map_err(|e| row_err("row.invalid", format!("row_json is not JSON: {e}")));
+            return serde_json::from_str(text).map_err(|e| {
+                row_err("row.invalid", format!("row_json is not a JSON object: {e}"))
+            });
         }
     }
     Err(row_err(

@@ -381,6 +381,11 @@ pub fn lex(src: &str, file: FileId, in_parens: bool) -> Lexed<'_> {
     let mut raw: Vec<Spanned<'_>> = Vec::new();
     let mut diagnostics = Vec::new();
     let mut lexer = Token::lexer(src);
+    // A byte order mark opening the file (Windows editors write one) is not part of the
+    // program; spans keep counting from the file's first byte.
+    if src.starts_with('\u{feff}') {
+        lexer.bump('\u{feff}'.len_utf8());
+    }
     while let Some(res) = lexer.next() {
         let r = lexer.span();
         match res {

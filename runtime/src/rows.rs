@@ -587,6 +587,9 @@ fn verify_line_with(
     extract: Option<ExtractMode>,
     one_pass: bool,
 ) -> VerifiedRow {
+    // A byte order mark opening the line (a file saved by a Windows tool starts with one,
+    // and files concatenated line by line may carry one per line) is not part of the row.
+    let line = line.strip_prefix('\u{feff}').unwrap_or(line);
     let mode = extract.unwrap_or(env.meta().extract);
     let plain = if one_pass {
         read_plain_row(env.meta(), line)

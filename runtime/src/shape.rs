@@ -496,7 +496,9 @@ impl<'de> Visitor<'de> for JVisitor {
 fn too_large(len: usize) -> DecodeError {
     DecodeError {
         path: "$".into(),
-        message: format!("the answer is {len} bytes, more than the limit of {MAX_RESPONSE_BYTES}"),
+        // Neutral wording: instance values are decoded here too (their errors are prefixed
+        // with the value's name), not only answers.
+        message: format!("the text is {len} bytes, more than the limit of {MAX_RESPONSE_BYTES}"),
     }
 }
 
