@@ -1205,8 +1205,10 @@ impl<'a> Writer<'a> {
             }
             let c = self.borrow(b);
             let ct = self.tmp("c");
+            // Bound by `match`, not `let`: temporaries of the scrutinee (an element read out
+            // of a call's result, say) live to the end of the match, as in one expression.
             return format!(
-                "{{ let {xt} = {x}; let {ct} = {c}; m.charge(Paid::searched({ct}) as usize)?; Contains::has({ct}, &{xt}) }}"
+                "{{ let {xt} = {x}; match {c} {{ {ct} => {{ m.charge(Paid::searched({ct}) as usize)?; Contains::has({ct}, &{xt}) }} }} }}"
             );
         }
         let (x, y) = (self.value(a), self.value(b));
@@ -1331,22 +1333,21 @@ impl<'a> Writer<'a> {
                 )
             }
             ops::Paid::Args(ix) => {
+                // The arguments bound by one `match` on their tuple (left to right), not by
+                // `let`s: the temporaries a borrowed argument holds (an element of a call's
+                // result) live to the end of the match, as they did inside the call.
                 let temps: Vec<String> = parts.iter().map(|_| self.tmp("p")).collect();
-                let mut out = String::from("{ ");
-                for (t, p) in temps.iter().zip(&parts) {
-                    let _ = write!(out, "let {t} = {p}; ");
-                }
                 let sum: Vec<String> = ix
                     .iter()
                     .map(|&i| format!("Paid::elements({})", temps[i]))
                     .collect();
-                let _ = write!(
-                    out,
-                    "m.charge(({}) as usize)?; {func}({}){q} }}",
+                format!(
+                    "match ({},) {{ ({},) => {{ m.charge(({}) as usize)?; {func}({}){q} }} }}",
+                    parts.join(", "),
+                    temps.join(", "),
                     sum.join(" + "),
                     temps.join(", ")
-                );
-                out
+                )
             }
         }
     }

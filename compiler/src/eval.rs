@@ -1441,6 +1441,21 @@ impl Compiled {
                 let c = self.cond(e);
                 Box::new(move |m| Ok(Value::Bool(c(m)?)))
             }
+            // `x in lo..hi` compares with the bounds, as emitted code does: no list is built
+            // and no search is paid for (a list built here would pay its length, formats.md
+            // §5.2). The same operands in the same order, the same range errors.
+            Expr::Binary(BinOp::In, x, r, _) if matches!(**r, Expr::Range { .. }) => {
+                let Expr::Range { lo, hi, inclusive } = &**r else {
+                    unreachable!("matched above")
+                };
+                let (x, lo, hi, inc) = (self.expr(x), self.expr(lo), self.expr(hi), *inclusive);
+                Box::new(move |m| {
+                    let x = x(m)?;
+                    let (lo, hi) = (lo(m)?.as_int()?, hi(m)?.as_int()?);
+                    let (a, b) = resyn_runtime::native::range_bounds(lo, hi, inc)?;
+                    Ok(Value::Bool(matches!(x, Value::Int(v) if v >= a && v <= b)))
+                })
+            }
             Expr::Binary(op, a, b, _) => self.binary(*op, self.expr(a), self.expr(b)),
             Expr::Call(Callee::Builtin(name), args, _)
                 if matches!(*name, "all" | "any" | "sum" | "len")
