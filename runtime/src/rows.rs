@@ -1188,7 +1188,11 @@ fn next_row(
         }
         // A row starts with `{`: only a line that starts otherwise is decoded to decide.
         let blank = !line.first().is_some_and(u8::is_ascii_graphic)
-            && std::str::from_utf8(line).is_ok_and(|t| t.trim().is_empty());
+            && std::str::from_utf8(line).is_ok_and(|t| {
+                // A byte order mark opening the line is dropped before the row is read
+                // (`verify_line_with`), so a line of a mark and whitespace is blank too.
+                t.strip_prefix('\u{feff}').unwrap_or(t).trim().is_empty()
+            });
         if !blank {
             return Ok(Next::Row);
         }
@@ -1657,7 +1661,8 @@ mod tests {
     /// of invalid UTF-8 or with text after its whitespace is one.
     #[test]
     fn blank_lines_are_what_trim_calls_blank() {
-        let text: &[u8] = b" \t\n\x0b\n\xc2\xa0\xe2\x80\x83\n\xff\n {\"a\": 1}\n\r\n\xc2\x85x\n";
+        // ... and a line of a byte order mark and whitespace (the mark is dropped).
+        let text: &[u8] = b" \t\n\x0b\n\xc2\xa0\xe2\x80\x83\n\xff\n {\"a\": 1}\n\r\n\xef\xbb\xbf \n\xef\xbb\xbf\n\xc2\x85x\n";
         let mut input = std::io::BufReader::new(text);
         let mut rows = Vec::new();
         map_rows(
