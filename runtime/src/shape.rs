@@ -665,8 +665,8 @@ enum FloatInt {
     /// Integral, 2^53 or more and within the i64 range: the double may be a rounding of
     /// the text (`9007199254740993.0` reads as ...992), so the value is not taken.
     Inexact,
-    /// Past the i64 range, [-2^63, 2^63). Taking it would saturate (`-9223372036854775809`
-    /// used to read as i64::MIN).
+    /// Past the i64 range, or the double -2^63 (see `float_int`). Taking it would
+    /// saturate (`-9223372036854775809` used to read as i64::MIN).
     OutOfRange,
     NotIntegral,
 }
@@ -678,7 +678,9 @@ fn float_int(f: f64) -> FloatInt {
         FloatInt::NotIntegral
     } else if f.abs() < EXACT {
         FloatInt::Exact(f as i64)
-    } else if (-LIMIT..LIMIT).contains(&f) {
+    } else if f > -LIMIT && f < LIMIT {
+        // -2^63 itself is excluded: it is what every integer text a little below i64::MIN
+        // rounds to (-9223372036854775809 and beyond), which is out of the range.
         FloatInt::Inexact
     } else {
         FloatInt::OutOfRange
