@@ -248,6 +248,11 @@ fn is_pure(e: &Expr) -> bool {
     }
 }
 
+/// Whether `e` is a pair literal `(a, b)`, which conditions compare in place.
+fn is_pair(e: &Expr) -> bool {
+    matches!(e, Expr::Tuple(xs) if xs.len() == 2)
+}
+
 /// A part of a value read through `f` (an element, a field): borrowed from a borrowed
 /// whole, cloned out of an owned one.
 #[inline(always)]
@@ -1299,7 +1304,8 @@ impl Compiled {
     /// An operand of a pure `and`/`or`/`not` (`e` must be pure).
     fn cop(&self, e: &Expr) -> COp {
         match e {
-            Expr::Binary(op, a, b, _) if is_comparison(*op) => {
+            // A pair literal compared goes to `pure_cond`, which compares it in place.
+            Expr::Binary(op, a, b, _) if is_comparison(*op) && !is_pair(a) => {
                 COp::Compare(*op, self.pop(a), self.pop(b))
             }
             _ => COp::Node(self.pure_cond::<AsPure>(e)),
@@ -1324,6 +1330,38 @@ impl Compiled {
                     BinOp::Or => B::boxed(move |m| Ok(a.eval(m)? || b.eval(m)?)),
                     _ => B::boxed(move |m| Ok(!a.eval(m)? || b.eval(m)?)),
                 }
+            }
+            // `(a, b) == t`, `(a, b) != t` and `(a, b) in xs` with a pair literal (a grid
+            // cell): the pair is compared in place instead of built (maze_path's rendering
+            // built two pairs a cell). The pair's elements are read first, then the other
+            // side, as before; pairs are equal element by element, and a list search pays
+            // as `contains_paid` does.
+            Expr::Binary(op @ (BinOp::Eq | BinOp::Ne | BinOp::In), a, b, _) if is_pair(a) => {
+                let Expr::Tuple(xs) = &**a else {
+                    unreachable!("matched above")
+                };
+                let (p, q, b, op) = (self.pop(&xs[0]), self.pop(&xs[1]), self.pop(b), *op);
+                B::boxed(move |m| {
+                    let (x, y) = (p.peek(m)?, q.peek(m)?);
+                    let other = b.peek(m)?;
+                    let is = |v: &Value| {
+                        matches!(v, Value::Tuple(t) if t.len() == 2
+                            && compare(BinOp::Eq, &t[0], &x)
+                            && compare(BinOp::Eq, &t[1], &y))
+                    };
+                    match (op, &*other) {
+                        (BinOp::Eq, v) => Ok(is(v)),
+                        (BinOp::Ne, v) => Ok(!is(v)),
+                        (_, Value::List(v)) => {
+                            pay(&m.fuel, v.len() as u64)?;
+                            Ok(v.iter().any(is))
+                        }
+                        (_, coll) => {
+                            let pair = Value::tuple(vec![x.into_owned(), y.into_owned()]);
+                            contains_paid(&m.fuel, coll, &pair)
+                        }
+                    }
+                })
             }
             Expr::Binary(op, a, b, _) if is_comparison(*op) => {
                 let (a, b) = (self.pop(a), self.pop(b));
