@@ -1273,31 +1273,15 @@ impl<'a> Writer<'a> {
                 ),
             };
             // The fuel beyond the draw, as for the pure builtins below.
-            let paid =
-                ops::Builtin::from_name(name).map_or(ops::Paid::Nothing, |b| b.paid(args.len()));
-            match paid {
-                ops::Paid::Nothing => {
-                    let _ = write!(out, "{call}\n}}");
-                }
+            let tail = match paid_of(name, args.len()) {
+                ops::Paid::Nothing => call,
                 ops::Paid::Args(ix) => {
-                    let sum: Vec<String> = ix
-                        .iter()
-                        .map(|&i| format!("Paid::elements(&{})", temps[i]))
-                        .collect();
-                    let _ = write!(
-                        out,
-                        "m.charge(({}) as usize)?;\n{call}\n}}",
-                        sum.join(" + ")
-                    );
+                    let refs: Vec<String> = temps.iter().map(|t| format!("&{t}")).collect();
+                    format!("{}\n{call}", charge_args(ix, &refs))
                 }
-                ops::Paid::Result => {
-                    let r = self.tmp("r");
-                    let _ = write!(
-                        out,
-                        "let {r} = {call};\nm.charge(Paid::elements(&{r}) as usize)?;\n{r}\n}}"
-                    );
-                }
-            }
+                ops::Paid::Result => self.charge_result(&call),
+            };
+            let _ = write!(out, "{tail}\n}}");
             return out;
         }
         let Some((_, _, func, modes, fallible)) = PURE_CALLS
@@ -1322,34 +1306,29 @@ impl<'a> Writer<'a> {
         // The fuel beyond the call, by the runtime's table (`ops::Paid`), paid where the
         // evaluator pays it: for arguments once they are evaluated, before the call; for
         // the result after it.
-        let paid = ops::Builtin::from_name(name).map_or(ops::Paid::Nothing, |b| b.paid(args.len()));
-        match paid {
+        match paid_of(name, args.len()) {
             ops::Paid::Nothing => format!("{func}({}){q}", parts.join(", ")),
-            ops::Paid::Result => {
-                let r = self.tmp("r");
-                format!(
-                    "{{ let {r} = {func}({}){q}; m.charge(Paid::elements(&{r}) as usize)?; {r} }}",
-                    parts.join(", ")
-                )
-            }
+            ops::Paid::Result => self.charge_result(&format!("{func}({}){q}", parts.join(", "))),
             ops::Paid::Args(ix) => {
                 // The arguments bound by one `match` on their tuple (left to right), not by
                 // `let`s: the temporaries a borrowed argument holds (an element of a call's
                 // result) live to the end of the match, as they did inside the call.
                 let temps: Vec<String> = parts.iter().map(|_| self.tmp("p")).collect();
-                let sum: Vec<String> = ix
-                    .iter()
-                    .map(|&i| format!("Paid::elements({})", temps[i]))
-                    .collect();
                 format!(
-                    "match ({},) {{ ({},) => {{ m.charge(({}) as usize)?; {func}({}){q} }} }}",
+                    "match ({},) {{ ({},) => {{ {} {func}({}){q} }} }}",
                     parts.join(", "),
                     temps.join(", "),
-                    sum.join(" + "),
+                    charge_args(ix, &temps),
                     temps.join(", ")
                 )
             }
         }
+    }
+
+    /// `call`'s value, after paying for the elements of the collection it returns.
+    fn charge_result(&mut self, call: &str) -> String {
+        let r = self.tmp("r");
+        format!("{{ let {r} = {call}; m.charge(Paid::elements(&{r}) as usize)?; {r} }}")
     }
 
     /// A string template as a Rust `String` expression.
@@ -1465,6 +1444,22 @@ enum Arg {
 }
 
 /// The pure builtins: (name, arity, runtime function, arguments, returns a `Result`).
+/// What a call of builtin `name` with `arity` arguments pays beyond the call: the runtime's
+/// table (`ops::Builtin::paid`), which the evaluator pays from too.
+fn paid_of(name: &str, arity: usize) -> ops::Paid {
+    ops::Builtin::from_name(name).map_or(ops::Paid::Nothing, |b| b.paid(arity))
+}
+
+/// The statement paying for the elements of the arguments `ix` names; `refs` are
+/// references to the evaluated arguments.
+fn charge_args(ix: &[usize], refs: &[String]) -> String {
+    let sum: Vec<String> = ix
+        .iter()
+        .map(|&i| format!("Paid::elements({})", refs[i]))
+        .collect();
+    format!("m.charge(({}) as usize)?;", sum.join(" + "))
+}
+
 const PURE_CALLS: &[(&str, usize, &str, &[Arg], bool)] = {
     use Arg::{Ref as R, Val as V};
     &[

@@ -871,53 +871,34 @@ pub fn range(lo: i64, hi: i64, inclusive: bool) -> RtResult<List<i64>> {
 
 /// The fuel emitted code pays for a builtin call or an `in` beyond the step of the
 /// expression (the evaluator's rule, `ops::Paid`, `ops::elements`, `ops::contains_paid`).
-pub trait Paid {
-    /// The elements a builtin goes through: a list's, set's or map's; 0 for a string.
-    fn elements(&self) -> u64;
+pub trait Paid: Length {
+    /// The elements a builtin goes through: a list's, set's or map's (its length); 0 for
+    /// a string.
+    #[inline]
+    fn elements(&self) -> u64 {
+        self.length() as u64
+    }
     /// What `x in self` searches: a list element by element; a set or map is a lookup.
-    fn searched(&self) -> u64;
+    #[inline]
+    fn searched(&self) -> u64 {
+        0
+    }
 }
 
 impl<T> Paid for List<T> {
     #[inline]
-    fn elements(&self) -> u64 {
-        self.as_slice().len() as u64
-    }
-    #[inline]
     fn searched(&self) -> u64 {
-        self.as_slice().len() as u64
+        self.elements()
     }
 }
 
-impl<T> Paid for Set<T> {
-    #[inline]
-    fn elements(&self) -> u64 {
-        self.0.len() as u64
-    }
-    #[inline]
-    fn searched(&self) -> u64 {
-        0
-    }
-}
+impl<T> Paid for Set<T> {}
 
-impl<K, V> Paid for Map<K, V> {
-    #[inline]
-    fn elements(&self) -> u64 {
-        self.0.len() as u64
-    }
-    #[inline]
-    fn searched(&self) -> u64 {
-        0
-    }
-}
+impl<K, V> Paid for Map<K, V> {}
 
 impl Paid for Str {
     #[inline]
     fn elements(&self) -> u64 {
-        0
-    }
-    #[inline]
-    fn searched(&self) -> u64 {
         0
     }
 }
