@@ -1349,16 +1349,19 @@ impl Compiled {
                             && compare(BinOp::Eq, &t[0], &x)
                             && compare(BinOp::Eq, &t[1], &y))
                     };
-                    match (op, &*other) {
-                        (BinOp::Eq, v) => Ok(is(v)),
-                        (BinOp::Ne, v) => Ok(!is(v)),
-                        (_, Value::List(v)) => {
-                            pay(&m.fuel, v.len() as u64)?;
-                            Ok(v.iter().any(is))
-                        }
-                        (_, coll) => {
-                            let pair = Value::tuple(vec![x.into_owned(), y.into_owned()]);
-                            contains_paid(&m.fuel, coll, &pair)
+                    match op {
+                        BinOp::Eq => Ok(is(&other)),
+                        BinOp::Ne => Ok(!is(&other)),
+                        _ => {
+                            pay(&m.fuel, ops::contains_paid(&other))?;
+                            match &*other {
+                                Value::List(v) => Ok(v.iter().any(is)),
+                                // A set or map lookup needs the pair itself.
+                                coll => ops::contains(
+                                    coll,
+                                    &Value::tuple(vec![x.into_owned(), y.into_owned()]),
+                                ),
+                            }
                         }
                     }
                 })
