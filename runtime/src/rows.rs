@@ -587,9 +587,7 @@ fn verify_line_with(
     extract: Option<ExtractMode>,
     one_pass: bool,
 ) -> VerifiedRow {
-    // A byte order mark opening the line (a file saved by a Windows tool starts with one,
-    // and files concatenated line by line may carry one per line) is not part of the row.
-    let line = line.strip_prefix('\u{feff}').unwrap_or(line);
+    let line = without_bom(line);
     let mode = extract.unwrap_or(env.meta().extract);
     let plain = if one_pass {
         read_plain_row(env.meta(), line)
@@ -794,6 +792,13 @@ fn string_of(raw: &RawValue) -> Option<Cow<'_, str>> {
     }
 }
 
+/// A line without the byte order mark that may open it: a file saved by a Windows tool
+/// starts with one, and files concatenated line by line may carry one per line. It is not
+/// part of the row, and a line of a mark and whitespace is blank.
+fn without_bom(line: &str) -> &str {
+    line.strip_prefix('\u{feff}').unwrap_or(line)
+}
+
 fn raw_map<'a>(raw: Option<&'a RawValue>) -> Option<RawMap<'a>> {
     raw.and_then(|r| serde_json::from_str(r.get()).ok())
 }
@@ -812,9 +817,11 @@ fn row_id(row: &RawMap<'_>) -> Json {
     });
     found
         .and_then(|r| {
-            serde_json::from_str(r.get())
-                .ok()
-                .or_else(|| string_of(r).map(|t| Json::String(t.into_owned())))
+            serde_json::from_str(r.get()).ok().or_else(|| {
+                serde_json::from_str::<Lossy>(r.get())
+                    .ok()
+                    .map(|l| Json::String(l.0))
+            })
         })
         .unwrap_or(Json::Null)
 }
@@ -1188,11 +1195,7 @@ fn next_row(
         }
         // A row starts with `{`: only a line that starts otherwise is decoded to decide.
         let blank = !line.first().is_some_and(u8::is_ascii_graphic)
-            && std::str::from_utf8(line).is_ok_and(|t| {
-                // A byte order mark opening the line is dropped before the row is read
-                // (`verify_line_with`), so a line of a mark and whitespace is blank too.
-                t.strip_prefix('\u{feff}').unwrap_or(t).trim().is_empty()
-            });
+            && std::str::from_utf8(line).is_ok_and(|t| without_bom(t).trim().is_empty());
         if !blank {
             return Ok(Next::Row);
         }
